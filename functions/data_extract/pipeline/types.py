@@ -1,0 +1,147 @@
+"""Types shared by every pipeline stage.
+
+The pipeline is pure: extractors turn bytes into a ``Document`` (blocks with
+provenance), normalize cleans the blocks, the chunker turns blocks into
+``Chunk``s, and the output stage renders chunks to bytes. Nothing here touches
+AWS or HTTP.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorType(StrEnum):
+    """The documented set of reasons a file unit did not produce output."""
+
+    UNSUPPORTED_FORMAT = "unsupported_format"  # no extractor for this type (skipped)
+    EMPTY = "empty"  # readable, but holds no text (skipped)
+    ENCRYPTED = "encrypted"  # needs a password we do not have (or a wrong one)
+    CORRUPT = "corrupt"  # malformed beyond what the parser can recover
+    NEEDS_OCR = "needs_ocr"  # image-only content and OCR is not available
+    TOO_LARGE = "too_large"  # over the per-file byte limit
+    TOO_MANY_PAGES = "too_many_pages"  # over the per-file page/sheet/slide limit
+    TOO_MUCH_TEXT = "too_much_text"  # over the per-file extracted-character limit
+    TIMEOUT = "timeout"  # extraction exceeded its wall-time budget
+    MEMORY_LIMIT = "memory_limit"  # extraction exceeded its memory budget
+    ZIP_BOMB = "zip_bomb"  # container expands beyond the allowed ratio/size
+    SOURCE_NOT_FOUND = "source_not_found"  # the input object vanished before processing
+    DELIVERY_EXHAUSTED = "delivery_exhausted"  # the unit kept failing and reached the dead-letter queue
+    INTERNAL_ERROR = "internal_error"  # a bug on our side; message carries no internals
+
+
+# Error types that mean "nothing to extract" rather than "something went wrong".
+SKIPPED_ERROR_TYPES = frozenset({ErrorType.UNSUPPORTED_FORMAT, ErrorType.EMPTY})
+
+
+class ExtractionError(Exception):
+    """A per-file failure with a precise, user-facing reason."""
+
+    def __init__(self, error_type: ErrorType, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.error_type = ErrorType(error_type)
+        self.message = message
+        self.details = details
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.error_type in SKIPPED_ERROR_TYPES else "failed"
+
+
+@dataclass
+class Table:
+    """A table as rows of cell strings (ragged rows allowed)."""
+
+    rows: list[list[str]]
+
+    def to_text(self) -> str:
+        """Plain rendering used for chunk text: one line per row, cells joined by ' | '."""
+        return "\n".join(" | ".join(c.strip() for c in row) for row in self.rows if any(c.strip() for c in row))
+
+    def to_markdown(self) -> str:
+        rows = [r for r in self.rows if any(c.strip() for c in r)]
+        if not rows:
+            return ""
+        width = max(len(r) for r in rows)
+
+        def fmt(r: list[str]) -> str:
+            cells = [c.replace("|", "\\|").replace("\n", " ").strip() for c in r] + [""] * (width - len(r))
+            return "| " + " | ".join(cells) + " |"
+
+        lines = [fmt(rows[0]), "| " + " | ".join(["---"] * width) + " |"]
+        lines += [fmt(r) for r in rows[1:]]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in row) + "</tr>" for row in self.rows
+        )
+        return f"<table>{body}</table>"
+
+
+@dataclass
+class Block:
+    """One unit of extracted content in reading order, with provenance.
+
+    ``kind`` is one of: heading, paragraph, list_item, table, header, footer,
+    footnote, endnote, comment, textbox, note (speaker notes), caption, metadata
+    (e.g. email headers), ocr (text recognised from an image).
+    """
+
+    kind: str
+    text: str
+    page: int | None = None  # 1-based PDF page (or DOCX page when known)
+    sheet: str | None = None  # spreadsheet sheet name
+    slide: int | None = None  # 1-based slide number
+    section: str | None = None  # heading breadcrumb, e.g. "Intro > Scope"
+    level: int | None = None  # heading level (1..9) or list nesting level
+    table: Table | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Document:
+    """What an extractor returns: ordered blocks plus format-level facts."""
+
+    format: str  # detected format: pdf, docx, xlsx, pptx, csv, txt, html, eml, ...
+    blocks: list[Block]
+    # Format-specific structure: page_count, sheet_names, slide_count, ocr_pages,
+    # encoding, delimiter, ... JSON-serialisable values only.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(b.text for b in self.blocks if b.text)
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Per-file extraction options and limits (see settings for defaults)."""
+
+    password: str | None = None  # for encrypted PDFs/Office files
+    ocr: bool = True  # run OCR on image-only pages when Tesseract is installed
+    ocr_languages: str = "eng"
+    max_pages: int = 2000  # pages / sheets / slides
+    max_chars: int = 20_000_000  # extracted characters
+    max_cells: int = 2_000_000  # spreadsheet cells read (guards inflated dimensions)
+    max_unzipped_bytes: int = 1_073_741_824  # total uncompressed size of an OOXML/ODF container
+    max_zip_ratio: int = 200  # uncompressed / compressed ratio above which a container is a zip bomb
+
+
+@dataclass
+class Chunk:
+    """One retrieval/audit unit of text with provenance."""
+
+    id: str
+    text: str
+    position_index: int  # 0-based within the file
+    token_count: int
+    word_count: int
+    section_context: str = ""
+    # Provenance and facts: pages (list[int]), sheet, slide, block_kinds,
+    # text_as_html (for table chunks), char_start/char_end in the normalized text.
+    metadata: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,89 @@
+"""One settings object: every environment variable, its default and its limits.
+
+Lambda functions and the local stack read the same variables. Names keep the
+original ``DATA_EXTRACT_*`` prefix so existing deployments keep working.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DATA_EXTRACT_", extra="ignore", populate_by_name=True)
+
+    # --- AWS resources (names or URLs; template.yaml passes them to every function) ---
+    table_name: str = Field("data-extract", description="DynamoDB table holding jobs, files, events, sessions")
+    bucket_name: str = Field("data-extract-artifacts", description="S3 bucket for inputs, outputs and records")
+    work_queue_url: str = Field("", description="SQS queue with one message per file unit")
+    finalize_queue_url: str = Field("", description="SQS queue with one message per finished run")
+    work_dlq_url: str = Field("", description="dead-letter queue of the work queue (for health)")
+    # Local stack and tests point boto3 at moto with this; empty in AWS.
+    aws_endpoint_url: str = Field("", validation_alias="AWS_ENDPOINT_URL")
+
+    # --- Auth ---
+    api_key: str = Field("", description="enables auth when set (X-API-Key header or session cookie)")
+    api_key_secret_id: str = Field(
+        "", description="Secrets Manager id/ARN holding the API key; read once per container when api_key is empty"
+    )
+    api_session_secret: str = Field("", description="HMAC secret for session tokens; defaults to the API key")
+    api_session_ttl_seconds: int = Field(900, description="session token lifetime, clamped to 1..86400")
+
+    # --- Inputs and limits ---
+    api_allowed_input_roots: str = Field(
+        "", description="comma-separated s3://bucket/prefix roots a job's input_path may name; empty allows none"
+    )
+    api_max_upload_file_bytes: int = Field(100 * MIB, ge=1)
+    api_max_upload_total_bytes: int = Field(500 * MIB, ge=1)
+    api_max_upload_files: int = Field(1000, ge=1)
+    # API Gateway caps payloads near 10 MB (6 MB for Lambda); larger files use presigned uploads.
+    api_inline_download_max_bytes: int = Field(5 * MIB, ge=1)
+    presigned_url_ttl_seconds: int = Field(900, ge=1, le=604800)
+    api_queue_high_watermark: int = Field(
+        50_000, ge=1, description="visible work-queue messages at which new jobs get 503 + Retry-After"
+    )
+    api_queue_retry_hint_seconds: int = Field(5, ge=1)
+
+    # --- Per-file extraction limits ---
+    max_file_bytes: int = Field(200 * MIB, ge=1)
+    max_pages: int = Field(2000, ge=1)
+    max_chars: int = Field(20_000_000, ge=1)
+    extract_timeout_seconds: float = Field(120.0, gt=0)
+    extract_memory_mb: int = Field(1536, ge=64)
+    ocr_enabled: bool = True
+    ocr_languages: str = "eng"
+
+    # --- Retention ---
+    retention_days: int = Field(30, ge=1, description="TTL for job records; S3 lifecycle mirrors it")
+    max_retries_per_file: int = Field(3, ge=0)
+
+    # --- Observability ---
+    service_name: str = Field("data-extract", validation_alias="POWERTOOLS_SERVICE_NAME")
+
+    @field_validator("api_session_ttl_seconds", mode="before")
+    @classmethod
+    def _clamp_ttl(cls, value: object) -> int:
+        try:
+            ttl = int(str(value).strip())
+        except (TypeError, ValueError):
+            return 900
+        return max(1, min(ttl, 86400))
+
+    @field_validator("api_key", "api_session_secret", mode="after")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def allowed_input_roots(self) -> list[str]:
+        return [r.strip() for r in self.api_allowed_input_roots.split(",") if r.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
