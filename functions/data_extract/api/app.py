@@ -1,0 +1,40 @@
+"""create_app(): the FastAPI application (routers, error handlers). Served by Mangum in Lambda."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from data_extract import __version__
+from data_extract.api.routers import auth, config, health, jobs, sessions, uploads
+from data_extract.jobs.errors import JobError, Overloaded
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="data-extract API",
+        version=__version__,
+        description="Extract text and tables with provenance from mixed documents; chunked, evaluated and stored "
+                    "as downloadable artifacts.",
+    )
+    for module in (auth, jobs, sessions, config, health, uploads):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.exception_handler(JobError)
+    async def job_error(_: Request, exc: JobError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never leak internals in a 5xx body; the log has the traceback.
+        logger.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse(status_code=500, content={"detail": "Internal server error"})
+
+    return app

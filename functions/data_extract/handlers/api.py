@@ -1,0 +1,30 @@
+"""API Lambda: Mangum over the FastAPI app (HTTP API v2 and REST v1 events)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from mangum import Mangum
+
+from data_extract.api.app import create_app
+
+logger = Logger()
+tracer = Tracer()
+app = create_app()
+_adapters: dict[str, Mangum] = {}
+
+
+def _adapter_for(event: dict[str, Any]) -> Mangum:
+    # HTTP APIs put a named stage into the path ("/prod/api/v1/..."); "$default" and REST APIs do not.
+    stage = event.get("requestContext", {}).get("stage") if event.get("version") == "2.0" else None
+    base_path = f"/{stage}" if stage and stage != "$default" else "/"
+    if base_path not in _adapters:
+        _adapters[base_path] = Mangum(app, lifespan="off", api_gateway_base_path=base_path)
+    return _adapters[base_path]
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _adapter_for(event)(event, context)

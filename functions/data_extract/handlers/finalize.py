@@ -1,0 +1,37 @@
+"""Finalize Lambda: one SQS record = one finished run (result, governance, session, terminal status)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from data_extract.jobs.finalize import FinalizeMessage, finalize_run
+from data_extract.settings import get_settings
+from data_extract.store import Store
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+store = Store.from_settings(get_settings())
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> str:
+    msg = FinalizeMessage.parse(record.body)
+    logger.append_keys(job_id=msg.job_id, run=msg.run)
+    outcome = finalize_run(store, msg)
+    metrics.add_metric(name=f"Runs{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+    logger.info("run finalize", extra={"outcome": outcome})
+    return outcome
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,45 @@
+"""Worker Lambda: one SQS record = one file unit; failures are reported per record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from data_extract.jobs.readiness import report_worker_readiness
+from data_extract.jobs.units import UnitMessage, process_unit
+from data_extract.settings import get_settings
+from data_extract.store import Store
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+settings = get_settings()
+store = Store.from_settings(settings)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> str:
+    msg = UnitMessage.parse(record.body)
+    logger.append_keys(job_id=msg.job_id, unit_id=msg.unit_id, run=msg.run)
+    outcome = process_unit(store, settings, msg)
+    metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
+    if outcome.stage_timings_ms:
+        metrics.add_metric(name="ExtractMs", unit=MetricUnit.Milliseconds,
+                           value=outcome.stage_timings_ms.get("extract", 0.0))
+    logger.info("file unit done", extra={"status": outcome.status, "error_type": outcome.error_type,
+                                         "detected_format": outcome.detected_format,
+                                         "chunk_count": outcome.chunk_count})
+    return outcome.status
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    report_worker_readiness(store)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,197 @@
+"""Finalize a run once its last file unit ended: result, governance, session record, terminal status."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from data_extract.contract import now_rfc3339
+from data_extract.jobs import paths
+from data_extract.store import Store
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("extract", "normalize", "chunk", "semantic", "output")
+
+
+@dataclass(frozen=True)
+class FinalizeMessage:
+    job_id: str
+    run: int
+
+    @classmethod
+    def parse(cls, body: str) -> FinalizeMessage:
+        data = json.loads(body)
+        return cls(str(data["job_id"]), int(data["run"]))
+
+
+def source_key(path: str) -> str:
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
+
+
+def job_status(processed: int, failed: int) -> str:
+    if failed and processed:
+        return "partial"
+    if failed:
+        return "failed"
+    return "completed"
+
+
+def exit_code(processed: int, failed: int) -> int:
+    if failed == 0:
+        return 0
+    return 1 if processed else 2
+
+
+def semantic_outcome(run_config: dict[str, Any]) -> dict[str, Any]:
+    """The corpus semantic stage's outcome, stated honestly when it does not run."""
+    if not run_config.get("include_semantic"):
+        return {"status": "disabled", "reason_code": None, "message": "Semantic stage not requested.",
+                "summary": None, "artifacts": [], "stage_timings_ms": {}}
+    if run_config.get("output_format") != "json":
+        return {"status": "skipped", "reason_code": "semantic_output_format_incompatible",
+                "message": "Semantic stage requires JSON output format for chunk loading.",
+                "summary": None, "artifacts": [], "stage_timings_ms": {}}
+    return {"status": "skipped", "reason_code": "semantic_stage_unavailable",
+            "message": "The corpus semantic stage is not available in this deployment; no analysis was run.",
+            "summary": None, "artifacts": [], "stage_timings_ms": {}}
+
+
+def _file_entries(units: list[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
+    processed, failed, skipped = [], [], []
+    for u in sorted(units, key=lambda u: u["source_path"]):
+        base = {"path": u["source_path"], "source_key": source_key(u["source_path"]), "unit_id": u["unit_id"]}
+        if u["status"] == "processed":
+            processed.append({**base, "output_path": u.get("output_path"), "output_files": u.get("output_files", []),
+                              "chunk_count": int(u.get("chunk_count", 0)), "detected_format": u.get("detected_format"),
+                              "stage_timings_ms": {s: float(u.get("stage_timings_ms", {}).get(s, 0.0)) for s in STAGES}})
+        elif u["status"] == "failed":
+            failed.append({**base, "error_type": u.get("error_type"), "error_message": u.get("error_message"),
+                           "retry_count": int(u.get("retry_count", 0))})
+        elif u["status"] == "skipped":
+            skipped.append({**base, "error_type": u.get("error_type"), "error_message": u.get("error_message")})
+    return processed, failed, skipped
+
+
+def build_result(job: dict[str, Any], units: list[dict[str, Any]], run: dict[str, Any], finished_at: str,
+                 bucket: str) -> dict[str, Any]:
+    processed, failed, skipped = _file_entries(units)
+    totals = {s: round(sum(p["stage_timings_ms"][s] for p in processed), 3) for s in STAGES}
+    return {
+        "job_id": job["job_id"],
+        "status": job_status(len(processed), len(failed)),
+        "run": int(run["run"]),
+        "total_files": len(units),
+        "processed_count": len(processed),
+        "failed_count": len(failed),
+        "skipped_count": len(skipped),
+        "output_dir": job["output_dir"],
+        "session_id": run["session_id"],
+        "processed_files": processed,
+        "failed_files": failed,
+        "skipped_files": skipped,
+        "stage_totals_ms": totals,
+        "started_at": job.get("started_at") or run.get("started_at"),
+        "finished_at": finished_at,
+        "artifact_dir": job["artifact_dir"],
+        "result_path": f"s3://{bucket}/{paths.result_artifact_key(job['job_id'])}",
+        "request_hash": job["request_hash"],
+        "exit_code": exit_code(len(processed), len(failed)),
+        "semantic": semantic_outcome(job["run_config"]),
+        "evaluation": None,
+    }
+
+
+def _session_record(job: dict[str, Any], run: dict[str, Any], run_units: list[dict[str, Any]], status: str,
+                    finished_at: str) -> dict[str, Any]:
+    processed, failed, skipped = _file_entries(run_units)
+    return {
+        "schema_version": "2.0",
+        "session_id": run["session_id"],
+        "job_id": job["job_id"],
+        "run": int(run["run"]),
+        "kind": run.get("kind", "process"),
+        "status": status,
+        "source_directory": job["input_path"],
+        "total_files": len(run_units),
+        "processed_count": len(processed),
+        "failed_count": len(failed),
+        "skipped_count": len(skipped),
+        "started_at": run.get("started_at"),
+        "updated_at": finished_at,
+        "configuration": {"preset": job.get("preset"), **job["run_config"], "output_dir": job["output_dir"],
+                          "idempotency_key": job.get("idempotency_key"), "request_hash": job["request_hash"]},
+        "processed_files": processed,
+        "failed_files": failed,
+        "skipped_files": skipped,
+        "statistics": {"total_files": len(run_units), "processed_count": len(processed),
+                       "failed_count": len(failed), "skipped_count": len(skipped)},
+    }
+
+
+def finalize_run(store: Store, msg: FinalizeMessage) -> str:
+    """Returns 'finalized', 'duplicate' or 'stale'. Safe to call any number of times per run."""
+    from data_extract.governance.evaluate import evaluate
+
+    run = store.table.get_run(msg.job_id, msg.run)
+    job = store.table.get_job(msg.job_id)
+    if run is None or job is None:
+        return "stale"
+    if run.get("finalize_state") == "done" or int(job.get("current_run", 0)) != msg.run:
+        return "duplicate"
+    units = store.table.list_units(msg.job_id)
+    finished_at = now_rfc3339()
+    result = build_result(job, units, run, finished_at, store.objects.bucket)
+    run_config = job["run_config"]
+    if run_config.get("include_evaluation", True):
+        existing = {o.key for o in store.objects.list(paths.output_key(msg.job_id, ""))}
+        evaluation = evaluate(result, policy_id=run_config.get("evaluation_policy", "baseline_v1"),
+                              existing_outputs=existing)
+        result["evaluation"] = evaluation
+        if run_config.get("evaluation_fail_on_bad") and evaluation.get("verdict") == "bad":
+            result["status"] = "failed"
+            result["exit_code"] = max(result["exit_code"], 1)
+
+    canonical = json.dumps(result, sort_keys=True, separators=(",", ":"), default=str).encode()
+    checksum = hashlib.sha256(canonical).hexdigest()
+    record_key = paths.result_record_key(msg.job_id, msg.run)
+    store.objects.put_json(record_key, result)
+    sync_state, sync_error = "synced", None
+    try:
+        store.objects.put_json(paths.result_artifact_key(msg.job_id), result)
+    except Exception as exc:  # noqa: BLE001 - the record above is canonical; the artifact copy is best effort
+        logger.exception("result artifact write failed", extra={"job_id": msg.job_id})
+        sync_state, sync_error = "failed", type(exc).__name__
+
+    run_units = [u for u in units if int(u.get("run", 0)) == msg.run]
+    session = _session_record(job, run, run_units, result["status"], finished_at)
+    store.objects.put_json(paths.session_record_key(run["session_id"]), session)
+    projection = {k: session[k] for k in ("session_id", "job_id", "run", "status", "source_directory", "total_files",
+                                          "processed_count", "failed_count", "skipped_count", "updated_at")}
+    job_fields = {
+        "status": result["status"],
+        "finished_at": finished_at,
+        "updated_at": finished_at,
+        "processed_count": result["processed_count"],
+        "failed_count": result["failed_count"],
+        "skipped_count": result["skipped_count"],
+        "result_key": record_key,
+        "result_checksum": checksum,
+        "artifact_sync_state": sync_state,
+        "artifact_sync_error": sync_error,
+        "artifact_sync_attempts": int(job.get("artifact_sync_attempts", 0)) + 1,
+        "dispatch_state": "done",
+        "verdict": (result.get("evaluation") or {}).get("verdict"),
+    }
+    event = ("finished", f"Job finished with status={result['status']}",
+             {"run": msg.run, "processed": result["processed_count"], "failed": result["failed_count"],
+              "skipped": result["skipped_count"], "verdict": job_fields["verdict"]})
+    if not store.table.complete_run(msg.job_id, msg.run, job_fields, projection, event, finished_at):
+        return "duplicate"
+    store.table.add_event(msg.job_id, "artifact",
+                          "Canonical result payload synced to artifact store" if sync_state == "synced"
+                          else "Artifact sync failed", {} if sync_error is None else {"error": sync_error})
+    return "finalized"

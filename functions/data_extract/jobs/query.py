@@ -1,0 +1,189 @@
+"""Read models: job list and detail with live progress, artifacts, sessions."""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from data_extract.contract import (
+    ArtifactInfo,
+    FileStatus,
+    JobDetail,
+    JobEvent,
+    JobFile,
+    JobProgress,
+    JobSummary,
+    SessionDetail,
+    SessionSummary,
+)
+from data_extract.jobs import paths
+from data_extract.jobs.errors import NotFound
+from data_extract.store import ObjectNotFound, Store
+
+
+def _summary(job: dict[str, Any]) -> JobSummary:
+    return JobSummary(
+        job_id=job["job_id"], status=job["status"], input_path=job["input_path"], output_dir=job["output_dir"],
+        created_at=job["created_at"], started_at=job.get("started_at"), finished_at=job.get("finished_at"),
+        session_id=job.get("session_id"),
+    )
+
+
+def list_jobs(store: Store, limit: int, offset: int) -> list[JobSummary]:
+    return [_summary(j) for j in store.table.list_jobs(limit, offset)]
+
+
+def _require_job(store: Store, job_id: str) -> dict[str, Any]:
+    job = store.table.get_job(job_id)
+    if job is None:
+        raise NotFound(f"Job not found: {job_id}")
+    return job
+
+
+def _job_file(u: dict[str, Any]) -> JobFile:
+    return JobFile(
+        file_id=u["unit_id"], source_path=u["source_path"], output_path=u.get("output_path"), status=u["status"],
+        chunk_count=int(u.get("chunk_count", 0)), retry_count=int(u.get("retry_count", 0)),
+        size_bytes=u.get("size_bytes"), detected_format=u.get("detected_format"), error_type=u.get("error_type"),
+        error_message=u.get("error_message"), stage_timings_ms=u.get("stage_timings_ms") or {},
+        updated_at=u.get("updated_at"),
+    )
+
+
+def progress_of(units: list[dict[str, Any]]) -> JobProgress:
+    counts = Counter(u["status"] for u in units)
+    queued, running = counts.get(FileStatus.queued, 0), counts.get(FileStatus.running, 0)
+    return JobProgress(
+        total=len(units), queued=queued, running=running, processed=counts.get(FileStatus.processed, 0),
+        failed=counts.get(FileStatus.failed, 0), skipped=counts.get(FileStatus.skipped, 0), pending=queued + running,
+    )
+
+
+def job_detail(store: Store, job_id: str, file_limit: int, event_limit: int) -> JobDetail:
+    job = _require_job(store, job_id)
+    units = store.table.list_units(job_id)
+    result_payload = None
+    if job.get("result_key"):
+        try:
+            result_payload = store.objects.get_json(job["result_key"])
+        except ObjectNotFound:
+            result_payload = None
+    run_config = job["run_config"]
+    return JobDetail(
+        job_id=job_id,
+        status=job["status"],
+        input_path=job["input_path"],
+        output_dir=job["output_dir"],
+        requested_format=job["requested_format"],
+        chunk_size=int(job["chunk_size"]),
+        effective_format=run_config["output_format"],
+        effective_chunk_size=int(run_config["chunk_size"]),
+        effective_chunk_overlap=int(run_config["chunk_overlap"]),
+        preset=job.get("preset"),
+        request_hash=job["request_hash"],
+        dispatch_state=job["dispatch_state"],
+        dispatch_attempts=int(job.get("dispatch_attempts", 1)),
+        artifact_dir=job["artifact_dir"],
+        artifact_sync_state=job.get("artifact_sync_state", "pending"),
+        artifact_sync_attempts=int(job.get("artifact_sync_attempts", 0)),
+        artifact_sync_error=job.get("artifact_sync_error"),
+        result_checksum=job.get("result_checksum"),
+        created_at=job["created_at"],
+        started_at=job.get("started_at"),
+        finished_at=job.get("finished_at"),
+        updated_at=job["updated_at"],
+        session_id=job.get("session_id"),
+        request_payload=job["request_payload"],
+        result_payload=result_payload,
+        progress=progress_of(units),
+        # Newest activity first, like the original's newest-row-first order.
+        files=[_job_file(u) for u in sorted(units, key=lambda u: (u.get("updated_at", ""), u["unit_id"]),
+                                            reverse=True)[:file_limit]],
+        events=[JobEvent(event_type=e["event_type"], message=e["message"], payload=e.get("payload") or {},
+                         event_time=e["event_time"]) for e in store.table.list_events(job_id, event_limit)],
+    )
+
+
+def list_artifacts(store: Store, job_id: str) -> list[ArtifactInfo]:
+    _require_job(store, job_id)
+    prefix = paths.job_prefix(job_id)
+    return sorted(
+        (ArtifactInfo(path=o.key[len(prefix):], size_bytes=o.size, modified_at=o.last_modified)
+         for o in store.objects.list(prefix)),
+        key=lambda a: a.path,
+    )
+
+
+@dataclass
+class ArtifactDownload:
+    key: str
+    filename: str
+    content_type: str
+    size: int
+
+
+def locate_artifact(store: Store, job_id: str, artifact_path: str) -> ArtifactDownload:
+    """Find a downloadable artifact; the path has already passed ``paths.validate_artifact_path``."""
+    _require_job(store, job_id)
+    key = paths.job_prefix(job_id) + artifact_path
+    try:
+        info = store.objects.head(key)
+    except ObjectNotFound:
+        raise NotFound(f"Artifact not found: {artifact_path}") from None
+    filename = posixpath.basename(artifact_path)
+    content_type = _content_type(filename)
+    return ArtifactDownload(key=key, filename=filename, content_type=content_type, size=info.size)
+
+
+def _content_type(filename: str) -> str:
+    lower = filename.lower()
+    if lower.endswith(".json"):
+        return "application/json"
+    if lower.endswith(".csv"):
+        return "text/csv; charset=utf-8"
+    if lower.endswith((".txt", ".md", ".log")):
+        return "text/plain; charset=utf-8"
+    guessed, _ = mimetypes.guess_type(filename)
+    return guessed or "application/octet-stream"
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def _session_summary(item: dict[str, Any]) -> SessionSummary:
+    return SessionSummary(
+        session_id=item["session_id"], job_id=item["job_id"], run=int(item.get("run", 1)), status=item["status"],
+        source_directory=item["source_directory"], total_files=int(item["total_files"]),
+        processed_count=int(item["processed_count"]), failed_count=int(item["failed_count"]),
+        skipped_count=int(item.get("skipped_count", 0)), updated_at=item["updated_at"],
+    )
+
+
+def list_sessions(store: Store, limit: int, offset: int) -> list[SessionSummary]:
+    """Sessions from the DynamoDB projection, completed by the S3 records the projection is missing."""
+    projected = store.table.list_sessions(limit=offset + limit + 1000)
+    known = {s["session_id"] for s in projected}
+    records: list[dict[str, Any]] = list(projected)
+    for obj in store.objects.list(paths.SESSION_RECORD_PREFIX):
+        session_id = posixpath.basename(obj.key).removesuffix(".json")
+        if session_id in known:
+            continue
+        try:
+            records.append(store.objects.get_json(obj.key))
+        except (ObjectNotFound, ValueError):
+            continue
+    records.sort(key=lambda s: (s["updated_at"], s["session_id"]), reverse=True)
+    return [_session_summary(s) for s in records[offset:offset + limit]]
+
+
+def session_detail(store: Store, session_id: str) -> SessionDetail:
+    if not session_id.isalnum() or len(session_id) > 64:
+        raise NotFound(f"Session not found: {session_id}")
+    try:
+        record = store.objects.get_json(paths.session_record_key(session_id))
+    except ObjectNotFound:
+        raise NotFound(f"Session not found: {session_id}") from None
+    return SessionDetail(**{k: v for k, v in record.items() if k in SessionDetail.model_fields})

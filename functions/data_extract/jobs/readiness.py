@@ -1,0 +1,43 @@
+"""The worker reports which formats it can read (and whether OCR is installed) for the API's health view."""
+
+from __future__ import annotations
+
+import logging
+
+from data_extract.contract import now_rfc3339
+from data_extract.store import Store
+
+logger = logging.getLogger(__name__)
+_reported = False
+
+
+def worker_readiness() -> dict:
+    from data_extract.pipeline.extract import REGISTRY
+    import importlib
+
+    formats = []
+    for fmt, target in sorted(REGISTRY.items()):
+        try:
+            importlib.import_module(f"data_extract.pipeline.extract.{target.split(':')[0]}")
+            formats.append(fmt)
+        except ImportError:
+            logger.warning("extractor unavailable", extra={"format": fmt})
+    try:
+        from data_extract.pipeline.ocr import tesseract_available
+
+        ocr = tesseract_available()
+    except ImportError:
+        ocr = False
+    return {"formats": formats, "ocr_available": ocr, "checked_at": now_rfc3339()}
+
+
+def report_worker_readiness(store: Store) -> None:
+    """Once per container: cheap, and the record tells operators what this worker build can do."""
+    global _reported
+    if _reported:
+        return
+    try:
+        store.table.put_worker_readiness(worker_readiness())
+        _reported = True
+    except Exception:  # noqa: BLE001 - readiness reporting must never fail a batch
+        logger.exception("could not report worker readiness")

@@ -1,0 +1,51 @@
+"""Retry the failed file units of a finished job, keeping everything that succeeded."""
+
+from __future__ import annotations
+
+from data_extract.contract import TERMINAL_JOB_STATUSES, JobStatus, now_rfc3339
+from data_extract.jobs import paths
+from data_extract.jobs.errors import Conflict, NotFound, Overloaded
+from data_extract.jobs.submit import check_admission
+from data_extract.settings import Settings
+from data_extract.store import ConditionFailed, QueueError, Store
+
+
+def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
+    job = store.table.get_job(job_id)
+    if job is None:
+        raise NotFound(f"Job not found: {job_id}")
+    if job["status"] not in TERMINAL_JOB_STATUSES:
+        raise Conflict(f"Job {job_id} is {job['status']}; retry it once it has finished.")
+    if job.get("cleaned"):
+        raise Conflict(f"Job {job_id} had its artifacts cleaned; its inputs are gone, so it cannot be retried.")
+    units = store.table.list_units(job_id)
+    failed = [u for u in units if u["status"] == "failed"]
+    if not failed:
+        raise Conflict(f"Job {job_id} has no failed files to retry.")
+    retryable = [u for u in failed if int(u.get("retry_count", 0)) < settings.max_retries_per_file]
+    if not retryable:
+        raise Conflict(
+            f"Every failed file of job {job_id} was already retried {settings.max_retries_per_file} times."
+        )
+    check_admission(store, settings)
+
+    previous_run = int(job["current_run"])
+    new_run = previous_run + 1
+    now = now_rfc3339()
+    run = {"run": new_run, "kind": "retry", "session_id": paths.new_session_id(), "total_units": len(retryable),
+           "done_units": 0, "status": "queued", "started_at": now}
+    try:
+        store.table.start_retry_run(job_id, previous_run, run, now)
+    except ConditionFailed:
+        raise Conflict(f"Job {job_id} changed while the retry was being set up; reload it and try again.") from None
+    store.table.requeue_units(job_id, retryable, new_run, now)
+    try:
+        store.queues.send_work([{"job_id": job_id, "unit_id": u["unit_id"], "run": new_run} for u in retryable])
+    except QueueError:
+        raise Overloaded("The work queue did not accept the retry; try again later.",
+                         settings.api_queue_retry_hint_seconds) from None
+    store.table.update_job(job_id, {"dispatch_state": "submitted"}, condition="dispatch_state = :pending",
+                           condition_values={":pending": "pending_dispatch"})
+    store.table.add_event(job_id, "dispatch", "File units submitted to the work queue",
+                          {"source": "retry_enqueue", "units": len(retryable), "run": new_run})
+    return JobStatus.queued

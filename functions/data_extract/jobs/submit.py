@@ -1,0 +1,305 @@
+"""Submitting a job: resolve its inputs, admit it, record it and fan it out (one message per file unit)."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from data_extract.contract import JobOptions, JobStatus, now_rfc3339
+from data_extract.jobs import paths
+from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
+from data_extract.settings import Settings
+from data_extract.store import ConditionFailed, ObjectStore, QueueError, Store, parse_s3_uri
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class InputFile:
+    """One file a job will process, wherever its bytes are."""
+
+    rel_path: str  # path shown to users and used for output names, e.g. "reports/a.pdf"
+    bucket: str
+    key: str
+    size: int
+    fingerprint: str  # content hash (uploads) or ETag (S3 inputs): part of the idempotency hash
+    data: bytes | None = field(default=None, repr=False)  # multipart bytes not yet stored
+    content_type: str = "application/octet-stream"
+
+
+@dataclass
+class ResolvedInputs:
+    files: list[InputFile]
+    display_path: str  # input_path shown in job summaries
+
+
+@dataclass
+class SubmitOutcome:
+    job_id: str
+    status: JobStatus
+    created: bool  # False for an idempotent replay
+
+
+def request_hash(files: list[InputFile], options: JobOptions) -> str:
+    payload = {
+        "files": sorted([f.rel_path, f.fingerprint, f.size] for f in files),
+        "options": options.model_dump(mode="json", exclude={"idempotency_key", "password"}),
+        # The password changes what the job can read, so it is part of the identity, but never in clear.
+        "password": hashlib.sha256(options.password.encode()).hexdigest() if options.password else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- input resolution
+
+
+def check_upload_limits(settings: Settings, sizes: list[tuple[str, int]]) -> None:
+    if len(sizes) > settings.api_max_upload_files:
+        raise PayloadTooLarge(f"Upload file count exceeds limit ({settings.api_max_upload_files}).")
+    for name, size in sizes:
+        if size > settings.api_max_upload_file_bytes:
+            raise PayloadTooLarge(
+                f"File '{name}' exceeds per-file upload limit ({settings.api_max_upload_file_bytes} bytes)."
+            )
+    if sum(size for _, size in sizes) > settings.api_max_upload_total_bytes:
+        raise PayloadTooLarge(f"Total upload payload exceeds limit ({settings.api_max_upload_total_bytes} bytes).")
+
+
+def _dedupe(files: list[InputFile]) -> list[InputFile]:
+    seen: set[str] = set()
+    for f in files:
+        if f.rel_path in seen:
+            raise BadRequest(f"Duplicate file name in upload: {f.rel_path}")
+        seen.add(f.rel_path)
+    return sorted(files, key=lambda f: f.rel_path)
+
+
+def resolve_upload_id(store: Store, settings: Settings, upload_id: str) -> ResolvedInputs:
+    if not upload_id.isalnum() or len(upload_id) > 64:
+        raise BadRequest(f"Invalid upload_id: {upload_id!r}")
+    prefix = paths.upload_prefix(upload_id)
+    objects = [o for o in store.objects.list(prefix) if not o.key.endswith("/")]
+    if not objects:
+        raise BadRequest(f"Upload {upload_id} has no files; PUT them to the presigned URLs first.")
+    files = [InputFile(o.key[len(prefix):], store.objects.bucket, o.key, o.size, o.etag) for o in objects]
+    check_upload_limits(settings, [(f.rel_path, f.size) for f in files])
+    return ResolvedInputs(_dedupe(files), f"upload:{upload_id}")
+
+
+def _inside_roots(bucket: str, key: str, roots: list[str]) -> bool:
+    for root in roots:
+        root_bucket, root_prefix = parse_s3_uri(root)
+        if bucket != root_bucket:
+            continue
+        if not root_prefix or root_prefix.endswith("/"):
+            if key.startswith(root_prefix):
+                return True
+        elif key == root_prefix or key.startswith(root_prefix + "/"):
+            return True
+    return False
+
+
+def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobOptions) -> ResolvedInputs:
+    """Turn s3://bucket/prefix, a key, or a glob into the list of objects to process."""
+    text = raw.strip()
+    if not text:
+        raise BadRequest("Invalid input_path '': input_path must not be empty")
+    try:
+        bucket, key = parse_s3_uri(text) if text.startswith("s3://") else (store.objects.bucket, text.lstrip("/"))
+    except ValueError as exc:
+        raise BadRequest(f"Invalid input_path '{raw}': {exc}") from None
+    if ".." in key.split("/") or "\x00" in key:
+        raise BadRequest(f"Invalid input_path '{raw}': '..' segments are not allowed")
+    roots = settings.allowed_input_roots
+    glob_at = next((i for i, ch in enumerate(key) if ch in _GLOB_CHARS), None)
+    fixed = key if glob_at is None else key[:glob_at]
+    if not roots or not _inside_roots(bucket, fixed, roots) and not _inside_roots(bucket, key.rstrip("/") + "/", roots):
+        allowed = ", ".join(roots) if roots else "(none configured)"
+        raise BadRequest(f"input_path '{raw}' is not allowed. Allowed roots: {allowed}")
+
+    store_for_list: ObjectStore = store.objects
+    found: list[InputFile] = []
+    if glob_at is not None:
+        base = fixed.rsplit("/", 1)[0] + "/" if "/" in fixed else ""
+        for obj in store_for_list.list(base, bucket=bucket):
+            if not obj.key.endswith("/") and fnmatch.fnmatchcase(obj.key, key) and _inside_roots(bucket, obj.key, roots):
+                found.append(InputFile(obj.key[len(base):], bucket, obj.key, obj.size, obj.etag))
+    else:
+        prefix = key if key.endswith("/") or not key else key + "/"
+        for obj in store_for_list.list(prefix, bucket=bucket):
+            rel = obj.key[len(prefix):]
+            if obj.key.endswith("/") or (not options.recursive and "/" in rel):
+                continue
+            found.append(InputFile(rel, bucket, obj.key, obj.size, obj.etag))
+        if not found and key and not key.endswith("/"):
+            try:
+                info = store_for_list.head(key, bucket=bucket)
+                found.append(InputFile(posixpath.basename(key), bucket, key, info.size, info.etag))
+            except Exception:  # noqa: BLE001 - "not found" is reported below with the path
+                pass
+    if not found:
+        raise BadRequest(f"No files found at input_path '{raw}'")
+    if options.source_files:
+        wanted = {s.strip().lstrip("/") for s in options.source_files}
+        by_rel = {f.rel_path: f for f in found}
+        missing = sorted(wanted - by_rel.keys())
+        if missing:
+            raise BadRequest(f"source_files not found under input_path: {', '.join(missing[:20])}")
+        found = [by_rel[w] for w in sorted(wanted)]
+    if len(found) > settings.api_max_upload_files:
+        raise PayloadTooLarge(f"input_path matches {len(found)} files; the limit is {settings.api_max_upload_files}.")
+    return ResolvedInputs(_dedupe(found), text)
+
+
+# ---------------------------------------------------------------- submission
+
+
+def check_admission(store: Store, settings: Settings) -> None:
+    depth = store.queues.depth(store.queues.work_url)
+    if depth is None:
+        raise Overloaded("Work queue is unreachable; try again later.", settings.api_queue_retry_hint_seconds)
+    backlog = depth["visible"] + depth["delayed"]
+    if backlog >= settings.api_queue_high_watermark:
+        retry_after = max(settings.api_queue_retry_hint_seconds, min(60, backlog // 1000 + 1))
+        raise Overloaded(
+            f"Queue backlog is above the admission watermark ({backlog}/{settings.api_queue_high_watermark}); "
+            f"try again later. Retry after ~{retry_after}s.",
+            retry_after,
+        )
+
+
+# Options that are not part of the preset cascade but that every file unit needs.
+_PASS_THROUGH = (
+    "per_chunk", "organize", "strategy", "delimiter", "continue_on_error", "ocr", "include_semantic",
+    "semantic_report", "semantic_report_format", "semantic_export_graph", "semantic_graph_format",
+    "include_evaluation", "evaluation_policy", "evaluation_fail_on_bad",
+)
+
+
+def build_run_config(options: JobOptions, resolved: dict[str, Any]) -> dict[str, Any]:
+    """The effective configuration a run uses: preset cascade plus per-job layout and stage switches."""
+    return {**resolved, **options.model_dump(mode="json", include=set(_PASS_THROUGH))}
+
+
+def _replay(store: Store, existing: dict[str, Any], digest: str, key: str) -> SubmitOutcome:
+    if existing.get("request_hash") != digest:
+        raise Conflict(f"Idempotency key '{key}' was already used with a different request.")
+    job = store.table.get_job(existing["job_id"])
+    status = JobStatus(job["status"]) if job else JobStatus.queued
+    return SubmitOutcome(existing["job_id"], status, created=False)
+
+
+def submit_job(store: Store, settings: Settings, options: JobOptions, inputs: ResolvedInputs,
+               request_payload: dict[str, Any]) -> SubmitOutcome:
+    """Admit, record and fan out a job. Idempotent replays return the existing job."""
+    from data_extract.presets import InvalidRunConfig, PresetError, resolve_run_config
+
+    preset = options.preset or store.table.get_setting("last_preset")
+    try:
+        run_config = resolve_run_config(
+            options.model_dump(mode="json"), set(options.model_fields_set), preset
+        )
+    except PresetError as exc:
+        raise Unprocessable(str(exc)) from None
+    except InvalidRunConfig as exc:
+        raise Unprocessable(f"Invalid configuration: {exc}") from None
+
+    digest = request_hash(inputs.files, options)
+    job_id = paths.new_job_id()
+    created_at = now_rfc3339()
+    key = options.idempotency_key
+    if key:
+        existing = store.table.claim_idempotency_key(key, digest, job_id, created_at)
+        if existing is not None:
+            return _replay(store, existing, digest, key)
+    try:
+        check_admission(store, settings)
+        _store_inline_inputs(store, job_id, inputs.files)
+        _create_and_dispatch(store, settings, job_id, created_at, options, inputs,
+                             build_run_config(options, run_config.to_dict()), preset, digest, request_payload)
+    except BaseException:
+        if key:
+            store.table.release_idempotency_key(key, job_id)
+        raise
+    return SubmitOutcome(job_id, JobStatus.queued, created=True)
+
+
+def _store_inline_inputs(store: Store, job_id: str, files: list[InputFile]) -> None:
+    for f in files:
+        if f.data is not None:
+            key = paths.input_key(job_id, f.rel_path)
+            store.objects.put_bytes(key, f.data, f.content_type)
+            f.bucket, f.key, f.data = store.objects.bucket, key, None
+
+
+def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_at: str, options: JobOptions,
+                         inputs: ResolvedInputs, run_config: dict[str, Any], preset: str | None, digest: str,
+                         request_payload: dict[str, Any]) -> None:
+    session_id = paths.new_session_id()
+    units = [
+        {
+            "unit_id": f"{i:05d}",
+            "source_path": f.rel_path,
+            "input_bucket": f.bucket,
+            "input_key": f.key,
+            "size_bytes": f.size,
+            "status": "queued",
+            "run": 1,
+            "retry_count": 0,
+            "chunk_count": 0,
+            "attempts": 0,
+            "updated_at": created_at,
+        }
+        for i, f in enumerate(inputs.files, start=1)
+    ]
+    job = {
+        "job_id": job_id,
+        "status": "queued",
+        "input_path": inputs.display_path,
+        "output_dir": f"s3://{store.objects.bucket}/{paths.output_key(job_id, '')}",
+        "artifact_dir": f"s3://{store.objects.bucket}/{paths.job_prefix(job_id)}",
+        "requested_format": options.output_format.value,
+        "chunk_size": options.chunk_size,
+        "preset": preset,
+        "run_config": run_config,
+        "request_payload": request_payload,
+        "secret_password": options.password,
+        "request_hash": digest,
+        "idempotency_key": options.idempotency_key,
+        "dispatch_state": "pending_dispatch",
+        "dispatch_attempts": 1,
+        "artifact_sync_state": "pending",
+        "artifact_sync_attempts": 0,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "session_id": session_id,
+        "current_run": 1,
+        "total_files": len(units),
+        "cleaned": False,
+        "halted": False,
+    }
+    run = {"run": 1, "kind": "process", "session_id": session_id, "total_units": len(units), "done_units": 0,
+           "status": "queued", "started_at": created_at}
+    store.table.create_job(job, units, run, {"event_type": "queued", "message": "Job queued for processing",
+                                             "payload": {"files": len(units)}, "event_time": created_at})
+    try:
+        store.queues.send_work([{"job_id": job_id, "unit_id": u["unit_id"], "run": 1} for u in units])
+    except QueueError as exc:
+        now = now_rfc3339()
+        store.table.update_job(job_id, {"status": "failed", "dispatch_state": "failed", "finished_at": now,
+                                        "updated_at": now})
+        store.table.add_event(job_id, "error", "Job could not be queued", {"error": str(exc)})
+        raise Overloaded("The work queue did not accept the job; try again later.",
+                         settings.api_queue_retry_hint_seconds) from None
+    try:
+        # A fast worker may already have moved the job on; only a still-pending dispatch becomes "submitted".
+        store.table.update_job(job_id, {"dispatch_state": "submitted"}, condition="dispatch_state = :pending",
+                               condition_values={":pending": "pending_dispatch"})
+    except ConditionFailed:
+        pass
+    store.table.add_event(job_id, "dispatch", "File units submitted to the work queue",
+                          {"source": "process_enqueue", "units": len(units)})

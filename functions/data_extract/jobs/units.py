@@ -1,0 +1,195 @@
+"""Processing one file unit (the worker's business logic) and handing the run over to finalize."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from data_extract.contract import TERMINAL_JOB_STATUSES, now_rfc3339
+from data_extract.jobs import paths
+from data_extract.pipeline.types import ErrorType, ExtractOptions
+from data_extract.settings import Settings
+from data_extract.store import ObjectNotFound, Store
+
+logger = logging.getLogger(__name__)
+
+# A claimed finalize that has not finished after this long is handed over again
+# (the claimer may have died between claiming and sending).
+FINALIZE_RESEND_AFTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class UnitMessage:
+    job_id: str
+    unit_id: str
+    run: int
+
+    @classmethod
+    def parse(cls, body: str) -> UnitMessage:
+        data = json.loads(body)
+        return cls(str(data["job_id"]), str(data["unit_id"]), int(data["run"]))
+
+
+@dataclass
+class UnitOutcome:
+    status: str  # processed | failed | skipped | duplicate | stale
+    error_type: str | None = None
+    chunk_count: int = 0
+    detected_format: str | None = None
+    stage_timings_ms: dict[str, float] | None = None
+
+
+def pipeline_options(run_config: dict[str, Any]):
+    from data_extract.pipeline.run import PipelineOptions
+
+    return PipelineOptions(
+        output_format=run_config["output_format"],
+        chunk_size=int(run_config["chunk_size"]),
+        chunk_overlap=int(run_config["chunk_overlap"]),
+        include_metadata=bool(run_config.get("include_metadata", False)),
+        per_chunk=bool(run_config.get("per_chunk", False)),
+        organize=bool(run_config.get("organize", False)),
+        strategy=run_config.get("strategy"),
+        delimiter=run_config.get("delimiter") or "━━━ CHUNK {{n}} ━━━",
+    )
+
+
+def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutcome:
+    """Process one file unit exactly once per run, whatever SQS redelivers."""
+    from data_extract.pipeline.run import FileResult, PipelineLimits, process_file
+
+    job = store.table.get_job(msg.job_id)
+    unit = store.table.get_unit(msg.job_id, msg.unit_id)
+    if job is None or unit is None:
+        logger.warning("unit message for an unknown job or unit", extra={"job_id": msg.job_id, "unit_id": msg.unit_id})
+        return UnitOutcome("stale")
+    if int(unit["run"]) != msg.run or unit["status"] not in ("queued", "running"):
+        # Redelivery of a unit that already has its result: change nothing, but make sure the
+        # run's hand-over to finalize happened (the first delivery may have died right after).
+        hand_over_if_complete(store, msg.job_id, msg.run)
+        return UnitOutcome("duplicate")
+
+    now = now_rfc3339()
+    store.table.mark_job_running(msg.job_id, msg.run, now)
+    store.table.mark_unit_running(msg.job_id, msg.unit_id, msg.run, now)
+    run_config = job["run_config"]
+
+    if job.get("halted") and not run_config.get("continue_on_error", True):
+        result = FileResult(status="skipped", file_hash="", error_type="halted",
+                            error_message="Not processed: an earlier file failed and continue_on_error is false.")
+    else:
+        result = _run_pipeline(store, settings, job, unit, msg, run_config, now)
+
+    output_keys = []
+    for out in result.outputs:
+        key = paths.output_key(msg.job_id, out.name)
+        store.objects.put_bytes(key, out.data, out.content_type)
+        output_keys.append(key)
+
+    record: dict[str, Any] = {
+        "status": result.status,
+        "chunk_count": result.chunk_count,
+        "detected_format": result.detected_format,
+        "file_hash": result.file_hash or None,
+        "error_type": result.error_type,
+        "error_message": result.error_message,
+        "stage_timings_ms": result.stage_timings_ms,
+        "output_path": output_keys[0] if len(output_keys) == 1 else (paths.output_key(msg.job_id, "") if output_keys else None),
+        "output_files": output_keys,
+        "warnings": result.warnings[:20],
+        "input_key": unit["input_key"],
+        "input_bucket": unit["input_bucket"],
+    }
+    if unit.get("persist_input_to"):
+        record["input_key"] = unit["persist_input_to"]
+        record["input_bucket"] = store.objects.bucket
+    event = (
+        "file",
+        f"{unit['source_path']}: {result.status}" + (f" ({result.error_type})" if result.error_type else ""),
+        {"unit_id": msg.unit_id, "source_path": unit["source_path"], "status": result.status,
+         "error_type": result.error_type, "chunk_count": result.chunk_count, "run": msg.run},
+    )
+    recorded = store.table.record_unit_result(msg.job_id, msg.unit_id, msg.run, record, event, now_rfc3339())
+    if recorded and result.status == "failed" and not run_config.get("continue_on_error", True):
+        store.table.update_job(msg.job_id, {"halted": True})
+    hand_over_if_complete(store, msg.job_id, msg.run)
+    if not recorded:
+        return UnitOutcome("duplicate")
+    return UnitOutcome(result.status, result.error_type, result.chunk_count, result.detected_format,
+                       result.stage_timings_ms)
+
+
+def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: dict[str, Any], msg: UnitMessage,
+                  run_config: dict[str, Any], now: str):
+    from data_extract.pipeline.run import FileResult, PipelineLimits, process_file
+
+    try:
+        data = store.objects.get_bytes(unit["input_key"], bucket=unit["input_bucket"])
+    except ObjectNotFound:
+        return FileResult(status="failed", file_hash="", error_type=ErrorType.SOURCE_NOT_FOUND.value,
+                          error_message=f"Input object s3://{unit['input_bucket']}/{unit['input_key']} no longer exists.")
+    if unit["input_key"].startswith("uploads/"):
+        # Presigned uploads expire with the bucket's lifecycle; keep the job's own copy for retries.
+        keep = paths.input_key(msg.job_id, unit["source_path"])
+        store.objects.put_bytes(keep, data)
+        unit["persist_input_to"] = keep
+    return process_file(
+        data,
+        source_path=unit["source_path"],
+        options=pipeline_options(run_config),
+        extract_options=ExtractOptions(
+            password=job.get("secret_password"),
+            ocr=settings.ocr_enabled and bool(run_config.get("ocr", True)),
+            ocr_languages=settings.ocr_languages,
+            max_pages=settings.max_pages,
+            max_chars=settings.max_chars,
+        ),
+        limits=PipelineLimits(settings.max_file_bytes, settings.extract_timeout_seconds, settings.extract_memory_mb),
+        processing_timestamp=now,
+    )
+
+
+def fail_unit_from_dead_letter(store: Store, msg: UnitMessage, receive_count: int | None) -> bool:
+    """A unit whose message kept failing: record it failed so its job can still finish."""
+    unit = store.table.get_unit(msg.job_id, msg.unit_id)
+    if unit is None:
+        return False
+    record = {
+        "status": "failed",
+        "error_type": ErrorType.DELIVERY_EXHAUSTED.value,
+        "error_message": "Processing failed repeatedly (the worker crashed or timed out on every attempt)"
+                         + (f"; {receive_count} deliveries." if receive_count else "."),
+        "chunk_count": 0,
+    }
+    event = ("file", f"{unit['source_path']}: failed (delivery_exhausted)",
+             {"unit_id": msg.unit_id, "source_path": unit["source_path"], "status": "failed",
+              "error_type": ErrorType.DELIVERY_EXHAUSTED.value, "run": msg.run})
+    recorded = store.table.record_unit_result(msg.job_id, msg.unit_id, msg.run, record, event, now_rfc3339())
+    hand_over_if_complete(store, msg.job_id, msg.run)
+    return recorded
+
+
+def hand_over_if_complete(store: Store, job_id: str, run: int) -> bool:
+    """Send the run to finalize when its last unit is done: exactly one caller wins the claim."""
+    run_item = store.table.get_run(job_id, run)
+    if run_item is None or int(run_item.get("done_units", 0)) < int(run_item["total_units"]):
+        return False
+    now = now_rfc3339()
+    if store.table.claim_finalize(job_id, run, now):
+        try:
+            store.queues.send_finalize({"job_id": job_id, "run": run})
+        except Exception:
+            store.table.release_finalize_claim(job_id, run)  # let the retry of this message claim again
+            raise
+        return True
+    if run_item.get("finalize_state") == "claimed":
+        claimed_at = datetime.fromisoformat(run_item["finalize_claimed_at"].replace("Z", "+00:00"))
+        job = store.table.get_job(job_id)
+        stuck = job is not None and job["status"] not in TERMINAL_JOB_STATUSES
+        if stuck and datetime.now(timezone.utc) - claimed_at > FINALIZE_RESEND_AFTER:
+            store.queues.send_finalize({"job_id": job_id, "run": run})  # finalize itself runs once per run
+            return True
+    return False

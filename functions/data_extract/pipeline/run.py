@@ -1,0 +1,141 @@
+"""The per-file pipeline: bytes in, output files and a result out. Pure: no AWS, no HTTP.
+
+detect -> extract (isolated: time and memory bounded) -> normalize -> chunk -> render outputs.
+Every failure becomes a ``FileResult`` with a documented ``ErrorType``; nothing raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from data_extract.pipeline.types import Document, ErrorType, ExtractionError, ExtractOptions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineLimits:
+    max_file_bytes: int
+    timeout_s: float
+    memory_mb: int
+    isolate: bool = True  # run extraction in a child process (bounded time and memory)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What one file's processing needs from the job's resolved run configuration."""
+
+    output_format: str = "json"
+    chunk_size: int = 512
+    chunk_overlap: int = 128
+    include_metadata: bool = False
+    per_chunk: bool = False
+    organize: bool = False
+    strategy: str | None = None
+    delimiter: str = "━━━ CHUNK {{n}} ━━━"
+
+
+@dataclass
+class FileResult:
+    status: str  # processed | failed | skipped
+    file_hash: str
+    detected_format: str | None = None
+    chunk_count: int = 0
+    outputs: list[Any] = field(default_factory=list)  # list[OutputFile]
+    error_type: str | None = None
+    error_message: str | None = None
+    stage_timings_ms: dict[str, float] = field(default_factory=dict)
+    document_metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    chunk_texts: list[str] = field(default_factory=list, repr=False)
+
+
+def chunk_source_key(source_path: str, file_hash: str, options: PipelineOptions) -> str:
+    """Deterministic per-file key for chunk ids: same path, bytes and chunk options -> same ids."""
+    material = f"{source_path}\x00{file_hash}\x00{options.chunk_size}\x00{options.chunk_overlap}"
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits: PipelineLimits) -> Document:
+    from data_extract.pipeline.extract import extract_document
+
+    if not limits.isolate:
+        return extract_document(data, filename=filename, options=extract_options)
+    from data_extract.pipeline.guard import run_isolated
+
+    return run_isolated(
+        extract_document, data, filename=filename, options=extract_options,
+        timeout_s=limits.timeout_s, memory_mb=limits.memory_mb,
+    )
+
+
+def process_file(data: bytes, *, source_path: str, options: PipelineOptions, extract_options: ExtractOptions,
+                 limits: PipelineLimits, processing_timestamp: str) -> FileResult:
+    from data_extract.pipeline.chunk import chunk_document
+    from data_extract.pipeline.normalize import normalize_document
+    from data_extract.pipeline.output import OutputOptions, render_outputs
+
+    file_hash = hashlib.sha256(data).hexdigest()
+    result = FileResult(status="processed", file_hash=file_hash)
+    timings = result.stage_timings_ms
+    try:
+        if len(data) > limits.max_file_bytes:
+            raise ExtractionError(
+                ErrorType.TOO_LARGE, f"File is {len(data)} bytes; the per-file limit is {limits.max_file_bytes}."
+            )
+        started = time.perf_counter()
+        document = _extract(data, source_path.rsplit("/", 1)[-1], extract_options, limits)
+        timings["extract"] = _ms(started)
+        result.detected_format = document.format
+        result.warnings = list(document.warnings)
+
+        started = time.perf_counter()
+        document = normalize_document(document)
+        timings["normalize"] = _ms(started)
+        result.document_metadata = document.metadata
+
+        started = time.perf_counter()
+        chunks = chunk_document(
+            document, source_key=chunk_source_key(source_path, file_hash, options),
+            chunk_size=options.chunk_size, overlap=options.chunk_overlap,
+        )
+        timings["chunk"] = _ms(started)
+        if not chunks:
+            raise ExtractionError(ErrorType.EMPTY, "The file contains no extractable text.")
+
+        started = time.perf_counter()
+        result.outputs = render_outputs(
+            chunks, document=document, source_path=source_path, file_hash=file_hash,
+            options=OutputOptions(
+                output_format=options.output_format, include_metadata=options.include_metadata,
+                per_chunk=options.per_chunk, organize=options.organize, strategy=options.strategy,
+                delimiter=options.delimiter, chunk_size=options.chunk_size, overlap=options.chunk_overlap,
+            ),
+            processing_timestamp=processing_timestamp,
+        )
+        timings["output"] = _ms(started)
+        timings.setdefault("semantic", 0.0)
+        result.chunk_count = len(chunks)
+        result.chunk_texts = [c.text for c in chunks]
+    except ExtractionError as exc:
+        result.status = exc.status
+        result.error_type = exc.error_type.value
+        result.error_message = exc.message
+    except MemoryError:
+        result.status = "failed"
+        result.error_type = ErrorType.MEMORY_LIMIT.value
+        result.error_message = "Processing ran out of memory."
+    except Exception:  # noqa: BLE001 - one file's bug must never take the batch down
+        logger.exception("unexpected pipeline failure", extra={"source_path": source_path})
+        result.status = "failed"
+        result.error_type = ErrorType.INTERNAL_ERROR.value
+        result.error_message = "Unexpected error while processing this file; it has been logged."
+    return result

@@ -1,0 +1,37 @@
+"""boto3 clients, created once per process (warm Lambda invocations reuse them)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from data_extract.settings import get_settings
+
+_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    settings = get_settings()
+    kwargs: dict[str, Any] = {"config": _CONFIG}
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    return boto3.session.Session().client(service, **kwargs)
+
+
+@lru_cache(maxsize=None)
+def resource(service: str) -> Any:
+    settings = get_settings()
+    kwargs: dict[str, Any] = {"config": _CONFIG}
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    return boto3.session.Session().resource(service, **kwargs)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints and credentials between cases)."""
+    client.cache_clear()
+    resource.cache_clear()

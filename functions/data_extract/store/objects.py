@@ -1,0 +1,148 @@
+"""S3 access: inputs, artifacts and records in one bucket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from botocore.exceptions import ClientError
+
+from data_extract.store.clients import client
+
+
+class ObjectNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: datetime
+    etag: str = ""
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """'s3://bucket/key' -> (bucket, key)."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise ValueError(f"missing bucket in {uri}")
+    return bucket, key
+
+
+class ObjectStore:
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+        self._s3 = client("s3")
+
+    # -- writes --
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream", bucket: str | None = None) -> None:
+        self._s3.put_object(Bucket=bucket or self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def put_json(self, key: str, payload: Any) -> bytes:
+        body = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=False).encode("utf-8")
+        self.put_bytes(key, body, "application/json")
+        return body
+
+    def upload_stream(self, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> None:
+        self._s3.upload_fileobj(stream, self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def copy(self, src_bucket: str, src_key: str, dest_key: str) -> None:
+        self._s3.copy({"Bucket": src_bucket, "Key": src_key}, self.bucket, dest_key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        removed = 0
+        batch: list[dict[str, str]] = []
+        for info in self.list(prefix):
+            batch.append({"Key": info.key})
+            if len(batch) == 1000:
+                removed += self._delete_batch(batch)
+                batch = []
+        if batch:
+            removed += self._delete_batch(batch)
+        return removed
+
+    def _delete_batch(self, batch: list[dict[str, str]]) -> int:
+        resp = self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        errors = resp.get("Errors") or []
+        if errors:
+            raise RuntimeError(f"could not delete {len(errors)} objects, first: {errors[0].get('Key')}")
+        return len(batch)
+
+    # -- reads --
+    def get_bytes(self, key: str, bucket: str | None = None) -> bytes:
+        try:
+            return self._s3.get_object(Bucket=bucket or self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(key) from None
+            raise
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    def head(self, key: str, bucket: str | None = None) -> ObjectInfo:
+        try:
+            resp = self._s3.head_object(Bucket=bucket or self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(key) from None
+            raise
+        return ObjectInfo(key, resp["ContentLength"], resp["LastModified"], resp.get("ETag", "").strip('"'))
+
+    def open_stream(self, key: str) -> Iterator[bytes]:
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(key) from None
+            raise
+        return body.iter_chunks(chunk_size=1024 * 1024)
+
+    def list(self, prefix: str, bucket: str | None = None, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        kwargs: dict[str, Any] = {"Bucket": bucket or self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        for page in paginator.paginate(**kwargs):
+            for item in page.get("Contents", []):
+                yield ObjectInfo(item["Key"], item["Size"], item["LastModified"], item.get("ETag", "").strip('"'))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.head(key)
+            return True
+        except ObjectNotFound:
+            return False
+
+    def reachable(self) -> bool:
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+            return True
+        except Exception:  # noqa: BLE001 - health probes report, never raise
+            return False
+
+    # -- presigned URLs --
+    def presign_get(self, key: str, expires_in: int, filename: str, content_type: str) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+                "ResponseContentType": content_type,
+            },
+            ExpiresIn=expires_in,
+        )
+
+    def presign_put(self, key: str, expires_in: int, content_type: str) -> str:
+        return self._s3.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires_in,
+        )

@@ -1,0 +1,61 @@
+"""SQS access: the work queue (one message per file unit) and the finalize queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from data_extract.store.clients import client
+
+
+class QueueError(Exception):
+    pass
+
+
+class Queues:
+    def __init__(self, work_url: str, finalize_url: str, work_dlq_url: str = "") -> None:
+        self.work_url = work_url
+        self.finalize_url = finalize_url
+        self.work_dlq_url = work_dlq_url
+        self._sqs = client("sqs")
+
+    def send_work(self, messages: list[dict[str, Any]]) -> None:
+        self._send_batch(self.work_url, messages)
+
+    def send_finalize(self, message: dict[str, Any]) -> None:
+        self._sqs.send_message(QueueUrl=self.finalize_url, MessageBody=json.dumps(message))
+
+    def _send_batch(self, url: str, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps(m)} for i, m in enumerate(messages[start : start + 10])
+            ]
+            resp = self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
+            failed = resp.get("Failed") or []
+            if failed:
+                # Retry the failed entries once; SQS reports throttling per entry.
+                retry = [e for e in entries if e["Id"] in {f["Id"] for f in failed}]
+                resp = self._sqs.send_message_batch(QueueUrl=url, Entries=retry)
+                if resp.get("Failed"):
+                    raise QueueError(f"{len(resp['Failed'])} messages could not be queued")
+
+    def depth(self, url: str) -> dict[str, int] | None:
+        """Approximate message counts, or None when the queue cannot be reached."""
+        if not url:
+            return None
+        try:
+            attrs = self._sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+        except Exception:  # noqa: BLE001 - health and admission degrade, never crash
+            return None
+        return {
+            "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+            "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+        }

@@ -1,0 +1,511 @@
+"""DynamoDB access: one table, one item type per record, each written in one place.
+
+Keys (single-table design):
+
+=================  =======================  ======================  ==========================
+record             PK                       SK                      GSI1 (PK / SK)
+=================  =======================  ======================  ==========================
+job                JOB#<job_id>             JOB                     JOBS / <created_at>#<id>
+file unit          JOB#<job_id>             FILE#<unit_id>
+event              JOB#<job_id>             EVENT#<time>#<n>
+run                JOB#<job_id>             RUN#<nnn>
+session            SESSION#<session_id>     SESSION                 SESSIONS / <updated_at>#<id>
+idempotency key    IDEMPOTENCY#<key>        IDEMPOTENCY
+setting            SETTING#<name>           SETTING
+login session      LOGIN#<sid>              LOGIN
+worker readiness   HEALTH#worker            HEALTH
+=================  =======================  ======================  ==========================
+
+Every item carries ``expires_at`` (epoch seconds) for the table's TTL.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from data_extract.store.clients import client, resource
+
+
+class ConditionFailed(Exception):
+    """A conditional write lost: the record is not in the state the caller expected."""
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the rest of the code wants int/float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dynamo(value: Any) -> Any:
+    """Floats must be Decimal for DynamoDB."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_dynamo(v) for v in value]
+    return value
+
+
+def job_pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def run_sk(run: int) -> str:
+    return f"RUN#{run:03d}"
+
+
+def file_sk(unit_id: str) -> str:
+    return f"FILE#{unit_id}"
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons") or []
+        if not reasons:
+            return "ConditionalCheckFailed" in str(exc)
+        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+    return False
+
+
+class Table:
+    """Typed access to the service table. Methods are named after what they record."""
+
+    def __init__(self, name: str, retention_days: int = 30) -> None:
+        self.name = name
+        self.retention_seconds = retention_days * 86400
+        self._table = resource("dynamodb").Table(name)
+        self._client = client("dynamodb")
+
+    def expiry(self, seconds: int | None = None) -> int:
+        return int(time.time()) + (seconds if seconds is not None else self.retention_seconds)
+
+    # ------------------------------------------------------------------ generic
+    def _get(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"PK": pk, "SK": sk}, ConsistentRead=consistent).get("Item")
+        return _plain(item) if item else None
+
+    def _query_all(self, pk: str, sk_prefix: str, *, limit: int | None = None, forward: bool = True,
+                   projection: str | None = None, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(pk) & Key("SK").begins_with(sk_prefix),
+            "ScanIndexForward": forward,
+            "ConsistentRead": True,
+        }
+        if projection:
+            kwargs["ProjectionExpression"] = projection
+            if names:
+                kwargs["ExpressionAttributeNames"] = names
+        while True:
+            if limit is not None:
+                kwargs["Limit"] = min(1000, limit - len(items))
+            resp = self._table.query(**kwargs)
+            items.extend(_plain(i) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp or (limit is not None and len(items) >= limit):
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def _update(self, pk: str, sk: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            resp = self._table.update_item(Key={"PK": pk, "SK": sk}, ReturnValues="ALL_NEW", **kwargs)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise ConditionFailed(f"{pk}/{sk}") from None
+            raise
+        return _plain(resp.get("Attributes", {}))
+
+    def transact(self, items: list[dict[str, Any]]) -> None:
+        """All-or-nothing write of several records (low-level transact items with typed values)."""
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise ConditionFailed("transaction condition failed") from None
+            raise
+
+    def reachable(self) -> bool:
+        try:
+            self._client.describe_table(TableName=self.name)
+            return True
+        except Exception:  # noqa: BLE001 - health probes report, never raise
+            return False
+
+    # ------------------------------------------------------------------ serialisation helpers
+    @staticmethod
+    def _ser(item: dict[str, Any]) -> dict[str, Any]:
+        from boto3.dynamodb.types import TypeSerializer
+
+        s = TypeSerializer()
+        return {k: s.serialize(_dynamo(v)) for k, v in item.items() if v is not None}
+
+    @staticmethod
+    def _ser_values(values: dict[str, Any]) -> dict[str, Any]:
+        from boto3.dynamodb.types import TypeSerializer
+
+        s = TypeSerializer()
+        return {k: s.serialize(_dynamo(v)) for k, v in values.items()}
+
+    # ------------------------------------------------------------------ jobs
+    def create_job(self, job: dict[str, Any], units: list[dict[str, Any]], run: dict[str, Any],
+                   event: dict[str, Any]) -> None:
+        """Write a new job with its file units, first run and 'queued' event."""
+        job_id = job["job_id"]
+        expires = self.expiry()
+        job_item = {
+            **job,
+            "PK": job_pk(job_id),
+            "SK": "JOB",
+            "GSI1PK": "JOBS",
+            "GSI1SK": f"{job['created_at']}#{job_id}",
+            "expires_at": expires,
+        }
+        try:
+            self._table.put_item(Item=_dynamo(job_item), ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise ConditionFailed(f"job {job_id} exists") from None
+            raise
+        with self._table.batch_writer() as batch:
+            for unit in units:
+                batch.put_item(Item=_dynamo({**unit, "PK": job_pk(job_id), "SK": file_sk(unit["unit_id"]),
+                                             "expires_at": expires}))
+            batch.put_item(Item=_dynamo({**run, "PK": job_pk(job_id), "SK": run_sk(run["run"]), "expires_at": expires}))
+        self.add_event(job_id, **event)
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        return self._get(job_pk(job_id), "JOB")
+
+    def list_jobs(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": "GSI1",
+            "KeyConditionExpression": Key("GSI1PK").eq("JOBS"),
+            "ScanIndexForward": False,
+        }
+        wanted = offset + limit
+        while len(items) < wanted:
+            kwargs["Limit"] = min(1000, wanted - len(items))
+            resp = self._table.query(**kwargs)
+            items.extend(_plain(i) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return items[offset:wanted]
+
+    def update_job(self, job_id: str, fields: dict[str, Any], *, condition: str | None = None,
+                   condition_values: dict[str, Any] | None = None, remove: list[str] | None = None) -> dict[str, Any]:
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":v{i}": _dynamo(v) for i, v in enumerate(fields.values())}
+        expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        if remove:
+            for j, k in enumerate(remove):
+                names[f"#r{j}"] = k
+            expr += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+        kwargs: dict[str, Any] = {"UpdateExpression": expr, "ExpressionAttributeNames": names,
+                                  "ExpressionAttributeValues": values}
+        cond = "attribute_exists(PK)" + (f" AND ({condition})" if condition else "")
+        kwargs["ConditionExpression"] = cond
+        if condition_values:
+            values.update({k: _dynamo(v) for k, v in condition_values.items()})
+        return self._update(job_pk(job_id), "JOB", **kwargs)
+
+    def mark_job_running(self, job_id: str, run: int, started_at: str) -> bool:
+        """queued -> running for the given run; True when this call made the transition."""
+        try:
+            self.transact([
+                {"Update": {
+                    "TableName": self.name,
+                    "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                    "UpdateExpression": "SET #s = :running, started_at = if_not_exists(started_at, :now), "
+                                        "dispatch_state = :running, updated_at = :now",
+                    "ConditionExpression": "#s = :queued AND current_run = :run",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": self._ser_values(
+                        {":running": "running", ":queued": "queued", ":now": started_at, ":run": run}),
+                }},
+                self._event_put(job_id, "running", "Job is running", {"run": run}, started_at),
+            ])
+            return True
+        except ConditionFailed:
+            return False
+
+    # ------------------------------------------------------------------ file units
+    def get_unit(self, job_id: str, unit_id: str) -> dict[str, Any] | None:
+        return self._get(job_pk(job_id), file_sk(unit_id))
+
+    def list_units(self, job_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._query_all(job_pk(job_id), "FILE#", limit=limit)
+
+    def unit_statuses(self, job_id: str) -> list[dict[str, Any]]:
+        return self._query_all(job_pk(job_id), "FILE#", projection="#s, run", names={"#s": "status"})
+
+    def mark_unit_running(self, job_id: str, unit_id: str, run: int, now: str) -> bool:
+        try:
+            self._update(
+                job_pk(job_id), file_sk(unit_id),
+                UpdateExpression="SET #s = :running, updated_at = :now ADD attempts :one",
+                ConditionExpression="run = :run AND #s IN (:queued, :running)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": now, ":run": run,
+                                           ":one": 1},
+            )
+            return True
+        except ConditionFailed:
+            return False
+
+    def record_unit_result(self, job_id: str, unit_id: str, run: int, result: dict[str, Any],
+                           event: tuple[str, str, dict[str, Any]], now: str) -> bool:
+        """Atomically: set the unit's terminal result, count it done for its run, and log the event.
+
+        Returns False when the unit already had a terminal result for this run
+        (a redelivered message): nothing is written twice.
+        """
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":run": run, ":queued": "queued", ":running": "running", ":now": now}
+        sets = ["updated_at = :now"]
+        for i, (k, v) in enumerate(result.items()):
+            names[f"#r{i}"] = k
+            values[f":r{i}"] = v
+            sets.append(f"#r{i} = :r{i}")
+        event_type, message, payload = event
+        try:
+            self.transact([
+                {"Update": {
+                    "TableName": self.name,
+                    "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
+                    "UpdateExpression": "SET " + ", ".join(sets),
+                    "ConditionExpression": "run = :run AND #s IN (:queued, :running)",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": self._ser_values(values),
+                }},
+                {"Update": {
+                    "TableName": self.name,
+                    "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
+                    "UpdateExpression": "ADD done_units :one",
+                    "ConditionExpression": "attribute_exists(PK)",
+                    "ExpressionAttributeValues": self._ser_values({":one": 1}),
+                }},
+                self._event_put(job_id, event_type, message, payload, now),
+            ])
+            return True
+        except ConditionFailed:
+            return False
+
+    def requeue_units(self, job_id: str, units: list[dict[str, Any]], new_run: int, now: str) -> None:
+        """Move failed units into a new run (retry), one conditional write each."""
+        for unit in units:
+            self._update(
+                job_pk(job_id), file_sk(unit["unit_id"]),
+                UpdateExpression="SET #s = :queued, run = :new_run, updated_at = :now, retry_count = :rc "
+                                 "REMOVE error_type, error_message, output_path, output_files",
+                ConditionExpression="#s = :failed AND run = :old_run",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":queued": "queued", ":failed": "failed", ":new_run": new_run,
+                                           ":old_run": unit["run"], ":now": now,
+                                           ":rc": int(unit.get("retry_count", 0)) + 1},
+            )
+
+    # ------------------------------------------------------------------ runs
+    def get_run(self, job_id: str, run: int) -> dict[str, Any] | None:
+        return self._get(job_pk(job_id), run_sk(run))
+
+    def list_runs(self, job_id: str) -> list[dict[str, Any]]:
+        return self._query_all(job_pk(job_id), "RUN#")
+
+    def start_retry_run(self, job_id: str, previous_run: int, run: dict[str, Any], now: str) -> None:
+        """Open a new run and point the job at it; fails if another retry got there first."""
+        expires = self.expiry()
+        self.transact([
+            {"Put": {
+                "TableName": self.name,
+                "Item": self._ser({**run, "PK": job_pk(job_id), "SK": run_sk(run["run"]), "expires_at": expires}),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }},
+            {"Update": {
+                "TableName": self.name,
+                "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                "UpdateExpression": "SET #s = :queued, current_run = :run, session_id = :sid, updated_at = :now, "
+                                    "dispatch_state = :pending, dispatch_attempts = dispatch_attempts + :one "
+                                    "REMOVE finished_at",
+                "ConditionExpression": "current_run = :prev AND #s IN (:completed, :partial, :failed)",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": self._ser_values({
+                    ":queued": "queued", ":run": run["run"], ":sid": run["session_id"], ":now": now,
+                    ":pending": "pending_dispatch", ":one": 1, ":prev": previous_run,
+                    ":completed": "completed", ":partial": "partial", ":failed": "failed"}),
+            }},
+            self._event_put(job_id, "queued", "Retry queued", {"run": run["run"], "files": run["total_units"]}, now),
+        ])
+
+    def claim_finalize(self, job_id: str, run: int, now: str) -> bool:
+        """The one caller that sees the run's last unit done gets True (exactly once)."""
+        try:
+            self._update(
+                job_pk(job_id), run_sk(run),
+                UpdateExpression="SET finalize_state = :claimed, finalize_claimed_at = :now",
+                ConditionExpression="done_units >= total_units AND attribute_not_exists(finalize_state)",
+                ExpressionAttributeValues={":claimed": "claimed", ":now": now},
+            )
+            return True
+        except ConditionFailed:
+            return False
+
+    def release_finalize_claim(self, job_id: str, run: int) -> None:
+        self._update(job_pk(job_id), run_sk(run), UpdateExpression="REMOVE finalize_state, finalize_claimed_at",
+                     ConditionExpression="finalize_state = :claimed",
+                     ExpressionAttributeValues={":claimed": "claimed"})
+
+    def complete_run(self, job_id: str, run: int, job_fields: dict[str, Any], session: dict[str, Any],
+                     event: tuple[str, str, dict[str, Any]], now: str) -> bool:
+        """Finalize's single write: terminal job state, run marked done, session projection, 'finished' event.
+
+        Returns False when this run was already finalized (a duplicate finalize message).
+        """
+        names = {f"#f{i}": k for i, k in enumerate(job_fields)}
+        values = {f":v{i}": v for i, v in enumerate(job_fields.values())}
+        values[":run"] = run
+        session_item = {
+            **session,
+            "PK": f"SESSION#{session['session_id']}",
+            "SK": "SESSION",
+            "GSI1PK": "SESSIONS",
+            "GSI1SK": f"{session['updated_at']}#{session['session_id']}",
+            "expires_at": self.expiry(),
+        }
+        event_type, message, payload = event
+        try:
+            self.transact([
+                {"Update": {
+                    "TableName": self.name,
+                    "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
+                    "UpdateExpression": "SET finalize_state = :done, #s = :status, finished_at = :now",
+                    "ConditionExpression": "finalize_state = :claimed",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": self._ser_values({":done": "done", ":claimed": "claimed",
+                                                                   ":status": job_fields["status"], ":now": now}),
+                }},
+                {"Update": {
+                    "TableName": self.name,
+                    "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                    "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(job_fields))),
+                    "ConditionExpression": "current_run = :run",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": self._ser_values(values),
+                }},
+                {"Put": {"TableName": self.name, "Item": self._ser(session_item)}},
+                self._event_put(job_id, event_type, message, payload, now),
+            ])
+            return True
+        except ConditionFailed:
+            return False
+
+    # ------------------------------------------------------------------ events
+    def _event_put(self, job_id: str, event_type: str, message: str, payload: dict[str, Any],
+                   now: str) -> dict[str, Any]:
+        item = {
+            "PK": job_pk(job_id),
+            "SK": f"EVENT#{now}#{secrets.token_hex(4)}",
+            "event_type": event_type,
+            "message": message,
+            "payload": payload,
+            "event_time": now,
+            "expires_at": self.expiry(),
+        }
+        return {"Put": {"TableName": self.name, "Item": self._ser(item)}}
+
+    def add_event(self, job_id: str, event_type: str, message: str, payload: dict[str, Any] | None = None,
+                  event_time: str | None = None) -> None:
+        from data_extract.contract import now_rfc3339
+
+        put = self._event_put(job_id, event_type, message, payload or {}, event_time or now_rfc3339())["Put"]
+        self._client.put_item(TableName=put["TableName"], Item=put["Item"])
+
+    def list_events(self, job_id: str, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` events, oldest first."""
+        latest = self._query_all(job_pk(job_id), "EVENT#", limit=limit, forward=False)
+        return list(reversed(latest))
+
+    # ------------------------------------------------------------------ sessions
+    def get_session(self, session_id: str) -> dict[str, Any] | None:
+        return self._get(f"SESSION#{session_id}", "SESSION", consistent=False)
+
+    def list_sessions(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"IndexName": "GSI1", "KeyConditionExpression": Key("GSI1PK").eq("SESSIONS"),
+                                  "ScanIndexForward": False}
+        wanted = offset + limit
+        while len(items) < wanted:
+            kwargs["Limit"] = min(1000, wanted - len(items))
+            resp = self._table.query(**kwargs)
+            items.extend(_plain(i) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return items[offset:wanted]
+
+    # ------------------------------------------------------------------ idempotency
+    def claim_idempotency_key(self, key: str, request_hash: str, job_id: str, created_at: str) -> dict[str, Any] | None:
+        """Record key -> job. Returns None when claimed now, else the existing record."""
+        try:
+            self._table.put_item(
+                Item={"PK": f"IDEMPOTENCY#{key}", "SK": "IDEMPOTENCY", "request_hash": request_hash,
+                      "job_id": job_id, "created_at": created_at, "expires_at": self.expiry()},
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+            return None
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        return self._get(f"IDEMPOTENCY#{key}", "IDEMPOTENCY")
+
+    def release_idempotency_key(self, key: str, job_id: str) -> None:
+        try:
+            self._table.delete_item(Key={"PK": f"IDEMPOTENCY#{key}", "SK": "IDEMPOTENCY"},
+                                    ConditionExpression="job_id = :j", ExpressionAttributeValues={":j": job_id})
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    # ------------------------------------------------------------------ settings
+    def get_setting(self, name: str) -> str | None:
+        item = self._get(f"SETTING#{name}", "SETTING", consistent=True)
+        return item.get("value") if item else None
+
+    def put_setting(self, name: str, value: str, now: str) -> None:
+        # Settings outlive job retention: no expires_at.
+        self._table.put_item(Item={"PK": f"SETTING#{name}", "SK": "SETTING", "value": value, "updated_at": now})
+
+    # ------------------------------------------------------------------ login sessions
+    def put_login(self, sid: str, expires_epoch: int) -> None:
+        self._table.put_item(Item={"PK": f"LOGIN#{sid}", "SK": "LOGIN", "expires_at": expires_epoch})
+
+    def login_active(self, sid: str, now_epoch: int) -> bool:
+        item = self._get(f"LOGIN#{sid}", "LOGIN")
+        # TTL deletion is lazy (up to days): check the expiry ourselves.
+        return bool(item) and int(item["expires_at"]) > now_epoch
+
+    def delete_login(self, sid: str) -> None:
+        self._table.delete_item(Key={"PK": f"LOGIN#{sid}", "SK": "LOGIN"})
+
+    # ------------------------------------------------------------------ worker readiness
+    def put_worker_readiness(self, readiness: dict[str, Any]) -> None:
+        self._table.put_item(Item=_dynamo({"PK": "HEALTH#worker", "SK": "HEALTH", **readiness,
+                                           "expires_at": self.expiry(7 * 86400)}))
+
+    def get_worker_readiness(self) -> dict[str, Any] | None:
+        return self._get("HEALTH#worker", "HEALTH", consistent=False)
