@@ -11,7 +11,7 @@ from fastapi.exceptions import HTTPException
 
 from data_extract.api import security
 from data_extract.settings import Settings, get_settings
-from data_extract.store import Store
+from data_extract.store import Store, get_store
 
 SESSION_COOKIE_NAME = "data_extract_session"
 
@@ -23,13 +23,8 @@ def settings_dep() -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 
 
-@lru_cache(maxsize=1)
-def _store() -> Store:
-    return Store.from_settings(get_settings())
-
-
 def store_dep() -> Store:
-    return _store()
+    return get_store()
 
 
 StoreDep = Annotated[Store, Depends(store_dep)]
@@ -54,7 +49,7 @@ def session_secret() -> str:
 
 def reset_auth_cache() -> None:
     api_key.cache_clear()
-    _store.cache_clear()
+    get_store.cache_clear()
 
 
 def session_from_request(request: Request, store: Store) -> security.SessionToken | None:

@@ -10,14 +10,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.units import UnitMessage, fail_unit_from_dead_letter
-from data_extract.settings import get_settings
-from data_extract.store import Store
+from data_extract.store import get_store
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-store = Store.from_settings(get_settings())
 
 
 @tracer.capture_method
@@ -28,7 +26,7 @@ def record_handler(record: SQSRecord) -> bool:
         logger.error("unreadable dead-letter message dropped", extra={"message_id": record.message_id})
         return False
     receive_count = record.attributes.approximate_receive_count
-    recorded = fail_unit_from_dead_letter(store, msg, int(receive_count) if receive_count else None)
+    recorded = fail_unit_from_dead_letter(get_store(), msg, int(receive_count) if receive_count else None)
     metrics.add_metric(name="UnitsDeadLettered", unit=MetricUnit.Count, value=1)
     logger.warning("file unit dead-lettered", extra={"job_id": msg.job_id, "unit_id": msg.unit_id,
                                                      "recorded": recorded})

@@ -10,21 +10,19 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.finalize import FinalizeMessage, finalize_run
-from data_extract.settings import get_settings
-from data_extract.store import Store
+from data_extract.store import get_store
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-store = Store.from_settings(get_settings())
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     msg = FinalizeMessage.parse(record.body)
     logger.append_keys(job_id=msg.job_id, run=msg.run)
-    outcome = finalize_run(store, msg)
+    outcome = finalize_run(get_store(), msg)
     metrics.add_metric(name=f"Runs{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
     logger.info("run finalize", extra={"outcome": outcome})
     return outcome

@@ -12,21 +12,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from data_extract.jobs.readiness import report_worker_readiness
 from data_extract.jobs.units import UnitMessage, process_unit
 from data_extract.settings import get_settings
-from data_extract.store import Store
+from data_extract.store import get_store
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-settings = get_settings()
-store = Store.from_settings(settings)
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     msg = UnitMessage.parse(record.body)
     logger.append_keys(job_id=msg.job_id, unit_id=msg.unit_id, run=msg.run)
-    outcome = process_unit(store, settings, msg)
+    outcome = process_unit(get_store(), get_settings(), msg)
     metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
     if outcome.stage_timings_ms:
         metrics.add_metric(name="ExtractMs", unit=MetricUnit.Milliseconds,
@@ -41,5 +39,5 @@ def record_handler(record: SQSRecord) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    report_worker_readiness(store)
+    report_worker_readiness(get_store())
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
