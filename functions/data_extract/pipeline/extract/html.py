@@ -1,0 +1,327 @@
+"""HTML -> visible text as blocks in document order (also used for e-mail bodies and EPUB chapters).
+
+- Encoding: byte-order mark, then the ``<meta charset>`` / ``http-equiv`` / XML declaration in the first 4 KB,
+  then UTF-8, then detection (charset-normalizer) with cp1252 as the last resort.
+- Never rendered: ``head`` (the ``title`` goes to metadata), ``script``, ``style``, ``noscript``, ``template``,
+  ``svg``, ``canvas``, media and embedded objects, form ``select`` options, and any element that is hidden by the
+  ``hidden`` attribute or an inline ``display:none`` / ``visibility:hidden`` style (inline XBRL filings keep
+  megabytes of machine data in such a block). Images, including inline base64 ones, contribute nothing.
+- Structure: ``h1``-``h6`` become headings (``level``, and a ``section`` breadcrumb on the following blocks),
+  ``li`` list items (``level`` = list nesting depth), ``table`` table blocks (``colspan`` padded; columns empty in
+  every row, the spacer columns of financial filings, dropped; a nested table's text stays inside its cell), ``pre``
+  keeps its line breaks, every other block element (p, div, section, blockquote, ...) a paragraph.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from lxml import etree
+
+from data_extract.pipeline.extract.ooxml import SectionTrail, TextLimit
+from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
+
+SKIPPED_TAGS = frozenset(
+    {
+        "head", "script", "style", "noscript", "template", "svg", "canvas", "video", "audio", "iframe", "object",
+        "embed", "select", "option", "datalist", "map", "img", "picture", "source", "track", "input", "textarea",
+        "meta", "link", "base", "title",
+    }
+)  # fmt: skip
+BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "section", "article", "header", "footer", "main", "nav", "aside", "blockquote", "address",
+        "figure", "figcaption", "form", "fieldset", "legend", "center", "details", "summary", "dl", "dt", "dd",
+        "hr", "body", "html", "caption", "menu", "hgroup", "search", "dialog", "frameset", "noframes",
+    }
+)  # fmt: skip
+HEADING_LEVELS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+LIST_TAGS = frozenset({"ul", "ol", "menu"})
+CELL_TAGS = frozenset({"td", "th"})
+MAX_COLSPAN = 100
+
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def decode_html(data: bytes) -> tuple[str, str]:
+    """(text, encoding) of an HTML/XHTML byte string."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(name, errors="replace"), name
+    head = data[:4096]
+    declared = _META_CHARSET.search(head) or _XML_ENCODING.search(head)
+    if declared:
+        name = declared.group(1).decode("ascii", "ignore").lower()
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            codec = None
+        if codec and not codec.startswith("utf-16"):  # a UTF-16 label on ASCII-compatible bytes is a lie
+            if codec in ("latin-1", "iso8859-1", "ascii"):
+                codec = "cp1252"  # what browsers do for these labels
+            try:
+                return data.decode(codec), codec
+            except UnicodeDecodeError:
+                pass
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        from data_extract.pipeline.textcodec import decode_text
+
+        return decode_text(data)
+
+
+def parse_html(markup: bytes | str) -> etree._Element:
+    """Parse HTML leniently and safely (no network, no entity expansion); raise CORRUPT when nothing parses."""
+    text = decode_html(markup)[0] if isinstance(markup, bytes) else markup
+    text = _XML_DECLARATION.sub("", text, count=1)
+    parser = etree.HTMLParser(
+        remove_comments=True, remove_pis=True, no_network=True, recover=True, remove_blank_text=False
+    )
+    try:
+        root = etree.fromstring(text, parser) if text.strip() else None
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
+        raise ExtractionError(ErrorType.CORRUPT, f"The HTML cannot be parsed ({exc}).") from exc
+    if root is None:
+        root = etree.fromstring("<html><body></body></html>", parser)
+    return root
+
+
+def _tag_name(el: etree._Element) -> str:
+    tag = el.tag
+    if not isinstance(tag, str):
+        return ""
+    if tag[0] == "{":
+        tag = tag.rpartition("}")[2]
+    return tag.lower()
+
+
+def _is_hidden(el: etree._Element) -> bool:
+    attrib = el.attrib
+    if not attrib:
+        return False
+    if "hidden" in attrib:
+        return True
+    style = attrib.get("style")
+    if not style:
+        return False
+    # Cheap substring tests first: financial filings put a long inline style on nearly every element.
+    if "none" not in style and "hidden" not in style and "NONE" not in style and "HIDDEN" not in style:
+        return False
+    return _HIDDEN_STYLE.search(style) is not None
+
+
+def _clean(text: str) -> str:
+    """Collapse whitespace within lines; keep the line breaks that ``<br>`` produced."""
+    if "\n" not in text:
+        return " ".join(text.split())
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+class HtmlBlocks:
+    """Walks a parsed HTML tree once and produces blocks with headings, list items and tables."""
+
+    def __init__(self, limit: TextLimit | None = None) -> None:
+        self.blocks: list[Block] = []
+        self.trail = SectionTrail()
+        self.limit = limit
+        self._buffer: list[str] = []
+        self._list_depth = 0
+        self._item_level: int | None = None
+
+    # -- output ---------------------------------------------------------------------------------------------------
+    def _add(self, block: Block) -> None:
+        if self.limit is not None:
+            self.limit.add(block.text)
+        block.section = self.trail.current
+        self.blocks.append(block)
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        text = _clean("".join(self._buffer))
+        self._buffer = []
+        if text:
+            if self._item_level is not None:
+                self._add(Block(kind="list_item", text=text, level=self._item_level))
+            else:
+                self._add(Block(kind="paragraph", text=text))
+
+    # -- walking --------------------------------------------------------------------------------------------------
+    def walk(self, root: etree._Element) -> list[Block]:
+        self._element(root)
+        self._flush()
+        return self.blocks
+
+    def _children(self, el: etree._Element) -> None:
+        for child in el:
+            self._element(child)
+            if child.tail:
+                self._buffer.append(child.tail)  # not a local alias: _flush() replaces the buffer
+
+    def _element(self, el: etree._Element) -> None:
+        tag = _tag_name(el)
+        if not tag or tag in SKIPPED_TAGS or _is_hidden(el):
+            return
+        if tag == "br":
+            self._buffer.append("\n")
+            return
+        level = HEADING_LEVELS.get(tag)
+        if level is not None:
+            self._flush()
+            text = _clean(self.text_of(el))
+            if text:
+                self.trail.enter(level, text)
+                self._add(Block(kind="heading", text=text, level=level))
+            return
+        if tag == "table":
+            self._flush()
+            self._table(el)
+            return
+        if tag == "pre":
+            self._flush()
+            text = self.text_of(el, preserve=True).strip("\n")
+            if text.strip():
+                self._add(Block(kind="paragraph", text=text, meta={"preformatted": True}))
+            return
+        if tag in LIST_TAGS:
+            self._flush()
+            self._list_depth += 1
+            self._element_content(el)
+            self._flush()
+            self._list_depth -= 1
+            return
+        if tag == "li":
+            self._flush()
+            saved = self._item_level
+            self._item_level = max(self._list_depth, 1)
+            self._element_content(el)
+            self._flush()
+            self._item_level = saved
+            return
+        if tag in BLOCK_TAGS or tag in ("tr", "td", "th", "thead", "tbody", "tfoot"):
+            self._flush()
+            self._element_content(el)
+            self._flush()
+            return
+        self._element_content(el)
+
+    def _element_content(self, el: etree._Element) -> None:
+        if el.text:
+            self._buffer.append(el.text)
+        self._children(el)
+
+    def text_of(self, el: etree._Element, *, preserve: bool = False) -> str:
+        """Visible text under ``el`` (skipping hidden and non-rendered elements); block children start new lines."""
+        parts: list[str] = []
+        self._collect(el, parts, preserve)
+        return "".join(parts)
+
+    def _collect(self, el: etree._Element, parts: list[str], preserve: bool) -> None:
+        if el.text:
+            parts.append(el.text)
+        for child in el:
+            tag = _tag_name(child)
+            if tag and tag not in SKIPPED_TAGS and not _is_hidden(child):
+                if tag == "br":
+                    parts.append("\n")
+                elif tag in CELL_TAGS:
+                    parts.append(" | ")
+                    self._collect(child, parts, preserve)
+                else:
+                    block = tag in BLOCK_TAGS or tag in HEADING_LEVELS or tag in ("li", "tr", "table", "p")
+                    if block and not preserve:
+                        parts.append("\n")
+                    self._collect(child, parts, preserve)
+                    if block and not preserve:
+                        parts.append("\n")
+            if child.tail:
+                parts.append(child.tail)
+
+    # -- tables ---------------------------------------------------------------------------------------------------
+    def _table(self, table: etree._Element) -> None:
+        rows: list[list[str]] = []
+        for section in self._table_rows(table):
+            if _tag_name(section) == "caption":
+                caption = _clean(self.text_of(section))
+                if caption:
+                    self._add(Block(kind="caption", text=caption))
+                continue
+            row: list[str] = []
+            for cell in section:
+                if _tag_name(cell) not in CELL_TAGS or _is_hidden(cell):
+                    continue
+                row.append(_clean(self.text_of(cell)).replace("\n", " "))
+                try:
+                    span = int(cell.get("colspan") or 1)
+                except ValueError:
+                    span = 1
+                row.extend([""] * (min(max(span, 1), MAX_COLSPAN) - 1))
+            rows.append(row)
+        rows = _drop_empty_columns(rows)
+        if rows:
+            table_obj = Table(rows=rows)
+            self._add(Block(kind="table", text=table_obj.to_text(), table=table_obj))
+
+    def _table_rows(self, table: etree._Element):
+        """The table's own rows (and caption), through thead/tbody/tfoot, never a nested table's rows."""
+        for child in table:
+            tag = _tag_name(child)
+            if _is_hidden(child) if tag else True:
+                continue
+            if tag == "tr" or tag == "caption":
+                yield child
+            elif tag in ("thead", "tbody", "tfoot"):
+                for row in child:
+                    if _tag_name(row) == "tr" and not _is_hidden(row):
+                        yield row
+
+
+def _drop_empty_columns(rows: list[list[str]]) -> list[list[str]]:
+    rows = [row for row in rows if any(cell for cell in row)]
+    if not rows:
+        return []
+    width = max(len(row) for row in rows)
+    keep = [i for i in range(width) if any(i < len(row) and row[i] for row in rows)]
+    if len(keep) == width:
+        return rows
+    return [[row[i] if i < len(row) else "" for i in keep] for row in rows]
+
+
+def html_title(root: etree._Element) -> str | None:
+    for el in root.iter("title"):
+        text = " ".join("".join(el.itertext()).split())
+        if text:
+            return text
+    return None
+
+
+def html_to_blocks(markup: bytes | str | etree._Element, limit: TextLimit | None = None) -> list[Block]:
+    """Blocks of an HTML document or fragment (e-mail bodies, EPUB chapters, embedded HTML)."""
+    root = markup if isinstance(markup, etree._Element) else parse_html(markup)
+    return HtmlBlocks(limit).walk(root)
+
+
+def html_to_text(markup: bytes | str) -> str:
+    return "\n\n".join(block.text for block in html_to_blocks(markup) if block.text)
+
+
+def extract_html(data: bytes, *, filename: str, options: ExtractOptions) -> Document:
+    text, encoding = decode_html(data)
+    root = parse_html(text)
+    walker = HtmlBlocks(TextLimit(options))
+    try:
+        blocks = walker.walk(root)
+    except RecursionError as exc:
+        raise ExtractionError(ErrorType.CORRUPT, "The HTML is nested too deeply to read.") from exc
+    metadata: dict = {"encoding": encoding, "table_count": sum(1 for b in blocks if b.kind == "table")}
+    title = html_title(root)
+    if title:
+        metadata["title"] = title
+    return Document(format="html", blocks=blocks, metadata=metadata)
