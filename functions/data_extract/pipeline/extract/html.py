@@ -182,7 +182,12 @@ class HtmlBlocks:
             return
         if tag == "table":
             self._flush()
-            self._table(el)
+            if _is_layout_table(el):
+                # Tables that hold tables lay out a page (e-mail templates, old sites): read their cells as blocks.
+                self._element_content(el)
+                self._flush()
+            else:
+                self._table(el)
             return
         if tag == "pre":
             self._flush()
@@ -281,6 +286,18 @@ class HtmlBlocks:
                 for row in child:
                     if _tag_name(row) == "tr" and not _is_hidden(row):
                         yield row
+
+
+def _is_layout_table(table: etree._Element) -> bool:
+    """A table holding tables, or a single cell, arranges content rather than tabulating it."""
+    if any(True for _ in table.iterdescendants("table")):
+        return True
+    cells = 0
+    for _ in table.iterdescendants("td", "th"):
+        cells += 1
+        if cells > 1:
+            return False
+    return True
 
 
 def _drop_empty_columns(rows: list[list[str]]) -> list[list[str]]:
