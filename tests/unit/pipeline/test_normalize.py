@@ -1,0 +1,154 @@
+"""Normalize: clean every block without losing content."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from data_extract.pipeline.normalize import normalize_document, normalize_text
+from data_extract.pipeline.types import Block, Document, Table
+
+
+def normalized(text: str, *, fmt: str = "txt", kind: str = "paragraph") -> str:
+    doc = normalize_document(Document(format=fmt, blocks=[Block(kind, text)]))
+    return doc.blocks[0].text if doc.blocks else ""
+
+
+def test_given_decomposed_unicode_when_normalizing_then_text_is_nfc():
+    result = normalized("Cafe\u0301 cre\u0300me")
+    assert result == "Café crème"
+    assert unicodedata.is_normalized("NFC", result)
+
+
+def test_given_windows_and_old_mac_line_endings_when_normalizing_then_lines_end_with_lf():
+    assert normalized("one\r\ntwo\rthree\u2028four") == "one\ntwo\nthree\nfour"
+
+
+def test_given_control_characters_and_nul_when_normalizing_then_they_are_removed_and_tabs_become_spaces():
+    assert normalized("a\x00b\x07c\x1bd\tend\x7f") == "abcd end"
+
+
+def test_given_form_feed_between_words_when_normalizing_then_words_stay_apart():
+    assert normalized("end of page\x0cNext page") == "end of page\nNext page"
+
+
+def test_given_space_runs_and_padded_lines_when_normalizing_then_collapsed_and_stripped():
+    assert normalized("  many    spaces\u00a0\u00a0here  \n   indented line   ") == "many spaces here\nindented line"
+
+
+def test_given_many_blank_lines_when_normalizing_then_at_most_one_blank_line_remains():
+    assert normalized("first\n\n\n\n\nsecond\n \n \n \nthird") == "first\n\nsecond\n\nthird"
+
+
+def test_given_soft_hyphens_when_normalizing_then_they_vanish_and_joined_lines_close_up():
+    assert normalized("co\u00adoperation and infor\u00ad\nmation") == "cooperation and information"
+
+
+def test_given_pdf_text_with_words_broken_across_lines_when_normalizing_then_they_are_rejoined():
+    text = "The infor-\nmation was recorded. A self-\nlocking door and a self-locking gate.\nAnglo-\nSaxon text."
+    assert normalized(text, fmt="pdf") == (
+        "The information was recorded. A self-locking door and a self-locking gate.\nAnglo-\nSaxon text."
+    )
+
+
+def test_given_a_compound_spelled_with_a_hyphen_elsewhere_when_broken_at_it_then_hyphen_is_kept():
+    doc = Document(
+        format="pdf",
+        blocks=[Block("paragraph", "The risk-\nbased approach works."), Block("paragraph", "A risk-based plan.")],
+    )
+    assert normalize_document(doc).blocks[0].text == "The risk-based approach works."
+
+
+def test_given_non_pdf_text_when_normalizing_then_line_end_hyphens_are_left_alone():
+    assert normalized("infor-\nmation", fmt="docx") == "infor-\nmation"
+
+
+def test_given_ocr_block_in_any_format_when_normalizing_then_broken_words_are_rejoined():
+    assert normalized("recog-\nnised text", fmt="docx", kind="ocr") == "recognised text"
+
+
+def test_given_typographic_ligatures_when_normalizing_then_they_expand_but_other_compatibility_forms_stay():
+    assert normalized("ﬁnance ﬂow, x² and ½ cup, ＡＢＣ") == "finance flow, x² and ½ cup, ＡＢＣ"
+
+
+def test_given_ocr_artifact_runs_when_normalizing_then_they_are_removed_and_counted():
+    text = "Total ^^^^ due ■■■■ now ~~~ and ____________ sign .........."
+    doc = normalize_document(Document(format="pdf", blocks=[Block("paragraph", text)]))
+    assert doc.blocks[0].text == "Total due now and sign"
+    assert doc.metadata["normalization"]["artifacts_removed"] == 5
+
+
+def test_given_short_dashes_and_ellipses_when_normalizing_then_they_are_kept_as_content():
+    assert normalized("Wait... the range 1--2 and ~~ stays") == "Wait... the range 1--2 and ~~ stays"
+
+
+def test_given_latin1_decoded_utf8_when_normalizing_then_the_mojibake_is_repaired():
+    assert normalized("1986\u00e2\u0080\u00931990 cost \u00c2\u00a3 5") == "1986–1990 cost £ 5"
+
+
+def test_given_latin1_letters_without_c1_evidence_when_normalizing_then_they_are_not_touched():
+    # "Ã©" has the shape of mojibake, but nothing in the block proves it is.
+    assert normalized("Â la carte, São Paulo, Ã©") == "Â la carte, São Paulo, Ã©"
+
+
+def test_given_headers_footers_and_repeated_lines_when_normalizing_then_all_are_kept():
+    blocks = [
+        Block("header", "ACME Corp — Confidential", page=1),
+        Block("paragraph", "Body text.", page=1),
+        Block("footer", "Page 1 of 2", page=1),
+        Block("header", "ACME Corp — Confidential", page=2),
+    ]
+    doc = normalize_document(Document(format="pdf", blocks=blocks))
+    assert [b.text for b in doc.blocks] == [b.text for b in blocks]
+
+
+def test_given_empty_blocks_when_normalizing_then_they_are_dropped_and_provenance_is_kept():
+    blocks = [
+        Block("paragraph", " \n\t "),
+        Block("paragraph", "\x00\x01"),
+        Block("heading", "  Scope  ", page=3, level=2, section="Intro  >  Scope"),
+    ]
+    doc = normalize_document(Document(format="pdf", blocks=blocks))
+
+    assert len(doc.blocks) == 1
+    kept = doc.blocks[0]
+    assert (kept.kind, kept.text, kept.page, kept.level, kept.section) == ("heading", "Scope", 3, 2, "Intro > Scope")
+    assert doc.metadata["normalization"]["blocks_before"] == 3
+    assert doc.metadata["normalization"]["blocks_after"] == 1
+
+
+def test_given_a_table_when_normalizing_then_cells_are_cleaned_and_shape_is_kept():
+    table = Table(rows=[["  Name ", "Amount\u00a0 "], ["ﬁrst\x00", "1\r\n000"], ["", ""]])
+    doc = normalize_document(Document(format="docx", blocks=[Block("table", "", table=table, page=1)]))
+
+    [block] = doc.blocks
+    assert block.table.rows == [["Name", "Amount"], ["first", "1\n000"], ["", ""]]
+    assert block.text == block.table.to_text()
+    assert table.rows[0][0] == "  Name "  # the input document is not modified
+
+
+def test_given_a_table_with_no_text_when_normalizing_then_it_is_dropped():
+    doc = normalize_document(Document(format="xlsx", blocks=[Block("table", "", table=Table([[" ", "\x00"]]))]))
+    assert doc.blocks == []
+
+
+def test_given_a_document_when_normalizing_then_counts_are_recorded_and_metadata_is_kept():
+    source = Document(
+        format="pdf",
+        blocks=[Block("paragraph", "a\x00b  c ^^^")],
+        metadata={"page_count": 1},
+        warnings=["page 2 unreadable"],
+    )
+    doc = normalize_document(source)
+
+    stats = doc.metadata["normalization"]
+    assert stats["chars_before"] == len("a\x00b  c ^^^")
+    assert stats["chars_after"] == len("ab c")
+    assert stats["artifacts_removed"] == 1
+    assert stats["control_chars_removed"] == 1
+    assert doc.metadata["page_count"] == 1
+    assert doc.warnings == ["page 2 unreadable"]
+    assert "normalization" not in source.metadata
+
+
+def test_given_a_plain_string_when_using_normalize_text_then_same_rules_apply():
+    assert normalize_text("  a\u00a0\u00a0b\r\n\n\n\nc\x00  ") == "a b\n\nc"
