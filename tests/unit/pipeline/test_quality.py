@@ -46,7 +46,11 @@ def test_given_low_ocr_confidence_when_scoring_then_overall_drops_and_is_flagged
 
 
 def test_given_tables_numbers_and_identifiers_when_scoring_then_they_count_as_real_text():
-    table = "Control | Owner | Amount | Date\nCTRL-001-01 | J. Smith | $1,200.50 | 2024-01-02\nCOVID-19 | 3M | 45% | 12:30"
+    table = (
+        "Control | Owner | Amount | Date\n"
+        "CTRL-001-01 | J. Smith | $1,200.50 | 2024-01-02\n"
+        "COVID-19 | 3M | 45% | 12:30"
+    )
     result = chunk_quality(table, ocr_confidence=None)
 
     assert result["components"]["lexical"] == 1.0
