@@ -116,6 +116,13 @@ def _is_hidden(el: etree._Element) -> bool:
     return _HIDDEN_STYLE.search(style) is not None
 
 
+def _source_text(text: str) -> str:
+    """Line breaks in the HTML source are spaces when rendered; only <br> and block ends break lines."""
+    if "\n" in text or "\r" in text:
+        return text.replace("\r", " ").replace("\n", " ")
+    return text
+
+
 def _clean(text: str) -> str:
     """Collapse whitespace within lines; keep the line breaks that ``<br>`` produced."""
     if "\n" not in text:
@@ -136,6 +143,14 @@ class HtmlBlocks:
         self._item_level: int | None = None
 
     # -- output ---------------------------------------------------------------------------------------------------
+    def add_heading(self, text: str, level: int) -> None:
+        """A heading that is not in the markup (an EPUB chapter title from the table of contents)."""
+        self._flush()
+        text = _clean(text)
+        if text:
+            self.trail.enter(level, text)
+            self._add(Block(kind="heading", text=text, level=level))
+
     def _add(self, block: Block) -> None:
         if self.limit is not None:
             self.limit.add(block.text)
@@ -163,7 +178,7 @@ class HtmlBlocks:
         for child in el:
             self._element(child)
             if child.tail:
-                self._buffer.append(child.tail)  # not a local alias: _flush() replaces the buffer
+                self._buffer.append(_source_text(child.tail))  # not a local alias: _flush() replaces the buffer
 
     def _element(self, el: etree._Element) -> None:
         tag = _tag_name(el)
@@ -219,7 +234,7 @@ class HtmlBlocks:
 
     def _element_content(self, el: etree._Element) -> None:
         if el.text:
-            self._buffer.append(el.text)
+            self._buffer.append(_source_text(el.text))
         self._children(el)
 
     def text_of(self, el: etree._Element, *, preserve: bool = False) -> str:
@@ -230,7 +245,7 @@ class HtmlBlocks:
 
     def _collect(self, el: etree._Element, parts: list[str], preserve: bool) -> None:
         if el.text:
-            parts.append(el.text)
+            parts.append(el.text if preserve else _source_text(el.text))
         for child in el:
             tag = _tag_name(child)
             if tag and tag not in SKIPPED_TAGS and not _is_hidden(child):
@@ -247,7 +262,7 @@ class HtmlBlocks:
                     if block and not preserve:
                         parts.append("\n")
             if child.tail:
-                parts.append(child.tail)
+                parts.append(child.tail if preserve else _source_text(child.tail))
 
     # -- tables ---------------------------------------------------------------------------------------------------
     def _table(self, table: etree._Element) -> None:
@@ -288,12 +303,17 @@ class HtmlBlocks:
                         yield row
 
 
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+_TABLE_TAGS = ("table", f"{{{XHTML_NS}}}table")
+_CELL_TAG_NAMES = ("td", "th", f"{{{XHTML_NS}}}td", f"{{{XHTML_NS}}}th")
+
+
 def _is_layout_table(table: etree._Element) -> bool:
     """A table holding tables, or a single cell, arranges content rather than tabulating it."""
-    if any(True for _ in table.iterdescendants("table")):
+    if any(True for _ in table.iterdescendants(*_TABLE_TAGS)):
         return True
     cells = 0
-    for _ in table.iterdescendants("td", "th"):
+    for _ in table.iterdescendants(*_CELL_TAG_NAMES):
         cells += 1
         if cells > 1:
             return False
@@ -312,7 +332,7 @@ def _drop_empty_columns(rows: list[list[str]]) -> list[list[str]]:
 
 
 def html_title(root: etree._Element) -> str | None:
-    for el in root.iter("title"):
+    for el in root.iter("title", f"{{{XHTML_NS}}}title"):
         text = " ".join("".join(el.itertext()).split())
         if text:
             return text
