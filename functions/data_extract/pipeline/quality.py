@@ -45,17 +45,16 @@ Sentences are counted at tokens ending in ``.``, ``!`` or ``?`` and at the end
 of a line without terminal punctuation that is short (under 8 words: headings,
 list items) or a table row; long unpunctuated lines are hard-wrapped prose.
 
-Cost: every distinct token is classified once per process (a bounded cache);
-a chunk then costs one ``str.split``, a ``Counter`` and a dictionary lookup per
-distinct token, so scoring all chunks of a 1 MB document takes tens of
-milliseconds.
+Cost: every distinct token shape (digits read as 0) is classified once per
+process (a bounded cache); a chunk then costs one ``str.split``, a ``Counter``
+and a dictionary lookup per distinct token, so scoring all chunks of a 1 MB
+document takes tens of milliseconds.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import NamedTuple
 
 _WEIGHTS = {"lexical": 0.5, "characters": 0.2, "readability": 0.1, "ocr": 0.3}
 _LEXICAL_GATE = 0.8
@@ -70,10 +69,10 @@ _LETTERS = r"[^\W\d_]"
 _CJK_CLASS = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\uff66-\uff9f"
 _CJK = re.compile(f"[{_CJK_CLASS}]")
 _NON_CJK_RUN = re.compile(f"[^{_CJK_CLASS}]+")
-_WORD = re.compile(_LETTERS + r"+(?:['’.\-]" + _LETTERS + r"+)*\.?")  # don't, self-locking, U.S.
-_NUMBER = re.compile(r"[+\-−±]?[$€£¥]?\d[\d.,:/%\-–]*[%$€£¥]?")  # 1,200.50  2024-01-02  12:30  45%
-_IDENTIFIER = re.compile(
-    _LETTERS + r"+[-_./:]?\d+(?:[-_./:]\d+)*"  # CTRL-001-01, COVID-19, ISO27001
+_WORD_LIKE = re.compile(
+    _LETTERS + r"+(?:['’.\-]" + _LETTERS + r"+)*\.?"  # don't, self-locking, U.S.
+    r"|[+\-−±]?[$€£¥]?\d[\d.,:/%\-–]*[%$€£¥]?"  # 1,200.50  2024-01-02  12:30  45%
+    r"|" + _LETTERS + r"+[-_./:]?\d+(?:[-_./:]\d+)*"  # CTRL-001-01, COVID-19, ISO27001
     r"|\d+[-_./:]?" + _LETTERS + r"+"  # 3M, 10th, 5G
 )
 _NO_VOWEL_LOWER = re.compile(r"[b-df-hj-np-tv-xz]{6,}")
@@ -89,17 +88,16 @@ _LINE_CONTINUES = tuple(".!?:;,")
 _SHORT_LINE_WORDS = 8
 
 
-class _TokenFacts(NamedTuple):
-    verdict: int  # 1 word-like, 0 gibberish, -1 neutral punctuation
-    alnum: int  # letters and digits in the token
-    visible: int  # characters counted for the alphanumeric share ("|" excluded)
-    latin_words: int  # words counted by the readability formulas
-    syllables: int
-    ends_sentence: bool
-    tokens: int  # chunker tokens: 1, or for CJK one per character plus one per other run
-
+# Facts about one distinct token, as a plain tuple (cheaper to build and unpack
+# than a named one on the per-token path):
+# (verdict: 1 word-like, 0 gibberish, -1 neutral punctuation;
+#  alnum: letters and digits; visible: characters counted for the alphanumeric
+#  share, "|" excluded; latin_words: 1 when the readability formulas count it;
+#  syllables; ends_sentence: 1 or 0; tokens: chunker tokens, 1 unless CJK)
+_TokenFacts = tuple[int, int, int, int, int, int, int]
 
 _facts_cache: dict[str, _TokenFacts] = {}
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
 
 
 def chunk_quality(text: str, *, ocr_confidence: float | None) -> dict[str, object]:
@@ -113,22 +111,29 @@ def chunk_quality(text: str, *, ocr_confidence: float | None) -> dict[str, objec
             "readability": {"flesch_reading_ease": None, "flesch_kincaid_grade": None},
         }
     word_like = judged = alnum = visible = words = syllables = sentences = tokens = 0
+    cache = _facts_cache
     for token, count in counts.items():
-        facts = _facts_cache.get(token)
+        # Digit values never change a token's facts, so "CTRL-00017" and "3.50" share
+        # an entry with every token of the same shape (tables are full of them).
+        shape = token.translate(_DIGITS_AS_ZERO)
+        facts = cache.get(shape)
         if facts is None:
-            facts = _token_facts(token)
-            if len(_facts_cache) >= _CACHE_LIMIT:
-                _facts_cache.clear()
-            _facts_cache[token] = facts
-        if facts.verdict >= 0:
+            facts = _token_facts(shape)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[shape] = facts
+        verdict, token_alnum, token_visible, latin, token_syllables, ends_sentence, token_tokens = facts
+        if verdict >= 0:
             judged += count
-            word_like += facts.verdict * count
-        alnum += facts.alnum * count
-        visible += facts.visible * count
-        words += facts.latin_words * count
-        syllables += facts.syllables * count
-        sentences += facts.ends_sentence * count
-        tokens += facts.tokens * count
+            word_like += verdict * count
+        alnum += token_alnum * count
+        visible += token_visible * count
+        if latin:
+            words += count
+            syllables += token_syllables * count
+        if ends_sentence:
+            sentences += count
+        tokens += token_tokens * count
 
     components: dict[str, float] = {}
     flags: list[str] = []
@@ -173,33 +178,49 @@ def chunk_quality(text: str, *, ocr_confidence: float | None) -> dict[str, objec
 
 
 def _token_facts(token: str) -> _TokenFacts:
+    length = len(token)
+    ascii_token = token.isascii()
+    if ascii_token and token.isalpha():  # the commonest shape: a plain word
+        return (_word_verdict(token), length, length, 1, _syllables(token.lower()), 0, 1)
+    if ascii_token:
+        cjk = 0
+        tokens = 1
+    else:
+        cjk = len(_CJK.findall(token))
+        tokens = cjk + len(_NON_CJK_RUN.findall(token)) if cjk else 1
     core = token.strip(_EDGE_PUNCTUATION)
-    alnum = len(_NOT_ALNUM.sub("", token))
-    visible = len(token) - token.count("|")
-    cjk = len(_CJK.findall(token)) if not token.isascii() else 0
-    tokens = cjk + len(_NON_CJK_RUN.findall(token)) if cjk else 1
-    latin = _LATIN_WORD.fullmatch(core) is not None if core else False
-    return _TokenFacts(
-        verdict=_verdict(token, core, cjk),
-        alnum=alnum,
-        visible=visible,
-        latin_words=1 if latin else 0,
-        syllables=_syllables(core.lower()) if latin else 0,
-        ends_sentence=token.rstrip("\"')]}”’»").endswith(_SENTENCE_END),
-        tokens=tokens,
+    latin = 0
+    if not core:
+        verdict = -1 if length <= 3 else 0
+    elif cjk:
+        verdict = 1
+    elif core.isalpha():
+        verdict = _word_verdict(core)
+        latin = 1 if _LATIN_WORD.fullmatch(core) else 0
+    elif core.isdigit():
+        verdict = 1 if len(core) <= 45 else 0
+    else:
+        verdict = 1 if len(core) <= 45 and _WORD_LIKE.fullmatch(core) and not _REPEATED_LETTER.search(core) else 0
+        if verdict and _LATIN_WORD.fullmatch(core.rstrip(".")):
+            latin = 1  # don't, U.S. (words with inner apostrophes or periods)
+    return (
+        verdict,
+        len(_NOT_ALNUM.sub("", token)),
+        length - token.count("|"),
+        latin,
+        _syllables(core.lower()) if latin else 0,
+        1 if token.rstrip("\"')]}”’»").endswith(_SENTENCE_END) else 0,
+        tokens,
     )
 
 
-def _verdict(token: str, core: str, cjk: int) -> int:
-    if not core:
-        return -1 if len(token) <= 3 else 0
-    if len(core) > 45 or _REPEATED_LETTER.search(core):
+def _word_verdict(word: str) -> int:
+    """1 for a plausible word of letters, 0 for gibberish shapes."""
+    if len(word) > 45 or _REPEATED_LETTER.search(word):
         return 0
-    if cjk:
-        return 1
-    if _WORD.fullmatch(core):
-        return 0 if _NO_VOWEL_LOWER.fullmatch(core) else 1
-    return 1 if _NUMBER.fullmatch(core) or _IDENTIFIER.fullmatch(core) else 0
+    if len(word) >= 6 and _NO_VOWEL_LOWER.fullmatch(word):
+        return 0  # acronyms (HTTPS) are upper case and pass
+    return 1
 
 
 def _syllables(word: str) -> int:
