@@ -34,8 +34,10 @@ Tables
     when it fits, otherwise split between rows with the header row repeated in
     each part (when the header and the row fit together). A chunk exceeds
     ``chunk_size`` only when one table row (or the header) alone is larger.
+    The chunk text is the rows as ``cell | cell`` lines, and sizes are counted
+    on that text, so the ``|`` separators count as tokens like any other word.
     ``metadata["text_as_html"]`` and ``metadata["text_as_markdown"]`` hold the
-    rows of that chunk.
+    rows of that chunk; ``table_part``/``table_parts`` number the parts.
 
 Provenance (``Chunk.metadata``)
     ``pages`` (sorted page numbers of its blocks; a chunk may run across PDF
@@ -233,8 +235,6 @@ class _Chunker:
                 break
             carried.insert(0, unit)
             total += unit.tokens
-        if len(carried) == len(units):
-            return []  # a chunk that is all overlap would only repeat itself
         return carried
 
     def _emit_prose(self, units: list[_Unit], *, first_fresh: int) -> None:
