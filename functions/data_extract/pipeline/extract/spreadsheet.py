@@ -384,7 +384,8 @@ def _sheet_blocks(sheet, name: str, first_row: int, limit: TextLimit) -> tuple[l
         rows.clear()
         row_numbers.clear()
 
-    for offset, raw in enumerate(sheet.iter_rows()):
+    # to_python(skip_empty_area=True) starts at the first occupied row (iter_rows would start at row 1).
+    for offset, raw in enumerate(sheet.to_python(skip_empty_area=True)):
         cells = [value if value.__class__ is str else render_cell(value) for value in raw]
         while cells and not cells[-1].strip():
             cells.pop()
