@@ -181,9 +181,10 @@ class _SlideReader:
         root = self.package.xml(part, recover=True)
         hidden = root.get("show") in ("0", "false")
         tree = next((el for el in root.iter() if local_name(el.tag) == "spTree"), None)
+        if tree is None:  # nothing recoverable: not even the slide's shape tree
+            raise ExtractionError(ErrorType.CORRUPT, f"The slide part '{part}' has no shape tree.")
         shapes: list[Block] = []
-        if tree is not None:
-            self.shapes(tree, part, shapes)
+        self.shapes(tree, part, shapes)
         titles = [b for b in shapes if b.kind == "heading"]
         others = [b for b in shapes if b.kind != "heading"]
         section = " ".join(titles[0].text.split()) if titles else None
