@@ -115,13 +115,15 @@ def chunk_quality(text: str, *, ocr_confidence: float | None) -> dict[str, objec
     for token, count in counts.items():
         # Digit values never change a token's facts, so "CTRL-00017" and "3.50" share
         # an entry with every token of the same shape (tables are full of them).
-        shape = token.translate(_DIGITS_AS_ZERO)
-        facts = cache.get(shape)
+        facts = cache.get(token)
         if facts is None:
-            facts = _token_facts(shape)
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[shape] = facts
+            shape = token.translate(_DIGITS_AS_ZERO)
+            facts = cache.get(shape)
+            if facts is None:
+                facts = _token_facts(shape)
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[shape] = facts
         verdict, token_alnum, token_visible, latin, token_syllables, ends_sentence, token_tokens = facts
         if verdict >= 0:
             judged += count
