@@ -46,6 +46,7 @@ import json
 import os
 import platform
 import queue
+import re
 import shutil
 import statistics
 import subprocess
@@ -116,7 +117,7 @@ def _send(obj):
     _proto.flush()
 
 
-def _serve(run, describe_error):
+def _serve(run, describe_error, prepare=None):
     _send({"ready": True})
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -126,6 +127,8 @@ def _serve(run, describe_error):
         path = cmd["path"]
         if cmd.get("warm"):
             try:
+                if prepare is not None:
+                    prepare()
                 run(path)
             except BaseException:
                 pass
@@ -133,6 +136,8 @@ def _serve(run, describe_error):
             continue
         timings, extras, text, error = [], [], None, None
         for _ in range(int(cmd.get("repeat", 1))):
+            if prepare is not None:
+                prepare()
             start = time.perf_counter_ns()
             try:
                 text, extra = run(path)
@@ -226,14 +231,17 @@ _CONFIG = ExtractionConfig(use_cache=False, disable_ocr=os.environ.get("BENCH_OC
 _CACHE = os.environ["XDG_CACHE_HOME"]
 
 
-def run(path):
-    # Its OCR cache ignores use_cache=False: start every call from an empty cache.
+def prepare():
+    # Its OCR cache ignores use_cache=False: start every call from an empty cache (outside the timing).
     shutil.rmtree(_CACHE, ignore_errors=True)
     os.makedirs(_CACHE, exist_ok=True)
+
+
+def run(path):
     return extract_file_sync(path, config=_CONFIG).content, {}
 
 
-_serve(run, _describe)
+_serve(run, _describe, prepare)
 ''',
     "unstructured": r'''
 from unstructured.partition.auto import partition
@@ -338,9 +346,9 @@ def collapse(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def phrases_found(text: str, phrases: list[str]) -> int:
+def phrases_missing(text: str, phrases: list[str]) -> list[str]:
     haystack = collapse(text)
-    return sum(1 for phrase in phrases if collapse(phrase) in haystack)
+    return [phrase for phrase in phrases if collapse(phrase) not in haystack]
 
 
 def files_for_tool(tool: str, files: list[CorpusFile]) -> list[CorpusFile]:
@@ -463,6 +471,7 @@ class FileResult:
     error: str = ""
     found: int = 0
     expected: int = 0
+    missing: list[str] = field(default_factory=list)  # EXPECT phrases not found
     extract_ms: float | None = None
     post_ms: float | None = None
 
@@ -512,8 +521,12 @@ def probe_version(tool: str, python: Path) -> str:
                 capture_output=True, text=True, check=True,
             ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
-            commit = "unknown"
-        return f"commit {commit}"
+            return "commit unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "functions"],
+            capture_output=True, text=True,
+        ).stdout.strip()
+        return f"commit {commit}" + (" + uncommitted changes" if dirty else "")
     dist = PEER_DISTRIBUTIONS[tool]
     probe = subprocess.run(
         [str(python), "-c", VERSION_PROBE, dist], capture_output=True, text=True, env=tool_env(tool, False)
@@ -612,8 +625,9 @@ def run_tool(
             if "extract_ms" in extra:
                 result.extract_ms = extra["extract_ms"]
                 result.post_ms = extra["post_ms"]
-            if phrases and reply["status"] == "ok":
-                result.found = phrases_found(reply.get("text", ""), phrases)
+            if phrases:
+                result.missing = phrases_missing(reply.get("text", ""), phrases) if reply["status"] == "ok" else phrases
+                result.found = len(phrases) - len(result.missing)
             run.results[f.path] = result
     finally:
         worker.stop()
@@ -754,6 +768,7 @@ class Report:
     expectations: dict[str, list[str]]
     args: argparse.Namespace
     memory: list[dict] | None = None
+    load_averages: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None  # at start, at end
 
     def stats(self, tool: str, kind: str | None = None) -> KindStats:
         files = [f for f in self.files if kind is None or f.kind == kind]
@@ -918,15 +933,18 @@ class Report:
         )
 
     def not_ok_lines(self, kind: str) -> list[str]:
-        """Our non-ok files of this kind with their error type, and files where a tool timed out."""
+        """Our non-ok files of this kind with their error type, our missed phrases, and any tool's timeouts."""
         lines = []
         for f in (f for f in self.files if f.kind == kind):
             for tool, run in self.runs.items():
                 r = run.results.get(f.path)
-                if r is None or r.status == "ok":
+                if r is None:
                     continue
-                if tool == OURS or r.status == "timeout":
+                if r.status != "ok" and (tool == OURS or r.status == "timeout"):
                     lines.append(f"{PEER_LABELS[tool]}: {f.path}: {r.status}" + (f" ({r.error})" if r.error else ""))
+                if tool == OURS and r.status == "ok" and r.missing:
+                    missed = "; ".join(repr(p) for p in r.missing)
+                    lines.append(f"{PEER_LABELS[tool]}: {f.path}: EXPECT phrase not found: {missed}")
         return lines
 
     def environment(self) -> list[tuple[str, str]]:
@@ -941,7 +959,10 @@ class Report:
         return [
             ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
             ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
-            ("cpu", f"{cpu}, {os.cpu_count()} cores"),
+            ("cpu", f"{cpu}, {os.cpu_count()} cores" + (
+                f"; load average {self.load_averages[0][0]:.2f} at start, {self.load_averages[1][0]:.2f} at end"
+                if self.load_averages else ""
+            )),
             ("corpus", f"{len(self.files)} files; {len(text_pdfs)} text PDFs, {text_pdf_pages} pages"),
             ("settings", (
                 f"chunk_size={CHUNK_SIZE}, overlap={CHUNK_OVERLAP}, OCR {'on' if self.args.ocr else 'off'} "
@@ -1049,13 +1070,16 @@ def render_markdown_table(rows: list[list[str]]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     header, *body = rows
-    aligns = ["---"] + ["---:" if any(_numeric(r[i]) for r in body if i < len(r)) else "---"
+    aligns = ["---"] + ["---:" if all(_numeric(r[i]) for r in body if i < len(r) and r[i]) else "---"
                         for i in range(1, len(header))]
     return "\n".join([line(header), "| " + " | ".join(aligns) + " |", *(line(r) for r in body)])
 
 
+_NUMERIC_CELL = re.compile(r"[\d.,/x%() —]+")
+
+
 def _numeric(cell: str) -> bool:
-    return bool(cell) and (cell[0].isdigit() or cell == "—")
+    return bool(_NUMERIC_CELL.fullmatch(cell))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1110,6 +1134,10 @@ def main(argv: list[str] | None = None) -> int:
 
     runs: dict[str, ToolRun] = {}
     memory = None
+    load_at_start = os.getloadavg()
+    if load_at_start[0] > 1.0:
+        print(f"warning: load average {load_at_start[0]:.2f} before the run: other work on this machine will skew "
+              "the timings", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
         workdir = Path(tmp)
         for tool in [OURS, *args.peer_list]:
@@ -1126,7 +1154,8 @@ def main(argv: list[str] | None = None) -> int:
             print("measuring data-extract peak RSS ...", file=sys.stderr, flush=True)
             memory = measure_peak_rss(files, corpus, workdir, args.timeout, args.ocr)
 
-    report = Report(files=files, runs=runs, expectations=expectations, args=args, memory=memory)
+    report = Report(files=files, runs=runs, expectations=expectations, args=args, memory=memory,
+                    load_averages=(load_at_start, os.getloadavg()))
     print(report.render_text())
     if args.json:
         args.json.write_text(json.dumps({
