@@ -236,7 +236,9 @@ class _RenderContext:
             "chunks": records,
             "content": "\n\n".join(r["text"] for r in records),
         }
-        return json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8")
+        # No indent: json's C encoder only runs without one (3x faster on large files),
+        # and the output is ~20% smaller.
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
     def _txt(self, records: list[dict[str, Any]]) -> bytes:
         out = io.StringIO()
