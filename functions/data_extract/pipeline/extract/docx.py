@@ -38,6 +38,7 @@ from data_extract.pipeline.extract.ooxml import (
     core_properties,
     local_name,
     open_package,
+    parse_xml,
 )
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
@@ -165,14 +166,12 @@ class _DocxWalker:
         self.options = options
         self.limit = TextLimit(options)
         self.trail = SectionTrail()
-        self.blocks: list[Block] = []
         self.warnings: list[str] = []
         self.counts = {"paragraph": 0, "heading": 0, "list_item": 0, "table": 0, "textbox": 0}
 
         raw = package.read(main_part)
         self.rendered_pages = b"lastRenderedPageBreak" in raw
-        self.page_markers = self.rendered_pages or b'type="page"' in raw or b"pageBreakBefore" in raw
-        root = package.xml(main_part)
+        root = parse_xml(raw, part=main_part)
         w_ns = etree.QName(root).namespace or W_NAMESPACES[0]
         if w_ns not in W_NAMESPACES:
             raise ExtractionError(ErrorType.CORRUPT, "The DOCX main part is not a WordprocessingML document.")
@@ -184,9 +183,16 @@ class _DocxWalker:
         self.special_paragraphs: set[etree._Element] = set()
         self._mark_special_paragraphs(root)
         self.break_before_paragraphs, self.section_break_paragraphs = self._explicit_break_paragraphs(root)
+        # Pages are reported only when the file marks them: Word's rendered breaks, or explicit ones.
+        self.page_markers = (
+            self.rendered_pages
+            or b'type="page"' in raw
+            or bool(self.break_before_paragraphs)
+            or bool(self.section_break_paragraphs)
+        )
+        del raw
         self.rels = package.relationship_targets(main_part)
-        self.styles = self._load_styles()
-        self.default_paragraph_style = self._default_style_id()
+        self.styles, self.default_paragraph_style = self._load_styles()
         self._style_kinds: dict[str | None, tuple[str, int | None]] = {}
 
         self.page = 1
@@ -196,7 +202,6 @@ class _DocxWalker:
         self.emitted_notes: set[tuple[str, str]] = set()
         self.notes: dict[str, dict[str, etree._Element]] = {}
         self.comment_authors: dict[str, str] = {}
-        self._sections_have_breaks = False
 
     def _mark_special_paragraphs(self, root: etree._Element) -> None:
         self.special_paragraphs.update(
@@ -225,21 +230,22 @@ class _DocxWalker:
         return before, sections
 
     # -- styles ---------------------------------------------------------------------------------------------------
-    def _load_styles(self) -> dict[str, _Style]:
+    def _load_styles(self) -> tuple[dict[str, _Style], str | None]:
+        """Paragraph styles by id, and the id of the default paragraph style."""
         styles_part = next(
             (r.target for r in self.package.related(self.main_part, "styles") if self.package.has(r.target)),
             None,
         )
         if styles_part is None:
-            return {}
+            return {}, None
         try:
             root = self.package.xml(styles_part, recover=True)
         except ExtractionError:
             self.warnings.append("The styles part is unreadable; headings are recognised by outline level only.")
-            return {}
+            return {}, None
         n = self.n
         styles: dict[str, _Style] = {}
-        self._default_style = None
+        default_style = None
         for el in root.iter(n.style):
             style_id = el.get(n.style_id)
             if not style_id:
@@ -266,11 +272,8 @@ class _DocxWalker:
                 list_level=list_level,
             )
             if el.get(n.type_attr) == "paragraph" and el.get(f"{{{n.w}}}default") in ("1", "true", "on"):
-                self._default_style = style_id
-        return styles
-
-    def _default_style_id(self) -> str | None:
-        return getattr(self, "_default_style", None)
+                default_style = style_id
+        return styles, default_style
 
     def _style_chain(self, style_id: str | None):
         seen: set[str] = set()
@@ -334,6 +337,12 @@ class _DocxWalker:
             self.page += 1
             check_page_limit(self.page, self.options, "pages")
 
+    def _page_break_in_paragraph(self, out: list[str]) -> None:
+        """A paragraph starts on the page where its first text is: remember it when a break follows text."""
+        if self._first_text_page is None and "".join(out).strip():
+            self._first_text_page = self.page
+        self._next_page()
+
     # -- inline content -------------------------------------------------------------------------------------------
     def _paragraph_text(self, p: etree._Element, out: list[str], extras: list[str]) -> None:
         """Displayed text of one paragraph. Paragraphs without text boxes, equations, alternate content or
@@ -342,14 +351,13 @@ class _DocxWalker:
             self._inline(p, out, extras)
             return
         append = out.append
+        kinds = INLINE_KINDS
         for el in p.iter(*FAST_INLINE_TAGS):
-            kind = INLINE_KINDS[el.tag]
+            kind = kinds[el.tag]
             if kind == "text":
                 text = el.text
                 if text:
                     append(text)
-                    if self._first_text_page is None and not text.isspace():
-                        self._first_text_page = self.page
             elif kind == "tab":
                 if el.getparent().tag not in TAB_STOP_PARENTS:  # tab stops in w:pPr/w:tabs are not text
                     append("\t")
@@ -367,8 +375,6 @@ class _DocxWalker:
                 text = child.text
                 if text:
                     out.append(text)
-                    if self._first_text_page is None and not text.isspace():
-                        self._first_text_page = self.page
             elif kind == "tab":
                 out.append("\t")
             elif kind != "skip":
@@ -377,7 +383,7 @@ class _DocxWalker:
     def _inline_special(self, el: etree._Element, kind: str, out: list[str], extras: list[str]) -> None:
         if kind == "break":
             if el.get(self.n.type_attr) == "page" and not self.rendered_pages:
-                self._next_page()
+                self._page_break_in_paragraph(out)
             out.append("\n")
         elif kind == "newline":
             out.append("\n")
@@ -386,7 +392,7 @@ class _DocxWalker:
         elif kind == "symbol":
             out.append(_symbol_text(el.get(self.n.char)))
         elif kind == "rendered_page":
-            self._next_page()
+            self._page_break_in_paragraph(out)
         elif kind == "footnote_ref":
             self.pending_notes.append(("footnote", el.get(self.n.id) or ""))
         elif kind == "endnote_ref":
@@ -456,13 +462,15 @@ class _DocxWalker:
     def _paragraph(self, p: etree._Element, sink: list[Block], *, in_body: bool) -> None:
         if in_body and p in self.break_before_paragraphs:
             self._next_page()
-        start_page = self.page
+        enclosing_first_text_page = self._first_text_page  # a text box's paragraphs nest inside another one
         self._first_text_page = None
         out: list[str] = []
         extras: list[str] = []
         self._paragraph_text(p, out, extras)
         text = "".join(out).strip()
-        page = self._first_text_page or start_page
+        # The page of the paragraph's first text: before a break that follows text, else the page after any breaks.
+        page = self._first_text_page if self._first_text_page is not None else self.page
+        self._first_text_page = enclosing_first_text_page
         if text:
             if in_body:
                 kind, level = self._classify(p.find(self.n.pPr))
