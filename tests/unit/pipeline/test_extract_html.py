@@ -99,3 +99,14 @@ def test_given_empty_or_whitespace_page_when_extracted_then_no_blocks():
 
 def test_given_fragment_when_converted_to_text_then_paragraphs_are_separated():
     assert html_to_text("<div>one</div><div>two</div>") == "one\n\ntwo"
+
+
+def test_given_inline_image_larger_than_ten_megabytes_when_extracted_then_text_after_it_is_kept():
+    page = b'<p>before</p><img src="data:image/png;base64,' + b"A" * 11_000_000 + b'"><p>after the image</p>'
+    document = extract_html(page, filename="big.html", options=ExtractOptions())
+    assert [b.text for b in document.blocks] == ["before", "after the image"]
+
+
+def test_given_entity_declarations_when_extracted_then_they_are_not_expanded():
+    page = b'<!DOCTYPE html [<!ENTITY boom "BOOMBOOMBOOM">]><html><body><p>x &boom; y</p></body></html>'
+    assert "BOOMBOOMBOOM" not in extract_html(page, filename="e.html", options=ExtractOptions()).text

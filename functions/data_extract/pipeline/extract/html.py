@@ -80,8 +80,11 @@ def parse_html(markup: bytes | str) -> etree._Element:
     """Parse HTML leniently and safely (no network, no entity expansion); raise CORRUPT when nothing parses."""
     text = decode_html(markup)[0] if isinstance(markup, bytes) else markup
     text = _XML_DECLARATION.sub("", text, count=1)
+    # huge_tree lifts libxml2's 10 MB cap on one text or attribute value (an inline base64 image would otherwise
+    # end the parse and silently drop everything after it). The HTML parser defines no entities of its own, so
+    # this opens no entity-expansion attack.
     parser = etree.HTMLParser(
-        remove_comments=True, remove_pis=True, no_network=True, recover=True, remove_blank_text=False
+        remove_comments=True, remove_pis=True, no_network=True, recover=True, remove_blank_text=False, huge_tree=True
     )
     try:
         root = etree.fromstring(text, parser) if text.strip() else None
