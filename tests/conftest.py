@@ -42,12 +42,14 @@ def corpus() -> Path:
 
 def _reset_singletons() -> None:
     from data_extract.api.deps import reset_auth_cache
+    from data_extract.jobs.readiness import forget_readiness_report
     from data_extract.settings import get_settings
     from data_extract.store.clients import reset_clients
 
     get_settings.cache_clear()
     reset_clients()
     reset_auth_cache()
+    forget_readiness_report()
 
 
 @pytest.fixture

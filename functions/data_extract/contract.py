@@ -159,7 +159,7 @@ class ProcessJobRequest(JobOptions):
 
     @model_validator(mode="after")
     def _one_source(self) -> ProcessJobRequest:
-        if bool(self.input_path) == bool(self.upload_id):
+        if (self.input_path is None) == (self.upload_id is None):
             raise ValueError("provide exactly one of input_path or upload_id (or send files as multipart/form-data)")
         return self
 

@@ -73,7 +73,8 @@ def provision(
     # A queue names its dead-letter queue by ARN, so dead-letter queues come first.
     pending = dict(template.queues)
     while pending:
-        ready = [q for q in pending.values() if q.dead_letter_queue is None or q.dead_letter_queue in created.references]
+        ready = [q for q in pending.values()
+                 if q.dead_letter_queue is None or q.dead_letter_queue in created.references]
         if not ready:
             raise ValueError(f"queues whose dead-letter queues are not in the template: {sorted(pending)}")
         for queue in ready:
@@ -83,15 +84,17 @@ def provision(
         _create_table(dynamodb, logical_id, properties, resolver(), created)
     for logical_id, properties in template.buckets.items():
         _create_bucket(s3, logical_id, properties, resolver(), created)
-    for properties in template.bucket_policies.values():
-        policy = resolver().resolve(properties)
-        s3.put_bucket_policy(Bucket=policy["Bucket"], Policy=json.dumps(policy["PolicyDocument"]))
+    # Bucket policies are not applied locally: moto evaluates them without condition support, so the
+    # template's TLS-only Deny (aws:SecureTransport = false) would deny every request, even over HTTPS.
+    # template.py still parses them, and tests/unit/test_template.py checks the policy itself.
 
     created.environment = function_environment(template, resolver())
     return created
 
 
-def create_resources(session_or_clients: Any, template: Template, *, stack_name: str = DEFAULT_STACK_NAME) -> dict[str, str]:
+def create_resources(
+    session_or_clients: Any, template: Template, *, stack_name: str = DEFAULT_STACK_NAME,
+) -> dict[str, str]:
     """Create the template's resources; return the environment variables the functions get (one merged dict)."""
     return provision(session_or_clients, template, stack_name=stack_name).environment
 

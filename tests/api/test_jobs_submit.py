@@ -93,7 +93,7 @@ def test_upload_limits_answer_413_naming_the_limit(client, aws, monkeypatch):
 def test_upload_names_are_sanitized_and_duplicates_refused(client, aws, pump):
     resp = client.post("/api/v1/jobs/process", files=[
         ("files", ("../../etc/passwd.txt", b"root text", "text/plain")),
-        ("files", ("C:\\Users\\me\\notes.txt", b"win text", "text/plain")),
+        ("files", ("C:/Users/me/notes.txt", b"win text", "text/plain")),
     ])
     assert resp.status_code == 202
     files = sorted(f["source_path"] for f in job(client, resp.json()["job_id"])["files"])

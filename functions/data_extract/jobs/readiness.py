@@ -41,3 +41,9 @@ def report_worker_readiness(store: Store) -> None:
         _reported = True
     except Exception:  # noqa: BLE001 - readiness reporting must never fail a batch
         logger.exception("could not report worker readiness")
+
+
+def forget_readiness_report() -> None:
+    """Report again on the next batch (a new environment behind the same process, as in tests)."""
+    global _reported
+    _reported = False
