@@ -110,3 +110,13 @@ def test_given_inline_image_larger_than_ten_megabytes_when_extracted_then_text_a
 def test_given_entity_declarations_when_extracted_then_they_are_not_expanded():
     page = b'<!DOCTYPE html [<!ENTITY boom "BOOMBOOMBOOM">]><html><body><p>x &boom; y</p></body></html>'
     assert "BOOMBOOMBOOM" not in extract_html(page, filename="e.html", options=ExtractOptions()).text
+
+
+def test_given_thousands_of_unclosed_nested_tags_when_extracted_then_the_text_is_kept_without_structure():
+    # libxml2 keeps up to 2048 levels with huge_tree; far more than Python recursion allows for a tree walk.
+    page = b"<p>start</p>" + b"<font>" * 1500 + b"deep text<script>hidden()</script>" + b"</font>" * 1500
+    document = extract_html(page, filename="deep.html", options=ExtractOptions())
+    assert "deep text" in document.text
+    assert "start" in document.text
+    assert "hidden()" not in document.text
+    assert document.warnings

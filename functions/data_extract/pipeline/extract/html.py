@@ -141,6 +141,7 @@ class HtmlBlocks:
         self.blocks: list[Block] = []
         self.trail = SectionTrail()
         self.limit = limit
+        self.warnings: list[str] = []
         self._buffer: list[str] = []
         self._list_depth = 0
         self._item_level: int | None = None
@@ -173,9 +174,28 @@ class HtmlBlocks:
 
     # -- walking --------------------------------------------------------------------------------------------------
     def walk(self, root: etree._Element) -> list[Block]:
-        self._element(root)
-        self._flush()
+        start = len(self.blocks)
+        try:
+            self._element(root)
+            self._flush()
+        except RecursionError:
+            # Unclosed inline tags in old HTML can nest thousands deep: keep the text, drop the structure.
+            for block in self.blocks[start:]:
+                if self.limit is not None:
+                    self.limit.used -= len(block.text)
+            del self.blocks[start:]
+            self._buffer, self._list_depth, self._item_level = [], 0, None
+            self._flat(root)
+            self.warnings.append("The HTML is nested too deeply to keep its structure; its text was read as paragraphs.")
         return self.blocks
+
+    def _flat(self, root: etree._Element) -> None:
+        etree.strip_elements(root, *SKIPPED_TAGS, with_tail=False)
+        text = "".join(root.itertext())
+        for paragraph in re.split(r"\n\s*\n", text):
+            cleaned = " ".join(paragraph.split())
+            if cleaned:
+                self._add(Block(kind="paragraph", text=cleaned))
 
     def _children(self, el: etree._Element) -> None:
         for child in el:
@@ -356,12 +376,9 @@ def extract_html(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
     text, encoding = decode_html(data)
     root = parse_html(text)
     walker = HtmlBlocks(TextLimit(options))
-    try:
-        blocks = walker.walk(root)
-    except RecursionError as exc:
-        raise ExtractionError(ErrorType.CORRUPT, "The HTML is nested too deeply to read.") from exc
+    blocks = walker.walk(root)
     metadata: dict = {"encoding": encoding, "table_count": sum(1 for b in blocks if b.kind == "table")}
     title = html_title(root)
     if title:
         metadata["title"] = title
-    return Document(format="html", blocks=blocks, metadata=metadata)
+    return Document(format="html", blocks=blocks, metadata=metadata, warnings=walker.warnings)

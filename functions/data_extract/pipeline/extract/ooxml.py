@@ -32,6 +32,9 @@ MAX_ENTRIES = 50_000
 RATIO_FLOOR_BYTES = 16 * 1024 * 1024
 _READ_CHUNK = 1 << 20
 
+# What zipfile raises on damaged containers (NotImplementedError: a mangled "version needed" or compression field).
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, OSError, NotImplementedError)
+
 PACKAGE_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 
 
@@ -154,7 +157,7 @@ def inspect_zip(data: bytes, options: ExtractOptions, format_label: str) -> list
             return [info.filename for info in zf.infolist()]
     except ExtractionError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as exc:
+    except ZIP_ERRORS as exc:
         raise ExtractionError(ErrorType.CORRUPT, f"The {format_label} file is not a readable ZIP package ({exc}).") from exc
 
 
@@ -168,7 +171,7 @@ class Package:
         self.format_label = format_label
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as exc:
+        except ZIP_ERRORS as exc:
             raise ExtractionError(
                 ErrorType.CORRUPT, f"The {format_label} file is not a readable ZIP package ({exc})."
             ) from exc
@@ -234,7 +237,7 @@ class Package:
                     ErrorType.ENCRYPTED, f"The part '{part}' of the {self.format_label} package is encrypted."
                 ) from exc
             raise ExtractionError(ErrorType.CORRUPT, f"The part '{part}' cannot be read ({exc}).") from exc
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError) as exc:
+        except ZIP_ERRORS as exc:
             raise ExtractionError(ErrorType.CORRUPT, f"The part '{part}' cannot be inflated ({exc}).") from exc
         self._budget -= total
         return b"".join(chunks)

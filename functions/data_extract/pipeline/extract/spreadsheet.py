@@ -26,6 +26,7 @@ import zipfile
 
 from data_extract.pipeline.extract.ooxml import (
     OLE_MAGIC,
+    ZIP_ERRORS,
     TextLimit,
     check_page_limit,
     inspect_zip,
@@ -251,7 +252,7 @@ def _container_format(data: bytes, filename: str) -> str:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 names = {name.lower() for name in zf.namelist()}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        except ZIP_ERRORS as exc:
             raise ExtractionError(ErrorType.CORRUPT, f"The workbook is not a readable ZIP package ({exc}).") from exc
         if "xl/workbook.xml" in names:
             return "xlsx"
@@ -263,6 +264,12 @@ def _container_format(data: bytes, filename: str) -> str:
     raise ExtractionError(ErrorType.CORRUPT, "The file is not a spreadsheet calamine can read (unknown container).")
 
 
+def is_parser_failure(exc: BaseException) -> bool:
+    """Errors a native parser raises on bad input: ordinary exceptions and pyo3's PanicException, which derives
+    from BaseException. Interpreter exits and interrupts are not parser failures."""
+    return not isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError))
+
+
 def _open_workbook(data: bytes, container: str):
     import python_calamine
 
@@ -270,7 +277,9 @@ def _open_workbook(data: bytes, container: str):
         return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except python_calamine.PasswordError as exc:
         raise ExtractionError(ErrorType.ENCRYPTED, "The workbook is password-protected.") from exc
-    except Exception as exc:  # noqa: BLE001 - calamine raises several error classes (Xml, Zip, Calamine, Value)
+    except BaseException as exc:  # noqa: BLE001 - calamine errors, and pyo3 panics (BaseException) on bad bytes
+        if not is_parser_failure(exc):
+            raise
         message = str(exc).lower()
         if "password" in message or "encrypt" in message:
             raise ExtractionError(ErrorType.ENCRYPTED, "The workbook is password-protected.") from exc
@@ -293,7 +302,7 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
                 uncached = _precheck_xlsx(data, options)
             except ExtractionError:
                 raise
-            except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
+            except (*ZIP_ERRORS, KeyError, RuntimeError) as exc:
                 raise ExtractionError(ErrorType.CORRUPT, f"The XLSX workbook cannot be read ({exc}).") from exc
 
     import python_calamine
@@ -305,10 +314,16 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
     sheet_names: list[str] = []
     empty_sheets: list[str] = []
     hidden_sheets: list[str] = []
+    unreadable_sheets: list[str] = []
     row_count = 0
     cells_read = 0
     try:
-        metadata_list = list(workbook.sheets_metadata)
+        try:
+            metadata_list = list(workbook.sheets_metadata)
+        except BaseException as exc:  # noqa: BLE001
+            if not is_parser_failure(exc):
+                raise
+            raise ExtractionError(ErrorType.CORRUPT, "The workbook's sheet list cannot be read.") from exc
         check_page_limit(len(metadata_list), options, "sheets")
         for sheet_meta in metadata_list:
             name = sheet_meta.name
@@ -320,8 +335,13 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
                 continue
             try:
                 sheet = workbook.get_sheet_by_name(name)
-            except Exception as exc:  # noqa: BLE001 - one unreadable sheet must not lose the others
+                # skip_empty_area: rows start at the first occupied row (sheet.start), not at row 1.
+                rows = sheet.to_python(skip_empty_area=True)
+            except BaseException as exc:  # noqa: BLE001 - one unreadable sheet must not lose the others
+                if not is_parser_failure(exc):
+                    raise
                 warnings.append(f"Sheet '{name}' could not be read ({type(exc).__name__}) and was skipped.")
+                unreadable_sheets.append(name)
                 continue
             area = sheet.height * sheet.width
             cells_read += area
@@ -333,7 +353,7 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
                     max_cells=options.max_cells,
                 )
             first_row = (sheet.start[0] + 1) if sheet.start else 1
-            sheet_blocks, sheet_rows = _sheet_blocks(sheet, name, first_row, limit)
+            sheet_blocks, sheet_rows = _sheet_blocks(rows, name, first_row, limit)
             if not sheet_blocks:
                 empty_sheets.append(name)
                 continue
@@ -342,6 +362,8 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
     finally:
         workbook.close()
 
+    if unreadable_sheets and len(unreadable_sheets) == len(sheet_names):
+        raise ExtractionError(ErrorType.CORRUPT, "No sheet of the workbook could be read.")
     for sheet_name, count in uncached.items():
         warnings.append(
             f"Sheet '{sheet_name}' has {count} formula cell(s) whose values were not cached by the program that "
@@ -356,13 +378,15 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
     }
     if hidden_sheets:
         metadata["hidden_sheets"] = hidden_sheets
+    if unreadable_sheets:
+        metadata["unreadable_sheets"] = unreadable_sheets
     if uncached:
         metadata["uncached_formula_cells"] = sum(uncached.values())
     doc_format = "xls" if container == "xls" else "ods" if container == "ods" else "xlsx"
     return Document(format=doc_format, blocks=blocks, metadata=metadata, warnings=warnings)
 
 
-def _sheet_blocks(sheet, name: str, first_row: int, limit: TextLimit) -> tuple[list[Block], int]:
+def _sheet_blocks(sheet_rows: list[list], name: str, first_row: int, limit: TextLimit) -> tuple[list[Block], int]:
     """Non-empty rows of one sheet, sliced into blocks of ROWS_PER_BLOCK rows with their sheet row numbers."""
     blocks: list[Block] = []
     rows: list[list[str]] = []
@@ -384,8 +408,7 @@ def _sheet_blocks(sheet, name: str, first_row: int, limit: TextLimit) -> tuple[l
         rows.clear()
         row_numbers.clear()
 
-    # to_python(skip_empty_area=True) starts at the first occupied row (iter_rows would start at row 1).
-    for offset, raw in enumerate(sheet.to_python(skip_empty_area=True)):
+    for offset, raw in enumerate(sheet_rows):
         cells = [value if value.__class__ is str else render_cell(value) for value in raw]
         while cells and not cells[-1].strip():
             cells.pop()
