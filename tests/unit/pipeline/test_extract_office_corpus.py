@@ -7,6 +7,7 @@ EXPECT.tsv phrase of these files must be found, and sheet/slide counts must matc
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 from pathlib import Path
@@ -61,7 +62,9 @@ KIND_OF = {row["path"]: row["kind"] for row in MANIFEST}
 PHRASES = [(row["path"], row["phrase"]) for row in _rows("EXPECT.tsv") if row["path"] in KIND_OF]
 
 
+@functools.lru_cache(maxsize=None)
 def _extract(path: str, kind: str):
+    """Extract a corpus file once per test session (the documents are only read by the tests)."""
     import importlib
 
     module_name, function_name = EXTRACTORS[kind]
