@@ -301,3 +301,43 @@ def test_given_entity_expansion_attempt_when_extracted_then_entities_are_not_exp
             target.writestr(info, payload)
     document = extract_docx(buffer.getvalue(), filename="x.docx", options=ExtractOptions())
     assert "LOLLOLLOL" not in document.text
+
+
+def test_given_numbered_and_bulleted_lists_when_extracted_then_items_carry_word_s_list_numbers():
+    def item(text: str, num_id: int, ilvl: int) -> str:
+        return _p(text, extra_ppr=f'<w:numPr><w:ilvl w:val="{ilvl}"/><w:numId w:val="{num_id}"/></w:numPr>')
+
+    numbering = _part(
+        "numbering",
+        '<w:abstractNum w:abstractNumId="0">'
+        '<w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="decimal"/><w:lvlText w:val="%1."/></w:lvl>'
+        '<w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="lowerLetter"/><w:lvlText w:val="%1.%2)"/></w:lvl>'
+        "</w:abstractNum>"
+        '<w:abstractNum w:abstractNumId="1"><w:lvl w:ilvl="0"><w:numFmt w:val="bullet"/>'
+        '<w:lvlText w:val="\uf0b7"/></w:lvl></w:abstractNum>'
+        '<w:abstractNum w:abstractNumId="2"><w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="upperRoman"/>'
+        '<w:lvlText w:val="%1."/></w:lvl></w:abstractNum>'
+        '<w:num w:numId="1"><w:abstractNumId w:val="0"/></w:num>'
+        '<w:num w:numId="2"><w:abstractNumId w:val="1"/></w:num>'
+        '<w:num w:numId="3"><w:abstractNumId w:val="2"/><w:lvlOverride w:ilvl="0"><w:startOverride w:val="4"/>'
+        "</w:lvlOverride></w:num>",
+    )
+    body = "".join(
+        [
+            item("First", 1, 0),
+            item("Sub one", 1, 1),
+            item("Sub two", 1, 1),
+            item("Second", 1, 0),
+            item("Sub again", 1, 1),
+            item("Bullet", 2, 0),
+            item("Roman from four", 3, 0),
+            item("Roman next", 3, 0),
+        ]
+    )
+    data = build_docx(body, extra_parts={"word/numbering.xml": numbering}, rels=[("rIdNum", "numbering", "numbering.xml")])
+    document = extract_docx(data, filename="lists.docx", options=ExtractOptions())
+
+    assert [b.text for b in document.blocks] == [
+        "1. First", "1.a) Sub one", "1.b) Sub two", "2. Second", "2.a) Sub again", "• Bullet",
+        "IV. Roman from four", "V. Roman next",
+    ]  # fmt: skip

@@ -6,7 +6,8 @@ and tables, and is several times slower than one lxml pass over ``document.xml``
 What comes out, in this order:
 1. headers (every variant referenced by a section: default, first, even; identical texts kept once);
 2. the body: paragraphs, headings (``level`` from the style's "Heading N" name or outline level, and a ``section``
-   breadcrumb carried on every following block), list items (``level`` = numbering level, 1-based), tables, text
+   breadcrumb carried on every following block), list items (``level`` = numbering level, 1-based; list and heading
+   numbers as Word shows them, "1.", "2.a)", "IV.", "•", are prefixed to the text), tables, text
    boxes (``w:txbxContent``; inside ``mc:AlternateContent`` only the first choice is read, the fallback only when
    the choice holds nothing, so a text box is never doubled), content controls (``w:sdt``), hyperlink text, fields'
    displayed results (not their codes), tracked insertions (not deletions), OMML equations linearised as text
@@ -26,6 +27,7 @@ only when the file holds one of these markers (the page count is then a lower bo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -136,6 +138,7 @@ class _Style:
     based_on: str | None
     outline_level: int | None  # 0-based as in the XML
     list_level: int | None  # 0-based numbering level when the style carries numbering
+    num_id: str | None  # the numbering instance the style applies
 
 
 class _Names:
@@ -157,6 +160,104 @@ class _Names:
         self.style_id = f"{{{w}}}styleId"
         self.char = f"{{{w}}}char"
         self.r_id = f"{{{r}}}id"
+
+
+@dataclass
+class _Level:
+    start: int
+    number_format: str
+    text: str
+    legal: bool  # isLgl: every level's number shown in decimal
+
+
+class _Numbering:
+    """List numbers as Word displays them ("1.", "2.3", "a)", "•"), counted per abstract numbering definition."""
+
+    def __init__(self, root: etree._Element, n: _Names) -> None:
+        w = n.w
+        self.levels: dict[str, dict[int, _Level]] = {}
+        for abstract in root.iter(f"{{{w}}}abstractNum"):
+            levels: dict[int, _Level] = {}
+            for lvl in abstract.iter(f"{{{w}}}lvl"):
+                ilvl = _int(lvl.get(f"{{{w}}}ilvl"))
+                if ilvl is None:
+                    continue
+                start = lvl.find(f"{{{w}}}start")
+                start_value = _int(start.get(n.val)) if start is not None else None
+                fmt = lvl.find(f"{{{w}}}numFmt")
+                text = lvl.find(f"{{{w}}}lvlText")
+                levels[ilvl] = _Level(
+                    start=1 if start_value is None else start_value,
+                    number_format=(fmt.get(n.val) if fmt is not None else None) or "decimal",
+                    text=(text.get(n.val) if text is not None else None) or "",
+                    legal=lvl.find(f"{{{w}}}isLgl") is not None,
+                )
+            self.levels[abstract.get(f"{{{w}}}abstractNumId") or ""] = levels
+        self.abstract_of: dict[str, str] = {}
+        self.start_overrides: dict[str, dict[int, int]] = {}
+        for num in root.iter(f"{{{w}}}num"):
+            num_id = num.get(f"{{{w}}}numId") or ""
+            abstract_el = num.find(f"{{{w}}}abstractNumId")
+            if abstract_el is not None:
+                self.abstract_of[num_id] = abstract_el.get(n.val) or ""
+            for override in num.iter(f"{{{w}}}lvlOverride"):
+                start = override.find(f"{{{w}}}startOverride")
+                ilvl = _int(override.get(f"{{{w}}}ilvl"))
+                if start is not None and ilvl is not None:
+                    self.start_overrides.setdefault(num_id, {})[ilvl] = _int(start.get(n.val)) or 0
+        self.counters: dict[str, dict[int, int]] = {}
+        self.overrides_applied: set[tuple[str, int]] = set()
+
+    def marker(self, num_id: str | None, ilvl: int) -> str:
+        abstract = self.abstract_of.get(num_id or "")
+        levels = self.levels.get(abstract or "")
+        if not levels or ilvl not in levels:
+            return ""
+        counters = self.counters.setdefault(abstract, {})
+        override = self.start_overrides.get(num_id or "", {}).get(ilvl)
+        if override is not None and (num_id, ilvl) not in self.overrides_applied:
+            self.overrides_applied.add((num_id, ilvl))
+            counters[ilvl] = override
+        elif ilvl in counters:
+            counters[ilvl] += 1
+        else:
+            counters[ilvl] = levels[ilvl].start
+        for deeper in [k for k in counters if k > ilvl]:
+            del counters[deeper]  # a higher-level item restarts the numbering below it
+        level = levels[ilvl]
+        if level.number_format == "bullet":
+            return "•"
+        if level.number_format == "none":
+            return ""
+
+        def number(match: re.Match[str]) -> str:
+            index = int(match.group(1)) - 1
+            referenced = levels.get(index)
+            value = counters.get(index, referenced.start if referenced else 1)
+            fmt = "decimal" if level.legal or referenced is None else referenced.number_format
+            return _format_number(value, fmt)
+
+        return _LEVEL_PLACEHOLDER.sub(number, level.text).strip()
+
+
+_LEVEL_PLACEHOLDER = re.compile(r"%([1-9])")
+_ROMAN = ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"),
+          (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i"))  # fmt: skip
+
+
+def _format_number(value: int, number_format: str) -> str:
+    if number_format in ("lowerLetter", "upperLetter") and value > 0:
+        letter = chr(ord("a") + (value - 1) % 26) * ((value - 1) // 26 + 1)  # Word: a..z, aa..zz, ...
+        return letter.upper() if number_format == "upperLetter" else letter
+    if number_format in ("lowerRoman", "upperRoman") and 0 < value < 4000:
+        roman, rest = "", value
+        for amount, symbol in _ROMAN:
+            while rest >= amount:
+                roman, rest = roman + symbol, rest - amount
+        return roman.upper() if number_format == "upperRoman" else roman
+    if number_format == "decimalZero" and 0 <= value < 10:
+        return f"0{value}"
+    return str(value)
 
 
 class _DocxWalker:
@@ -193,6 +294,7 @@ class _DocxWalker:
         del raw
         self.rels = package.relationship_targets(main_part)
         self.styles, self.default_paragraph_style = self._load_styles()
+        self.numbering = self._load_numbering()
         self._style_kinds: dict[str | None, tuple[str, int | None]] = {}
 
         self.page = 1
@@ -229,6 +331,19 @@ class _DocxWalker:
                 sections.add(holder.getparent())
         return before, sections
 
+    def _load_numbering(self) -> _Numbering | None:
+        part = next(
+            (r.target for r in self.package.related(self.main_part, "numbering") if self.package.has(r.target)),
+            None,
+        )
+        if part is None:
+            return None
+        try:
+            return _Numbering(self.package.xml(part, recover=True), self.n)
+        except ExtractionError:
+            self.warnings.append("The numbering part is unreadable; list numbers are not shown.")
+            return None
+
     # -- styles ---------------------------------------------------------------------------------------------------
     def _load_styles(self) -> tuple[dict[str, _Style], str | None]:
         """Paragraph styles by id, and the id of the default paragraph style."""
@@ -253,7 +368,7 @@ class _DocxWalker:
             name_el = el.find(n.name)
             based_el = el.find(n.basedOn)
             ppr = el.find(n.pPr)
-            outline = list_level = None
+            outline = list_level = num_id_value = None
             if ppr is not None:
                 lvl = ppr.find(n.outlineLvl)
                 if lvl is not None:
@@ -265,11 +380,13 @@ class _DocxWalker:
                         ilvl = num.find(n.ilvl)
                         list_level = _int(ilvl.get(n.val)) if ilvl is not None else 0
                         list_level = list_level or 0
+                        num_id_value = num_id.get(n.val) if num_id is not None else None
             styles[style_id] = _Style(
                 name=(name_el.get(n.val) if name_el is not None else style_id) or style_id,
                 based_on=based_el.get(n.val) if based_el is not None else None,
                 outline_level=outline,
                 list_level=list_level,
+                num_id=num_id_value,
             )
             if el.get(n.type_attr) == "paragraph" and el.get(f"{{{n.w}}}default") in ("1", "true", "on"):
                 default_style = style_id
@@ -330,6 +447,29 @@ class _DocxWalker:
                     break
         self._style_kinds[style_id] = result
         return result
+
+    def _numbering_of(self, ppr: etree._Element | None) -> tuple[str | None, int]:
+        """(numId, 0-based level) of a paragraph: its own numbering properties, else its style's."""
+        n = self.n
+        style_id = self.default_paragraph_style
+        if ppr is not None:
+            style_el = ppr.find(n.pStyle)
+            if style_el is not None:
+                style_id = style_el.get(n.val)
+            num = ppr.find(n.numPr)
+            if num is not None:
+                num_id_el, ilvl_el = num.find(n.numId), num.find(n.ilvl)
+                level = (_int(ilvl_el.get(n.val)) if ilvl_el is not None else None) or 0
+                if num_id_el is not None:
+                    return num_id_el.get(n.val), level
+                for style in self._style_chain(style_id):
+                    if style.num_id:
+                        return style.num_id, level
+                return None, level
+        for style in self._style_chain(style_id):
+            if style.num_id:
+                return style.num_id, style.list_level or 0
+        return None, 0
 
     # -- pages ----------------------------------------------------------------------------------------------------
     def _next_page(self) -> None:
@@ -473,7 +613,12 @@ class _DocxWalker:
         self._first_text_page = enclosing_first_text_page
         if text:
             if in_body:
-                kind, level = self._classify(p.find(self.n.pPr))
+                ppr = p.find(self.n.pPr)
+                kind, level = self._classify(ppr)
+                if kind != "paragraph" and self.numbering is not None:
+                    marker = self.numbering.marker(*self._numbering_of(ppr))
+                    if marker:
+                        text = f"{marker} {text}"
                 block = Block(kind=kind, text=text, level=level)
                 self.counts[kind] += 1
                 if kind == "heading" and level is not None:
