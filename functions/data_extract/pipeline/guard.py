@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import faulthandler
 import logging
 import os
 import pickle
@@ -166,6 +167,10 @@ def _child_main(
         # Native libraries print their dying words to fd 2; the parent keeps the tail.
         os.dup2(stderr_fd, 2)
         os.close(stderr_fd)
+        if faulthandler.is_enabled():
+            # A handler installed on another descriptor (test runners do) would
+            # print the crash around the parent's back; keep it in the tail too.
+            faulthandler.enable(file=sys.stderr)
         _child_deadline = time.monotonic() + timeout_s
         _limit_address_space(memory_mb)
         try:
