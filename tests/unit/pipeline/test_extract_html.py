@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from data_extract.pipeline.extract.html import decode_html, extract_html, html_to_text
-from data_extract.pipeline.types import ExtractOptions
+from data_extract.pipeline.types import ExtractOptions, Table
 
 PAGE = """<!DOCTYPE html>
 <html><head><title>Quarterly report</title>
@@ -45,7 +45,7 @@ def test_given_page_when_extracted_then_only_visible_text_in_document_order():
         ("list_item", "Sub item"),
         ("list_item", "Item two"),
         ("caption", "Figures"),
-        ("table", "Year | Amount\n2023 | 10\nTotal | 10"),
+        ("table", Table([["Year", "Amount"], ["2023", "10"], ["Total", "10"]]).to_text()),
         ("paragraph", "line one\n    indented line"),
         ("paragraph", "Page footer text"),
     ]
@@ -70,7 +70,7 @@ def test_given_layout_table_holding_a_table_when_extracted_then_cells_read_as_bl
     page = "<table><tr><td><p>Hello reader</p><table><tr><td>a</td><td>b</td></tr></table></td></tr></table>"
     document = extract_html(page.encode(), filename="l.html", options=ExtractOptions())
 
-    assert [(b.kind, b.text) for b in document.blocks] == [("paragraph", "Hello reader"), ("table", "a | b")]
+    assert [(b.kind, b.text) for b in document.blocks] == [("paragraph", "Hello reader"), ("table", Table([["a", "b"]]).to_text())]
 
 
 def test_given_meta_charset_when_decoded_then_the_declared_legacy_encoding_is_used():

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from data_extract.pipeline.extract.legacy import PPT_MESSAGE, clean_story, extract_legacy_office
-from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions
+from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions, Table
 
 SECTOR = 512
 FREE, END_OF_CHAIN, FAT_SECTOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
@@ -97,7 +97,7 @@ def test_given_doc_with_table_field_and_footnote_when_extracted_then_stories_bec
 
     assert [(b.kind, b.text) for b in document.blocks] == [
         ("paragraph", "Hello Word"),
-        ("table", "A | B\nC | D"),
+        ("table", Table([["A", "B"], ["C", "D"]]).to_text()),
         ("paragraph", "Total 3 pages"),
         ("footnote", "The note"),
     ]

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from data_extract.pipeline.extract.opendocument import extract_opendocument
-from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions
+from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions, Table
 
 NS = (
     'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
@@ -80,7 +80,7 @@ def test_given_odt_when_extracted_then_structure_and_order_are_kept():
         ("list_item", "Point one"),
         ("list_item", "Sub point"),
         ("heading", "Numbers"),
-        ("table", "Key | Val\nsame | same"),
+        ("table", Table([["Key", "Val"], ["same", "same"]]).to_text()),
         ("paragraph", "Page two"),
         ("textbox", "Framed words"),
         ("comment", "Check this"),

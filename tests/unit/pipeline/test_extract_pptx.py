@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from data_extract.pipeline.extract.pptx import extract_pptx
-from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions
+from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions, Table
 
 P = "http://schemas.openxmlformats.org/presentationml/2006/main"
 A = "http://schemas.openxmlformats.org/drawingml/2006/main"
@@ -119,7 +119,7 @@ def test_given_group_shapes_table_and_notes_when_extracted_then_all_text_is_foun
         ("paragraph", "outer one"),
         ("paragraph", "inner one"),
         ("paragraph", "inner two"),
-        ("table", "Q | Revenue\nQ1 | 10"),
+        ("table", Table([["Q", "Revenue"], ["Q1", "10"]]).to_text()),
         ("paragraph", "Odd shape text"),
         ("note", "Say hello first"),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from data_extract.pipeline.extract.rtf import extract_rtf
-from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions
+from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions, Table
 
 DOC = (
     rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0 Arial;}}"
@@ -23,7 +23,7 @@ def test_given_rtf_when_extracted_then_paragraphs_and_table_in_order():
     assert [(b.kind, b.text) for b in document.blocks] == [
         ("paragraph", "Title line"),
         ("paragraph", "Café au lait € price"),
-        ("table", "Name | Value\nAlpha | 1"),
+        ("table", Table([["Name", "Value"], ["Alpha", "1"]]).to_text()),
         ("paragraph", "After the table"),
     ]
     assert document.blocks[2].table.rows == [["Name", "Value"], ["Alpha", "1"]]

@@ -120,16 +120,15 @@ INLINE_KINDS = {
     f"{{{MC_NS}}}AlternateContent": "alternate",
 }
 BLOCK_KINDS = {**_tag_table(W_NAMESPACES, _BLOCK_W), f"{{{MC_NS}}}AlternateContent": "alternate"}
-# Elements that need the careful recursive walk (they hold nested blocks, alternatives or hidden text).
-SPECIAL_INLINE_TAGS = tuple(
-    [*_tag_table(W_NAMESPACES, {n: "" for n in ("txbxContent", "del", "moveFrom", "rt", "sdtPr")})]
-    + [*_tag_table(M_NAMESPACES, _INLINE_M)]
-    + [f"{{{MC_NS}}}AlternateContent"]
-)
-# Everything else that shows text is one of these; lxml finds them in document order.
-FAST_INLINE_TAGS = tuple(tag for tag, kind in INLINE_KINDS.items() if kind not in ("skip", "textbox", "math", "alternate"))
-PARAGRAPH_TAGS = tuple(f"{{{ns}}}p" for ns in W_NAMESPACES)
-TAB_STOP_PARENTS = frozenset(f"{{{ns}}}tabs" for ns in W_NAMESPACES)
+# Paragraphs holding any of these take the careful recursive walk: they nest blocks (text boxes), offer
+# alternatives, hide text (deletions, ruby, control properties) or need more than text (notes, pages, symbols).
+_SPECIAL_W = (
+    "txbxContent", "del", "moveFrom", "rt", "sdtPr", "cr", "ptab", "noBreakHyphen", "sym", "lastRenderedPageBreak",
+    "footnoteReference", "endnoteReference", "commentReference",
+)  # fmt: skip
+# All other paragraphs only show text, tabs and breaks: lxml filters these three tags in C, which is far faster
+# than visiting every run and property element from Python (and the fewer tags, the faster the filter).
+_FAST_W = ("t", "tab", "br")
 
 
 @dataclass
@@ -150,7 +149,7 @@ class _Names:
             "body", "p", "pPr", "pStyle", "outlineLvl", "numPr", "ilvl", "numId", "sectPr", "type",
             "pageBreakBefore", "tbl", "tr", "tc", "tcPr", "gridSpan", "trPr", "gridBefore", "gridAfter",
             "sdtContent", "vMerge", "headerReference", "footerReference", "style", "name", "basedOn", "rPr",
-            "footnote", "endnote", "comment",
+            "footnote", "endnote", "comment", "tabs",
         ):  # fmt: skip
             setattr(self, name, f"{{{w}}}{name}")
         self.val = f"{{{w}}}val"
@@ -278,12 +277,20 @@ class _DocxWalker:
             raise ExtractionError(ErrorType.CORRUPT, "The DOCX main part is not a WordprocessingML document.")
         self.strict = w_ns == W_NAMESPACES[1]
         self.n = _Names(w_ns, R_NAMESPACES[1] if self.strict else R_NAMESPACES[0])
+        m_ns = M_NAMESPACES[1] if self.strict else M_NAMESPACES[0]
+        self.special_tags = (
+            *(f"{{{w_ns}}}{name}" for name in _SPECIAL_W),
+            f"{{{m_ns}}}oMath",
+            f"{{{m_ns}}}oMathPara",
+            f"{{{MC_NS}}}AlternateContent",
+        )
+        self.fast_tags = tuple(f"{{{w_ns}}}{name}" for name in _FAST_W)
+        self.paragraph_tag = f"{{{w_ns}}}p"
         self.root = root
         # Paragraphs holding text boxes, equations, alternate content or tracked deletions, found in one C-level
         # pass; they take the careful recursive walk (the set keeps the element proxies, so identity holds).
         self.special_paragraphs: set[etree._Element] = set()
-        self._mark_special_paragraphs(root)
-        self.break_before_paragraphs, self.section_break_paragraphs = self._explicit_break_paragraphs(root)
+        self._scan_main_part(root)
         # Pages are reported only when the file marks them: Word's rendered breaks, or explicit ones.
         self.page_markers = (
             self.rendered_pages
@@ -307,29 +314,34 @@ class _DocxWalker:
 
     def _mark_special_paragraphs(self, root: etree._Element) -> None:
         self.special_paragraphs.update(
-            paragraph for el in root.iter(*SPECIAL_INLINE_TAGS) for paragraph in el.iterancestors(*PARAGRAPH_TAGS)
+            paragraph for el in root.iter(*self.special_tags) for paragraph in el.iterancestors(self.paragraph_tag)
         )
 
-    def _explicit_break_paragraphs(self, root: etree._Element) -> tuple[set, set]:
-        """Paragraphs with "page break before", and paragraphs ending a section that starts a new page.
-        Only used when Word's rendered page breaks are absent."""
-        if self.rendered_pages:
-            return set(), set()
+    def _scan_main_part(self, root: etree._Element) -> None:
+        """One C-level pass over the main part for everything the walk needs to know ahead: paragraphs that need
+        the careful walk, paragraphs with "page break before", paragraphs ending a section that starts a new page
+        (those two only count when Word's rendered page breaks are absent), and the section properties."""
         n = self.n
-        before = {
-            el.getparent().getparent()
-            for el in root.iter(n.pageBreakBefore)
-            if el.get(n.val) not in ("0", "false", "off") and el.getparent().tag == n.pPr
-        }
-        sections = set()
-        for sect in root.iter(n.sectPr):
-            holder = sect.getparent()
-            if holder is None or holder.tag != n.pPr:
-                continue  # the body's final section ends the document, not a page
-            sect_type = sect.find(n.type)
-            if (sect_type.get(n.val) if sect_type is not None else "nextPage") in _BREAKING_SECTION_TYPES:
-                sections.add(holder.getparent())
-        return before, sections
+        self.break_before_paragraphs: set[etree._Element] = set()
+        self.section_break_paragraphs: set[etree._Element] = set()
+        self.section_properties: list[etree._Element] = []
+        special = self.special_paragraphs
+        for el in root.iter(*self.special_tags, n.pageBreakBefore, n.sectPr):
+            tag = el.tag
+            if tag == n.sectPr:
+                self.section_properties.append(el)
+                holder = el.getparent()
+                if self.rendered_pages or holder is None or holder.tag != n.pPr:
+                    continue  # the body's final section ends the document, not a page
+                sect_type = el.find(n.type)
+                if (sect_type.get(n.val) if sect_type is not None else "nextPage") in _BREAKING_SECTION_TYPES:
+                    self.section_break_paragraphs.add(holder.getparent())
+            elif tag == n.pageBreakBefore:
+                holder = el.getparent()
+                if not self.rendered_pages and el.get(n.val) not in ("0", "false", "off") and holder.tag == n.pPr:
+                    self.break_before_paragraphs.add(holder.getparent())
+            else:
+                special.update(el.iterancestors(self.paragraph_tag))
 
     def _load_numbering(self) -> _Numbering | None:
         part = next(
@@ -491,18 +503,18 @@ class _DocxWalker:
             self._inline(p, out, extras)
             return
         append = out.append
-        kinds = INLINE_KINDS
-        for el in p.iter(*FAST_INLINE_TAGS):
-            kind = kinds[el.tag]
-            if kind == "text":
+        text_tag, tab_tag = self.fast_tags[0], self.fast_tags[1]
+        for el in p.iter(*self.fast_tags):
+            tag = el.tag
+            if tag == text_tag:
                 text = el.text
                 if text:
                     append(text)
-            elif kind == "tab":
-                if el.getparent().tag not in TAB_STOP_PARENTS:  # tab stops in w:pPr/w:tabs are not text
+            elif tag == tab_tag:
+                if el.getparent().tag != self.n.tabs:  # tab stops in w:pPr/w:tabs are not text
                     append("\t")
             else:
-                self._inline_special(el, kind, out, extras)
+                self._inline_special(el, "break", out, extras)
 
     def _inline(self, el: etree._Element, out: list[str], extras: list[str]) -> None:
         """Append the displayed text under ``el`` to ``out``; text-box contents go to ``extras``."""
@@ -751,9 +763,7 @@ class _DocxWalker:
         headers: list[tuple[str, str]] = []
         footers: list[tuple[str, str]] = []
         seen: set[str] = set()
-        body = self.root.find(n.body)
-        section_props = list(body.iter(n.sectPr)) if body is not None else []
-        for sect in section_props:
+        for sect in self.section_properties:
             for ref in sect:
                 if ref.tag not in (n.headerReference, n.footerReference):
                     continue
