@@ -341,3 +341,12 @@ def test_given_numbered_and_bulleted_lists_when_extracted_then_items_carry_word_
         "1. First", "1.a) Sub one", "1.b) Sub two", "2. Second", "2.a) Sub again", "• Bullet",
         "IV. Roman from four", "V. Roman next",
     ]  # fmt: skip
+
+
+def test_given_html_imported_as_alt_chunk_when_extracted_then_its_content_sits_in_place():
+    body = _p("Before") + '<w:altChunk r:id="rIdAlt"/>' + _p("After")
+    parts = {"word/afchunk.htm": "<html><body><h2>Imported</h2><p>From HTML</p></body></html>"}
+    data = build_docx(body, extra_parts=parts, rels=[("rIdAlt", "aFChunk", "afchunk.htm")])
+    document = extract_docx(data, filename="alt.docx", options=ExtractOptions())
+
+    assert [b.text for b in document.blocks] == ["Before", "Imported", "From HTML", "After"]

@@ -205,6 +205,22 @@ def test_given_ods_workbook_when_extracted_then_sheets_are_read():
     assert document.blocks[0].table.rows == [["Item", "Cost"], ["Paper", "12"]]
 
 
+def test_given_password_protected_ods_when_extracted_then_encrypted():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        zf.writestr("content.xml", b"\x8f\x02 encrypted bytes")
+        zf.writestr(
+            "META-INF/manifest.xml",
+            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+            '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+            '<manifest:encryption-data manifest:checksum-type="SHA1/1K"/></manifest:file-entry></manifest:manifest>',
+        )
+    with pytest.raises(ExtractionError) as caught:
+        extract_spreadsheet(buffer.getvalue(), filename="p.ods", options=ExtractOptions())
+    assert caught.value.error_type == ErrorType.ENCRYPTED
+
+
 def test_given_encrypted_ole_workbook_when_extracted_then_encrypted():
     olefile = pytest.importorskip("olefile")
     assert olefile  # the encrypted container is recognised through olefile

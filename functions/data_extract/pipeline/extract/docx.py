@@ -104,6 +104,7 @@ _BLOCK_W = {
     "customXml": "container",
     "ins": "container",
     "moveTo": "container",
+    "altChunk": "alt_chunk",
     "sdtContent": "container",
 }
 _BREAKING_SECTION_TYPES = {"nextPage", "oddPage", "evenPage"}
@@ -610,6 +611,29 @@ class _DocxWalker:
                     chosen = next((c for c in child if local_name(c.tag) == "Fallback"), None)
                 if chosen is not None:
                     self._blocks(chosen, sink, in_body=in_body)
+            elif kind == "alt_chunk":
+                for block in self._alt_chunk_blocks(child):
+                    if in_body:
+                        self._emit(block, sink, self.page)
+                    else:
+                        sink.append(block)
+
+    def _alt_chunk_blocks(self, chunk: etree._Element) -> list[Block]:
+        """Content imported in another format (``w:altChunk``): HTML and RTF parts are read, others reported."""
+        part = self.rels.get(chunk.get(self.n.r_id) or "")
+        if not part or not self.package.has(part):
+            return []
+        extension = part.rsplit(".", 1)[-1].lower()
+        if extension in ("htm", "html", "xhtml", "xht"):
+            from data_extract.pipeline.extract.html import html_to_blocks
+
+            return html_to_blocks(self.package.read(part))
+        if extension == "rtf":
+            from data_extract.pipeline.extract.rtf import rtf_blocks
+
+            return rtf_blocks(self.package.read(part))
+        self.warnings.append(f"Embedded content '{part}' in an unsupported format was not read.")
+        return []
 
     def _paragraph(self, p: etree._Element, sink: list[Block], *, in_body: bool) -> None:
         if in_body and p in self.break_before_paragraphs:

@@ -51,24 +51,29 @@ def _blocks(text: str) -> list[Block]:
     return blocks
 
 
-def extract_rtf(data: bytes, *, filename: str, options: ExtractOptions) -> Document:
+def rtf_blocks(data: bytes) -> list[Block]:
+    """Blocks of an RTF document (also used for RTF content embedded in other formats)."""
     body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
     if not body.lstrip().startswith(b"{\\rtf"):
         raise ExtractionError(ErrorType.CORRUPT, "The file does not start with an RTF header ({\\rtf).")
-    encoding = _code_page(body[:4096])
     from striprtf.striprtf import rtf_to_text
 
     try:
         # RTF is 7-bit; Latin-1 maps any stray 8-bit byte 1:1 so striprtf sees the source unchanged.
-        text = rtf_to_text(body.decode("latin-1"), encoding=encoding, errors="replace")
+        text = rtf_to_text(body.decode("latin-1"), encoding=_code_page(body[:4096]), errors="replace")
     except (ValueError, IndexError, RecursionError) as exc:
         raise ExtractionError(ErrorType.CORRUPT, f"The RTF document cannot be read ({type(exc).__name__}).") from exc
+    return _blocks(text)
+
+
+def extract_rtf(data: bytes, *, filename: str, options: ExtractOptions) -> Document:
+    blocks = rtf_blocks(data)
     limit = TextLimit(options)
-    blocks = _blocks(text)
     for block in blocks:
         limit.add(block.text)
+    body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
     return Document(
         format="rtf",
         blocks=blocks,
-        metadata={"code_page": encoding, "table_count": sum(1 for b in blocks if b.kind == "table")},
+        metadata={"code_page": _code_page(body[:4096]), "table_count": sum(1 for b in blocks if b.kind == "table")},
     )

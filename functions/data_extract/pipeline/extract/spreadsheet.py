@@ -245,6 +245,15 @@ def _precheck_xlsx(data: bytes, options: ExtractOptions) -> dict[str, int]:
     return uncached
 
 
+def _ods_is_encrypted(data: bytes, names: list[str]) -> bool:
+    if "META-INF/manifest.xml" not in names:
+        return False
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        if zf.getinfo("META-INF/manifest.xml").file_size > 1_000_000:
+            return False  # a manifest lists parts; a huge one is not a real manifest
+        return b"encryption-data" in zf.read("META-INF/manifest.xml")
+
+
 def _container_format(data: bytes, filename: str) -> str:
     if data.startswith(OLE_MAGIC):
         return "xls"
@@ -296,7 +305,9 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
         if ole_error is not None and ole_error.error_type == ErrorType.ENCRYPTED:
             raise ole_error
     else:
-        inspect_zip(data, options, container.upper())
+        names = inspect_zip(data, options, container.upper())
+        if container == "ods" and _ods_is_encrypted(data, names):
+            raise ExtractionError(ErrorType.ENCRYPTED, "The ODS workbook is password-protected.")
         if container == "xlsx":
             try:
                 uncached = _precheck_xlsx(data, options)
