@@ -31,7 +31,7 @@ def _p(text: str, style: str | None = None, extra_ppr: str = "", runs: str | Non
     ppr = ""
     if style or extra_ppr:
         ppr = "<w:pPr>" + (f'<w:pStyle w:val="{style}"/>' if style else "") + extra_ppr + "</w:pPr>"
-    body = runs if runs is not None else f"<w:r><w:t xml:space=\"preserve\">{text}</w:t></w:r>"
+    body = runs if runs is not None else f'<w:r><w:t xml:space="preserve">{text}</w:t></w:r>'
     return f"<w:p>{ppr}{body}</w:p>"
 
 
@@ -62,7 +62,9 @@ def build_docx(body: str, ns: dict[str, str] = TRANSITIONAL, *, extra_parts: dic
     relationships = [("rIdStyles", "styles", "styles.xml")] + (rels or [])
     rels_xml = (
         '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        + "".join(f'<Relationship Id="{i}" Type="{ns["rel"]}/{t}" Target="{target}"/>' for i, t, target in relationships)
+        + "".join(
+            f'<Relationship Id="{i}" Type="{ns["rel"]}/{t}" Target="{target}"/>' for i, t, target in relationships
+        )
         + "</Relationships>"
     )
     package_rels = (
@@ -71,7 +73,9 @@ def build_docx(body: str, ns: dict[str, str] = TRANSITIONAL, *, extra_parts: dic
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        zf.writestr(
+            "[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>'
+        )
         zf.writestr("_rels/.rels", package_rels)
         zf.writestr("word/document.xml", document)
         zf.writestr("word/_rels/document.xml.rels", rels_xml)
@@ -115,11 +119,11 @@ def rich_document(ns: dict[str, str] = TRANSITIONAL) -> bytes:
             _p(
                 "",
                 runs='<w:hyperlink r:id="rIdLink"><w:r><w:t>Linked text</w:t></w:r></w:hyperlink>'
-                '<w:r><w:tab/><w:t>after tab</w:t></w:r>'
+                "<w:r><w:tab/><w:t>after tab</w:t></w:r>"
                 '<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText> PAGE </w:instrText></w:r>'
                 '<w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>7</w:t></w:r>'
                 '<w:r><w:fldChar w:fldCharType="end"/></w:r>'
-                '<w:del><w:r><w:delText>removed words</w:delText></w:r></w:del>',
+                "<w:del><w:r><w:delText>removed words</w:delText></w:r></w:del>",
             ),
             '<w:sdt><w:sdtPr><w:alias w:val="Control"/></w:sdtPr><w:sdtContent>'
             + _p("Inside a content control")
@@ -139,7 +143,9 @@ def rich_document(ns: dict[str, str] = TRANSITIONAL) -> bytes:
             '<w:footnote w:id="1">' + _p("The footnote text") + "</w:footnote>",
             ns,
         ),
-        "word/comments.xml": _part("comments", '<w:comment w:id="0" w:author="Ann">' + _p("A reviewer comment") + "</w:comment>", ns),
+        "word/comments.xml": _part(
+            "comments", '<w:comment w:id="0" w:author="Ann">' + _p("A reviewer comment") + "</w:comment>", ns
+        ),
     }
     rels = [
         ("rIdH1", "header", "header1.xml"),
@@ -334,7 +340,9 @@ def test_given_numbered_and_bulleted_lists_when_extracted_then_items_carry_word_
             item("Roman next", 3, 0),
         ]
     )
-    data = build_docx(body, extra_parts={"word/numbering.xml": numbering}, rels=[("rIdNum", "numbering", "numbering.xml")])
+    data = build_docx(
+        body, extra_parts={"word/numbering.xml": numbering}, rels=[("rIdNum", "numbering", "numbering.xml")]
+    )
     document = extract_docx(data, filename="lists.docx", options=ExtractOptions())
 
     assert [b.text for b in document.blocks] == [

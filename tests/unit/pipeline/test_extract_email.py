@@ -54,7 +54,9 @@ def test_given_plain_message_when_extracted_then_headers_body_and_attachments_co
 
 
 def test_given_html_only_message_when_extracted_then_the_html_body_is_read_without_markup():
-    data = build_message(html="<html><head><style>p{}</style></head><body><h1>Notice</h1><ul><li>Point A</li></ul></body></html>")
+    data = build_message(
+        html="<html><head><style>p{}</style></head><body><h1>Notice</h1><ul><li>Point A</li></ul></body></html>"
+    )
     document = extract_eml(data, filename="m.eml", options=ExtractOptions())
 
     assert [(b.kind, b.text) for b in document.blocks[1:]] == [("heading", "Notice"), ("list_item", "Point A")]

@@ -46,7 +46,11 @@ def build_epub(*, encryption: str | None = None, broken_second: bool = False) ->
         zf.writestr("OEBPS/content.opf", opf)
         zf.writestr("OEBPS/toc.ncx", ncx)
         zf.writestr("OEBPS/text/one.xhtml", xhtml("<h1>Mountains</h1><p>Peaks and valleys.</p>"))
-        two = "<p>Rivers run<br/>to the sea.</p><p>Unclosed <b>bold" if broken_second else "<p>Rivers run<br/>to the sea.</p>"
+        two = (
+            "<p>Rivers run<br/>to the sea.</p><p>Unclosed <b>bold"
+            if broken_second
+            else "<p>Rivers run<br/>to the sea.</p>"
+        )
         zf.writestr("OEBPS/text/two.xhtml", xhtml(two))
         zf.writestr("OEBPS/text/notes.xhtml", xhtml("<p>Endnotes appendix.</p>"))
         zf.writestr("OEBPS/style.css", "p { margin: 0 }")

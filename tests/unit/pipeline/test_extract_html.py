@@ -70,11 +70,16 @@ def test_given_layout_table_holding_a_table_when_extracted_then_cells_read_as_bl
     page = "<table><tr><td><p>Hello reader</p><table><tr><td>a</td><td>b</td></tr></table></td></tr></table>"
     document = extract_html(page.encode(), filename="l.html", options=ExtractOptions())
 
-    assert [(b.kind, b.text) for b in document.blocks] == [("paragraph", "Hello reader"), ("table", Table([["a", "b"]]).to_text())]
+    assert [(b.kind, b.text) for b in document.blocks] == [
+        ("paragraph", "Hello reader"),
+        ("table", Table([["a", "b"]]).to_text()),
+    ]
 
 
 def test_given_meta_charset_when_decoded_then_the_declared_legacy_encoding_is_used():
-    data = '<html><head><meta charset="windows-1252"></head><body><p>Caf\u00e9 \u201cquoted\u201d</p></body></html>'.encode("cp1252")
+    data = '<html><head><meta charset="windows-1252"></head><body><p>Caf\u00e9 \u201cquoted\u201d</p></body></html>'.encode(
+        "cp1252"
+    )
     text, encoding = decode_html(data)
     assert encoding == "cp1252"
     assert "Café “quoted”" in text
@@ -94,7 +99,12 @@ def test_given_xhtml_with_xml_declaration_when_extracted_then_text_is_read():
 
 def test_given_empty_or_whitespace_page_when_extracted_then_no_blocks():
     assert extract_html(b"", filename="e.html", options=ExtractOptions()).blocks == []
-    assert extract_html(b"<html><body>  <script>x()</script> </body></html>", filename="e.html", options=ExtractOptions()).blocks == []
+    assert (
+        extract_html(
+            b"<html><body>  <script>x()</script> </body></html>", filename="e.html", options=ExtractOptions()
+        ).blocks
+        == []
+    )
 
 
 def test_given_fragment_when_converted_to_text_then_paragraphs_are_separated():

@@ -139,7 +139,9 @@ def test_given_piece_table_pointing_outside_the_stream_when_extracted_then_corru
 
 def test_given_powerpoint_file_when_extracted_then_unsupported_asking_for_pptx():
     with pytest.raises(ExtractionError) as caught:
-        extract_legacy_office(ole_file({"PowerPoint Document": b"\x00" * 16}), filename="s.ppt", options=ExtractOptions())
+        extract_legacy_office(
+            ole_file({"PowerPoint Document": b"\x00" * 16}), filename="s.ppt", options=ExtractOptions()
+        )
     assert caught.value.error_type == ErrorType.UNSUPPORTED_FORMAT
     assert caught.value.message == PPT_MESSAGE
 

@@ -62,7 +62,7 @@ KIND_OF = {row["path"]: row["kind"] for row in MANIFEST}
 PHRASES = [(row["path"], row["phrase"]) for row in _rows("EXPECT.tsv") if row["path"] in KIND_OF]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _extract(path: str, kind: str):
     """Extract a corpus file once per test session (the documents are only read by the tests)."""
     import importlib
@@ -105,7 +105,9 @@ def test_given_corpus_file_when_extracted_then_text_or_its_documented_error(row)
         assert document.metadata["slide_count"] == int(declared)
 
 
-@pytest.mark.parametrize(("path", "phrase"), PHRASES or [(None, None)], ids=[f"{p}:{q[:30]}" for p, q in PHRASES] or ["no-corpus"])
+@pytest.mark.parametrize(
+    ("path", "phrase"), PHRASES or [(None, None)], ids=[f"{p}:{q[:30]}" for p, q in PHRASES] or ["no-corpus"]
+)
 def test_given_expected_phrase_when_its_file_is_extracted_then_the_phrase_is_found(path, phrase):
     _require_corpus()
     document = _extract(path, KIND_OF[path])

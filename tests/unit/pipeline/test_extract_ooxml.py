@@ -58,9 +58,8 @@ def test_given_member_whose_header_understates_its_size_when_read_then_it_is_nev
     struct.pack_into("<I", data, local + 22, 1000)
     central = data.find(b"PK\x01\x02")
     struct.pack_into("<I", data, central + 24, 1000)
-    with open_package(bytes(data), ExtractOptions(), "DOCX") as package:
-        with pytest.raises(ExtractionError) as caught:
-            package.read("big.xml")
+    with open_package(bytes(data), ExtractOptions(), "DOCX") as package, pytest.raises(ExtractionError) as caught:
+        package.read("big.xml")
     assert caught.value.error_type in (ErrorType.ZIP_BOMB, ErrorType.CORRUPT)
 
 
@@ -78,9 +77,11 @@ def test_given_truncated_zip_when_opened_then_corrupt():
 
 
 def test_given_missing_part_when_read_then_corrupt_naming_the_part():
-    with open_package(zip_bytes({"a.xml": b"<a/>"}), ExtractOptions(), "DOCX") as package:
-        with pytest.raises(ExtractionError) as caught:
-            package.read("word/document.xml")
+    with (
+        open_package(zip_bytes({"a.xml": b"<a/>"}), ExtractOptions(), "DOCX") as package,
+        pytest.raises(ExtractionError) as caught,
+    ):
+        package.read("word/document.xml")
     assert caught.value.error_type == ErrorType.CORRUPT
     assert "'word/document.xml'" in caught.value.message
 
@@ -100,7 +101,10 @@ def test_given_relationships_when_read_then_targets_resolve_relative_to_the_sour
     )
     data = zip_bytes({"ppt/presentation.xml": b"<p/>", "ppt/_rels/presentation.xml.rels": rels})
     with open_package(data, ExtractOptions(), "PPTX") as package:
-        assert package.relationship_targets("ppt/presentation.xml") == {"r1": "ppt/slides/s1.xml", "r3": "media/a b.png"}
+        assert package.relationship_targets("ppt/presentation.xml") == {
+            "r1": "ppt/slides/s1.xml",
+            "r3": "media/a b.png",
+        }
         assert [r.id for r in package.related("ppt/presentation.xml", "slide")] == ["r1"]
     assert resolve_target("word/document.xml", "/customXml/item1.xml") == "customXml/item1.xml"
 

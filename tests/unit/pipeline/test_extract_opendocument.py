@@ -34,19 +34,24 @@ def build_odf(body: str, *, mimetype: str = "application/vnd.oasis.opendocument.
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("mimetype", mimetype, compress_type=zipfile.ZIP_STORED)
-        zf.writestr("content.xml", f"<office:document-content {NS}><office:body>{body}</office:body></office:document-content>")
+        zf.writestr(
+            "content.xml", f"<office:document-content {NS}><office:body>{body}</office:body></office:document-content>"
+        )
         zf.writestr("META-INF/manifest.xml", manifest)
         if styles:
-            zf.writestr("styles.xml", f"<office:document-styles {NS}><office:master-styles>{styles}</office:master-styles></office:document-styles>")
+            zf.writestr(
+                "styles.xml",
+                f"<office:document-styles {NS}><office:master-styles>{styles}</office:master-styles></office:document-styles>",
+            )
     return buffer.getvalue()
 
 
 TEXT_BODY = (
     "<office:text>"
-    '<text:tracked-changes><text:changed-region><text:deletion><text:p>deleted words</text:p></text:deletion>'
+    "<text:tracked-changes><text:changed-region><text:deletion><text:p>deleted words</text:p></text:deletion>"
     "</text:changed-region></text:tracked-changes>"
     '<text:h text:outline-level="1">Overview</text:h>'
-    "<text:p>Intro<text:s text:c=\"2\"/>text<text:tab/>tabbed<text:note text:note-class=\"footnote\">"
+    '<text:p>Intro<text:s text:c="2"/>text<text:tab/>tabbed<text:note text:note-class="footnote">'
     "<text:note-citation>1</text:note-citation><text:note-body><text:p>A footnote</text:p></text:note-body>"
     "</text:note> done.</text:p>"
     "<text:list><text:list-item><text:p>Point one</text:p><text:list><text:list-item><text:p>Sub point</text:p>"
@@ -57,15 +62,15 @@ TEXT_BODY = (
     '<table:table-row><table:table-cell table:number-columns-repeated="2"><text:p>same</text:p></table:table-cell>'
     '<table:table-cell table:number-columns-repeated="500"/></table:table-row>'
     '<table:table-row table:number-rows-repeated="100000"><table:table-cell/></table:table-row></table:table>'
-    '<text:soft-page-break/>'
-    '<text:p>Page two <draw:frame><draw:text-box><text:p>Framed words</text:p></draw:text-box></draw:frame>'
-    '<office:annotation><dc:creator>Eve</dc:creator><text:p>Check this</text:p></office:annotation></text:p>'
+    "<text:soft-page-break/>"
+    "<text:p>Page two <draw:frame><draw:text-box><text:p>Framed words</text:p></draw:text-box></draw:frame>"
+    "<office:annotation><dc:creator>Eve</dc:creator><text:p>Check this</text:p></office:annotation></text:p>"
     "</office:text>"
 )
 MASTER = (
     '<style:master-page style:name="Standard"><style:header><text:p>Letterhead</text:p></style:header>'
     "<style:footer><text:p>Page <text:page-number>1</text:page-number></text:p></style:footer>"
-    '<style:header-left><text:p>Letterhead</text:p></style:header-left></style:master-page>'
+    "<style:header-left><text:p>Letterhead</text:p></style:header-left></style:master-page>"
 )
 
 
@@ -96,7 +101,7 @@ def test_given_odt_when_extracted_then_structure_and_order_are_kept():
 
 def test_given_form_controls_when_extracted_then_labels_and_values_are_listed():
     body = (
-        "<office:text><office:forms><form:form form:name=\"F\">"
+        '<office:text><office:forms><form:form form:name="F">'
         '<form:text form:name="First Name" form:current-value="Alice"/>'
         '<form:checkbox form:name="agree" form:label="I agree" form:current-state="checked"/>'
         "</form:form></office:forms><text:p>Form below</text:p></office:text>"
@@ -110,7 +115,7 @@ def test_given_odp_when_extracted_then_slides_titles_and_notes_are_read():
         "<office:presentation>"
         '<draw:page draw:name="p1"><draw:frame presentation:class="subtitle"><draw:text-box><text:p>Body words</text:p>'
         '</draw:text-box></draw:frame><draw:frame presentation:class="title"><draw:text-box><text:p>Slide One</text:p>'
-        "</draw:text-box></draw:frame><presentation:notes><draw:frame presentation:class=\"notes\"><draw:text-box>"
+        '</draw:text-box></draw:frame><presentation:notes><draw:frame presentation:class="notes"><draw:text-box>'
         "<text:p>Speaker says hi</text:p></draw:text-box></draw:frame></presentation:notes></draw:page>"
         '<draw:page draw:name="p2"><draw:g><draw:custom-shape><text:p>Grouped shape</text:p></draw:custom-shape></draw:g>'
         "</draw:page></office:presentation>"

@@ -27,12 +27,18 @@ def shape(text_lines: list[str], placeholder: str | None = None, name: str = "Sh
 
 
 def group(*members: str) -> str:
-    return '<p:grpSp><p:nvGrpSpPr><p:cNvPr id="9" name="Group"/><p:cNvGrpSpPr/><p:nvPr/></p:nvGrpSpPr><p:grpSpPr/>' + "".join(members) + "</p:grpSp>"
+    return (
+        '<p:grpSp><p:nvGrpSpPr><p:cNvPr id="9" name="Group"/><p:cNvGrpSpPr/><p:nvPr/></p:nvGrpSpPr><p:grpSpPr/>'
+        + "".join(members)
+        + "</p:grpSp>"
+    )
 
 
 def table_frame(rows: list[list[str]]) -> str:
     body = "".join(
-        "<a:tr>" + "".join(f"<a:tc><a:txBody><a:bodyPr/><a:p><a:r><a:t>{c}</a:t></a:r></a:p></a:txBody></a:tc>" for c in row) + "</a:tr>"
+        "<a:tr>"
+        + "".join(f"<a:tc><a:txBody><a:bodyPr/><a:p><a:r><a:t>{c}</a:t></a:r></a:p></a:txBody></a:tc>" for c in row)
+        + "</a:tr>"
         for row in rows
     )
     return (
@@ -110,9 +116,11 @@ def test_given_group_shapes_table_and_notes_when_extracted_then_all_text_is_foun
         group(shape(["outer one"]), group(shape(["inner one"]), shape(["inner two"]))),
         table_frame([["Q", "Revenue"], ["Q1", "10"]]),
         shape(["3"], "sldNum"),
-        '<p:unknownShape><p:txBody><a:p><a:r><a:t>Odd shape text</a:t></a:r></a:p></p:txBody></p:unknownShape>',
+        "<p:unknownShape><p:txBody><a:p><a:r><a:t>Odd shape text</a:t></a:r></a:p></p:txBody></p:unknownShape>",
     )
-    document = extract_pptx(build_pptx([slide], notes={1: "Say hello first"}), filename="d.pptx", options=ExtractOptions())
+    document = extract_pptx(
+        build_pptx([slide], notes={1: "Say hello first"}), filename="d.pptx", options=ExtractOptions()
+    )
 
     assert [(b.kind, b.text) for b in document.blocks] == [
         ("heading", "Agenda"),
@@ -128,7 +136,9 @@ def test_given_group_shapes_table_and_notes_when_extracted_then_all_text_is_foun
 
 
 def test_given_multi_paragraph_shape_when_extracted_then_paragraphs_are_lines_of_one_block():
-    document = extract_pptx(build_pptx([slide_xml(shape(["first", "second"]))]), filename="d.pptx", options=ExtractOptions())
+    document = extract_pptx(
+        build_pptx([slide_xml(shape(["first", "second"]))]), filename="d.pptx", options=ExtractOptions()
+    )
     assert [b.text for b in document.blocks] == ["first\nsecond"]
 
 

@@ -30,7 +30,9 @@ def test_given_rtf_when_extracted_then_paragraphs_and_table_in_order():
 
 
 def test_given_cyrillic_code_page_when_extracted_then_hex_escapes_use_it():
-    document = extract_rtf(rb"{\rtf1\ansi\ansicpg1251 {\pard \'cf\'f0\'e8\'e2\'e5\'f2\par}}", filename="r.rtf", options=ExtractOptions())
+    document = extract_rtf(
+        rb"{\rtf1\ansi\ansicpg1251 {\pard \'cf\'f0\'e8\'e2\'e5\'f2\par}}", filename="r.rtf", options=ExtractOptions()
+    )
     assert document.text == "Привет"
     assert document.metadata["code_page"] == "cp1251"
 

@@ -153,7 +153,9 @@ def test_given_far_apart_values_when_extracted_then_too_much_text_before_the_rea
 def test_given_more_cells_than_allowed_when_extracted_then_too_much_text():
     rows = {r: list(range(10)) for r in range(1, 101)}
     with pytest.raises(ExtractionError) as caught:
-        extract_spreadsheet(build_xlsx([("S", sheet_xml(rows))]), filename="s.xlsx", options=ExtractOptions(max_cells=500))
+        extract_spreadsheet(
+            build_xlsx([("S", sheet_xml(rows))]), filename="s.xlsx", options=ExtractOptions(max_cells=500)
+        )
     assert caught.value.error_type == ErrorType.TOO_MUCH_TEXT
 
 
@@ -165,7 +167,9 @@ def test_given_more_sheets_than_allowed_when_extracted_then_too_many_pages():
 
 
 def test_given_hidden_sheet_when_extracted_then_it_is_read_and_listed():
-    data = build_xlsx([("Shown", sheet_xml({1: ["v"]})), ("Secret", sheet_xml({1: ["hidden value"]}))], hidden={"Secret"})
+    data = build_xlsx(
+        [("Shown", sheet_xml({1: ["v"]})), ("Secret", sheet_xml({1: ["hidden value"]}))], hidden={"Secret"}
+    )
     document = extract_spreadsheet(data, filename="h.xlsx", options=ExtractOptions())
 
     assert "hidden value" in document.text
@@ -177,13 +181,13 @@ def test_given_ods_workbook_when_extracted_then_sheets_are_read():
         '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
         'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
         'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
-        "<office:body><office:spreadsheet><table:table table:name=\"Budget\">"
-        "<table:table-row><table:table-cell office:value-type=\"string\"><text:p>Item</text:p></table:table-cell>"
-        "<table:table-cell office:value-type=\"string\"><text:p>Cost</text:p></table:table-cell></table:table-row>"
-        "<table:table-row><table:table-cell office:value-type=\"string\"><text:p>Paper</text:p></table:table-cell>"
-        "<table:table-cell office:value-type=\"float\" office:value=\"12\"><text:p>12</text:p></table:table-cell>"
-        "</table:table-row><table:table-row table:number-rows-repeated=\"1048570\">"
-        "<table:table-cell table:number-columns-repeated=\"1024\"/></table:table-row>"
+        '<office:body><office:spreadsheet><table:table table:name="Budget">'
+        '<table:table-row><table:table-cell office:value-type="string"><text:p>Item</text:p></table:table-cell>'
+        '<table:table-cell office:value-type="string"><text:p>Cost</text:p></table:table-cell></table:table-row>'
+        '<table:table-row><table:table-cell office:value-type="string"><text:p>Paper</text:p></table:table-cell>'
+        '<table:table-cell office:value-type="float" office:value="12"><text:p>12</text:p></table:table-cell>'
+        '</table:table-row><table:table-row table:number-rows-repeated="1048570">'
+        '<table:table-cell table:number-columns-repeated="1024"/></table:table-row>'
         "</table:table></office:spreadsheet></office:body></office:document-content>"
     )
     buffer = io.BytesIO()
@@ -260,8 +264,8 @@ def _encrypted_package() -> bytes:
         entry[0x42] = kind
         entry[0x43] = 1  # black
         entry[0x44:0x48] = (0xFFFFFFFF).to_bytes(4, "little")  # left sibling
-        entry[0x48:0x4C] = ((2 if index == 1 else 0xFFFFFFFF)).to_bytes(4, "little")  # right sibling
-        entry[0x4C:0x50] = ((1 if index == 0 else 0xFFFFFFFF)).to_bytes(4, "little")  # child
+        entry[0x48:0x4C] = (2 if index == 1 else 0xFFFFFFFF).to_bytes(4, "little")  # right sibling
+        entry[0x4C:0x50] = (1 if index == 0 else 0xFFFFFFFF).to_bytes(4, "little")  # child
         entry[0x74:0x78] = (0xFFFFFFFE).to_bytes(4, "little")  # start sector (empty stream)
         directory += entry
     directory += b"\x00" * (sector - len(directory))

@@ -1003,4 +1003,6 @@ def extract_docx(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
         except ExtractionError:
             raise
         except (etree.LxmlError, ValueError, KeyError, RecursionError) as exc:
-            raise ExtractionError(ErrorType.CORRUPT, f"The DOCX document structure cannot be read ({type(exc).__name__}).") from exc
+            raise ExtractionError(
+                ErrorType.CORRUPT, f"The DOCX document structure cannot be read ({type(exc).__name__})."
+            ) from exc

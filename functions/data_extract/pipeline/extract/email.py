@@ -66,8 +66,10 @@ def parse_eml(data: bytes) -> email.message.EmailMessage:
         else:
             message = email.message_from_bytes(data, policy=policy.default)
     except Exception as exc:  # noqa: BLE001 - the parser is lenient; anything raised means unreadable
-        raise ExtractionError(ErrorType.CORRUPT, f"The e-mail message cannot be parsed ({type(exc).__name__}).") from exc
-    names = {name.lower() for name in message.keys()}
+        raise ExtractionError(
+            ErrorType.CORRUPT, f"The e-mail message cannot be parsed ({type(exc).__name__})."
+        ) from exc
+    names = {name.lower() for name in message}
     if not names & _KNOWN_HEADERS:
         raise ExtractionError(ErrorType.CORRUPT, "The file has no e-mail headers (From, To, Subject, Date, ...).")
     return message  # type: ignore[return-value]

@@ -186,7 +186,9 @@ class HtmlBlocks:
             del self.blocks[start:]
             self._buffer, self._list_depth, self._item_level = [], 0, None
             self._flat(root)
-            self.warnings.append("The HTML is nested too deeply to keep its structure; its text was read as paragraphs.")
+            self.warnings.append(
+                "The HTML is nested too deeply to keep its structure; its text was read as paragraphs."
+            )
         return self.blocks
 
     def _flat(self, root: etree._Element) -> None:
@@ -335,12 +337,9 @@ def _is_layout_table(table: etree._Element) -> bool:
     """A table holding tables, or a single cell, arranges content rather than tabulating it."""
     if any(True for _ in table.iterdescendants(*_TABLE_TAGS)):
         return True
-    cells = 0
-    for _ in table.iterdescendants(*_CELL_TAG_NAMES):
-        cells += 1
-        if cells > 1:
-            return False
-    return True
+    cells = table.iterdescendants(*_CELL_TAG_NAMES)
+    next(cells, None)
+    return next(cells, None) is None
 
 
 def _drop_empty_columns(rows: list[list[str]]) -> list[list[str]]:

@@ -227,7 +227,10 @@ def _extract_doc(ole, options: ExtractOptions) -> Document:
     return Document(
         format="doc",
         blocks=blocks,
-        metadata={"word_version_nfib": fib["n_fib"], "paragraph_count": sum(1 for b in blocks if b.kind == "paragraph")},
+        metadata={
+            "word_version_nfib": fib["n_fib"],
+            "paragraph_count": sum(1 for b in blocks if b.kind == "paragraph"),
+        },
         warnings=["Legacy .doc: text and tables are read without styles, so headings and lists are not marked."],
     )
 

@@ -109,7 +109,8 @@ def ole_container_error(data: bytes, format_label: str) -> ExtractionError | Non
         encrypted = False
     if encrypted:
         return ExtractionError(
-            ErrorType.ENCRYPTED, f"This {format_label} file is password-protected (encrypted package); remove the password and resend."
+            ErrorType.ENCRYPTED,
+            f"This {format_label} file is password-protected (encrypted package); remove the password and resend.",
         )
     return ExtractionError(
         ErrorType.CORRUPT,
@@ -158,7 +159,9 @@ def inspect_zip(data: bytes, options: ExtractOptions, format_label: str) -> list
     except ExtractionError:
         raise
     except ZIP_ERRORS as exc:
-        raise ExtractionError(ErrorType.CORRUPT, f"The {format_label} file is not a readable ZIP package ({exc}).") from exc
+        raise ExtractionError(
+            ErrorType.CORRUPT, f"The {format_label} file is not a readable ZIP package ({exc})."
+        ) from exc
 
 
 class Package:

@@ -49,7 +49,9 @@ T_SPAN, T_A, T_S, T_TAB, T_LINE_BREAK = (_t(TEXT, n) for n in ("span", "a", "s",
 T_NOTE, T_NOTE_BODY, T_NOTE_CITATION = _t(TEXT, "note"), _t(TEXT, "note-body"), _t(TEXT, "note-citation")
 T_SECTION, T_SOFT_BREAK, T_TRACKED = _t(TEXT, "section"), _t(TEXT, "soft-page-break"), _t(TEXT, "tracked-changes")
 T_INDEX_BODY = _t(TEXT, "index-body")
-TB_TABLE, TB_ROW, TB_CELL, TB_COVERED = (_t(TABLE, n) for n in ("table", "table-row", "table-cell", "covered-table-cell"))
+TB_TABLE, TB_ROW, TB_CELL, TB_COVERED = (
+    _t(TABLE, n) for n in ("table", "table-row", "table-cell", "covered-table-cell")
+)
 TB_ROW_GROUPS = {_t(TABLE, n) for n in ("table-header-rows", "table-rows", "table-row-group")}
 D_FRAME, D_TEXT_BOX, D_PAGE, D_G = (_t(DRAW, n) for n in ("frame", "text-box", "page", "g"))
 O_ANNOTATION, O_FORMS = _t(OFFICE, "annotation"), _t(OFFICE, "forms")
@@ -353,9 +355,7 @@ def extract_opendocument(data: bytes, *, filename: str, options: ExtractOptions)
         try:
             if presentation is not None:
                 blocks, slide_count = walker.presentation_blocks(presentation)
-                metadata.update(
-                    slide_count=slide_count, notes_count=sum(1 for b in blocks if b.kind == "note")
-                )
+                metadata.update(slide_count=slide_count, notes_count=sum(1 for b in blocks if b.kind == "note"))
                 return Document(format="odp", blocks=blocks, metadata=metadata, warnings=walker.warnings)
             if text_root is None:
                 raise ExtractionError(

@@ -311,7 +311,9 @@ def extract_pptx(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
                 raise
             except (etree.LxmlError, ValueError, RecursionError) as exc:
                 failures.append(part)
-                reader.warnings.append(f"Slide {number} ('{part}') is unreadable ({type(exc).__name__}) and was skipped.")
+                reader.warnings.append(
+                    f"Slide {number} ('{part}') is unreadable ({type(exc).__name__}) and was skipped."
+                )
                 continue
             readable += 1
             if hidden:
@@ -320,7 +322,9 @@ def extract_pptx(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
         if parts and not readable:
             raise ExtractionError(ErrorType.CORRUPT, "No slide of the presentation could be read.")
         if not parts and not package.has("ppt/presentation.xml"):
-            raise ExtractionError(ErrorType.CORRUPT, "The PPTX package is missing its required part 'ppt/presentation.xml'.")
+            raise ExtractionError(
+                ErrorType.CORRUPT, "The PPTX package is missing its required part 'ppt/presentation.xml'."
+            )
         metadata: dict = {
             "slide_count": len(parts),
             "notes_count": sum(1 for b in blocks if b.kind == "note"),

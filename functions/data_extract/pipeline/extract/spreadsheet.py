@@ -144,7 +144,9 @@ def _row_column_bounds(chunk: bytes, start: int) -> tuple[int, int] | None:
     last_col = first_col
     end = len(chunk)
     while True:
-        pos = max(chunk.rfind(cell_token + b" ", first_pos + 1, end), chunk.rfind(cell_token + b">", first_pos + 1, end))
+        pos = max(
+            chunk.rfind(cell_token + b" ", first_pos + 1, end), chunk.rfind(cell_token + b">", first_pos + 1, end)
+        )
         if pos < 0:
             break
         tag_end = chunk.find(b">", pos)
@@ -341,7 +343,10 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
             sheet_names.append(name)
             if sheet_meta.visible != python_calamine.SheetVisibleEnum.Visible:
                 hidden_sheets.append(name)
-            if sheet_meta.typ not in (python_calamine.SheetTypeEnum.WorkSheet, python_calamine.SheetTypeEnum.MacroSheet):
+            if sheet_meta.typ not in (
+                python_calamine.SheetTypeEnum.WorkSheet,
+                python_calamine.SheetTypeEnum.MacroSheet,
+            ):
                 empty_sheets.append(name)  # chart and dialog sheets hold no cells
                 continue
             try:
