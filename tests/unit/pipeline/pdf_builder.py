@@ -145,12 +145,21 @@ def plain_pdf(
     title: str | None = None,
     user_password: str | None = None,
     owner_password: str = "owner-secret",
+    text_fields: dict[str, str] | None = None,
+    checkboxes: dict[str, bool] | None = None,
 ) -> bytes:
     """One page with the given lines in Helvetica; encrypted (RC4-40) when a user password is given.
 
     An empty user password gives a file that opens without a password but is
     still encrypted (owner restrictions only), like ``copy-protected.pdf``.
+    ``text_fields`` (name -> typed value) and ``checkboxes`` (name -> checked) add
+    an AcroForm with one widget per field; they are written unencrypted, so they
+    are meant for unencrypted files.
     """
+    fields = [(name, value, "Tx") for name, value in (text_fields or {}).items()]
+    fields += [(name, "Yes" if checked else "Off", "Btn") for name, checked in (checkboxes or {}).items()]
+    if fields and user_password is not None:
+        raise ValueError("form fields are written unencrypted; do not combine them with a password")
     content = (
         "BT /F1 12 Tf 72 720 Td 14 TL "
         + " ".join("(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines)
@@ -180,15 +189,26 @@ def plain_pdf(
         object_key = hashlib.md5(encrypt_key + number.to_bytes(3, "little") + (0).to_bytes(2, "little")).digest()
         return _rc4(object_key[:10], data)
 
+    field_refs = b" ".join(b"%d 0 R" % (6 + i) for i in range(len(fields)))
+    acroform = b" /AcroForm << /Fields [%s] /NeedAppearances true >>" % field_refs if fields else b""
+    annots = b" /Annots [%s]" % field_refs if fields else b""
     objects: list[bytes] = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Catalog /Pages 2 0 R" + acroform + b" >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
-        b"/Contents 5 0 R >>",
+        b"/Contents 5 0 R" + annots + b" >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     stream = crypt(5, content_bytes)
     objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    for i, (name, value, kind) in enumerate(fields):
+        y = 500 - 30 * i
+        state = b" /AS /%s" % value.encode() if kind == "Btn" else b""
+        value_entry = b"/%s" % value.encode() if kind == "Btn" else b"(" + value.encode("latin-1") + b")"
+        objects.append(
+            b"<< /Type /Annot /Subtype /Widget /FT /%s /T (%s) /V %s%s /Rect [72 %d 300 %d] /P 3 0 R /F 4 >>"
+            % (kind.encode(), name.encode("latin-1"), value_entry, state, y, y + 20)
+        )
     info_number = None
     if title is not None:
         info_number = len(objects) + 1

@@ -32,17 +32,6 @@ def _collapsed(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def _searchable(document: Document) -> str:
-    """The document's text with table cells separated by spaces instead of ' | '."""
-    parts = []
-    for block in document.blocks:
-        if block.table is not None:
-            parts.append("\n".join(" ".join(row) for row in block.table.rows))
-        else:
-            parts.append(block.text)
-    return _collapsed("\n\n".join(parts))
-
-
 def _text_image(lines: list[str], size: tuple[int, int] = (1700, 500)) -> Image.Image:
     image = Image.new("L", size, 255)
     draw = ImageDraw.Draw(image)
@@ -248,6 +237,24 @@ def test_given_a_grid_with_few_labels_like_a_plot_when_extracting_then_no_table_
     assert "plotted grid" in document.text
 
 
+# --- forms ------------------------------------------------------------------------
+
+
+def test_given_a_filled_form_when_extracting_then_the_typed_values_become_a_table_of_fields():
+    data = plain_pdf(
+        ["Application form"],
+        text_fields={"Customer": "Alice Example", "Reference": "", "City": "Lyon"},
+        checkboxes={"Accept terms": True, "Newsletter": False},
+    )
+
+    document = _extract(data)
+
+    fields = [b for b in document.blocks if b.meta.get("detected") == "form_fields"]
+    assert len(fields) == 1 and fields[0].kind == "table" and fields[0].page == 1
+    assert fields[0].table.rows == [["Customer", "Alice Example"], ["City", "Lyon"], ["Accept terms", "Yes"]]
+    assert "Alice Example" in document.text
+
+
 # --- passwords -------------------------------------------------------------------
 
 
@@ -337,6 +344,29 @@ def test_given_an_image_only_page_and_tesseract_when_extracting_then_the_page_is
     assert document.metadata["needs_ocr_pages"] == []
 
 
+def _stamped_scan() -> Page:
+    scan = _text_image(["Purchase order 8812", "Delivery to warehouse B"], size=(1700, 2200))
+    return Page(items=[Picture(0, 0, 612, 792, scan), Text(540, 20, "p. 7", 8)])
+
+
+def test_given_a_scan_with_a_page_number_stamped_on_it_and_no_ocr_when_extracting_then_it_is_listed_for_ocr():
+    document = _extract(build_pdf([_stamped_scan()]))
+
+    assert "p. 7" in document.text
+    assert document.metadata["needs_ocr_pages"] == [1]
+    assert document.metadata["pages_with_text"] == 1
+
+
+@needs_tesseract
+def test_given_a_scan_with_a_page_number_stamped_on_it_and_tesseract_when_extracting_then_both_are_kept():
+    document = _extract(build_pdf([_stamped_scan()]), ExtractOptions(ocr=True))
+
+    assert [b.kind for b in document.blocks] == ["paragraph", "ocr"]
+    assert "p. 7" in document.blocks[0].text
+    assert "purchase order 8812" in _collapsed(document.blocks[1].text)
+    assert document.metadata["ocr_pages"] == [1]
+
+
 # --- limits and damage -----------------------------------------------------------
 
 
@@ -413,7 +443,7 @@ def test_given_a_corpus_pdf_when_extracting_then_its_expected_phrase_is_found(pa
 
     document = _corpus_pdf(path, options)
 
-    assert _collapsed(phrase) in _searchable(document)
+    assert _collapsed(phrase) in _collapsed(document.text)
 
 
 @pytest.mark.corpus
@@ -475,6 +505,15 @@ def test_given_the_password_protected_pdf_and_its_password_when_extracting_then_
 
     assert document.metadata["encrypted"] is True
     assert len(document.text.strip()) > 100
+
+
+@pytest.mark.corpus
+@corpus
+def test_given_the_libreoffice_form_when_extracting_then_the_filled_in_names_are_found():
+    document = _corpus_pdf("pdf/libreoffice-form.pdf")
+
+    fields = next(b.table for b in document.blocks if b.meta.get("detected") == "form_fields")
+    assert ["First Name", "Alice"] in fields.rows and ["First Name_2", "Bob"] in fields.rows
 
 
 _SCANNED = {

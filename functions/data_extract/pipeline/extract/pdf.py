@@ -75,8 +75,9 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
     """Extract a PDF's text, tables and page provenance."""
     import pypdfium2 as pdfium
 
-    pdf, encrypted = _open_document(data, options.password, filename)
+    pdf, encrypted = _open_document(data, options.password)
     try:
+        has_forms = _init_forms(pdf)
         page_count = len(pdf)
         if page_count > options.max_pages:
             raise ExtractionError(
@@ -91,7 +92,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
         unreadable: list[int] = []
         for index in range(page_count):
             try:
-                result = _read_page(pdf, index)
+                result = _read_page(pdf, index, has_forms)
             except pdfium.PdfiumError:
                 unreadable.append(index + 1)
                 continue
@@ -148,7 +149,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
 # --- opening ----------------------------------------------------------------
 
 
-def _open_document(data: bytes, password: str | None, filename: str) -> tuple[Any, bool]:
+def _open_document(data: bytes, password: str | None) -> tuple[Any, bool]:
     """Open with the empty user password first, then the given one."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
@@ -176,6 +177,69 @@ def _open_document(data: bytes, password: str | None, filename: str) -> tuple[An
     else:
         message = "The PDF is password-protected: a password is needed to open it."
     raise ExtractionError(ErrorType.ENCRYPTED, message) from last_error
+
+
+def _init_forms(pdf: Any) -> bool:
+    """Set up pdfium's form environment when the PDF has fillable fields (before any page loads)."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    if pdf.get_formtype() == raw.FORMTYPE_NONE:
+        return False
+    try:
+        pdf.init_forms()
+    except pdfium.PdfiumError:
+        return False
+    return pdf.formenv is not None
+
+
+# Field types whose value is content a reader filled in.
+_VALUE_FIELD_TYPES = frozenset({2, 3, 4, 5, 6})  # checkbox, radio button, combo box, list box, text field
+_UNSET_FIELD_VALUES = frozenset({"", "Off"})
+
+
+def _form_fields(pdf: Any, page: Any, number: int) -> Block | None:
+    """The filled-in fields of a page's form widgets as a two-column table (name, value).
+
+    Values typed into a form live in the form's field dictionary, not in the page
+    text, so the text layer alone would lose them.
+    """
+    import pypdfium2.raw as raw
+
+    form = pdf.formenv.raw
+    rows: list[list[str]] = []
+    seen: set[tuple[str, str]] = set()
+    for index in range(raw.FPDFPage_GetAnnotCount(page.raw)):
+        annotation = raw.FPDFPage_GetAnnot(page.raw, index)
+        if not annotation:
+            continue
+        try:
+            if raw.FPDFAnnot_GetSubtype(annotation) != raw.FPDF_ANNOT_WIDGET:
+                continue
+            if raw.FPDFAnnot_GetFormFieldType(form, annotation) not in _VALUE_FIELD_TYPES:
+                continue
+            value = _annotation_string(raw.FPDFAnnot_GetFormFieldValue, form, annotation).strip()
+            if value in _UNSET_FIELD_VALUES:
+                continue
+            name = _annotation_string(raw.FPDFAnnot_GetFormFieldName, form, annotation).strip()
+            if (name, value) not in seen:
+                seen.add((name, value))
+                rows.append([name, value])
+        finally:
+            raw.FPDFPage_CloseAnnot(annotation)
+    if not rows:
+        return None
+    table = Table(rows=rows)
+    return Block(kind="table", text=table.to_text(), page=number, table=table, meta={"detected": "form_fields"})
+
+
+def _annotation_string(getter: Any, form: Any, annotation: Any) -> str:
+    size = getter(form, annotation, None, 0)  # bytes, UTF-16 with terminator
+    if size <= 2:
+        return ""
+    buffer = ctypes.create_string_buffer(size)
+    getter(form, annotation, ctypes.cast(buffer, ctypes.POINTER(ctypes.c_ushort)), size)
+    return buffer.raw[: size - 2].decode("utf-16-le", "ignore")
 
 
 def _document_info(pdf: Any) -> dict[str, str]:
@@ -235,12 +299,14 @@ class _CharBudget:
             )
 
 
-def _read_page(pdf: Any, index: int) -> _PageResult:
+def _read_page(pdf: Any, index: int, has_forms: bool) -> _PageResult:
     page = pdf.get_page(index)
     try:
         textpage = page.get_textpage()
         try:
             number = index + 1
+            form_block = _form_fields(pdf, page, number) if has_forms else None
+            extra = [form_block] if form_block is not None else []
             stream_text = textpage.get_text_range()
             native_chars = _visible_chars(stream_text)
             inventory: _Inventory | None = None
@@ -248,10 +314,10 @@ def _read_page(pdf: Any, index: int) -> _PageResult:
                 inventory = _inventory(page)
                 if native_chars == 0:
                     scanned = inventory.image_ratio >= SCAN_IMAGE_RATIO or inventory.path_count >= OUTLINED_TEXT_PATHS
-                    return _PageResult(number, [], 0, "stream", scanned)
+                    return _PageResult(number, extra, 0, "stream", scanned)
             ocr_wanted = inventory is not None and inventory.image_ratio >= PAGE_SIZED_IMAGE_RATIO
             blocks, layout = _lay_out_page(page, textpage, inventory, stream_text, native_chars, number)
-            return _PageResult(number, blocks, native_chars, layout, ocr_wanted)
+            return _PageResult(number, blocks + extra, native_chars, layout, ocr_wanted)
         finally:
             textpage.close()
     finally:
