@@ -61,7 +61,7 @@ from typing import Any
 
 from data_extract.pipeline.entities import entity_tags, find_entities
 from data_extract.pipeline.quality import chunk_quality
-from data_extract.pipeline.types import Block, Chunk, Document, Table
+from data_extract.pipeline.types import CELL_SEPARATOR, Block, Chunk, Document, Table
 
 MIN_CHUNK_SIZE = 16
 
@@ -258,7 +258,7 @@ class _Chunker:
         rows = [[cell.strip() for cell in row] for row in block.table.rows if any(c.strip() for c in row)]
         if not rows:
             return
-        lines = [" | ".join(row) for row in rows]
+        lines = [CELL_SEPARATOR.join(row) for row in rows]
         line_tokens = [estimate_tokens(line) for line in lines]
         line_starts = self._table_line_offsets(index, block, lines)
         parts = _table_parts(line_tokens, self.chunk_size)

@@ -64,15 +64,24 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits: PipelineLimits) -> Document:
-    from data_extract.pipeline.extract import extract_document
+# Formats parsed by our own pure-Python code in time and memory linear in the (already size-limited)
+# input: they run in-process. Everything else goes through native parsers (pdfium, libxml2, calamine,
+# Pillow, Tesseract) and runs in a child process that a runaway parse cannot take down with it.
+_IN_PROCESS_FORMATS = frozenset({"txt", "md", "log", "csv", "tsv"})
 
-    if not limits.isolate:
-        return extract_document(data, filename=filename, options=extract_options)
+
+def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits: PipelineLimits) -> Document:
+    from data_extract.pipeline.detect import detect_format
+    from data_extract.pipeline.extract import get_extractor
+
+    fmt = detect_format(data, filename)
+    extractor = get_extractor(fmt)
+    if not limits.isolate or fmt in _IN_PROCESS_FORMATS:
+        return extractor(data, filename=filename, options=extract_options)
     from data_extract.pipeline.guard import run_isolated
 
     return run_isolated(
-        extract_document, data, filename=filename, options=extract_options,
+        extractor, data, filename=filename, options=extract_options,
         timeout_s=limits.timeout_s, memory_mb=limits.memory_mb,
     )
 

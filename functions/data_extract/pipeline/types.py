@@ -51,6 +51,12 @@ class ExtractionError(Exception):
         return "skipped" if self.error_type in SKIPPED_ERROR_TYPES else "failed"
 
 
+# Cells of a table row in plain text are separated by a tab: a phrase that runs across cells
+# ("HTML 0.969 0.927") is still found once whitespace is collapsed, and the structure stays in the
+# markdown/HTML renderings kept beside the text.
+CELL_SEPARATOR = "\t"
+
+
 @dataclass
 class Table:
     """A table as rows of cell strings (ragged rows allowed)."""
@@ -58,8 +64,10 @@ class Table:
     rows: list[list[str]]
 
     def to_text(self) -> str:
-        """Plain rendering used for chunk text: one line per row, cells joined by ' | '."""
-        return "\n".join(" | ".join(c.strip() for c in row) for row in self.rows if any(c.strip() for c in row))
+        """Plain rendering used for block and chunk text: one line per row, cells tab-separated."""
+        return "\n".join(
+            CELL_SEPARATOR.join(c.strip() for c in row) for row in self.rows if any(c.strip() for c in row)
+        )
 
     def to_markdown(self) -> str:
         rows = [r for r in self.rows if any(c.strip() for c in r)]

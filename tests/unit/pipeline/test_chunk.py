@@ -199,7 +199,7 @@ def test_given_a_small_table_between_prose_when_chunking_then_it_is_its_own_chun
 
     assert [c.text for c in chunks] == [
         "Before the table.",
-        "Control | Owner | Status\nCTRL-000 | owner 0 | effective\nCTRL-001 | owner 1 | effective",
+        "Control\tOwner\tStatus\nCTRL-000\towner 0\teffective\nCTRL-001\towner 1\teffective",
         "After the table.",
     ]
     table_chunk = chunks[1]
@@ -220,12 +220,12 @@ def test_given_a_large_table_when_chunking_then_it_splits_by_rows_with_the_heade
     seen_rows = []
     for c in chunks:
         lines = c.text.split("\n")
-        assert lines[0] == "Control | Owner | Status"
+        assert lines[0] == "Control\tOwner\tStatus"
         assert c.token_count <= 24
         assert "<td>Control</td>" in c.metadata["text_as_html"]
         assert c.metadata["table_parts"] == len(chunks)
         seen_rows += lines[1:]
-    assert seen_rows == [f"CTRL-{n:03d} | owner {n} | effective" for n in range(40)]
+    assert seen_rows == [f"CTRL-{n:03d}\towner {n}\teffective" for n in range(40)]
 
 
 def test_given_a_table_row_larger_than_chunk_size_when_chunking_then_only_that_row_exceeds():
@@ -235,8 +235,8 @@ def test_given_a_table_row_larger_than_chunk_size_when_chunking_then_only_that_r
 
     oversized = [c for c in chunks if c.token_count > 16]
     assert len(oversized) == 1
-    assert oversized[0].text == f"b | {big_cell}"
-    assert chunks[0].text.startswith("Name | Notes")
+    assert oversized[0].text == f"b\t{big_cell}"
+    assert chunks[0].text.startswith("Name\tNotes")
 
 
 # --- provenance ------------------------------------------------------------------
