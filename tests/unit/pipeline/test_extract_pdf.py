@@ -307,7 +307,8 @@ def test_given_an_image_only_pdf_and_ocr_disabled_when_extracting_then_it_needs_
 
     assert caught.value.error_type is ErrorType.NEEDS_OCR
     assert caught.value.details["pages"] == [1, 2]
-    assert "pages 1-2" in caught.value.message
+    assert "pages 1-2 need OCR" in caught.value.message
+    assert "disabled" in caught.value.message
 
 
 def test_given_an_image_only_pdf_and_no_tesseract_when_extracting_then_it_needs_ocr(monkeypatch):
@@ -318,6 +319,7 @@ def test_given_an_image_only_pdf_and_no_tesseract_when_extracting_then_it_needs_
 
     assert caught.value.error_type is ErrorType.NEEDS_OCR
     assert caught.value.details["pages"] == [1]
+    assert "Tesseract is not installed" in caught.value.message
 
 
 def test_given_text_pages_and_one_scanned_page_without_ocr_when_extracting_then_the_text_is_kept_and_the_page_listed():

@@ -8,9 +8,9 @@ Per page:
    is used as is whenever the page's geometry agrees with it: the fast path.
 2. Text rectangles (one per text run, cheap to fetch) are merged into line
    segments. A page whose segments form text columns separated by a gutter, but
-   whose stream order jumps between those columns (line-interleaved columns, or
-   boxes emitted bottom-up), is rebuilt region by region: full-width bands and
-   columns top to bottom, each region read with ``get_text_bounded``.
+   whose stream keeps jumping between those columns (columns interleaved line by
+   line), is rebuilt region by region: full-width bands and columns top to
+   bottom, each region read with ``get_text_bounded``.
 3. Ruled tables (a grid of horizontal and vertical line segments taken from the
    page's path objects) become ``table`` blocks; the text around them is rebuilt
    the same way so the table's text is not repeated.
@@ -56,7 +56,7 @@ RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
 MAX_PATH_SEGMENTS_INSPECTED = 64
 MIN_OBJECTS_ALWAYS_WALKED = 120
 
-_TEXT, _PATH, _IMAGE, _SHADING, _FORM = 1, 2, 3, 4, 5
+_PATH, _IMAGE, _FORM = 2, 3, 5  # FPDF_PAGEOBJ_* types
 _SEGMENT_LINETO, _SEGMENT_BEZIERTO, _SEGMENT_MOVETO = 0, 1, 2
 _FORM_NESTING_LIMIT = 4
 
@@ -106,17 +106,19 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
                 )
             warnings.append(f"Skipped {_pages(unreadable)}: damaged and unreadable.")
 
-        ocr_pages, needs_ocr_pages, ocr_warnings = _recognise_scanned_pages(pdf, pages, options, budget)
-        warnings += ocr_warnings
+        recognised = _recognise_scanned_pages(pdf, pages, options, budget)
+        ocr_pages, needs_ocr_pages = recognised.done, recognised.pending
+        warnings += recognised.warnings
 
         blocks = [block for page in pages for block in page.blocks]
         has_text = any(block.text.strip() for block in blocks)
         if not has_text:
             if needs_ocr_pages:
+                verb = "needs" if len(needs_ocr_pages) == 1 else "need"
                 raise ExtractionError(
                     ErrorType.NEEDS_OCR,
-                    "The PDF has no text layer (it is scanned or image-only) and OCR is not available: "
-                    f"{_pages(needs_ocr_pages)} {'needs' if len(needs_ocr_pages) == 1 else 'need'} OCR.",
+                    f"The PDF has no text layer (it is scanned or image-only) and {recognised.reason}: "
+                    f"{_pages(needs_ocr_pages)} {verb} OCR.",
                     pages=needs_ocr_pages,
                 )
             if ocr_pages:
@@ -124,7 +126,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
             raise ExtractionError(ErrorType.EMPTY, f"The PDF has {page_count} page(s) but no text.")
         if needs_ocr_pages:
             warnings.append(
-                f"No text layer on {_pages(needs_ocr_pages)} and OCR was not run there; that content is missing."
+                f"No text layer on {_pages(needs_ocr_pages)} and {recognised.reason}; that content is missing."
             )
 
         metadata: dict[str, Any] = {
@@ -133,7 +135,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
             "ocr_pages": ocr_pages,
             "needs_ocr_pages": needs_ocr_pages,
             "encrypted": encrypted,
-            "table_count": sum(1 for block in blocks if block.kind == "table"),
+            "table_count": sum(1 for block in blocks if block.meta.get("detected") == "ruled_grid"),
         }
         rebuilt = [page.number for page in pages if page.layout != "stream"]
         if rebuilt:
@@ -403,7 +405,8 @@ class _BoundedText:
             return ""
         if written >= self._capacity:  # cannot happen by the bound above; stay correct anyway
             return self._textpage.get_text_bounded(left=x0, bottom=y0, right=x1, top=y1)
-        return ctypes.string_at(self._buffer, written * 2).decode("utf-16-le", "ignore")
+        # The count includes the terminating NUL when the buffer had room for it.
+        return ctypes.string_at(self._buffer, written * 2).decode("utf-16-le", "ignore").rstrip("\x00")
 
 
 def _visible_chars(text: str) -> int:
@@ -1064,19 +1067,31 @@ def _blocks(items: list[Any], line_height: float) -> list[_PlanItem]:
 # --- OCR ---------------------------------------------------------------------
 
 
+@dataclass
+class _OcrOutcome:
+    done: list[int] = field(default_factory=list)  # pages recognised
+    pending: list[int] = field(default_factory=list)  # pages that still need OCR
+    warnings: list[str] = field(default_factory=list)
+    reason: str = ""  # why pending pages were not recognised
+
+
 def _recognise_scanned_pages(
     pdf: Any, pages: list[_PageResult], options: ExtractOptions, budget: _CharBudget
-) -> tuple[list[int], list[int], list[str]]:
-    """OCR the pages that need it; return (ocr_pages, needs_ocr_pages, warnings)."""
+) -> _OcrOutcome:
+    """OCR the pages that need it, appending an ``ocr`` block to each."""
+    import pypdfium2 as pdfium
+
     wanted = [page for page in pages if page.ocr_wanted]
     if not wanted:
-        return [], [], []
+        return _OcrOutcome()
     from data_extract.pipeline import guard, ocr
 
     if not options.ocr:
-        return [], [p.number for p in wanted], ["OCR is disabled for this run."]
+        return _OcrOutcome(pending=[p.number for p in wanted], reason="OCR is disabled for this run")
     if not ocr.tesseract_available():
-        return [], [p.number for p in wanted], ["OCR is not available (Tesseract is not installed)."]
+        return _OcrOutcome(
+            pending=[p.number for p in wanted], reason="OCR is not available (Tesseract is not installed)"
+        )
 
     warnings: list[str] = []
     languages = ocr.resolve_languages(options.ocr_languages)
@@ -1098,6 +1113,10 @@ def _recognise_scanned_pages(
                 break
         try:
             image = _render_for_ocr(pdf, page.number - 1)
+        except pdfium.PdfiumError:
+            pending.append(page.number)
+            continue
+        try:
             text, confidence = ocr.ocr_image(image, languages.argument, timeout, dpi=image.info.get("ocr_dpi"))
         except ocr.OcrTimeout:
             timed_out.append(page.number)
@@ -1105,6 +1124,8 @@ def _recognise_scanned_pages(
         except ocr.OcrError:
             pending.append(page.number)
             continue
+        finally:
+            image.close()
         done.append(page.number)
         if text.strip():
             block = Block(
@@ -1117,7 +1138,9 @@ def _recognise_scanned_pages(
             page.blocks.append(block)
     if timed_out:
         warnings.append(f"OCR timed out on {_pages(timed_out)}.")
-    return done, sorted(pending + timed_out), warnings
+    if pending:
+        warnings.append(f"OCR failed on {_pages(pending)}.")
+    return _OcrOutcome(done, sorted(pending + timed_out), warnings, reason="OCR did not complete")
 
 
 def _render_for_ocr(pdf: Any, index: int) -> Any:
