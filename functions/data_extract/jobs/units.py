@@ -59,7 +59,7 @@ def pipeline_options(run_config: dict[str, Any]):
 
 def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutcome:
     """Process one file unit exactly once per run, whatever SQS redelivers."""
-    from data_extract.pipeline.run import FileResult, PipelineLimits, process_file
+    from data_extract.pipeline.run import FileResult
 
     job = store.table.get_job(msg.job_id)
     unit = store.table.get_unit(msg.job_id, msg.unit_id)
@@ -77,11 +77,14 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutc
     store.table.mark_unit_running(msg.job_id, msg.unit_id, msg.run, now)
     run_config = job["run_config"]
 
+    input_bucket, input_key = unit["input_bucket"], unit["input_key"]
     if job.get("halted") and not run_config.get("continue_on_error", True):
         result = FileResult(status="skipped", file_hash="", error_type="halted",
                             error_message="Not processed: an earlier file failed and continue_on_error is false.")
     else:
-        result = _run_pipeline(store, settings, job, unit, msg, run_config, now)
+        result, kept_key = _run_pipeline(store, settings, job, unit, msg, run_config, now)
+        if kept_key:
+            input_bucket, input_key = store.objects.bucket, kept_key
 
     output_keys = []
     for out in result.outputs:
@@ -100,12 +103,9 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutc
         "output_path": output_keys[0] if len(output_keys) == 1 else (paths.output_key(msg.job_id, "") if output_keys else None),
         "output_files": output_keys,
         "warnings": result.warnings[:20],
-        "input_key": unit["input_key"],
-        "input_bucket": unit["input_bucket"],
+        "input_key": input_key,
+        "input_bucket": input_bucket,
     }
-    if unit.get("persist_input_to"):
-        record["input_key"] = unit["persist_input_to"]
-        record["input_bucket"] = store.objects.bucket
     event = (
         "file",
         f"{unit['source_path']}: {result.status}" + (f" ({result.error_type})" if result.error_type else ""),
@@ -124,19 +124,21 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutc
 
 def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: dict[str, Any], msg: UnitMessage,
                   run_config: dict[str, Any], now: str):
+    """Fetch the input and run the pipeline; returns the result and the job's own copy of the input, if made."""
     from data_extract.pipeline.run import FileResult, PipelineLimits, process_file
 
     try:
         data = store.objects.get_bytes(unit["input_key"], bucket=unit["input_bucket"])
     except ObjectNotFound:
         return FileResult(status="failed", file_hash="", error_type=ErrorType.SOURCE_NOT_FOUND.value,
-                          error_message=f"Input object s3://{unit['input_bucket']}/{unit['input_key']} no longer exists.")
-    if unit["input_key"].startswith("uploads/"):
+                          error_message=f"Input object s3://{unit['input_bucket']}/{unit['input_key']} "
+                                        "no longer exists."), None
+    kept_key = None
+    if unit["input_key"].startswith("uploads/") and unit["input_bucket"] == store.objects.bucket:
         # Presigned uploads expire with the bucket's lifecycle; keep the job's own copy for retries.
-        keep = paths.input_key(msg.job_id, unit["source_path"])
-        store.objects.put_bytes(keep, data)
-        unit["persist_input_to"] = keep
-    return process_file(
+        kept_key = paths.input_key(msg.job_id, unit["source_path"])
+        store.objects.put_bytes(kept_key, data)
+    result = process_file(
         data,
         source_path=unit["source_path"],
         options=pipeline_options(run_config),
@@ -150,6 +152,7 @@ def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: d
         limits=PipelineLimits(settings.max_file_bytes, settings.extract_timeout_seconds, settings.extract_memory_mb),
         processing_timestamp=now,
     )
+    return result, kept_key
 
 
 def fail_unit_from_dead_letter(store: Store, msg: UnitMessage, receive_count: int | None) -> bool:
