@@ -73,7 +73,8 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutc
         return UnitOutcome("duplicate")
 
     now = now_rfc3339()
-    store.table.mark_job_running(msg.job_id, msg.run, now)
+    if job["status"] == "queued":
+        store.table.mark_job_running(msg.job_id, msg.run, now)  # conditional: one unit of the run wins
     store.table.mark_unit_running(msg.job_id, msg.unit_id, msg.run, now)
     run_config = job["run_config"]
 
