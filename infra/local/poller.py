@@ -178,6 +178,7 @@ class SqsPoller(threading.Thread):
         # Short long-polls keep shutdown prompt; Lambda itself polls with 20 s.
         self.long_poll_seconds = long_poll_seconds
         self.invocations = 0
+        self.busy = False  # True while a batch is in the handler
 
     @property
     def handler(self) -> Handler:
@@ -249,12 +250,15 @@ class SqsPoller(threading.Thread):
         )
         started = time.monotonic()
         self.invocations += 1
+        self.busy = True
         try:
             response = self.handler(event, context)
         except Exception as exc:  # noqa: BLE001 - a raising handler fails its whole batch, as in Lambda
             log.error("%s: invocation %s raised:\n%s", self.function_name, context.aws_request_id,
                       traceback.format_exc())
             return BatchOutcome(message_ids, set(message_ids), error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.busy = False
         elapsed = time.monotonic() - started
         if elapsed > self.function.timeout_seconds:
             # Lambda would have stopped the invocation: nothing of the batch counts as done.

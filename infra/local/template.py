@@ -247,6 +247,7 @@ class SqsEventSource:
 class FunctionSpec:
     logical_id: str
     handler: str
+    code_uri: str | None  # a local directory (what `sam build` packages), or None for an S3 location
     timeout_seconds: int
     memory_mb: int
     # Globals and function variables merged as SAM merges them; values are unresolved expressions.
@@ -329,7 +330,9 @@ def _merge_maps(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def load_template(path: str | Path = DEFAULT_TEMPLATE, parameter_overrides: Mapping[str, Any] | None = None) -> Template:
+def load_template(
+    path: str | Path = DEFAULT_TEMPLATE, parameter_overrides: Mapping[str, Any] | None = None,
+) -> Template:
     path = Path(path)
     document = parse_template_text(path.read_text(encoding="utf-8"))
     parameters = _parameter_values(document, parameter_overrides or {})
@@ -349,7 +352,8 @@ def load_template(path: str | Path = DEFAULT_TEMPLATE, parameter_overrides: Mapp
         kind = resource["Type"]
         properties = resource.get("Properties", {})
         if kind == "AWS::Serverless::Function":
-            functions[logical_id] = _function_spec(logical_id, _merged_function_properties(globals_, properties), static)
+            merged = _merged_function_properties(globals_, properties)
+            functions[logical_id] = _function_spec(logical_id, merged, static)
         elif kind == "AWS::SQS::Queue":
             queues[logical_id] = _queue_spec(logical_id, properties, static)
         elif kind == "AWS::DynamoDB::Table":
@@ -380,6 +384,7 @@ def _function_spec(logical_id: str, properties: dict[str, Any], static: Resolver
     return FunctionSpec(
         logical_id=logical_id,
         handler=static.resolve(properties["Handler"]),
+        code_uri=code_uri if isinstance(code_uri := properties.get("CodeUri"), str) else None,
         timeout_seconds=int(static.resolve(properties.get("Timeout", SAM_DEFAULT_TIMEOUT_SECONDS))),
         memory_mb=int(static.resolve(properties.get("MemorySize", SAM_DEFAULT_MEMORY_MB))),
         environment=dict((properties.get("Environment") or {}).get("Variables", {})),

@@ -1,0 +1,320 @@
+"""The local stack: the deployed code, wired as template.yaml wires it, against moto on loopback.
+
+    python -m infra.local.stack [--seed DIR]
+
+Starts moto server on 127.0.0.1 (``MOTO_PORT`` or a free port), creates the template's table, bucket and queues in
+it, gives this process the environment the template gives the functions, starts one SQS poller per queue-triggered
+function (Lambda's event source mapping, see poller.py) and serves the API with uvicorn on 127.0.0.1:``PORT``
+(default 8000). ``DATA_EXTRACT_API_KEY`` in the environment turns authentication on. Ctrl-C or SIGTERM stops
+everything: the pollers finish the batch in hand, uvicorn shuts down, moto stops, and the exit code is 0.
+Everything lives in memory and is gone when the stack stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+API_PREFIX = "/api/v1"
+TERMINAL_JOB_STATUSES = {"completed", "partial", "failed"}
+
+log = logging.getLogger("data_extract.local.stack")
+
+
+def _isolate_from_real_aws(endpoint_url: str) -> None:
+    """Every boto3 client of this process talks to moto, with credentials that open nothing real."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        os.environ.pop(name, None)
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        # No shared config or credentials files: nothing there may override the endpoint or the keys.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    })
+
+
+def apply_function_environment(environment: dict[str, str], resource_variables: set[str]) -> None:
+    """Set what the template gives the functions. Variables naming the stack's resources always win; any other
+    (limits, log level, ...) already set in this shell is kept, so a developer can try other values."""
+    for name, value in environment.items():
+        if name in resource_variables:
+            os.environ[name] = value
+        else:
+            os.environ.setdefault(name, value)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+class LocalStack:
+    def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None) -> None:
+        self.api_port = api_port
+        self.moto_port = moto_port
+        self.template_path = template_path
+        self.stop = threading.Event()
+        self.pollers: list[Any] = []
+        self.moto: Any = None
+        self.server: Any = None
+        self.server_running = False
+        self.endpoint_url = ""
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+    def start_backend(self) -> None:
+        """moto, the template's resources, the functions' environment and the pollers (not yet the API)."""
+        from moto.server import ThreadedMotoServer
+
+        from infra.local.template import DEFAULT_TEMPLATE, load_template
+
+        self.moto = ThreadedMotoServer(ip_address=HOST, port=self.moto_port, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        _isolate_from_real_aws(self.endpoint_url)
+
+        import boto3
+
+        from infra.local.poller import SqsPoller
+        from infra.local.resources import physical_name, provision, resource_variables
+
+        template = load_template(self.template_path or DEFAULT_TEMPLATE)
+        # Lambda puts a function's code (its CodeUri) first on the import path; so does the local stack.
+        for code_uri in {f.code_uri for f in template.functions.values() if f.code_uri}:
+            code_dir = str((template.path.parent / code_uri).resolve())
+            if code_dir not in sys.path:
+                sys.path.insert(0, code_dir)
+        session = boto3.session.Session(region_name=REGION)
+        resources = provision(session, template)
+        apply_function_environment(resources.environment, resource_variables(template))
+        # Outside Lambda there is no X-Ray daemon and no CloudWatch to receive metrics: keep the logs readable.
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        self.resources = resources
+
+        sqs = session.client("sqs")
+        for function in template.functions.values():
+            for event in function.sqs_events:
+                if not event.enabled:
+                    continue
+                poller = SqsPoller(
+                    sqs, function, event,
+                    queue_url=resources.queue_url(event.queue), queue_arn=resources.queue_arn(event.queue),
+                    function_name=physical_name(resources.stack_name, function.logical_id),
+                    stop=self.stop, region=resources.region, account_id=resources.account_id,
+                )
+                # Import the handler now, as Lambda's init phase would: a broken handler stops the stack at once.
+                poller.handler  # noqa: B018
+                self.pollers.append(poller)
+        for poller in self.pollers:
+            poller.start()
+
+    def serve_api(self) -> None:
+        """Serve the API in this (main) thread until a signal asks to stop."""
+        import uvicorn
+
+        config = uvicorn.Config("data_extract.api.app:create_app", factory=True, host=HOST, port=self.api_port,
+                                log_level=os.environ.get("UVICORN_LOG_LEVEL", "info"), lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.server.run()
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        if self.server is not None:
+            self.server.should_exit = True
+
+    def shutdown(self) -> None:
+        self.request_stop()
+        busy = [p for p in self.pollers if p.busy]
+        if busy:
+            print(f"Stopping: waiting for {', '.join(p.function_name for p in busy)} to finish the batch in hand "
+                  "(Ctrl-C again abandons it)...", flush=True)
+        for poller in self.pollers:
+            while poller.is_alive():
+                poller.join(timeout=0.5)
+        if self.moto is not None:
+            self.moto.stop()
+
+    def banner(self) -> str:
+        auth = "on (DATA_EXTRACT_API_KEY is set)" if os.environ.get("DATA_EXTRACT_API_KEY") else "off"
+        consumers = ", ".join(f"{p.function.logical_id} <- {p.event.queue}" for p in self.pollers)
+        return "\n".join([
+            "data-extract local stack",
+            f"  API        {self.api_url}{API_PREFIX}",
+            f"  API docs   {self.api_url}/docs",
+            f"  moto       {self.endpoint_url}   (AWS_ENDPOINT_URL for the aws CLI or boto3)",
+            f"  auth       {auth}",
+            f"  table      {os.environ['DATA_EXTRACT_TABLE_NAME']}",
+            f"  bucket     {os.environ['DATA_EXTRACT_BUCKET_NAME']}",
+            f"  pollers    {consumers}",
+            "  Ctrl-C stops the stack; its data lives in memory only.",
+        ])
+
+
+# ---------------------------------------------------------------- --seed
+
+def _files_in(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts))
+
+
+def seed(api_url: str, directory: Path, *, timeout_seconds: float, out: Any = sys.stdout) -> str:
+    """Submit every file of DIRECTORY as one multipart job, wait for it to end, print its status and artifacts.
+
+    Returns the job's final status.
+    """
+    import httpx
+
+    files = _files_in(directory)
+    if not files:
+        raise SystemExit(f"--seed: no files in {directory}")
+    headers = {}
+    if os.environ.get("DATA_EXTRACT_API_KEY"):
+        headers["X-API-Key"] = os.environ["DATA_EXTRACT_API_KEY"]
+    with httpx.Client(base_url=f"{api_url}{API_PREFIX}", headers=headers, timeout=120) as client:
+        handles = [path.open("rb") for path in files]
+        try:
+            parts = [("files", (path.name, handle, "application/octet-stream"))
+                     for path, handle in zip(files, handles, strict=True)]
+            response = client.post("/jobs/process", files=parts)
+        finally:
+            for handle in handles:
+                handle.close()
+        if response.status_code not in (200, 202):
+            raise SystemExit(f"--seed: POST /jobs/process answered {response.status_code}: {response.text}")
+        job_id = response.json()["job_id"]
+        print(f"seed: job {job_id} submitted with {len(files)} file(s) from {directory}", file=out, flush=True)
+
+        deadline = time.monotonic() + timeout_seconds
+        last_progress = None
+        while True:
+            response = client.get(f"/jobs/{job_id}", params={"file_limit": 5000, "event_limit": 1})
+            response.raise_for_status()
+            job = response.json()
+            progress = _file_counts(job.get("files", []))
+            if progress != last_progress:
+                print(f"seed: {job['status']}  " + "  ".join(f"{k} {v}" for k, v in progress.items()), file=out,
+                      flush=True)
+                last_progress = progress
+            if job["status"] in TERMINAL_JOB_STATUSES:
+                break
+            if time.monotonic() > deadline:
+                print(f"seed: job {job_id} still {job['status']} after {timeout_seconds:.0f} s; giving up waiting",
+                      file=out, flush=True)
+                return job["status"]
+            time.sleep(1.0)
+
+        for file in job.get("files", []):
+            if file.get("status") in ("failed", "skipped"):
+                print(f"seed:   {file['status']:<8} {file.get('source_path')}: {file.get('error_type')} "
+                      f"{file.get('error_message') or ''}".rstrip(), file=out)
+        artifacts = client.get(f"/jobs/{job_id}/artifacts").json().get("artifacts", [])
+        print(f"seed: job {job_id} {job['status']}; {len(artifacts)} artifact(s):", file=out)
+        for artifact in artifacts:
+            print(f"  {api_url}{API_PREFIX}/jobs/{job_id}/artifacts/{artifact['path']}", file=out)
+        out.flush()
+        return job["status"]
+
+
+def _file_counts(files: Iterable[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for file in files:
+        counts[file.get("status", "?")] = counts.get(file.get("status", "?"), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _seed_when_ready(stack: LocalStack, directory: Path, timeout_seconds: float) -> None:
+    while not stack.stop.is_set() and not (stack.server is not None and stack.server.started):
+        time.sleep(0.1)
+    if stack.stop.is_set():
+        return
+    try:
+        seed(stack.api_url, directory, timeout_seconds=timeout_seconds)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr, flush=True)
+    except Exception:  # noqa: BLE001 - seeding is a convenience; the stack keeps serving
+        log.exception("seeding from %s failed", directory)
+
+
+# ---------------------------------------------------------------- entry point
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=Path, metavar="DIR",
+                        help="after start, submit every file in DIR as one job and print its result")
+    parser.add_argument("--seed-timeout", type=float, default=1800.0, metavar="SECONDS",
+                        help="how long --seed waits for the job to end (default 1800)")
+    parser.add_argument("--template", type=Path, help="template to run (default: the repository's template.yaml)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if args.seed is not None and not args.seed.is_dir():
+        print(f"--seed: {args.seed} is not a directory", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # moto logs every request it serves, botocore where it found its settings, httpx the seed's requests.
+    for noisy in ("werkzeug", "botocore", "boto3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stack = LocalStack(
+        api_port=int(os.environ.get("PORT", "8000")),
+        moto_port=int(os.environ.get("MOTO_PORT") or _free_port()),
+        template_path=args.template,
+    )
+
+    signals_seen = 0
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        # uvicorn handles the signal while it serves and hands it on here once it has shut down.
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1 and not stack.server_running:
+            print("Stopping at once; in-flight batches are abandoned (their messages return to the queue).",
+                  file=sys.stderr, flush=True)
+            os._exit(130)
+        stack.request_stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        stack.start_backend()
+        print(stack.banner(), flush=True)
+        if args.seed is not None:
+            threading.Thread(target=_seed_when_ready, args=(stack, args.seed, args.seed_timeout),
+                             name="seed", daemon=True).start()
+        if not stack.stop.is_set():
+            stack.server_running = True
+            stack.serve_api()
+            stack.server_running = False
+    finally:
+        stack.shutdown()
+    print("Local stack stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
