@@ -1,0 +1,81 @@
+# data-extract: `make run` starts the local stack, `make test` runs the test suite.
+# Both set up .venv (Python 3.11) on first use; nothing else needs installing by hand.
+
+PYTHON      ?= python3.11
+VENV        := .venv
+SAM_VENV    := .venv-sam
+STAMP       := $(VENV)/.installed
+SAM_STAMP   := $(SAM_VENV)/.installed
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k poller -x"`.
+PYTEST_ARGS ?=
+# pytest-xdist workers ("auto": one per core; 0 runs in this process). Whole files go to one worker, so a
+# module's fixtures (the local stack of tests/integration) start once.
+PYTEST_WORKERS ?= auto
+# Extra stack arguments, e.g. `make run ARGS="--seed ../shared/corpus/pdf"`.
+ARGS        ?=
+
+# SAM CLI never phones home from here; the region only has to exist for validation.
+SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint-template build bench ocr clean distclean
+
+help:
+	@echo "make run            start the local stack (moto + API on http://127.0.0.1:$${PORT:-8000}); ARGS=\"--seed DIR\""
+	@echo "make test           run the whole test suite; PYTEST_ARGS=\"...\" for pytest, PYTEST_WORKERS=0 for one process"
+	@echo "make lint-template  sam validate --lint template.yaml (installs SAM CLI in $(SAM_VENV) once)"
+	@echo "make build          sam build: the functions and their dependency layers into .aws-sam/"
+	@echo "make bench          extraction benchmark (tests/benchmarks/extract_bench.py)"
+	@echo "make clean          remove build output and caches; make distclean also removes the venvs"
+
+# The project venv, redone only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[api,worker,dev]"
+	touch $@
+
+# SAM CLI pins its own boto3/pydantic versions, so it lives in a venv of its own.
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+	touch $@
+
+# Tesseract reads image-only pages. Installed with apt-get when missing and we are root; otherwise the worker
+# reports OCR as unavailable and such pages as needing OCR.
+ocr:
+	@if command -v tesseract >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Tesseract OCR with apt-get..."; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null; \
+	else \
+		echo "note: tesseract is not installed (apt-get install tesseract-ocr): OCR is unavailable"; \
+	fi
+
+run: $(STAMP) ocr
+	$(VENV)/bin/python -m infra.local.stack $(ARGS)
+
+# OMP_THREAD_LIMIT=1: Tesseract's OpenMP threads only contend with each other on a small machine.
+test: $(STAMP) ocr
+	OMP_THREAD_LIMIT=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+lint-template: $(SAM_STAMP)
+	$(SAM) validate --lint -t template.yaml
+
+# BuildMethod python3.11 builds the layers with pip, no container: python3.11 must be on PATH.
+build: $(SAM_STAMP)
+	$(SAM) build -t template.yaml
+
+bench: $(STAMP)
+	$(VENV)/bin/python tests/benchmarks/extract_bench.py $(ARGS)
+
+clean:
+	rm -rf .aws-sam build dist .pytest_cache .local-stack
+	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o \
+		\( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) $(SAM_VENV)
