@@ -118,3 +118,30 @@ def test_continue_on_error_false_halts_remaining_files(aws, pump):
     units = {u["source_path"]: u for u in store.table.list_units(out.job_id)}
     assert units["a.json"]["status"] == "failed"
     assert units["b.txt"]["status"] == "skipped" and units["b.txt"]["error_type"] == "halted"
+
+
+def test_finalize_that_keeps_failing_ends_the_job_failed_from_its_dead_letter_queue(client, pump, aws):
+    from data_extract.handlers import dead_letter
+
+    job_id = submit_upload(client)["job_id"]
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    # Run the worker only; the finalize message then "keeps failing" and lands in the finalize DLQ.
+    from data_extract.handlers import worker
+
+    pump.drain(aws["DATA_EXTRACT_WORK_QUEUE_URL"], worker.lambda_handler, batch_size=5)
+    msgs = sqs.receive_message(QueueUrl=aws["DATA_EXTRACT_FINALIZE_QUEUE_URL"], MaxNumberOfMessages=1)["Messages"]
+    sqs.delete_message(QueueUrl=aws["DATA_EXTRACT_FINALIZE_QUEUE_URL"], ReceiptHandle=msgs[0]["ReceiptHandle"])
+    assert job(client, job_id)["status"] == "running"
+
+    event = _event("sqs_finalize_run.json", json.loads(msgs[0]["Body"]))
+    assert dead_letter.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    detail = job(client, job_id)
+    assert detail["status"] == "failed" and detail["finished_at"]
+    assert detail["events"][-1]["event_type"] == "error"
+    assert "failed repeatedly" in detail["events"][-1]["message"]
+    assert detail["progress"]["processed"] == 3
+    # A late duplicate of the finalize message changes nothing.
+    from data_extract.handlers import finalize
+
+    finalize.lambda_handler(event, LambdaContext())
+    assert job(client, job_id)["status"] == "failed"

@@ -180,7 +180,7 @@ def test_given_each_consumed_queue_when_its_consumer_runs_to_its_timeout_then_th
                 f"{queue.logical_id}: visibility {queue.visibility_timeout_seconds} s < 6 x {function.logical_id} "
                 f"timeout + batching window = {needed} s")
             assert event.reports_batch_item_failures, f"{function.logical_id} fails whole batches"
-    assert consumed == 3  # work -> worker, finalize -> finalize, work DLQ -> dead-letter
+    assert consumed == 4  # work -> worker, finalize -> finalize, both dead-letter queues -> dead-letter
 
 
 def test_given_the_work_queue_when_polled_then_batches_are_sized_for_extraction():

@@ -1,7 +1,12 @@
-"""Dead-letter Lambda: a file unit whose message exhausted its retries is recorded failed, so its job ends."""
+"""Dead-letter Lambda: messages that exhausted their retries end their file unit or run as failed.
+
+A work message (a file unit) is recorded failed, so its run can still finish; a finalize message (a run)
+ends its job as failed. Either way no job stays queued or running forever.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -9,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from data_extract.jobs.finalize import FinalizeMessage, abandon_run
 from data_extract.jobs.units import UnitMessage, fail_unit_from_dead_letter
 from data_extract.store import get_store
 
@@ -19,18 +25,24 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> bool:
+def record_handler(record: SQSRecord) -> str:
     try:
-        msg = UnitMessage.parse(record.body)
+        body = json.loads(record.body)
+        is_unit = isinstance(body, dict) and "unit_id" in body
+        msg = UnitMessage.parse(record.body) if is_unit else FinalizeMessage.parse(record.body)
     except (ValueError, KeyError, TypeError):
         logger.error("unreadable dead-letter message dropped", extra={"message_id": record.message_id})
-        return False
+        return "unreadable"
     receive_count = record.attributes.approximate_receive_count
-    recorded = fail_unit_from_dead_letter(get_store(), msg, int(receive_count) if receive_count else None)
-    metrics.add_metric(name="UnitsDeadLettered", unit=MetricUnit.Count, value=1)
-    logger.warning("file unit dead-lettered", extra={"job_id": msg.job_id, "unit_id": msg.unit_id,
-                                                     "recorded": recorded})
-    return recorded
+    count = int(receive_count) if receive_count else None
+    if isinstance(msg, UnitMessage):
+        outcome = "unit_failed" if fail_unit_from_dead_letter(get_store(), msg, count) else "unit_already_done"
+        metrics.add_metric(name="UnitsDeadLettered", unit=MetricUnit.Count, value=1)
+    else:
+        outcome = abandon_run(get_store(), msg, count)
+        metrics.add_metric(name="RunsDeadLettered", unit=MetricUnit.Count, value=1)
+    logger.warning("dead-lettered message handled", extra={"job_id": msg.job_id, "outcome": outcome})
+    return outcome
 
 
 @logger.inject_lambda_context(clear_state=True)

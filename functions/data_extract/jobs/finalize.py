@@ -195,3 +195,47 @@ def finalize_run(store: Store, msg: FinalizeMessage) -> str:
                           "Canonical result payload synced to artifact store" if sync_state == "synced"
                           else "Artifact sync failed", {} if sync_error is None else {"error": sync_error})
     return "finalized"
+
+
+def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -> str:
+    """A run whose finalize kept failing (its message reached the dead-letter queue): end the job as failed.
+
+    Counts come from the file units; nothing here depends on the step that kept failing (governance, S3
+    writes), so the job never stays queued or running. Returns 'abandoned', 'duplicate' or 'stale'.
+    """
+    run = store.table.get_run(msg.job_id, msg.run)
+    job = store.table.get_job(msg.job_id)
+    if run is None or job is None:
+        return "stale"
+    if run.get("finalize_state") == "done" or int(job.get("current_run", 0)) != msg.run:
+        return "duplicate"
+    now = now_rfc3339()
+    if run.get("finalize_state") != "claimed":
+        store.table.claim_finalize(msg.job_id, msg.run, now)
+    units = store.table.list_units(msg.job_id)
+    result = build_result(job, units, run, now, store.objects.bucket)
+    detail = "Finalizing the run failed repeatedly" + (f" ({receive_count} attempts)" if receive_count else "") + \
+             "; file results are kept, but no result.json or governance evaluation was produced."
+    run_units = [u for u in units if int(u.get("run", 0)) == msg.run]
+    session = _session_record(job, run, run_units, "failed", now)
+    projection = {k: session[k] for k in ("session_id", "job_id", "run", "status", "source_directory", "total_files",
+                                          "processed_count", "failed_count", "skipped_count", "updated_at")}
+    job_fields = {
+        "status": "failed",
+        "finished_at": now,
+        "updated_at": now,
+        "processed_count": result["processed_count"],
+        "failed_count": result["failed_count"],
+        "skipped_count": result["skipped_count"],
+        "artifact_sync_state": "failed",
+        "artifact_sync_error": "finalize_exhausted",
+        "dispatch_state": "done",
+    }
+    event = ("error", detail, {"run": msg.run, "reason": "finalize_exhausted"})
+    if not store.table.complete_run(msg.job_id, msg.run, job_fields, projection, event, now):
+        return "duplicate"
+    try:
+        store.objects.put_json(paths.session_record_key(run["session_id"]), session)
+    except Exception:  # noqa: BLE001 - the projection above already records the session
+        logger.exception("session record write failed while abandoning a run", extra={"job_id": msg.job_id})
+    return "abandoned"
