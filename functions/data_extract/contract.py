@@ -111,8 +111,8 @@ class JobOptions(BaseModel):
     evaluation_policy: str = Field("baseline_v1", max_length=64)
     evaluation_fail_on_bad: bool = False
     continue_on_error: bool = True
-    source_files: list[str] = Field(
-        default_factory=list, max_length=10000, description="with input_path: only these keys (relative to it)"
+    source_files: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, max_length=1000, description="with input_path: only these keys (relative to it)"
     )
     idempotency_key: str | None = Field(None, min_length=1, max_length=128)
     password: str | None = Field(

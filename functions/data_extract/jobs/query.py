@@ -164,13 +164,16 @@ def _session_summary(item: dict[str, Any]) -> SessionSummary:
 
 def list_sessions(store: Store, limit: int, offset: int) -> list[SessionSummary]:
     """Sessions from the DynamoDB projection, completed by the S3 records the projection is missing."""
-    projected = store.table.list_sessions(limit=offset + limit + 1000)
+    wanted = offset + limit
+    projected = store.table.list_sessions(limit=wanted)
     known = {s["session_id"] for s in projected}
     records: list[dict[str, Any]] = list(projected)
-    for obj in store.objects.list(paths.SESSION_RECORD_PREFIX):
-        session_id = posixpath.basename(obj.key).removesuffix(".json")
-        if session_id in known:
-            continue
+    # Only records the projection is missing are read, newest first, and never more than the page needs:
+    # a record is written when its session ends, so its object time orders it like updated_at.
+    missing = [o for o in store.objects.list(paths.SESSION_RECORD_PREFIX)
+               if posixpath.basename(o.key).removesuffix(".json") not in known]
+    missing.sort(key=lambda o: o.last_modified, reverse=True)
+    for obj in missing[:wanted]:
         try:
             records.append(store.objects.get_json(obj.key))
         except (ObjectNotFound, ValueError):

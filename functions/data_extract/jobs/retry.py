@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from data_extract.contract import TERMINAL_JOB_STATUSES, JobStatus, now_rfc3339
 from data_extract.jobs import paths
-from data_extract.jobs.errors import Conflict, NotFound, Overloaded
+from data_extract.jobs.errors import Conflict, NotFound
+from data_extract.jobs.units import dispatch_units
+from data_extract.pipeline.types import ErrorType
 from data_extract.jobs.submit import check_admission
 from data_extract.settings import Settings
-from data_extract.store import ConditionFailed, QueueError, Store
+from data_extract.store import ConditionFailed, Store
 
 
 def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
@@ -19,7 +21,9 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
     if job.get("cleaned"):
         raise Conflict(f"Job {job_id} had its artifacts cleaned; its inputs are gone, so it cannot be retried.")
     units = store.table.list_units(job_id)
-    failed = [u for u in units if u["status"] == "failed"]
+    # Files halted by continue_on_error=false never ran: they are retried along with the failures.
+    failed = [u for u in units if u["status"] == "failed"
+              or (u["status"] == "skipped" and u.get("error_type") == ErrorType.HALTED.value)]
     if not failed:
         raise Conflict(f"Job {job_id} has no failed files to retry.")
     retryable = [u for u in failed if int(u.get("retry_count", 0)) < settings.max_retries_per_file]
@@ -39,13 +43,5 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
     except ConditionFailed:
         raise Conflict(f"Job {job_id} changed while the retry was being set up; reload it and try again.") from None
     store.table.requeue_units(job_id, retryable, new_run, now)
-    try:
-        store.queues.send_work([{"job_id": job_id, "unit_id": u["unit_id"], "run": new_run} for u in retryable])
-    except QueueError:
-        raise Overloaded("The work queue did not accept the retry; try again later.",
-                         settings.api_queue_retry_hint_seconds) from None
-    store.table.update_job(job_id, {"dispatch_state": "submitted"}, condition="dispatch_state = :pending",
-                           condition_values={":pending": "pending_dispatch"})
-    store.table.add_event(job_id, "dispatch", "File units submitted to the work queue",
-                          {"source": "retry_enqueue", "units": len(retryable), "run": new_run})
+    dispatch_units(store, job_id, new_run, retryable, "retry_enqueue")
     return JobStatus.queued

@@ -7,13 +7,15 @@ import hashlib
 import json
 import posixpath
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from data_extract.contract import JobOptions, JobStatus, now_rfc3339
 from data_extract.jobs import paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
+from data_extract.jobs.units import dispatch_units
 from data_extract.settings import Settings
-from data_extract.store import ConditionFailed, ObjectStore, QueueError, Store, parse_s3_uri
+from data_extract.store import ObjectStore, Store, parse_s3_uri
 
 _GLOB_CHARS = set("*?[")
 
@@ -152,6 +154,7 @@ def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobO
         found = [by_rel[w] for w in sorted(wanted)]
     if len(found) > settings.api_max_upload_files:
         raise PayloadTooLarge(f"input_path matches {len(found)} files; the limit is {settings.api_max_upload_files}.")
+    check_upload_limits(settings, [(f.rel_path, f.size) for f in found])
     return ResolvedInputs(_dedupe(found), text)
 
 
@@ -185,12 +188,22 @@ def build_run_config(options: JobOptions, resolved: dict[str, Any]) -> dict[str,
     return {**resolved, **options.model_dump(mode="json", include=set(_PASS_THROUGH))}
 
 
-def _replay(store: Store, existing: dict[str, Any], digest: str, key: str) -> SubmitOutcome:
+# A key whose job was never created (the submitting invocation died in between) is taken over after
+# this long: longer than any API invocation can run.
+ABANDONED_KEY_AFTER = timedelta(minutes=2)
+
+
+def _replay(store: Store, existing: dict[str, Any], digest: str, key: str) -> SubmitOutcome | None:
+    """The earlier job for this key, or None when the key's job was never created and the key was taken over."""
     if existing.get("request_hash") != digest:
         raise Conflict(f"Idempotency key '{key}' was already used with a different request.")
     job = store.table.get_job(existing["job_id"])
-    status = JobStatus(job["status"]) if job else JobStatus.queued
-    return SubmitOutcome(existing["job_id"], status, created=False)
+    if job is not None:
+        return SubmitOutcome(existing["job_id"], JobStatus(job["status"]), created=False)
+    claimed_at = datetime.fromisoformat(existing["created_at"].replace("Z", "+00:00"))
+    if datetime.now(timezone.utc) - claimed_at < ABANDONED_KEY_AFTER:
+        return SubmitOutcome(existing["job_id"], JobStatus.queued, created=False)  # being created right now
+    return None
 
 
 def submit_job(store: Store, settings: Settings, options: JobOptions, inputs: ResolvedInputs,
@@ -215,7 +228,11 @@ def submit_job(store: Store, settings: Settings, options: JobOptions, inputs: Re
     if key:
         existing = store.table.claim_idempotency_key(key, digest, job_id, created_at)
         if existing is not None:
-            return _replay(store, existing, digest, key)
+            replay = _replay(store, existing, digest, key)
+            if replay is not None:
+                return replay
+            if not store.table.take_over_idempotency_key(key, existing["job_id"], digest, job_id, created_at):
+                raise Conflict(f"Idempotency key '{key}' is being used by a concurrent request; retry shortly.")
     try:
         check_admission(store, settings)
         _store_inline_inputs(store, job_id, inputs.files)
@@ -286,20 +303,4 @@ def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_
            "status": "queued", "started_at": created_at}
     store.table.create_job(job, units, run, {"event_type": "queued", "message": "Job queued for processing",
                                              "payload": {"files": len(units)}, "event_time": created_at})
-    try:
-        store.queues.send_work([{"job_id": job_id, "unit_id": u["unit_id"], "run": 1} for u in units])
-    except QueueError as exc:
-        now = now_rfc3339()
-        store.table.update_job(job_id, {"status": "failed", "dispatch_state": "failed", "finished_at": now,
-                                        "updated_at": now})
-        store.table.add_event(job_id, "error", "Job could not be queued", {"error": str(exc)})
-        raise Overloaded("The work queue did not accept the job; try again later.",
-                         settings.api_queue_retry_hint_seconds) from None
-    try:
-        # A fast worker may already have moved the job on; only a still-pending dispatch becomes "submitted".
-        store.table.update_job(job_id, {"dispatch_state": "submitted"}, condition="dispatch_state = :pending",
-                               condition_values={":pending": "pending_dispatch"})
-    except ConditionFailed:
-        pass
-    store.table.add_event(job_id, "dispatch", "File units submitted to the work queue",
-                          {"source": "process_enqueue", "units": len(units)})
+    dispatch_units(store, job_id, 1, units, "process_enqueue")

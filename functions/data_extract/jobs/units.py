@@ -12,13 +12,16 @@ from data_extract.contract import TERMINAL_JOB_STATUSES, now_rfc3339
 from data_extract.jobs import paths
 from data_extract.pipeline.types import ErrorType, ExtractOptions
 from data_extract.settings import Settings
-from data_extract.store import ObjectNotFound, Store
+from data_extract.store import ConditionFailed, ObjectNotFound, Store
 
 logger = logging.getLogger(__name__)
 
-# A claimed finalize that has not finished after this long is handed over again
-# (the claimer may have died between claiming and sending).
-FINALIZE_RESEND_AFTER = timedelta(minutes=5)
+# A claimed finalize that has not finished after this long is handed over again (the claimer may have
+# died between claiming and sending); it outlasts a finalize attempt so two never overlap.
+FINALIZE_RESEND_AFTER = timedelta(minutes=35)  # longer than the finalize queue's visibility timeout
+
+
+MAX_LISTED_OUTPUTS = 100
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,9 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutc
         "error_message": result.error_message,
         "stage_timings_ms": result.stage_timings_ms,
         "output_path": output_keys[0] if len(output_keys) == 1 else (paths.output_key(msg.job_id, "") if output_keys else None),
-        "output_files": output_keys,
+        # per_chunk/organize layouts can write thousands of files: keep the item far below DynamoDB's 400 KB.
+        "output_files": output_keys[:MAX_LISTED_OUTPUTS],
+        "output_count": len(output_keys),
         "warnings": result.warnings[:20],
         "input_key": input_key,
         "input_bucket": input_bucket,
@@ -128,6 +133,11 @@ def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: d
     """Fetch the input and run the pipeline; returns the result and the job's own copy of the input, if made."""
     from data_extract.pipeline.run import FileResult, PipelineLimits, process_file
 
+    if int(unit.get("size_bytes") or 0) > settings.max_file_bytes:
+        # Checked before downloading: an oversized object must not take the worker's memory.
+        return FileResult(status="failed", file_hash="", error_type=ErrorType.TOO_LARGE.value,
+                          error_message=f"File is {unit['size_bytes']} bytes; the per-file limit is "
+                                        f"{settings.max_file_bytes}."), None
     try:
         data = store.objects.get_bytes(unit["input_key"], bucket=unit["input_bucket"])
     except ObjectNotFound:
@@ -174,6 +184,43 @@ def fail_unit_from_dead_letter(store: Store, msg: UnitMessage, receive_count: in
     recorded = store.table.record_unit_result(msg.job_id, msg.unit_id, msg.run, record, event, now_rfc3339())
     hand_over_if_complete(store, msg.job_id, msg.run)
     return recorded
+
+
+def fail_unsent_units(store: Store, job_id: str, run: int, units: list[dict[str, Any]]) -> None:
+    """Units whose messages could not be queued are failed at once, so the run still ends and can be retried."""
+    for unit in units:
+        record = {"status": "failed", "error_type": ErrorType.DISPATCH_FAILED.value, "chunk_count": 0,
+                  "error_message": "The file could not be queued for processing; retry the job's failed files."}
+        event = ("file", f"{unit['source_path']}: failed (dispatch_failed)",
+                 {"unit_id": unit["unit_id"], "source_path": unit["source_path"], "status": "failed",
+                  "error_type": ErrorType.DISPATCH_FAILED.value, "run": run})
+        store.table.record_unit_result(job_id, unit["unit_id"], run, record, event, now_rfc3339())
+    hand_over_if_complete(store, job_id, run)
+
+
+def dispatch_units(store: Store, job_id: str, run: int, units: list[dict[str, Any]], source: str) -> int:
+    """Queue one message per unit; whatever could not be queued is failed. Returns the number queued."""
+    from data_extract.store import QueueError
+
+    try:
+        store.queues.send_work([{"job_id": job_id, "unit_id": u["unit_id"], "run": run} for u in units])
+        sent = len(units)
+    except QueueError as exc:
+        logger.error("work messages could not all be queued", extra={"job_id": job_id, "sent": exc.sent,
+                                                                     "total": len(units)})
+        sent = exc.sent
+        store.table.add_event(job_id, "error", "Some file units could not be queued",
+                              {"run": run, "queued": sent, "failed": len(units) - sent})
+        fail_unsent_units(store, job_id, run, units[sent:])
+    try:
+        # A fast worker may already have moved the job on; only a still-pending dispatch becomes "submitted".
+        store.table.update_job(job_id, {"dispatch_state": "submitted"}, condition="dispatch_state = :pending",
+                               condition_values={":pending": "pending_dispatch"})
+    except ConditionFailed:
+        pass
+    store.table.add_event(job_id, "dispatch", "File units submitted to the work queue",
+                          {"source": source, "units": sent, "run": run})
+    return sent
 
 
 def hand_over_if_complete(store: Store, job_id: str, run: int) -> bool:

@@ -30,11 +30,13 @@ class ErrorType(StrEnum):
     ZIP_BOMB = "zip_bomb"  # container expands beyond the allowed ratio/size
     SOURCE_NOT_FOUND = "source_not_found"  # the input object vanished before processing
     DELIVERY_EXHAUSTED = "delivery_exhausted"  # the unit kept failing and reached the dead-letter queue
+    DISPATCH_FAILED = "dispatch_failed"  # the unit's message could not be queued (retry the job's failures)
+    HALTED = "halted"  # not processed: an earlier file failed and the job set continue_on_error=false
     INTERNAL_ERROR = "internal_error"  # a bug on our side; message carries no internals
 
 
 # Error types that mean "nothing to extract" rather than "something went wrong".
-SKIPPED_ERROR_TYPES = frozenset({ErrorType.UNSUPPORTED_FORMAT, ErrorType.EMPTY})
+SKIPPED_ERROR_TYPES = frozenset({ErrorType.UNSUPPORTED_FORMAT, ErrorType.EMPTY, ErrorType.HALTED})
 
 
 class ExtractionError(Exception):

@@ -128,13 +128,13 @@ class ObjectStore:
             return False
 
     # -- presigned URLs --
-    def presign_get(self, key: str, expires_in: int, filename: str, content_type: str) -> str:
+    def presign_get(self, key: str, expires_in: int, content_disposition: str, content_type: str) -> str:
         return self._s3.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
                 "Key": key,
-                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+                "ResponseContentDisposition": content_disposition,
                 "ResponseContentType": content_type,
             },
             ExpiresIn=expires_in,

@@ -9,7 +9,11 @@ from data_extract.store.clients import client
 
 
 class QueueError(Exception):
-    pass
+    """Some messages could not be queued; ``sent`` counts those that were, in order."""
+
+    def __init__(self, message: str, sent: int = 0) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class Queues:
@@ -26,18 +30,25 @@ class Queues:
         self._sqs.send_message(QueueUrl=self.finalize_url, MessageBody=json.dumps(message))
 
     def _send_batch(self, url: str, messages: list[dict[str, Any]]) -> None:
+        """Send in batches of ten, in order; on failure ``QueueError.sent`` says how many went out first."""
         for start in range(0, len(messages), 10):
             entries = [
                 {"Id": str(i), "MessageBody": json.dumps(m)} for i, m in enumerate(messages[start : start + 10])
             ]
-            resp = self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
-            failed = resp.get("Failed") or []
-            if failed:
-                # Retry the failed entries once; SQS reports throttling per entry.
-                retry = [e for e in entries if e["Id"] in {f["Id"] for f in failed}]
-                resp = self._sqs.send_message_batch(QueueUrl=url, Entries=retry)
-                if resp.get("Failed"):
-                    raise QueueError(f"{len(resp['Failed'])} messages could not be queued")
+            try:
+                resp = self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
+                failed = resp.get("Failed") or []
+                if failed:
+                    # Retry the failed entries once; SQS reports throttling per entry.
+                    retry = [e for e in entries if e["Id"] in {f["Id"] for f in failed}]
+                    resp = self._sqs.send_message_batch(QueueUrl=url, Entries=retry)
+                    if resp.get("Failed"):
+                        # Entries of a batch may go out in any combination: count the batch as not sent.
+                        raise QueueError(f"{len(resp['Failed'])} messages could not be queued", sent=start)
+            except QueueError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any SQS/network error: say how far we got
+                raise QueueError(f"queueing failed: {type(exc).__name__}", sent=start) from exc
 
     def depth(self, url: str) -> dict[str, int] | None:
         """Approximate message counts, or None when the queue cannot be reached."""

@@ -208,8 +208,9 @@ class Table:
         return items[offset:wanted]
 
     def update_job(self, job_id: str, fields: dict[str, Any], *, condition: str | None = None,
-                   condition_values: dict[str, Any] | None = None, remove: list[str] | None = None) -> dict[str, Any]:
-        names = {f"#f{i}": k for i, k in enumerate(fields)}
+                   condition_values: dict[str, Any] | None = None, remove: list[str] | None = None,
+                   extra_names: dict[str, str] | None = None) -> dict[str, Any]:
+        names = {f"#f{i}": k for i, k in enumerate(fields)} | (extra_names or {})
         values = {f":v{i}": _dynamo(v) for i, v in enumerate(fields.values())}
         expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
         if remove:
@@ -311,13 +312,14 @@ class Table:
         for unit in units:
             self._update(
                 job_pk(job_id), file_sk(unit["unit_id"]),
-                UpdateExpression="SET #s = :queued, run = :new_run, updated_at = :now, retry_count = :rc "
-                                 "REMOVE error_type, error_message, output_path, output_files",
-                ConditionExpression="#s = :failed AND run = :old_run",
+                UpdateExpression="SET #s = :queued, run = :new_run, updated_at = :now, retry_count = :rc, "
+                                 "expires_at = :exp REMOVE error_type, error_message, output_path, output_files",
+                ConditionExpression="(#s = :failed OR (#s = :skipped AND error_type = :halted)) AND run = :old_run",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":queued": "queued", ":failed": "failed", ":new_run": new_run,
-                                           ":old_run": unit["run"], ":now": now,
-                                           ":rc": int(unit.get("retry_count", 0)) + 1},
+                ExpressionAttributeValues={":queued": "queued", ":failed": "failed", ":skipped": "skipped",
+                                           ":halted": "halted", ":new_run": new_run, ":old_run": unit["run"],
+                                           ":now": now, ":rc": int(unit.get("retry_count", 0)) + 1,
+                                           ":exp": self.expiry()},
             )
 
     # ------------------------------------------------------------------ runs
@@ -339,15 +341,17 @@ class Table:
             {"Update": {
                 "TableName": self.name,
                 "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                # A retry is a fresh start: the halt of continue_on_error=false is lifted, retention restarts.
                 "UpdateExpression": "SET #s = :queued, current_run = :run, session_id = :sid, updated_at = :now, "
-                                    "dispatch_state = :pending, dispatch_attempts = dispatch_attempts + :one "
-                                    "REMOVE finished_at",
-                "ConditionExpression": "current_run = :prev AND #s IN (:completed, :partial, :failed)",
+                                    "dispatch_state = :pending, dispatch_attempts = dispatch_attempts + :one, "
+                                    "halted = :false, expires_at = :exp REMOVE finished_at",
+                "ConditionExpression": "current_run = :prev AND #s IN (:completed, :partial, :failed) "
+                                       "AND (attribute_not_exists(cleaned) OR cleaned = :false)",
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": self._ser_values({
                     ":queued": "queued", ":run": run["run"], ":sid": run["session_id"], ":now": now,
-                    ":pending": "pending_dispatch", ":one": 1, ":prev": previous_run,
-                    ":completed": "completed", ":partial": "partial", ":failed": "failed"}),
+                    ":pending": "pending_dispatch", ":one": 1, ":prev": previous_run, ":false": False,
+                    ":completed": "completed", ":partial": "partial", ":failed": "failed", ":exp": expires}),
             }},
             self._event_put(job_id, "queued", "Retry queued", {"run": run["run"], "files": run["total_units"]}, now),
         ])
@@ -472,6 +476,21 @@ class Table:
             if not _is_condition_failure(exc):
                 raise
         return self._get(f"IDEMPOTENCY#{key}", "IDEMPOTENCY")
+
+    def take_over_idempotency_key(self, key: str, old_job_id: str, request_hash: str, job_id: str,
+                                  created_at: str) -> bool:
+        """Point an abandoned key (its job was never created) at a new job; False if someone else did first."""
+        try:
+            self._table.put_item(
+                Item={"PK": f"IDEMPOTENCY#{key}", "SK": "IDEMPOTENCY", "request_hash": request_hash,
+                      "job_id": job_id, "created_at": created_at, "expires_at": self.expiry()},
+                ConditionExpression="job_id = :old", ExpressionAttributeValues={":old": old_job_id},
+            )
+            return True
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
 
     def release_idempotency_key(self, key: str, job_id: str) -> None:
         try:
