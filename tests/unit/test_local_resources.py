@@ -57,7 +57,7 @@ def test_given_the_template_when_provisioned_then_the_bucket_is_private_encrypte
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     lifecycle = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
     assert lifecycle["expire-uploads"]["Filter"] == {"Prefix": "uploads/"}
-    assert lifecycle["expire-uploads"]["Expiration"] == {"Days": 1}
+    assert lifecycle["expire-uploads"]["Expiration"] == {"Days": 7}
     assert lifecycle["expire-jobs"]["Expiration"] == {"Days": 30}  # RetentionDays' default
     assert lifecycle["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {
         "DaysAfterInitiation": 1}

@@ -238,8 +238,9 @@ def test_given_the_bucket_lifecycle_when_applied_then_uploads_jobs_and_multipart
     rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
 
     by_prefix = {r.get("Prefix"): r for r in rules}
-    assert by_prefix["uploads/"]["ExpirationInDays"] == 1
+    assert by_prefix["uploads/"]["ExpirationInDays"] == 7
     assert by_prefix["jobs/"]["ExpirationInDays"] == {"Ref": "RetentionDays"}
+    assert by_prefix["records/"]["ExpirationInDays"] == {"Ref": "RetentionDays"}
     assert any(r.get("AbortIncompleteMultipartUpload") == {"DaysAfterInitiation": 1} for r in rules)
     assert all(r["Status"] == "Enabled" for r in rules)
 

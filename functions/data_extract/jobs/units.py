@@ -171,13 +171,21 @@ def fail_unit_from_dead_letter(store: Store, msg: UnitMessage, receive_count: in
     unit = store.table.get_unit(msg.job_id, msg.unit_id)
     if unit is None:
         return False
-    record = {
+    record: dict[str, Any] = {
         "status": "failed",
         "error_type": ErrorType.DELIVERY_EXHAUSTED.value,
         "error_message": "Processing failed repeatedly (the worker crashed or timed out on every attempt)"
                          + (f"; {receive_count} deliveries." if receive_count else "."),
         "chunk_count": 0,
     }
+    if unit["input_key"].startswith("uploads/") and unit["input_bucket"] == store.objects.bucket:
+        # The worker never got to keep its own copy; make it now, before the upload expires, so a retry can run.
+        kept = paths.input_key(msg.job_id, unit["source_path"])
+        try:
+            store.objects.copy(unit["input_bucket"], unit["input_key"], kept)
+            record.update(input_bucket=store.objects.bucket, input_key=kept)
+        except Exception:  # noqa: BLE001 - recording the failure matters more than the copy
+            logger.exception("could not keep the input of a dead-lettered unit", extra={"job_id": msg.job_id})
     event = ("file", f"{unit['source_path']}: failed (delivery_exhausted)",
              {"unit_id": msg.unit_id, "source_path": unit["source_path"], "status": "failed",
               "error_type": ErrorType.DELIVERY_EXHAUSTED.value, "run": msg.run})
