@@ -27,19 +27,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(tmp_path_factory):
     port = _free_port()
+    log_path = tmp_path_factory.mktemp("stack") / "stack.log"
+    log = log_path.open("w")
     env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     for key in ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
                 "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL"):
         env.pop(key, None)
+    # Logs go to a file: a pipe nobody reads would block the stack once it filled up.
     proc = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"local stack exited early:\n{proc.stdout.read()}")
+            pytest.fail(f"local stack exited early:\n{log_path.read_text()[-5000:]}")
         try:
             if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
                 break
@@ -47,7 +50,7 @@ def stack():
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("local stack did not answer within 60 s")
+        pytest.fail(f"local stack did not answer within 60 s:\n{log_path.read_text()[-5000:]}")
     yield base, proc
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -56,6 +59,7 @@ def stack():
         except subprocess.TimeoutExpired:
             proc.kill()
             pytest.fail("local stack did not stop within 30 s of SIGTERM")
+    log.close()
 
 
 def test_upload_processes_to_completed_and_artifacts_download(stack):

@@ -1,39 +1,22 @@
 """Drive the queues in-process: receive real SQS messages from moto and hand them to the handlers.
 
-Records are built from the received messages in the exact Lambda SQS event shape (see
-tests/events/sqs_work_unit.json); only records the handler does not report as failed are deleted.
+Records are built from the received messages in the Lambda SQS event shape (see tests/events/sqs_work_unit.json)
+by the same function the local stack uses; only records the handler does not report as failed are deleted.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from typing import Any
 
 import boto3
 
-from tests.support.apigw import load_event
+from infra.local.poller import sqs_event
 from tests.support.lambda_context import LambdaContext
 
 
 def records_from_messages(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    template = load_event("sqs_work_unit.json")["Records"][0]
-    records = []
-    for m in messages:
-        rec = copy.deepcopy(template)
-        rec.update({
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "md5OfBody": m["MD5OfBody"],
-            "eventSourceARN": queue_arn,
-            "messageAttributes": m.get("MessageAttributes", {}),
-        })
-        rec["attributes"] = {k: v for k, v in m.get("Attributes", {}).items()
-                             if k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
-                                      "ApproximateFirstReceiveTimestamp", "MessageGroupId")}
-        records.append(rec)
-    return {"Records": records}
+    """Received messages as the Lambda SQS event, built exactly as the local stack's poller builds it."""
+    return sqs_event(messages, queue_arn, "us-east-1")
 
 
 class QueuePump:
