@@ -15,6 +15,9 @@ from data_extract.store import Store
 logger = logging.getLogger(__name__)
 
 STAGES = ("extract", "normalize", "chunk", "semantic", "output")
+# What the table keeps of a session record (the list view); the whole record lives in S3.
+SESSION_PROJECTION_FIELDS = ("session_id", "job_id", "run", "status", "source_directory", "total_files",
+                             "processed_count", "failed_count", "skipped_count", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,7 @@ def finalize_run(store: Store, msg: FinalizeMessage) -> str:
     run_units = [u for u in units if int(u.get("run", 0)) == msg.run]
     session = _session_record(job, run, run_units, result["status"], finished_at)
     store.objects.put_json(paths.session_record_key(run["session_id"]), session)
-    projection = {k: session[k] for k in ("session_id", "job_id", "run", "status", "source_directory", "total_files",
-                                          "processed_count", "failed_count", "skipped_count", "updated_at")}
+    projection = {k: session[k] for k in SESSION_PROJECTION_FIELDS}
     job_fields = {
         "status": result["status"],
         "finished_at": finished_at,
@@ -218,8 +220,7 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
              "; file results are kept, but no result.json or governance evaluation was produced."
     run_units = [u for u in units if int(u.get("run", 0)) == msg.run]
     session = _session_record(job, run, run_units, "failed", now)
-    projection = {k: session[k] for k in ("session_id", "job_id", "run", "status", "source_directory", "total_files",
-                                          "processed_count", "failed_count", "skipped_count", "updated_at")}
+    projection = {k: session[k] for k in SESSION_PROJECTION_FIELDS}
     job_fields = {
         "status": "failed",
         "finished_at": now,

@@ -190,13 +190,11 @@ class Table:
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         return self._get(job_pk(job_id), "JOB")
 
-    def list_jobs(self, limit: int, offset: int) -> list[dict[str, Any]]:
+    def _query_index(self, partition: str, limit: int, offset: int) -> list[dict[str, Any]]:
+        """A page of GSI1 (newest first): jobs by creation time, sessions by update time."""
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "IndexName": "GSI1",
-            "KeyConditionExpression": Key("GSI1PK").eq("JOBS"),
-            "ScanIndexForward": False,
-        }
+        kwargs: dict[str, Any] = {"IndexName": "GSI1", "KeyConditionExpression": Key("GSI1PK").eq(partition),
+                                  "ScanIndexForward": False}
         wanted = offset + limit
         while len(items) < wanted:
             kwargs["Limit"] = min(1000, wanted - len(items))
@@ -206,6 +204,9 @@ class Table:
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         return items[offset:wanted]
+
+    def list_jobs(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        return self._query_index("JOBS", limit, offset)
 
     def update_job(self, job_id: str, fields: dict[str, Any], *, condition: str | None = None,
                    condition_values: dict[str, Any] | None = None, remove: list[str] | None = None,
@@ -449,18 +450,7 @@ class Table:
         return self._get(f"SESSION#{session_id}", "SESSION", consistent=False)
 
     def list_sessions(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": "GSI1", "KeyConditionExpression": Key("GSI1PK").eq("SESSIONS"),
-                                  "ScanIndexForward": False}
-        wanted = offset + limit
-        while len(items) < wanted:
-            kwargs["Limit"] = min(1000, wanted - len(items))
-            resp = self._table.query(**kwargs)
-            items.extend(_plain(i) for i in resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
-                break
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        return items[offset:wanted]
+        return self._query_index("SESSIONS", limit, offset)
 
     # ------------------------------------------------------------------ idempotency
     def claim_idempotency_key(self, key: str, request_hash: str, job_id: str, created_at: str) -> dict[str, Any] | None:
