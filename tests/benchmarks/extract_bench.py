@@ -63,6 +63,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORPUS = REPO_ROOT / ".." / "shared" / "corpus"
 DEFAULT_PEER_VENVS = Path("/work/bench-venvs")
 REPORT_PATH = REPO_ROOT / "docs" / "benchmarks.md"
+# Everything from this line on in the report is kept across runs (the hand-written analysis of the targets).
+ANALYSIS_MARKER = "<!-- analysis: written by hand, kept by --write -->"
 
 CHUNK_SIZE = 512
 CHUNK_OVERLAP = 128
@@ -1168,7 +1170,13 @@ def main(argv: list[str] | None = None) -> int:
         }, indent=1), encoding="utf-8")
     if args.write:
         REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
-        REPORT_PATH.write_text(report.render_markdown(), encoding="utf-8")
+        # The analysis of the targets is written by people, below a marker; a new run keeps it.
+        analysis = ""
+        if REPORT_PATH.exists():
+            previous = REPORT_PATH.read_text(encoding="utf-8")
+            if ANALYSIS_MARKER in previous:
+                analysis = "\n" + previous[previous.index(ANALYSIS_MARKER):]
+        REPORT_PATH.write_text(report.render_markdown().rstrip("\n") + "\n" + analysis, encoding="utf-8")
         print(f"\nwrote {REPORT_PATH.relative_to(REPO_ROOT)}", file=sys.stderr)
     return 0
 
