@@ -7,7 +7,7 @@ record             PK                       SK                      GSI1 (PK / S
 =================  =======================  ======================  ==========================
 job                JOB#<job_id>             JOB                     JOBS / <created_at>#<id>
 file unit          JOB#<job_id>             FILE#<unit_id>
-event              JOB#<job_id>             EVENT#<time>#<n>
+event              JOB#<job_id>             EVENT#<ns>#<n>  
 run                JOB#<job_id>             RUN#<nnn>
 session            SESSION#<session_id>     SESSION                 SESSIONS / <updated_at>#<id>
 idempotency key    IDEMPOTENCY#<key>        IDEMPOTENCY
