@@ -24,8 +24,6 @@ if CORPUS is None:
 # Files that must NOT be processed, with the error type they must report. Image-only documents need OCR:
 # with Tesseract installed they are processed, without it they report needs_ocr.
 EXPECTED_ERRORS = {
-    # Its page tree object is zeroed out: pdfium cannot open it at all (pdfminer can read a little of it).
-    "broken/unreadablemetadata.pdf": "corrupt",
     "email/fake-encrypted.eml": "encrypted",
     "legacy/fake-power-point.ppt": "unsupported_format",
     "pdf/libreoffice-writer-password.pdf": "encrypted",

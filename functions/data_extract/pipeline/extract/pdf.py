@@ -25,8 +25,10 @@ rebuilt page lost or repeated characters, the stream text wins.
 from __future__ import annotations
 
 import ctypes
+import io
 import math
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +77,17 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
     """Extract a PDF's text, tables and page provenance."""
     import pypdfium2 as pdfium
 
-    pdf, encrypted = _open_document(data, options.password)
+    try:
+        pdf, encrypted = _open_document(data, options.password)
+    except ExtractionError as exc:
+        if exc.error_type is not ErrorType.CORRUPT:
+            raise
+        # pdfium refuses files whose object structure is broken (a zeroed page tree, say); a
+        # tolerant parser can often still read their text, without layout or tables.
+        recovered = _recover_text(data, options)
+        if recovered is None:
+            raise
+        return recovered
     try:
         has_forms = _init_forms(pdf)
         page_count = len(pdf)
@@ -146,6 +158,49 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
         return Document(format="pdf", blocks=blocks, metadata=metadata, warnings=warnings)
     finally:
         pdf.close()
+
+
+# --- recovery ----------------------------------------------------------------
+
+
+def _recover_text(data: bytes, options: ExtractOptions) -> Document | None:
+    """Text of a PDF pdfium cannot open, read page by page with pdfminer; None when that fails too."""
+    try:
+        from pdfminer.high_level import extract_pages
+        from pdfminer.layout import LAParams, LTTextContainer
+        from pdfminer.pdfparser import PDFSyntaxError
+        from pdfminer.psparser import PSException
+    except ImportError:
+        return None
+    blocks: list[Block] = []
+    budget = _CharBudget(options.max_chars)
+    try:
+        for number, layout in enumerate(extract_pages(io.BytesIO(data), laparams=LAParams()), start=1):
+            if number > options.max_pages:
+                raise ExtractionError(ErrorType.TOO_MANY_PAGES,
+                                      f"The PDF has more than {options.max_pages} pages; the limit is "
+                                      f"{options.max_pages}.", max_pages=options.max_pages)
+            for element in layout:
+                if isinstance(element, LTTextContainer):
+                    text = _clean_text(element.get_text())
+                    if text.strip():
+                        budget.add(text)
+                        blocks.append(Block(kind="paragraph", text=text, page=number))
+    except ExtractionError:
+        raise
+    except (PSException, PDFSyntaxError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError, UnicodeError, struct.error):
+        return None
+    if not blocks:
+        return None
+    pages = sorted({b.page for b in blocks if b.page})
+    return Document(
+        format="pdf",
+        blocks=blocks,
+        metadata={"page_count": pages[-1], "pages_with_text": len(pages), "ocr_pages": [], "needs_ocr_pages": [],
+                  "encrypted": False, "recovered_by": "pdfminer"},
+        warnings=["The PDF's structure is damaged; its text was recovered without layout analysis or tables."],
+    )
 
 
 # --- opening ----------------------------------------------------------------
