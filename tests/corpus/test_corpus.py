@@ -6,6 +6,7 @@ The outcomes are documented in docs/formats.md; this table is the same list, che
 from __future__ import annotations
 
 import csv
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -103,7 +104,9 @@ def test_every_corpus_file_has_its_documented_outcome(path):
     else:
         assert result.status == "processed", (path, result.error_type, result.error_message)
         assert result.chunk_count > 0 and result.outputs
-        assert all(text.strip() for text in result.chunk_texts)
+        document = json.loads(result.outputs[0].data)
+        assert document["metadata"]["chunk_count"] == result.chunk_count
+        assert all(chunk["text"].strip() for chunk in document["chunks"])
 
 
 def test_encrypted_pdf_opens_with_the_job_password():

@@ -49,9 +49,7 @@ class FileResult:
     error_type: str | None = None
     error_message: str | None = None
     stage_timings_ms: dict[str, float] = field(default_factory=dict)
-    document_metadata: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    chunk_texts: list[str] = field(default_factory=list, repr=False)
 
 
 def chunk_source_key(source_path: str, file_hash: str, options: PipelineOptions) -> str:
@@ -109,7 +107,6 @@ def process_file(data: bytes, *, source_path: str, options: PipelineOptions, ext
         started = time.perf_counter()
         document = normalize_document(document)
         timings["normalize"] = _ms(started)
-        result.document_metadata = document.metadata
 
         started = time.perf_counter()
         chunks = chunk_document(
@@ -133,7 +130,6 @@ def process_file(data: bytes, *, source_path: str, options: PipelineOptions, ext
         timings["output"] = _ms(started)
         timings.setdefault("semantic", 0.0)
         result.chunk_count = len(chunks)
-        result.chunk_texts = [c.text for c in chunks]
     except ExtractionError as exc:
         result.status = exc.status
         result.error_type = exc.error_type.value
