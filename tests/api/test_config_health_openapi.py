@@ -76,3 +76,12 @@ def test_openapi_lists_every_operation_with_models_and_status_codes(client, aws)
                  "CleanupResponse", "SessionSummary", "SessionDetail", "SessionStatusResponse", "PresetInfo",
                  "PresetPreview", "HealthResponse", "DetailedHealthResponse", "ErrorResponse"):
         assert name in doc["components"]["schemas"], name
+
+
+def test_every_status_the_api_answers_with_is_documented(client, aws):
+    # A fuzzer sends arbitrary bytes as a JSON body; the answer must be one the document lists.
+    doc = client.get("/openapi.json").json()
+    resp = client.post("/api/v1/auth/session", content=b"\x19\xff\xfe\x06\x1d", headers={"content-type": "application/json"})
+    documented = doc["paths"]["/api/v1/auth/session"]["post"]["responses"]
+    assert str(resp.status_code) in documented
+    assert resp.status_code in (400, 422)

@@ -35,7 +35,7 @@ class Unauthorized(JobError):
 
 
 @router.post("/session", response_model=SessionStatusResponse, summary="Log in with the API key",
-             responses=error_responses(401, 422))
+             responses=error_responses(400, 401, 422))
 def login(body: LoginRequest, request: Request, response: Response, store: StoreDep,
           settings: SettingsDep) -> SessionStatusResponse:
     key = api_key()
