@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class JobError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: Any) -> None:
         super().__init__(detail)
-        self.detail = detail
+        self.detail = detail  # a message, or a list of validation errors (422)
 
 
 class BadRequest(JobError):
@@ -29,6 +31,10 @@ class PayloadTooLarge(JobError):
 
 class Unprocessable(JobError):
     status_code = 422
+
+
+class UnsupportedMediaType(JobError):
+    status_code = 415
 
 
 class Overloaded(JobError):

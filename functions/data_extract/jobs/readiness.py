@@ -12,8 +12,9 @@ _reported = False
 
 
 def worker_readiness() -> dict:
-    from data_extract.pipeline.extract import REGISTRY
     import importlib
+
+    from data_extract.pipeline.extract import REGISTRY
 
     formats = []
     for fmt, target in sorted(REGISTRY.items()):

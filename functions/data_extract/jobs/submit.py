@@ -71,7 +71,8 @@ def check_upload_limits(settings: Settings, sizes: list[tuple[str, int]]) -> Non
         raise PayloadTooLarge(f"Total upload payload exceeds limit ({settings.api_max_upload_total_bytes} bytes).")
 
 
-def _dedupe(files: list[InputFile]) -> list[InputFile]:
+def dedupe_inputs(files: list[InputFile]) -> list[InputFile]:
+    """Inputs sorted by path; two inputs with one path are refused (their outputs would collide)."""
     seen: set[str] = set()
     for f in files:
         if f.rel_path in seen:
@@ -89,7 +90,7 @@ def resolve_upload_id(store: Store, settings: Settings, upload_id: str) -> Resol
         raise BadRequest(f"Upload {upload_id} has no files; PUT them to the presigned URLs first.")
     files = [InputFile(o.key[len(prefix):], store.objects.bucket, o.key, o.size, o.etag) for o in objects]
     check_upload_limits(settings, [(f.rel_path, f.size) for f in files])
-    return ResolvedInputs(_dedupe(files), f"upload:{upload_id}")
+    return ResolvedInputs(dedupe_inputs(files), f"upload:{upload_id}")
 
 
 def _inside_roots(bucket: str, key: str, roots: list[str]) -> bool:
@@ -155,7 +156,7 @@ def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobO
     if len(found) > settings.api_max_upload_files:
         raise PayloadTooLarge(f"input_path matches {len(found)} files; the limit is {settings.api_max_upload_files}.")
     check_upload_limits(settings, [(f.rel_path, f.size) for f in found])
-    return ResolvedInputs(_dedupe(found), text)
+    return ResolvedInputs(dedupe_inputs(found), text)
 
 
 # ---------------------------------------------------------------- submission

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -23,7 +22,7 @@ from data_extract.contract import (
     ProcessJobRequest,
 )
 from data_extract.jobs import cleanup, paths, query, retry, submit
-from data_extract.jobs.errors import BadRequest, PayloadTooLarge, Unprocessable
+from data_extract.jobs.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated])
 
@@ -52,10 +51,9 @@ _LEGACY_FORM_ALIASES = {"semantic": "include_semantic"}
 
 
 def _validation_error(exc: ValidationError) -> Unprocessable:
-    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
-    err = Unprocessable(json.dumps(errors))
-    err.detail = errors  # type: ignore[assignment]
-    return err
+    # The same shape FastAPI gives its own validation errors.
+    return Unprocessable([{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                          for e in exc.errors(include_url=False)])
 
 
 async def _read_upload(part: UploadFile, name: str, settings) -> bytes:
@@ -118,7 +116,7 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
                                       data=data, content_type=part.content_type or "application/octet-stream"))
     if not files:
         raise BadRequest("No usable file names in the upload")
-    inputs = submit.ResolvedInputs(submit._dedupe(files), "upload")
+    inputs = submit.ResolvedInputs(submit.dedupe_inputs(files), "upload")
     payload = {**options.model_dump(mode="json", exclude={"password"}), "input_path": "upload",
                "uploaded_files": [f.rel_path for f in inputs.files]}
     return options, inputs, payload
@@ -159,11 +157,7 @@ async def process_job(
             inputs = submit.resolve_input_path(store, settings, req.input_path or "", options)
         payload = req.model_dump(mode="json", exclude={"password"})
     else:
-        from data_extract.jobs.errors import JobError
-
-        err = JobError("Send application/json or multipart/form-data.")
-        err.status_code = 415
-        raise err
+        raise UnsupportedMediaType("Send application/json or multipart/form-data.")
     if idempotency_key:
         if options.idempotency_key and options.idempotency_key != idempotency_key:
             raise BadRequest("Idempotency-Key header and idempotency_key field differ")
