@@ -140,3 +140,20 @@ def test_presigned_upload_flow(client, aws, pump):
 def test_presigned_upload_without_files_is_400(client, aws):
     resp = client.post("/api/v1/jobs/process", json={"upload_id": "abc123"})
     assert resp.status_code == 400
+
+
+def test_idempotent_replay_of_an_input_path_job_does_not_depend_on_the_objects(client, aws, pump):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    bucket = aws["DATA_EXTRACT_BUCKET_NAME"]
+    s3.put_object(Bucket=bucket, Key="incoming/replay/a.txt", Body=b"First version.")
+    body = {"input_path": f"s3://{bucket}/incoming/replay/", "idempotency_key": "nightly-2026-11-25"}
+    first = client.post("/api/v1/jobs/process", json=body)
+    assert first.status_code == 202
+    pump.run()
+    # The inputs change (or vanish) afterwards; the same request still names the same job.
+    s3.delete_object(Bucket=bucket, Key="incoming/replay/a.txt")
+    replay = client.post("/api/v1/jobs/process", json=body)
+    assert replay.status_code == 200
+    assert replay.json() == {"job_id": first.json()["job_id"], "status": "completed"}
+    different = client.post("/api/v1/jobs/process", json={**body, "chunk_size": 128})
+    assert different.status_code == 409

@@ -83,9 +83,9 @@ def test_worker_fails_oversized_inputs_before_downloading(aws, pump, monkeypatch
     from data_extract.store import get_store
 
     store = get_store()
-    out = submit.submit_job(store, get_settings(), JobOptions(),
-                            submit.ResolvedInputs([submit.InputFile("a.txt", store.objects.bucket, "", 50, "h",
-                                                                    data=b"y" * 50)], "upload"), {})
+    files = [submit.InputFile("a.txt", store.objects.bucket, "", 50, "h", data=b"y" * 50)]
+    inputs = submit.ResolvedInputs(files, "upload")
+    out = submit.submit_job(store, get_settings(), JobOptions(), submit.uploaded_source(files), lambda: inputs, {})
     monkeypatch.setenv("DATA_EXTRACT_MAX_FILE_BYTES", "10")
     get_settings.cache_clear()
     pump.run()

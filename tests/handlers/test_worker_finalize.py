@@ -112,8 +112,9 @@ def test_continue_on_error_false_halts_remaining_files(aws, pump):
     store, settings = get_store(), get_settings()
     files = [submit.InputFile("a.json", store.objects.bucket, "", 5, "h1", data=b"{bad"),
              submit.InputFile("b.txt", store.objects.bucket, "", 5, "h2", data=b"fine text")]
-    out = submit.submit_job(store, settings, JobOptions(continue_on_error=False),
-                            submit.ResolvedInputs(files, "upload"), {})
+    inputs = submit.ResolvedInputs(files, "upload")
+    out = submit.submit_job(store, settings, JobOptions(continue_on_error=False), submit.uploaded_source(files),
+                            lambda: inputs, {})
     pump.run()
     units = {u["source_path"]: u for u in store.table.list_units(out.job_id)}
     assert units["a.json"]["status"] == "failed"

@@ -8,6 +8,7 @@ import json
 import posixpath
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from typing import Any
 
 from data_extract.contract import JobOptions, JobStatus, now_rfc3339
@@ -46,14 +47,20 @@ class SubmitOutcome:
     created: bool  # False for an idempotent replay
 
 
-def request_hash(files: list[InputFile], options: JobOptions) -> str:
+def request_hash(source: dict[str, Any], options: JobOptions) -> str:
+    """Identity of a submission: what the client sent (file contents, or the input_path/upload_id it named)
+    and its options. Computed before anything is resolved, so an idempotent replay never depends on S3 state."""
     payload = {
-        "files": sorted([f.rel_path, f.fingerprint, f.size] for f in files),
+        "source": source,
         "options": options.model_dump(mode="json", exclude={"idempotency_key", "password"}),
         # The password changes what the job can read, so it is part of the identity, but never in clear.
         "password": hashlib.sha256(options.password.encode()).hexdigest() if options.password else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def uploaded_source(files: list[InputFile]) -> dict[str, Any]:
+    return {"files": sorted([f.rel_path, f.fingerprint, f.size] for f in files)}
 
 
 # ---------------------------------------------------------------- input resolution
@@ -207,9 +214,13 @@ def _replay(store: Store, existing: dict[str, Any], digest: str, key: str) -> Su
     return None
 
 
-def submit_job(store: Store, settings: Settings, options: JobOptions, inputs: ResolvedInputs,
-               request_payload: dict[str, Any]) -> SubmitOutcome:
-    """Admit, record and fan out a job. Idempotent replays return the existing job."""
+def submit_job(store: Store, settings: Settings, options: JobOptions, source: dict[str, Any],
+               resolve: Callable[[], ResolvedInputs], request_payload: dict[str, Any]) -> SubmitOutcome:
+    """Admit, record and fan out a job. Idempotent replays return the existing job.
+
+    ``source`` identifies what the client sent (see ``request_hash``); ``resolve`` lists the files, and is
+    only called for a new job.
+    """
     from data_extract.presets import InvalidRunConfig, PresetError, resolve_run_config
 
     preset = options.preset or store.table.get_setting("last_preset")
@@ -222,7 +233,7 @@ def submit_job(store: Store, settings: Settings, options: JobOptions, inputs: Re
     except InvalidRunConfig as exc:
         raise Unprocessable(f"Invalid configuration: {exc}") from None
 
-    digest = request_hash(inputs.files, options)
+    digest = request_hash(source, options)
     job_id = paths.new_job_id()
     created_at = now_rfc3339()
     key = options.idempotency_key
@@ -235,6 +246,7 @@ def submit_job(store: Store, settings: Settings, options: JobOptions, inputs: Re
             if not store.table.take_over_idempotency_key(key, existing["job_id"], digest, job_id, created_at):
                 raise Conflict(f"Idempotency key '{key}' is being used by a concurrent request; retry shortly.")
     try:
+        inputs = resolve()
         check_admission(store, settings)
         _store_inline_inputs(store, job_id, inputs.files)
         _create_and_dispatch(store, settings, job_id, created_at, options, inputs,

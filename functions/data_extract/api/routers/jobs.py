@@ -143,6 +143,10 @@ async def process_job(
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         options, inputs, payload = await _parse_multipart(request, settings, store)
+        source = submit.uploaded_source(inputs.files)
+
+        def resolve() -> submit.ResolvedInputs:
+            return inputs
     elif content_type.startswith("application/json") or not content_type:
         body = await request.body()
         try:
@@ -151,10 +155,12 @@ async def process_job(
             raise _validation_error(exc) from None
         options = JobOptions.model_validate(req.model_dump(exclude={"input_path", "upload_id"},
                                                            exclude_unset=True))
-        if req.upload_id:
-            inputs = submit.resolve_upload_id(store, settings, req.upload_id)
-        else:
-            inputs = submit.resolve_input_path(store, settings, req.input_path or "", options)
+        source = {"upload_id": req.upload_id} if req.upload_id else {"input_path": req.input_path}
+
+        def resolve() -> submit.ResolvedInputs:
+            if req.upload_id:
+                return submit.resolve_upload_id(store, settings, req.upload_id)
+            return submit.resolve_input_path(store, settings, req.input_path or "", options)
         payload = req.model_dump(mode="json", exclude={"password"})
     else:
         raise UnsupportedMediaType("Send application/json or multipart/form-data.")
@@ -163,7 +169,7 @@ async def process_job(
             raise BadRequest("Idempotency-Key header and idempotency_key field differ")
         options = options.model_copy(update={"idempotency_key": idempotency_key})
         payload["idempotency_key"] = idempotency_key
-    outcome = submit.submit_job(store, settings, options, inputs, payload)
+    outcome = submit.submit_job(store, settings, options, source, resolve, payload)
     if not outcome.created:
         response.status_code = 200
     return EnqueueJobResponse(job_id=outcome.job_id, status=outcome.status)
