@@ -84,6 +84,8 @@ def provision(
         _create_table(dynamodb, logical_id, properties, resolver(), created)
     for logical_id, properties in template.buckets.items():
         _create_bucket(s3, logical_id, properties, resolver(), created)
+    for logical_id, properties in template.kms_keys.items():
+        _create_kms_key(client("kms"), logical_id, properties, resolver(), created)
     # Bucket policies are not applied locally: moto evaluates them without condition support, so the
     # template's TLS-only Deny (aws:SecureTransport = false) would deny every request, even over HTTPS.
     # template.py still parses them, and tests/unit/test_template.py checks the policy itself.
@@ -280,6 +282,25 @@ def _create_bucket(s3: Any, logical_id: str, raw: dict[str, Any], resolver: Reso
         (logical_id, "DomainName"): f"{name}.s3.amazonaws.com",
         (logical_id, "RegionalDomainName"): f"{name}.s3.{created.region}.amazonaws.com",
     })
+
+
+def _create_kms_key(kms: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver,
+                    created: LocalResources) -> None:
+    properties = _take(resolver.resolve(raw), {"Description", "EnableKeyRotation", "KeyPolicy", "KeyUsage",
+                                               "KeySpec", "Tags"}, f"KMS key {logical_id}")
+    request: dict[str, Any] = {
+        "Description": properties.get("Description", logical_id),
+        "KeyUsage": properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+        "KeySpec": properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+    }
+    if "KeyPolicy" in properties:
+        request["Policy"] = json.dumps(properties["KeyPolicy"])
+    key = kms.create_key(**request)["KeyMetadata"]
+    if properties.get("EnableKeyRotation"):
+        kms.enable_key_rotation(KeyId=key["KeyId"])
+    created.references[logical_id] = key["KeyId"]
+    created.attributes[(logical_id, "Arn")] = key["Arn"]
+    created.attributes[(logical_id, "KeyId")] = key["KeyId"]
 
 
 def _lifecycle_rule(rule: dict[str, Any], logical_id: str) -> dict[str, Any]:

@@ -274,6 +274,7 @@ class Template:
     tables: dict[str, dict[str, Any]]  # logical id -> Properties
     buckets: dict[str, dict[str, Any]]
     bucket_policies: dict[str, dict[str, Any]]
+    kms_keys: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def resolver(self, **kwargs: Any) -> Resolver:
         return Resolver(
@@ -346,6 +347,7 @@ def load_template(
     tables: dict[str, dict[str, Any]] = {}
     buckets: dict[str, dict[str, Any]] = {}
     bucket_policies: dict[str, dict[str, Any]] = {}
+    kms_keys: dict[str, dict[str, Any]] = {}
     for logical_id, resource in document["Resources"].items():
         if "Condition" in resource and not static.condition(resource["Condition"]):
             continue
@@ -362,7 +364,9 @@ def load_template(
             buckets[logical_id] = properties
         elif kind == "AWS::S3::BucketPolicy":
             bucket_policies[logical_id] = properties
-    return Template(path, document, parameters, functions, queues, tables, buckets, bucket_policies)
+        elif kind == "AWS::KMS::Key":
+            kms_keys[logical_id] = properties
+    return Template(path, document, parameters, functions, queues, tables, buckets, bucket_policies, kms_keys)
 
 
 def _function_spec(logical_id: str, properties: dict[str, Any], static: Resolver) -> FunctionSpec:

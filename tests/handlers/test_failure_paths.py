@@ -109,3 +109,34 @@ def test_binary_artifacts_redirect_before_their_base64_body_outgrows_lambda(clie
     text = client.get(f"/api/v1/jobs/{job_id}/artifacts/inputs/note.txt", follow_redirects=False)
     assert text.status_code == 200 and text.content == b"n" * 900  # text goes out as is
     get_settings.cache_clear()
+
+
+def test_a_document_password_is_sealed_with_kms_and_opens_the_pdf(client, pump, aws):
+    from tests.unit.pipeline.pdf_builder import plain_pdf
+
+    data = plain_pdf(["Quarterly secret figures."], user_password="open-sesame")
+    files = [("files", ("locked.pdf", data, "application/pdf"))]
+    job_id = submit_upload(client, files=files, password="open-sesame")["job_id"]
+    pump.run()
+    detail = job(client, job_id)
+    assert detail["status"] == "completed", detail["files"]
+    assert "password" not in detail["request_payload"]
+    assert "open-sesame" not in client.get(f"/api/v1/jobs/{job_id}").text
+
+    ddb = boto3.resource("dynamodb", region_name="us-east-1").Table(aws["DATA_EXTRACT_TABLE_NAME"])
+    item = ddb.get_item(Key={"PK": f"JOB#{job_id}", "SK": "JOB"})["Item"]
+    assert "open-sesame" not in str(item)
+    assert item["sealed_password"]
+    text = client.get(f"/api/v1/jobs/{job_id}/artifacts/outputs/locked.pdf.json").json()["content"]
+    assert "Quarterly secret figures." in text
+
+
+def test_a_wrong_document_password_fails_the_file_as_encrypted(client, pump):
+    from tests.unit.pipeline.pdf_builder import plain_pdf
+
+    files = [("files", ("locked.pdf", plain_pdf(["Hidden."], user_password="right"), "application/pdf"))]
+    job_id = submit_upload(client, files=files, password="wrong")["job_id"]
+    pump.run()
+    unit = job(client, job_id)["files"][0]
+    assert (unit["status"], unit["error_type"]) == ("failed", "encrypted")
+    assert "wrong" in unit["error_message"]

@@ -100,11 +100,11 @@ def test_given_the_template_when_provisioned_then_the_environment_names_the_crea
 def test_given_the_function_environment_when_classified_then_resource_variables_are_known():
     assert resource_variables(TEMPLATE) == {
         "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME", "DATA_EXTRACT_WORK_QUEUE_URL",
-        "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL"}
+        "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL", "DATA_EXTRACT_SECRETS_KEY_ID"}
 
 
 def test_given_a_clients_mapping_instead_of_a_session_when_provisioned_then_the_same_resources_exist(session):
-    clients = {name: session.client(name) for name in ("sqs", "dynamodb", "s3")}
+    clients = {name: session.client(name) for name in ("sqs", "dynamodb", "s3", "kms")}
 
     env = create_resources(clients, TEMPLATE, stack_name="mapped")
 
@@ -187,3 +187,12 @@ def test_given_intrinsic_functions_when_resolved_then_they_evaluate_as_cloudform
     assert resolver.resolve({"Fn::Join": ["-", ["x", {"Ref": "Stage"}]]}) == "x-prod"
     with pytest.raises(UnresolvedReference):
         resolver.resolve({"Ref": "Missing"})
+
+
+def test_given_the_template_when_provisioned_then_the_secrets_key_encrypts_and_decrypts(session):
+    env = create_resources(session, TEMPLATE, stack_name="keyed")
+    kms = session.client("kms")
+    key_id = env["DATA_EXTRACT_SECRETS_KEY_ID"]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"pw", EncryptionContext={"job_id": "j"})["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext={"job_id": "j"})["Plaintext"] == b"pw"

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from data_extract import __version__
 from data_extract.api.routers import auth, config, health, jobs, sessions, uploads
 from data_extract.jobs.errors import JobError, Overloaded
+from data_extract.store import SecretUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,12 @@ def create_app() -> FastAPI:
     async def job_error(_: Request, exc: JobError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
+
+    @app.exception_handler(SecretUnavailable)
+    async def secret_unavailable(_: Request, exc: SecretUnavailable) -> JSONResponse:
+        logger.error("job secret could not be sealed", extra={"reason": str(exc)})
+        return JSONResponse(status_code=503, headers={"Retry-After": "30"},
+                            content={"detail": "The document password cannot be protected right now; try again later."})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

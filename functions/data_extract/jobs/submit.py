@@ -16,7 +16,7 @@ from data_extract.jobs import paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
 from data_extract.jobs.units import dispatch_units
 from data_extract.settings import Settings
-from data_extract.store import ObjectStore, Store, parse_s3_uri
+from data_extract.store import ObjectStore, SecretUnavailable, Store, parse_s3_uri, seal_secret
 
 _GLOB_CHARS = set("*?[")
 
@@ -248,6 +248,8 @@ def submit_job(store: Store, settings: Settings, options: JobOptions, source: di
     try:
         inputs = resolve()
         check_admission(store, settings)
+        if options.password and not settings.secrets_key_id:
+            raise SecretUnavailable("no KMS key is configured for job secrets")
         _store_inline_inputs(store, job_id, inputs.files)
         _create_and_dispatch(store, settings, job_id, created_at, options, inputs,
                              build_run_config(options, run_config.to_dict()), preset, digest, request_payload)
@@ -297,7 +299,8 @@ def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_
         "preset": preset,
         "run_config": run_config,
         "request_payload": request_payload,
-        "secret_password": options.password,
+        # Never stored in clear: sealed with the stack's KMS key, bound to this job (only the worker can open it).
+        "sealed_password": seal_secret(settings.secrets_key_id, options.password, job_id) if options.password else None,
         "request_hash": digest,
         "idempotency_key": options.idempotency_key,
         "dispatch_state": "pending_dispatch",

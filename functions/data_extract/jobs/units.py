@@ -12,7 +12,7 @@ from data_extract.contract import TERMINAL_JOB_STATUSES, now_rfc3339
 from data_extract.jobs import paths
 from data_extract.pipeline.types import ErrorType, ExtractOptions
 from data_extract.settings import Settings
-from data_extract.store import ConditionFailed, ObjectNotFound, Store
+from data_extract.store import ConditionFailed, ObjectNotFound, SecretUnavailable, Store, open_secret
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,13 @@ def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: d
         return FileResult(status="failed", file_hash="", error_type=ErrorType.SOURCE_NOT_FOUND.value,
                           error_message=f"Input object s3://{unit['input_bucket']}/{unit['input_key']} "
                                         "no longer exists."), None
+    password = None
+    if job.get("sealed_password"):
+        try:
+            password = open_secret(job["sealed_password"], msg.job_id)
+        except SecretUnavailable as exc:
+            return FileResult(status="failed", file_hash="", error_type=ErrorType.ENCRYPTED.value,
+                              error_message=f"Cannot open the document: {exc}."), None
     kept_key = None
     if unit["input_key"].startswith("uploads/") and unit["input_bucket"] == store.objects.bucket:
         # Presigned uploads expire with the bucket's lifecycle; keep the job's own copy for retries.
@@ -154,7 +161,7 @@ def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: d
         source_path=unit["source_path"],
         options=pipeline_options(run_config),
         extract_options=ExtractOptions(
-            password=job.get("secret_password"),
+            password=password,
             ocr=settings.ocr_enabled and bool(run_config.get("ocr", True)),
             ocr_languages=settings.ocr_languages,
             max_pages=settings.max_pages,

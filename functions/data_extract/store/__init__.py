@@ -10,8 +10,8 @@ from data_extract.store.objects import ObjectNotFound, ObjectStore, parse_s3_uri
 from data_extract.store.queues import Queues, QueueError
 from data_extract.store.tables import ConditionFailed, Table
 
-__all__ = ["ConditionFailed", "ObjectNotFound", "ObjectStore", "QueueError", "Queues", "Store", "Table", "get_store",
-           "parse_s3_uri", "read_secret"]
+__all__ = ["ConditionFailed", "ObjectNotFound", "ObjectStore", "QueueError", "Queues", "SecretUnavailable", "Store",
+           "Table", "get_store", "open_secret", "parse_s3_uri", "read_secret", "seal_secret"]
 
 
 @dataclass
@@ -35,6 +35,37 @@ def get_store() -> Store:
     from data_extract.settings import get_settings
 
     return Store.from_settings(get_settings())
+
+
+class SecretUnavailable(Exception):
+    """A job secret cannot be sealed or opened (no key configured, or KMS refused)."""
+
+
+def seal_secret(key_id: str, plaintext: str, context: str) -> str:
+    """Encrypt a job secret with the stack's KMS key, bound to ``context`` (the job id)."""
+    import base64
+
+    from data_extract.store.clients import client
+
+    if not key_id:
+        raise SecretUnavailable("no KMS key is configured for job secrets (DATA_EXTRACT_SECRETS_KEY_ID)")
+    blob = client("kms").encrypt(KeyId=key_id, Plaintext=plaintext.encode("utf-8"),
+                                 EncryptionContext={"job_id": context})["CiphertextBlob"]
+    return base64.b64encode(blob).decode("ascii")
+
+
+def open_secret(sealed: str, context: str) -> str:
+    """Decrypt what ``seal_secret`` produced for the same ``context``."""
+    import base64
+
+    from data_extract.store.clients import client
+
+    try:
+        plain = client("kms").decrypt(CiphertextBlob=base64.b64decode(sealed),
+                                      EncryptionContext={"job_id": context})["Plaintext"]
+    except Exception as exc:  # noqa: BLE001 - the caller reports the document as unreadable, not a crash
+        raise SecretUnavailable(f"the job's document password could not be decrypted: {type(exc).__name__}") from exc
+    return plain.decode("utf-8")
 
 
 def read_secret(secret_id: str) -> str:
