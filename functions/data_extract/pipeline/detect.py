@@ -217,14 +217,7 @@ def _detect_zip(data: bytes, extension: str) -> str:
             names = archive.namelist()
             mimetype = _read_small_member(archive, "mimetype")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        if extension in _BINARY_EXTENSION_NAMES:
-            raise ExtractionError(
-                ErrorType.CORRUPT,
-                f"The {_BINARY_EXTENSION_NAMES[extension]} is damaged: its ZIP container cannot be read.",
-            ) from exc
-        raise ExtractionError(
-            ErrorType.UNSUPPORTED_FORMAT, _unsupported_message(extension, "damaged ZIP archive")
-        ) from exc
+        raise _damaged_container(extension, "ZIP container", "damaged ZIP archive") from exc
 
     if "[Content_Types].xml" in names:
         prefixes = {name.split("/", 1)[0] for name in names if "/" in name}
@@ -282,14 +275,7 @@ def _detect_ole(data: bytes, extension: str) -> str:
     try:
         ole = olefile.OleFileIO(data)
     except Exception as exc:  # noqa: BLE001 - olefile raises plain Exceptions on damaged headers
-        if extension in _BINARY_EXTENSION_NAMES:
-            raise ExtractionError(
-                ErrorType.CORRUPT,
-                f"The {_BINARY_EXTENSION_NAMES[extension]} is damaged: its OLE container cannot be read.",
-            ) from exc
-        raise ExtractionError(
-            ErrorType.UNSUPPORTED_FORMAT, _unsupported_message(extension, "damaged OLE compound file")
-        ) from exc
+        raise _damaged_container(extension, "OLE container", "damaged OLE compound file") from exc
     try:
         roots = {entry[0] for entry in ole.listdir(streams=True, storages=True) if entry}
         if "EncryptionInfo" in roots and "EncryptedPackage" in roots:
@@ -582,6 +568,15 @@ def _named_signature(head: bytes) -> str | None:
         kind = head[8:12]
         return {b"WAVE": "WAV audio", b"AVI ": "AVI video"}.get(kind, "RIFF media")
     return None
+
+
+def _damaged_container(extension: str, container: str, description: str) -> ExtractionError:
+    """A container that cannot be read: corrupt when its name promised a document, else unsupported."""
+    if extension in _BINARY_EXTENSION_NAMES:
+        return ExtractionError(
+            ErrorType.CORRUPT, f"The {_BINARY_EXTENSION_NAMES[extension]} is damaged: its {container} cannot be read."
+        )
+    return ExtractionError(ErrorType.UNSUPPORTED_FORMAT, _unsupported_message(extension, description))
 
 
 def _unsupported_message(extension: str, kind: str) -> str:
