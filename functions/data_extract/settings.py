@@ -63,9 +63,6 @@ class Settings(BaseSettings):
     retention_days: int = Field(30, ge=1, description="TTL for job records; S3 lifecycle mirrors it")
     max_retries_per_file: int = Field(3, ge=0)
 
-    # --- Observability ---
-    service_name: str = Field("data-extract", validation_alias="POWERTOOLS_SERVICE_NAME")
-
     @field_validator("api_session_ttl_seconds", mode="before")
     @classmethod
     def _clamp_ttl(cls, value: object) -> int:

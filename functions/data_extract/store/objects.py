@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -48,9 +48,6 @@ class ObjectStore:
         body = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=False).encode("utf-8")
         self.put_bytes(key, body, "application/json")
         return body
-
-    def upload_stream(self, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> None:
-        self._s3.upload_fileobj(stream, self.bucket, key, ExtraArgs={"ContentType": content_type})
 
     def copy(self, src_bucket: str, src_key: str, dest_key: str) -> None:
         self._s3.copy({"Bucket": src_bucket, "Key": src_key}, self.bucket, dest_key)
@@ -95,15 +92,6 @@ class ObjectStore:
             raise
         return ObjectInfo(key, resp["ContentLength"], resp["LastModified"], resp.get("ETag", "").strip('"'))
 
-    def open_stream(self, key: str) -> Iterator[bytes]:
-        try:
-            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise ObjectNotFound(key) from None
-            raise
-        return body.iter_chunks(chunk_size=1024 * 1024)
-
     def list(self, prefix: str, bucket: str | None = None, delimiter: str | None = None) -> Iterator[ObjectInfo]:
         paginator = self._s3.get_paginator("list_objects_v2")
         kwargs: dict[str, Any] = {"Bucket": bucket or self.bucket, "Prefix": prefix}
@@ -112,13 +100,6 @@ class ObjectStore:
         for page in paginator.paginate(**kwargs):
             for item in page.get("Contents", []):
                 yield ObjectInfo(item["Key"], item["Size"], item["LastModified"], item.get("ETag", "").strip('"'))
-
-    def exists(self, key: str) -> bool:
-        try:
-            self.head(key)
-            return True
-        except ObjectNotFound:
-            return False
 
     def reachable(self) -> bool:
         try:

@@ -253,9 +253,6 @@ class Table:
     def list_units(self, job_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         return self._query_all(job_pk(job_id), "FILE#", limit=limit)
 
-    def unit_statuses(self, job_id: str) -> list[dict[str, Any]]:
-        return self._query_all(job_pk(job_id), "FILE#", projection="#s, run", names={"#s": "status"})
-
     def mark_unit_running(self, job_id: str, unit_id: str, run: int, now: str) -> bool:
         try:
             self._update(
@@ -326,9 +323,6 @@ class Table:
     # ------------------------------------------------------------------ runs
     def get_run(self, job_id: str, run: int) -> dict[str, Any] | None:
         return self._get(job_pk(job_id), run_sk(run))
-
-    def list_runs(self, job_id: str) -> list[dict[str, Any]]:
-        return self._query_all(job_pk(job_id), "RUN#")
 
     def start_retry_run(self, job_id: str, previous_run: int, run: dict[str, Any], now: str) -> None:
         """Open a new run and point the job at it; fails if another retry got there first."""
@@ -447,9 +441,6 @@ class Table:
         return list(reversed(latest))
 
     # ------------------------------------------------------------------ sessions
-    def get_session(self, session_id: str) -> dict[str, Any] | None:
-        return self._get(f"SESSION#{session_id}", "SESSION", consistent=False)
-
     def list_sessions(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
         return self._query_index("SESSIONS", limit, offset)
 
