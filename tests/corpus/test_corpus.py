@@ -62,12 +62,13 @@ def _ocr_available() -> bool:
 
 @lru_cache(maxsize=None)
 def _process(path: str):
-    from data_extract.pipeline.run import PipelineLimits, PipelineOptions, process_file
+    from data_extract.pipeline.output import OutputOptions
+    from data_extract.pipeline.run import PipelineLimits, process_file
     from data_extract.pipeline.types import ExtractOptions
 
     data = (CORPUS / path).read_bytes()
     return process_file(
-        data, source_path=path, options=PipelineOptions(chunk_size=512, chunk_overlap=128),
+        data, source_path=path, options=OutputOptions(chunk_size=512, overlap=128),
         extract_options=ExtractOptions(ocr=True),
         limits=PipelineLimits(max_file_bytes=200 * 2**20, timeout_s=300, memory_mb=1536),
         processing_timestamp="2026-01-01T00:00:00.000Z",
@@ -110,12 +111,13 @@ def test_every_corpus_file_has_its_documented_outcome(path):
 
 
 def test_encrypted_pdf_opens_with_the_job_password():
-    from data_extract.pipeline.run import PipelineLimits, PipelineOptions, process_file
+    from data_extract.pipeline.output import OutputOptions
+    from data_extract.pipeline.run import PipelineLimits, process_file
     from data_extract.pipeline.types import ExtractOptions
 
     result = process_file(
         (CORPUS / "pdf/libreoffice-writer-password.pdf").read_bytes(), source_path="p.pdf",
-        options=PipelineOptions(), extract_options=ExtractOptions(password="openpassword"),
+        options=OutputOptions(), extract_options=ExtractOptions(password="openpassword"),
         limits=PipelineLimits(200 * 2**20, 120, 1536), processing_timestamp="2026-01-01T00:00:00.000Z",
     )
     assert result.status == "processed", result.error_message

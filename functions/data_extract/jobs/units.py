@@ -45,18 +45,19 @@ class UnitOutcome:
     stage_timings_ms: dict[str, float] | None = None
 
 
-def pipeline_options(run_config: dict[str, Any]):
-    from data_extract.pipeline.run import PipelineOptions
+def output_options(run_config: dict[str, Any]):
+    """What the per-file pipeline needs from a run's resolved configuration."""
+    from data_extract.pipeline.output import OutputOptions
 
-    return PipelineOptions(
+    return OutputOptions(
         output_format=run_config["output_format"],
         chunk_size=int(run_config["chunk_size"]),
-        chunk_overlap=int(run_config["chunk_overlap"]),
+        overlap=int(run_config["chunk_overlap"]),
         include_metadata=bool(run_config.get("include_metadata", False)),
         per_chunk=bool(run_config.get("per_chunk", False)),
         organize=bool(run_config.get("organize", False)),
         strategy=run_config.get("strategy"),
-        delimiter=run_config.get("delimiter") or "━━━ CHUNK {{n}} ━━━",
+        delimiter=run_config["delimiter"],
     )
 
 
@@ -159,7 +160,7 @@ def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: d
     result = process_file(
         data,
         source_path=unit["source_path"],
-        options=pipeline_options(run_config),
+        options=output_options(run_config),
         extract_options=ExtractOptions(
             password=password,
             ocr=settings.ocr_enabled and bool(run_config.get("ocr", True)),

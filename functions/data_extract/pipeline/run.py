@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from data_extract.pipeline.output import OutputOptions
 from data_extract.pipeline.types import Document, ErrorType, ExtractionError, ExtractOptions
 
 logger = logging.getLogger(__name__)
@@ -23,20 +24,6 @@ class PipelineLimits:
     timeout_s: float
     memory_mb: int
     isolate: bool = True  # run extraction in a child process (bounded time and memory)
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    """What one file's processing needs from the job's resolved run configuration."""
-
-    output_format: str = "json"
-    chunk_size: int = 512
-    chunk_overlap: int = 128
-    include_metadata: bool = False
-    per_chunk: bool = False
-    organize: bool = False
-    strategy: str | None = None
-    delimiter: str = "━━━ CHUNK {{n}} ━━━"
 
 
 @dataclass
@@ -52,9 +39,9 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def chunk_source_key(source_path: str, file_hash: str, options: PipelineOptions) -> str:
+def chunk_source_key(source_path: str, file_hash: str, options: OutputOptions) -> str:
     """Deterministic per-file key for chunk ids: same path, bytes and chunk options -> same ids."""
-    material = f"{source_path}\x00{file_hash}\x00{options.chunk_size}\x00{options.chunk_overlap}"
+    material = f"{source_path}\x00{file_hash}\x00{options.chunk_size}\x00{options.overlap}"
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
 
@@ -84,11 +71,11 @@ def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits
     )
 
 
-def process_file(data: bytes, *, source_path: str, options: PipelineOptions, extract_options: ExtractOptions,
+def process_file(data: bytes, *, source_path: str, options: OutputOptions, extract_options: ExtractOptions,
                  limits: PipelineLimits, processing_timestamp: str) -> FileResult:
     from data_extract.pipeline.chunk import chunk_document
     from data_extract.pipeline.normalize import normalize_document
-    from data_extract.pipeline.output import OutputOptions, render_outputs
+    from data_extract.pipeline.output import render_outputs
 
     file_hash = hashlib.sha256(data).hexdigest()
     result = FileResult(status="processed", file_hash=file_hash)
@@ -111,7 +98,7 @@ def process_file(data: bytes, *, source_path: str, options: PipelineOptions, ext
         started = time.perf_counter()
         chunks = chunk_document(
             document, source_key=chunk_source_key(source_path, file_hash, options),
-            chunk_size=options.chunk_size, overlap=options.chunk_overlap,
+            chunk_size=options.chunk_size, overlap=options.overlap,
         )
         timings["chunk"] = _ms(started)
         if not chunks:
@@ -119,12 +106,7 @@ def process_file(data: bytes, *, source_path: str, options: PipelineOptions, ext
 
         started = time.perf_counter()
         result.outputs = render_outputs(
-            chunks, document=document, source_path=source_path, file_hash=file_hash,
-            options=OutputOptions(
-                output_format=options.output_format, include_metadata=options.include_metadata,
-                per_chunk=options.per_chunk, organize=options.organize, strategy=options.strategy,
-                delimiter=options.delimiter, chunk_size=options.chunk_size, overlap=options.chunk_overlap,
-            ),
+            chunks, document=document, source_path=source_path, file_hash=file_hash, options=options,
             processing_timestamp=processing_timestamp,
         )
         timings["output"] = _ms(started)
