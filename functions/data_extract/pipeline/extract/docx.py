@@ -413,14 +413,19 @@ class _DocxWalker:
             yield style
             style_id = style.based_on
 
+    def _paragraph_style(self, ppr: etree._Element | None) -> str | None:
+        """The paragraph's style id: its own pStyle, else the document's default paragraph style."""
+        if ppr is not None:
+            style_el = ppr.find(self.n.pStyle)
+            if style_el is not None:
+                return style_el.get(self.n.val)
+        return self.default_paragraph_style
+
     def _classify(self, ppr: etree._Element | None) -> tuple[str, int | None]:
         """(kind, level) of a paragraph from its own properties, then its style chain."""
         n = self.n
-        style_id = self.default_paragraph_style
+        style_id = self._paragraph_style(ppr)
         if ppr is not None:
-            style_el = ppr.find(n.pStyle)
-            if style_el is not None:
-                style_id = style_el.get(n.val)
             outline_el = ppr.find(n.outlineLvl)
             if outline_el is not None:
                 outline = _int(outline_el.get(n.val))
@@ -464,11 +469,8 @@ class _DocxWalker:
     def _numbering_of(self, ppr: etree._Element | None) -> tuple[str | None, int]:
         """(numId, 0-based level) of a paragraph: its own numbering properties, else its style's."""
         n = self.n
-        style_id = self.default_paragraph_style
+        style_id = self._paragraph_style(ppr)
         if ppr is not None:
-            style_el = ppr.find(n.pStyle)
-            if style_el is not None:
-                style_id = style_el.get(n.val)
             num = ppr.find(n.numPr)
             if num is not None:
                 num_id_el, ilvl_el = num.find(n.numId), num.find(n.ilvl)
