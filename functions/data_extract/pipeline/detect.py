@@ -77,18 +77,10 @@ _BINARY_EXTENSION_NAMES = {
     "webp": "WebP image",
 }
 
+# Office formats that Office encrypts into an OLE container (named in the "encrypted" message).
 _OOXML_KIND_BY_EXTENSION = {
-    "docx": "Word document",
-    "docm": "Word document",
-    "dotx": "Word template",
-    "xlsx": "Excel workbook",
-    "xlsm": "Excel workbook",
-    "xltx": "Excel template",
-    "xlsb": "Excel binary workbook",
-    "pptx": "PowerPoint presentation",
-    "pptm": "PowerPoint presentation",
-    "ppsx": "PowerPoint slide show",
-}
+    ext: _BINARY_EXTENSION_NAMES[ext] for ext in ("docx", "docm", "dotx", "xlsx", "xlsm", "xltx", "pptx", "pptm", "ppsx")
+} | {"xlsb": "Excel binary workbook"}
 
 _ODF_MIMETYPES = {
     "application/vnd.oasis.opendocument.text": "odt",
