@@ -135,16 +135,25 @@ def _session_record(job: dict[str, Any], run: dict[str, Any], run_units: list[di
     }
 
 
-def finalize_run(store: Store, msg: FinalizeMessage) -> str:
-    """Returns 'finalized', 'duplicate' or 'stale'. Safe to call any number of times per run."""
-    from data_extract.governance.evaluate import evaluate
-
+def _open_run(store: Store, msg: FinalizeMessage) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """The run and its job, or 'stale' (gone) / 'duplicate' (already finalized, or superseded by a retry)."""
     run = store.table.get_run(msg.job_id, msg.run)
     job = store.table.get_job(msg.job_id)
     if run is None or job is None:
         return "stale"
     if run.get("finalize_state") == "done" or int(job.get("current_run", 0)) != msg.run:
         return "duplicate"
+    return run, job
+
+
+def finalize_run(store: Store, msg: FinalizeMessage) -> str:
+    """Returns 'finalized', 'duplicate' or 'stale'. Safe to call any number of times per run."""
+    from data_extract.governance.evaluate import evaluate
+
+    loaded = _open_run(store, msg)
+    if isinstance(loaded, str):
+        return loaded
+    run, job = loaded
     units = store.table.list_units(msg.job_id)
     finished_at = now_rfc3339()
     result = build_result(job, units, run, finished_at, store.objects.bucket)
@@ -205,12 +214,10 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
     Counts come from the file units; nothing here depends on the step that kept failing (governance, S3
     writes), so the job never stays queued or running. Returns 'abandoned', 'duplicate' or 'stale'.
     """
-    run = store.table.get_run(msg.job_id, msg.run)
-    job = store.table.get_job(msg.job_id)
-    if run is None or job is None:
-        return "stale"
-    if run.get("finalize_state") == "done" or int(job.get("current_run", 0)) != msg.run:
-        return "duplicate"
+    loaded = _open_run(store, msg)
+    if isinstance(loaded, str):
+        return loaded
+    run, job = loaded
     now = now_rfc3339()
     if run.get("finalize_state") != "claimed":
         store.table.claim_finalize(msg.job_id, msg.run, now)
