@@ -186,20 +186,17 @@ def finalize_run(store: Store, msg: FinalizeMessage) -> str:
         "status": result["status"],
         "finished_at": finished_at,
         "updated_at": finished_at,
-        "processed_count": result["processed_count"],
-        "failed_count": result["failed_count"],
-        "skipped_count": result["skipped_count"],
         "result_key": record_key,
         "result_checksum": checksum,
         "artifact_sync_state": sync_state,
         "artifact_sync_error": sync_error,
         "artifact_sync_attempts": int(job.get("artifact_sync_attempts", 0)) + 1,
         "dispatch_state": "done",
-        "verdict": (result.get("evaluation") or {}).get("verdict"),
     }
     event = ("finished", f"Job finished with status={result['status']}",
              {"run": msg.run, "processed": result["processed_count"], "failed": result["failed_count"],
-              "skipped": result["skipped_count"], "verdict": job_fields["verdict"]})
+              "skipped": result["skipped_count"],
+              "verdict": (result.get("evaluation") or {}).get("verdict")})
     if not store.table.complete_run(msg.job_id, msg.run, job_fields, projection, event, finished_at):
         return "duplicate"
     store.table.add_event(msg.job_id, "artifact",
@@ -211,7 +208,7 @@ def finalize_run(store: Store, msg: FinalizeMessage) -> str:
 def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -> str:
     """A run whose finalize kept failing (its message reached the dead-letter queue): end the job as failed.
 
-    Counts come from the file units; nothing here depends on the step that kept failing (governance, S3
+    The session's counts come from the file units; nothing here depends on the step that kept failing (governance, S3
     writes), so the job never stays queued or running. Returns 'abandoned', 'duplicate' or 'stale'.
     """
     loaded = _open_run(store, msg)
@@ -222,7 +219,6 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
     if run.get("finalize_state") != "claimed":
         store.table.claim_finalize(msg.job_id, msg.run, now)
     units = store.table.list_units(msg.job_id)
-    result = build_result(job, units, run, now, store.objects.bucket)
     detail = "Finalizing the run failed repeatedly" + (f" ({receive_count} attempts)" if receive_count else "") + \
              "; file results are kept, but no result.json or governance evaluation was produced."
     run_units = [u for u in units if int(u.get("run", 0)) == msg.run]
@@ -232,9 +228,6 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
         "status": "failed",
         "finished_at": now,
         "updated_at": now,
-        "processed_count": result["processed_count"],
-        "failed_count": result["failed_count"],
-        "skipped_count": result["skipped_count"],
         "artifact_sync_state": "failed",
         "artifact_sync_error": "finalize_exhausted",
         "dispatch_state": "done",

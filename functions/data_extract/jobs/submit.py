@@ -311,7 +311,6 @@ def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_
         "updated_at": created_at,
         "session_id": session_id,
         "current_run": 1,
-        "total_files": len(units),
         "cleaned": False,
         "halted": False,
     }
