@@ -16,7 +16,7 @@ from data_extract.jobs import paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
 from data_extract.jobs.units import dispatch_units
 from data_extract.settings import Settings
-from data_extract.store import ObjectStore, SecretUnavailable, Store, parse_s3_uri, seal_secret
+from data_extract.store import SecretUnavailable, Store, parse_s3_uri, seal_secret
 
 _GLOB_CHARS = set("*?[")
 
@@ -131,23 +131,22 @@ def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobO
         allowed = ", ".join(roots) if roots else "(none configured)"
         raise BadRequest(f"input_path '{raw}' is not allowed. Allowed roots: {allowed}")
 
-    store_for_list: ObjectStore = store.objects
     found: list[InputFile] = []
     if glob_at is not None:
         base = fixed.rsplit("/", 1)[0] + "/" if "/" in fixed else ""
-        for obj in store_for_list.list(base, bucket=bucket):
+        for obj in store.objects.list(base, bucket=bucket):
             if not obj.key.endswith("/") and fnmatch.fnmatchcase(obj.key, key) and _inside_roots(bucket, obj.key, roots):
                 found.append(InputFile(obj.key[len(base):], bucket, obj.key, obj.size, obj.etag))
     else:
         prefix = key if key.endswith("/") or not key else key + "/"
-        for obj in store_for_list.list(prefix, bucket=bucket):
+        for obj in store.objects.list(prefix, bucket=bucket):
             rel = obj.key[len(prefix):]
             if obj.key.endswith("/") or (not options.recursive and "/" in rel):
                 continue
             found.append(InputFile(rel, bucket, obj.key, obj.size, obj.etag))
         if not found and key and not key.endswith("/"):
             try:
-                info = store_for_list.head(key, bucket=bucket)
+                info = store.objects.head(key, bucket=bucket)
                 found.append(InputFile(posixpath.basename(key), bucket, key, info.size, info.etag))
             except Exception:  # noqa: BLE001 - "not found" is reported below with the path
                 pass

@@ -41,8 +41,8 @@ class ObjectStore:
         self._s3 = client("s3")
 
     # -- writes --
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream", bucket: str | None = None) -> None:
-        self._s3.put_object(Bucket=bucket or self.bucket, Key=key, Body=data, ContentType=content_type)
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def put_json(self, key: str, payload: Any) -> bytes:
         body = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=False).encode("utf-8")
@@ -92,12 +92,9 @@ class ObjectStore:
             raise
         return ObjectInfo(key, resp["ContentLength"], resp["LastModified"], resp.get("ETag", "").strip('"'))
 
-    def list(self, prefix: str, bucket: str | None = None, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str, bucket: str | None = None) -> Iterator[ObjectInfo]:
         paginator = self._s3.get_paginator("list_objects_v2")
-        kwargs: dict[str, Any] = {"Bucket": bucket or self.bucket, "Prefix": prefix}
-        if delimiter:
-            kwargs["Delimiter"] = delimiter
-        for page in paginator.paginate(**kwargs):
+        for page in paginator.paginate(Bucket=bucket or self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield ObjectInfo(item["Key"], item["Size"], item["LastModified"], item.get("ETag", "").strip('"'))
 
