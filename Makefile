@@ -1,7 +1,9 @@
 # data-extract: `make run` starts the local stack, `make test` runs the test suite.
-# Both set up .venv (Python 3.11) on first use; nothing else needs installing by hand.
+# Both set up .venv (Python 3.13, the functions' Lambda runtime) on first use; nothing else needs installing by hand.
 
-PYTHON      ?= python3.11
+# The first Python 3.13 that runs: on PATH, or one that pyenv installed but has not put on PATH.
+PYTHON      ?= $(shell for p in python3.13 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 2>/dev/null); do \
+                 $$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV        := .venv
 SAM_VENV    := .venv-sam
 STAMP       := $(VENV)/.installed
@@ -30,6 +32,7 @@ help:
 
 # The project venv, redone only when pyproject.toml changes.
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo >&2 "Python 3.13 not found: install it (e.g. pyenv install 3.13) or pass PYTHON=/path/to/python3.13"; exit 3; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[api,worker,dev]"
@@ -37,6 +40,7 @@ $(STAMP): pyproject.toml
 
 # SAM CLI pins its own boto3/pydantic versions, so it lives in a venv of its own.
 $(SAM_STAMP):
+	@test -n "$(PYTHON)" || { echo >&2 "Python 3.13 not found: install it (e.g. pyenv install 3.13) or pass PYTHON=/path/to/python3.13"; exit 3; }
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
@@ -65,9 +69,9 @@ test: $(STAMP) ocr
 lint-template: $(SAM_STAMP)
 	$(SAM) validate --lint -t template.yaml
 
-# BuildMethod python3.11 builds the layers with pip, no container: python3.11 must be on PATH.
+# BuildMethod python3.13 builds the layers with pip, no container: sam looks for python3.13 on PATH.
 build: $(SAM_STAMP)
-	$(SAM) build -t template.yaml
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build -t template.yaml
 
 bench: $(STAMP)
 	$(VENV)/bin/python tests/benchmarks/extract_bench.py $(ARGS)

@@ -41,7 +41,7 @@ AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
 Globals:
   Function:
-    Runtime: python3.11
+    Runtime: python3.13
     Timeout: 20
 Resources:
   Jobs:

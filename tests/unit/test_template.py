@@ -71,9 +71,9 @@ def test_given_a_layer_when_built_then_sam_builds_it_for_the_functions_runtime_a
     users = [f for f in functions.values() if {"Ref": layer_id} in f.get("Layers", [])]
 
     assert users, f"{layer_id} is used by no function"
-    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
     for function in users:
-        assert function["Runtime"] == "python3.11"
+        assert function["Runtime"] == "python3.13"
         assert function["Architectures"] == layer["Properties"]["CompatibleArchitectures"]
         assert layer["Metadata"]["BuildArchitecture"] in function["Architectures"]
 
