@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = ("pypdfium2", "lxml", "PIL", "python_calamine", "extract_msg", "nupunkt", "sklearn", "scipy", "numpy")
+HEAVY = ("pypdfium2", "lxml", "PIL", "python_calamine", "oxmsg", "nupunkt", "sklearn", "scipy", "numpy")
 
 
 def test_importing_the_api_handler_loads_no_heavy_library():

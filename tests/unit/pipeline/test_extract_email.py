@@ -141,3 +141,39 @@ def test_given_unknown_format_when_listing_attachments_then_unsupported():
     with pytest.raises(ExtractionError) as caught:
         list_attachments(b"", "pdf")
     assert caught.value.error_type == ErrorType.UNSUPPORTED_FORMAT
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("fake-email.msg", {"from": '"Matthew Robinson" <mrobinson@unstructured.io>', "subject": "Test Email",
+                            "to": '"Matthew Robinson" <mrobinson@unstructured.io>', "date": "2023-03-28T17:00:31+00:00",
+                            "attachment_count": 0}),
+        ("fake-email-with-cc-and-bcc.msg", {"from": '"John" <johnjennings702@gmail.com>',
+                                            "to": '"John Jennings" <john-ctr@unstructured.io>',
+                                            "cc": "steve@unstructured.io", "attachment_count": 0}),
+        ("fake-email-attachment.msg", {"subject": "Fake email with attachment", "attachment_count": 1}),
+    ],
+)
+def test_given_a_corpus_outlook_message_when_extracted_then_headers_body_and_attachments_are_read(corpus, name, expected):
+    data = (corpus / "email" / name).read_bytes()
+
+    document = extract_msg(data, filename=name, options=ExtractOptions())
+
+    for key, value in expected.items():
+        assert document.metadata[key] == value, key
+    assert document.metadata["body_format"] == "plain"
+    assert "bcc" not in document.metadata  # blind copies stay blind
+    text = "\n".join(block.text for block in document.blocks)
+    assert expected.get("subject", document.metadata["subject"]) in text
+
+
+@pytest.mark.corpus
+def test_given_a_corpus_outlook_message_with_an_attachment_when_listed_then_its_bytes_are_returned(corpus):
+    data = (corpus / "email" / "fake-email-attachment.msg").read_bytes()
+
+    (attachment,) = list_attachments(data, "msg")
+
+    assert attachment[0] == "fake-attachment.txt"
+    assert len(attachment[1]) == 30 and attachment[1].strip()

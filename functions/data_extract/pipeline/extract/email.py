@@ -1,4 +1,4 @@
-"""E-mail messages: RFC 822/MIME ``.eml`` (stdlib ``email``) and Outlook ``.msg`` (extract-msg).
+"""E-mail messages: RFC 822/MIME ``.eml`` (stdlib ``email``) and Outlook ``.msg`` (python-oxmsg on olefile).
 
 Blocks: one ``metadata`` block with the headers (From, To, Cc, Subject decoded from RFC 2047, Date), the body
 (the text/plain part split into paragraphs; else the HTML part through the HTML extractor, keeping its headings,
@@ -10,7 +10,7 @@ is malformed is decoded leniently instead of failing the message; ``multipart/en
 messages are ``ENCRYPTED``. ``list_attachments`` returns the attachment bytes for callers that process them as
 separate file units (kept out of ``Document.metadata``, which must stay JSON-serialisable).
 
-``extract_msg`` takes about 0.4 s to import, so it is imported only when a ``.msg`` file is extracted.
+The ``.msg`` reader is imported only when a ``.msg`` file is extracted.
 """
 
 from __future__ import annotations
@@ -288,11 +288,11 @@ def extract_eml(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
 def _open_msg(data: bytes):
     if not data.startswith(OLE_MAGIC):
         raise ExtractionError(ErrorType.CORRUPT, "The file is not an Outlook message (no OLE container).")
-    import extract_msg
+    from oxmsg import Message
 
     try:
-        return extract_msg.openMsg(data, delayAttachments=False)
-    except Exception as exc:  # noqa: BLE001 - extract-msg raises many exception types for malformed files
+        return Message.load(data)
+    except Exception as exc:  # noqa: BLE001 - the OLE reader raises many exception types for malformed files
         raise ExtractionError(
             ErrorType.CORRUPT, f"The Outlook message cannot be read ({type(exc).__name__}: {exc})."
         ) from exc
@@ -306,22 +306,32 @@ def _msg_text(value: object) -> str:
     return str(value)
 
 
+def _msg_rtf_text(msg) -> str:
+    """The plain text of a message whose only body is compressed RTF (PR_RTF_COMPRESSED)."""
+    from oxmsg.domain import constants
+
+    compressed = msg.properties.binary_prop_value(constants.PID_RTF_COMPRESSED)
+    if not compressed:
+        return ""
+    from compressed_rtf import decompress
+    from striprtf.striprtf import rtf_to_text
+
+    rtf = decompress(compressed)
+    return rtf_to_text(rtf.decode("cp1252", errors="replace"), errors="ignore")
+
+
 def _msg_body(msg) -> tuple[list[Block], str | None]:
     plain = _msg_text(_safe(lambda: msg.body))
     if plain.strip():
         return _plain_blocks(plain), "plain"
-    html = _safe(lambda: msg.htmlBody)
+    html = _safe(lambda: msg.html_body)
     if html:
         blocks = html_to_blocks(html if isinstance(html, bytes) else str(html))
         if blocks:
             return blocks, "html"
-    rtf = _safe(lambda: msg.rtfBody)
-    if rtf:
-        from striprtf.striprtf import rtf_to_text
-
-        text = _safe(lambda: rtf_to_text(_msg_text(rtf), errors="ignore")) or ""
-        if text.strip():
-            return _plain_blocks(text), "rtf"
+    text = _safe(lambda: _msg_rtf_text(msg)) or ""
+    if text.strip():
+        return _plain_blocks(text), "rtf"
     return [], None
 
 
@@ -332,13 +342,39 @@ def _safe(getter):
         return None
 
 
+# PR_RECIPIENT_TYPE values (MS-OXOMSG 2.2.3.1): which header a recipient row belongs to.
+_RECIPIENT_HEADERS = {1: "to", 2: "cc"}
+
+
+def _msg_recipients(msg) -> dict[str, str]:
+    """To and Cc as the sender's mail program wrote them: the transport headers when the message kept them,
+    else the recipient table (``"Name" <address>``), else the display strings Outlook stores."""
+    from oxmsg.domain import constants
+
+    headers = _safe(lambda: msg.message_headers) or {}
+    by_name = {name.lower(): value for name, value in headers.items()}
+    listed: dict[str, list[str]] = {"to": [], "cc": []}
+    for recipient in _safe(lambda: msg.recipients) or ():
+        kind = _RECIPIENT_HEADERS.get(_safe(lambda r=recipient: r.properties.int_prop_value(constants.PID_RECIPIENT_TYPE)))
+        if kind is None:
+            continue
+        name = _msg_text(_safe(lambda r=recipient: r.name)).strip()
+        address = _msg_text(_safe(lambda r=recipient: r.email_address)).strip()
+        listed[kind].append(f'"{name}" <{address}>' if name and address and name != address else address or name)
+    display = {"to": constants.PID_DISPLAY_TO, "cc": constants.PID_DISPLAY_CC}
+    result = {}
+    for kind in ("to", "cc"):
+        value = by_name.get(kind) or ", ".join(item for item in listed[kind] if item)
+        result[kind] = value or _msg_text(_safe(lambda pid=display[kind]: msg.properties.str_prop_value(pid)))
+    return result
+
+
 def _msg_attachments(msg) -> list[tuple[str, bytes, str]]:
     items: list[tuple[str, bytes, str]] = []
     for index, attachment in enumerate(_safe(lambda: msg.attachments) or [], start=1):
-        name = _safe(lambda a=attachment: a.longFilename) or _safe(lambda a=attachment: a.shortFilename)
-        name = name or _safe(lambda a=attachment: a.displayName) or f"attachment-{index}"
-        data = _safe(lambda a=attachment: a.data)
-        mimetype = _safe(lambda a=attachment: a.mimetype) or "application/octet-stream"
+        name = _safe(lambda a=attachment: a.file_name) or f"attachment-{index}"
+        data = _safe(lambda a=attachment: a.file_bytes)
+        mimetype = _safe(lambda a=attachment: a.mime_type) or "application/octet-stream"
         if isinstance(data, bytes):
             items.append((str(name), data, str(mimetype)))
         else:  # an embedded message or object: named, no bytes of its own here
@@ -348,23 +384,19 @@ def _msg_attachments(msg) -> list[tuple[str, bytes, str]]:
 
 def extract_msg(data: bytes, *, filename: str, options: ExtractOptions) -> Document:
     msg = _open_msg(data)
-    try:
-        date = _safe(lambda: msg.date)
-        headers = {
-            "from": _msg_text(_safe(lambda: msg.sender)),
-            "to": _msg_text(_safe(lambda: msg.to)),
-            "cc": _msg_text(_safe(lambda: msg.cc)),
-            "subject": _msg_text(_safe(lambda: msg.subject)),
-            "date": date.isoformat() if hasattr(date, "isoformat") else _msg_text(date),
-        }
-        headers = {key: " ".join(value.split()) for key, value in headers.items()}
-        body, body_format = _msg_body(msg)
-        attachments = [
-            {"filename": name, "size_bytes": len(payload), "content_type": mimetype}
-            for name, payload, mimetype in _msg_attachments(msg)
-        ]
-    finally:
-        msg.close()
+    date = _safe(lambda: msg.sent_date)
+    headers = {
+        "from": _msg_text(_safe(lambda: msg.sender)),
+        **_msg_recipients(msg),
+        "subject": _msg_text(_safe(lambda: msg.subject)),
+        "date": date.isoformat() if hasattr(date, "isoformat") else _msg_text(date),
+    }
+    headers = {key: " ".join(value.split()) for key, value in headers.items()}
+    body, body_format = _msg_body(msg)
+    attachments = [
+        {"filename": name, "size_bytes": len(payload), "content_type": mimetype}
+        for name, payload, mimetype in _msg_attachments(msg)
+    ]
     extra = {"body_format": body_format} if body_format else {}
     return _finish("msg", headers, body, attachments, options, extra)
 
@@ -386,8 +418,5 @@ def list_attachments(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
         return [(_attachment_name(part, i), _attachment_payload(part)) for i, part in enumerate(parts, start=1)]
     if fmt == "msg":
         msg = _open_msg(data)
-        try:
-            return [(name, payload) for name, payload, _ in _msg_attachments(msg) if payload]
-        finally:
-            msg.close()
+        return [(name, payload) for name, payload, _ in _msg_attachments(msg) if payload]
     raise ExtractionError(ErrorType.UNSUPPORTED_FORMAT, f"Attachments cannot be listed for format '{fmt}'.")
