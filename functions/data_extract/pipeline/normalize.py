@@ -6,10 +6,14 @@ What it does to each block (in this order, all regexes compiled once):
 2. Line breaks: CRLF, CR and the other Unicode line/paragraph separators become
    LF; vertical tab and form feed (page and manual line breaks) become LF too,
    so the words on either side stay separate.
-3. Mojibake repair, narrowly: a run like ``â\\x80\\x93`` is UTF-8 that was decoded
-   as Latin-1. C1 control characters never occur in real text, so a run that
-   holds one and decodes as UTF-8 is repaired (to "–"); once a block proves to
-   carry such damage, its other Latin-1-decoded runs (``Â£``) are repaired too.
+3. Mojibake repair: UTF-8 that was decoded as Latin-1 (``â\\x80\\x93``) or as
+   cp1252 (``donâ€™t``, ``cafÃ©``), once or twice over, is decoded back by ftfy.
+   ftfy runs only on blocks that carry proof of such damage, found by one cheap
+   regex: a C1 control character after a UTF-8 lead byte, ``â€`` (the cp1252
+   reading of the lead bytes of every General Punctuation character), ``Â``
+   before a Latin-1 symbol (``Â£``), ``Ã`` before a continuation character inside
+   a word (``rÃ©sumÃ©``), or two Cyrillic letters read the same way. A lone
+   ``Ã©`` proves nothing and is left alone.
 4. Soft hyphens are invisible wrap hints: one at a line end joins the lines, the
    rest are removed.
 5. Control characters and NUL are removed; a tab becomes a space; zero-width
@@ -51,12 +55,29 @@ _HYPHENATED_LAYOUT_FORMATS = frozenset({"pdf", "png", "jpeg", "tiff", "bmp", "gi
 
 _LINE_BREAKS = re.compile(r"\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
-# A character from U+00C2..U+00F4 followed by the right number of U+0080..U+00BF
-# characters has the byte shape of one UTF-8 sequence decoded as Latin-1.
-_LATIN1_DECODED_UTF8 = re.compile(
-    "[\u00c2-\u00df][\u0080-\u00bf]|[\u00e0-\u00ef][\u0080-\u00bf]{2}|[\u00f0-\u00f4][\u0080-\u00bf]{3}"
+# What a UTF-8 continuation byte (0x80..0xBF) becomes when read as Latin-1 or as cp1252.
+_CONTINUATION = (
+    "\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d"
+    "\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178"
+)
+# Proof that a block went through a wrong decode (see step 3): none of these occurs in real text.
+_MOJIBAKE_EVIDENCE = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u009f]"
+    "|\u00e2\u20ac"
+    "|\u00c2[\u00a0-\u00bf]"
+    f"|(?<=[^\\W\\d_])\u00c3[{_CONTINUATION}]|\u00c3[{_CONTINUATION}](?=[^\\W\\d_])"
+    f"|(?:[\u00d0\u00d1][{_CONTINUATION}]){{2}}"
 )
 _C1_CONTROL = re.compile("[\u0080-\u009f]")
+# Every alternative of the evidence holds a C1 control or one of these: substring tests find them far faster than
+# the regex scans a block that has none (most non-ASCII text).
+_MOJIBAKE_LEADS = ("\u00c2", "\u00c3", "\u00e2\u20ac", "\u00d0", "\u00d1")
+
+
+def _has_mojibake(text: str) -> bool:
+    if not (_C1_CONTROL.search(text) or any(lead in text for lead in _MOJIBAKE_LEADS)):
+        return False
+    return _MOJIBAKE_EVIDENCE.search(text) is not None
 
 _SOFT_HYPHEN_AT_LINE_END = re.compile("\u00ad[ \t]*\n[ \t]*")
 _SOFT_HYPHEN = "\u00ad"
@@ -173,7 +194,7 @@ def _clean(text: str, counters: _Counters) -> str:
     if not text.isascii():
         if not unicodedata.is_normalized("NFC", text):
             text = unicodedata.normalize("NFC", text)
-        if _C1_CONTROL.search(text):
+        if _has_mojibake(text):
             text = _repair_mojibake(text, counters)
         if _SOFT_HYPHEN in text:
             text = _SOFT_HYPHEN_AT_LINE_END.sub("", text).replace(_SOFT_HYPHEN, "")
@@ -202,19 +223,14 @@ def _clean_label(label: str | None, counters: _Counters) -> str | None:
 
 
 def _repair_mojibake(text: str, counters: _Counters) -> str:
-    def decode(match: re.Match[str]) -> str:
-        try:
-            repaired = match.group(0).encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            return match.group(0)
-        counters.mojibake_repaired += 1
-        return repaired
+    import ftfy  # only blocks with proof of damage get here
 
-    if not any(_C1_CONTROL.search(m.group(0)) for m in _LATIN1_DECODED_UTF8.finditer(text)):
-        return text
-    # The block provably went through a Latin-1 decode, so its other UTF-8-shaped
-    # runs ("Â£" for "£") are the same damage.
-    return _LATIN1_DECODED_UTF8.sub(decode, text)
+    repaired = ftfy.fix_encoding(text)
+    if repaired != text:
+        counters.mojibake_repaired += 1
+        if not unicodedata.is_normalized("NFC", repaired):
+            repaired = unicodedata.normalize("NFC", repaired)
+    return repaired
 
 
 def _hyphen_vocabulary(cleaned: list[tuple[Block, str, bool]]) -> set[str]:

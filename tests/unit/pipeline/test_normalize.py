@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import unicodedata
 
 from data_extract.pipeline.normalize import normalize_document, normalize_text
@@ -83,6 +85,41 @@ def test_given_short_dashes_and_ellipses_when_normalizing_then_they_are_kept_as_
 
 def test_given_latin1_decoded_utf8_when_normalizing_then_the_mojibake_is_repaired():
     assert normalized("1986\u00e2\u0080\u00931990 cost \u00c2\u00a3 5") == "1986–1990 cost £ 5"
+
+
+@pytest.mark.parametrize(
+    ("damaged", "expected"),
+    [
+        # UTF-8 read as cp1252 (the usual Windows damage)
+        ("don\u00e2\u20ac\u2122t \u00e2\u20ac\u201c caf\u00c3\u00a9", "don\u2019t \u2013 caf\u00e9"),
+        ("It was \u00e2\u20ac\u0153quoted\u00e2\u20ac\x9d", "It was \u201cquoted\u201d"),
+        ("na\u00c3\u00afve r\u00c3\u00a9sum\u00c3\u00a9", "na\u00efve r\u00e9sum\u00e9"),
+        ("S\u00c3\u00a3o Paulo costs \u00c2\u00a35", "S\u00e3o Paulo costs \u00a35"),
+        # UTF-8 read as Latin-1
+        ("caf\u00c3\u00a9 \u00e2\u0080\u0093 na\u00c3\u00afve", "caf\u00e9 \u2013 na\u00efve"),
+        # encoded twice over
+        ("it\u00c3\u00a2\u00e2\u201a\u00ac\u00e2\u201e\u00a2s done", "it\u2019s done"),
+        # Cyrillic read as cp1252
+        ("\u00d0\u00a1\u00d0\u00be\u00d0\u00bb\u00d0\u00bd\u00d1\u2020\u00d0\u00b5", "\u0421\u043e\u043b\u043d\u0446\u0435"),
+    ],
+)
+def test_given_text_decoded_with_the_wrong_codec_when_normalizing_then_ftfy_repairs_it(damaged, expected):
+    doc = normalize_document(Document(format="txt", blocks=[Block("paragraph", damaged)]))
+
+    assert doc.blocks[0].text == expected
+    assert doc.metadata["normalization"]["mojibake_repaired"] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["S\u00c3O PAULO", "\u00c2 la carte", "Fa\u00e7ade, na\u00efve, r\u00e9sum\u00e9, \u00a3 5, \u2019quoted\u2019",
+     "\u0421\u043e\u043b\u043d\u0446\u0435 \u00d0\u00f0r", "Men\u00fa \u00d1and\u00fa"],
+)
+def test_given_correct_non_ascii_text_when_normalizing_then_no_repair_is_attempted(text):
+    doc = normalize_document(Document(format="txt", blocks=[Block("paragraph", text)]))
+
+    assert doc.blocks[0].text == text
+    assert doc.metadata["normalization"]["mojibake_repaired"] == 0
 
 
 def test_given_latin1_letters_without_c1_evidence_when_normalizing_then_they_are_not_touched():
