@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 
@@ -30,39 +28,15 @@ SQS_DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
 
 # ---------------------------------------------------------------- YAML with CloudFormation tags
 
-class CloudFormationLoader(yaml.SafeLoader):
-    """A safe YAML loader that turns CloudFormation short tags into their JSON (long) form."""
-
-
-def _construct_tag(function: str):
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if function == "Fn::GetAtt":
-                # `!GetAtt Queue.Arn` is `Fn::GetAtt: [Queue, Arn]`.
-                value = value.split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {function: value}
-
-    return construct
-
-
-for _tag, _function in {
-    "!Ref": "Ref",
-    "!Condition": "Condition",
-    **{f"!{name}": f"Fn::{name}" for name in (
-        "GetAtt", "Sub", "If", "Join", "Select", "Split", "Equals", "Not", "And", "Or", "FindInMap", "Base64",
-        "GetAZs", "ImportValue", "Cidr", "Transform", "ToJsonString", "Length",
-    )},
-}.items():
-    CloudFormationLoader.add_constructor(_tag, _construct_tag(_function))
-
-
 def parse_template_text(text: str) -> dict[str, Any]:
-    document = yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+    """The template as plain dicts, lists and strings, short tags in their long form (``{"Ref": ...}``).
+
+    cfn-lint's loader reads the tags exactly as CloudFormation does (``!GetAtt Queue.Arn`` is
+    ``{"Fn::GetAtt": ["Queue", "Arn"]}``); its nodes carry line marks, so they are copied into plain values.
+    """
+    from cfnlint.decode.cfn_yaml import loads
+
+    document = json.loads(json.dumps(loads(text)))
     if not isinstance(document, dict) or "Resources" not in document:
         raise ValueError("not a CloudFormation template: no Resources section")
     return document
