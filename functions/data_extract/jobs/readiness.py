@@ -14,7 +14,7 @@ _reported = False
 def worker_readiness() -> dict:
     import importlib
 
-    from data_extract.pipeline.extract import REGISTRY
+    from data_extract.pipeline.formats import REGISTRY
 
     formats = []
     for fmt, target in sorted(REGISTRY.items()):

@@ -21,6 +21,9 @@ import re
 import struct
 import zipfile
 
+from data_extract.pipeline.formats import supported_formats
+from data_extract.pipeline.ole import OLE_MAGIC, is_encrypted_package
+from data_extract.pipeline.textcodec import bom_codec, nul_pattern_codec
 from data_extract.pipeline.types import ErrorType, ExtractionError
 
 _HEAD_BYTES = 8192
@@ -159,7 +162,6 @@ _SPREADSHEET_ML = re.compile(r"<\?mso-application\s+progid=\"Excel\.Sheet\"", re
 _BINARY_BYTES = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x1B)) + bytes(range(0x1C, 0x20))
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
 
-_CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
 
@@ -179,7 +181,7 @@ def detect_format(data: bytes, filename: str) -> str:
         return "pdf"
     if head.startswith(_ZIP_MAGICS):
         return _detect_zip(data, extension)
-    if head.startswith(_CFB_MAGIC):
+    if head.startswith(OLE_MAGIC):
         return _detect_ole(data, extension)
     image = _detect_image(head, len(data))
     if image:
@@ -270,7 +272,7 @@ def _detect_ole(data: bytes, extension: str) -> str:
         raise _damaged_container(extension, "OLE container", "damaged OLE compound file") from exc
     try:
         roots = {entry[0] for entry in ole.listdir(streams=True, storages=True) if entry}
-        if "EncryptionInfo" in roots and "EncryptedPackage" in roots:
+        if is_encrypted_package(ole):
             kind = _OOXML_KIND_BY_EXTENSION.get(extension, "Office document")
             raise ExtractionError(
                 ErrorType.ENCRYPTED,
@@ -374,18 +376,13 @@ def _decode_head(head: bytes, extension: str) -> str | None:
     Handles UTF-8/16/32 with a BOM, UTF-16/32 without one (by where the NUL bytes
     sit), UTF-8, and legacy single-byte encodings (cp1252, Latin-1, ...).
     """
-    for bom, codec in (
-        (codecs.BOM_UTF32_LE, "utf-32-le"),
-        (codecs.BOM_UTF32_BE, "utf-32-be"),
-        (codecs.BOM_UTF8, "utf-8"),
-        (codecs.BOM_UTF16_LE, "utf-16-le"),
-        (codecs.BOM_UTF16_BE, "utf-16-be"),
-    ):
-        if head.startswith(bom):
-            return _decode_plausible(head[len(bom) :], codec)
+    marked = bom_codec(head)
+    if marked:
+        codec, length = marked
+        return _decode_plausible(head[length:], codec)
 
     if b"\x00" in head:
-        codec = _nul_pattern_codec(head)
+        codec = nul_pattern_codec(head)
         return _decode_plausible(head, codec) if codec else None
 
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -407,26 +404,6 @@ def _decode_head(head: bytes, extension: str) -> str | None:
             text = _decode_plausible(head, codec)
             if text is not None:
                 return text
-    return None
-
-
-def _nul_pattern_codec(head: bytes) -> str | None:
-    usable = len(head) - len(head) % 4
-    if usable < 4:
-        return None
-    sample = head[:usable]
-    quarter = usable // 4
-    zeros = [sample[i::4].count(0) for i in range(4)]
-    if min(zeros[1], zeros[2], zeros[3]) > 0.7 * quarter:
-        return "utf-32-le"
-    if min(zeros[0], zeros[1], zeros[2]) > 0.7 * quarter:
-        return "utf-32-be"
-    half = usable // 2
-    even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    if odd > 0.3 * half and even < 0.05 * half:
-        return "utf-16-le"
-    if even > 0.3 * half and odd < 0.05 * half:
-        return "utf-16-be"
     return None
 
 
@@ -572,8 +549,6 @@ def _damaged_container(extension: str, container: str, description: str) -> Extr
 
 
 def _unsupported_message(extension: str, kind: str) -> str:
-    from data_extract.pipeline.extract import supported_formats
-
     shown = f"'.{extension}' file ({kind})" if extension else kind[:1].upper() + kind[1:]
     supported = ", ".join(supported_formats())
     return f"Unsupported file type: {shown}. Supported formats: {supported}."

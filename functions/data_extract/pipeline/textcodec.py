@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import codecs
 
-_BOMS = (
+# Byte-order marks and the codec each names. UTF-32 LE comes before UTF-16 LE: its mark starts with UTF-16 LE's.
+BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
     (codecs.BOM_UTF8, "utf-8"),
@@ -13,7 +14,15 @@ _BOMS = (
 )
 
 
-def _nul_pattern_encoding(head: bytes) -> str | None:
+def bom_codec(data: bytes) -> tuple[str, int] | None:
+    """(codec, length of the mark) when the data starts with a byte-order mark."""
+    for bom, name in BOMS:
+        if data.startswith(bom):
+            return name, len(bom)
+    return None
+
+
+def nul_pattern_codec(head: bytes) -> str | None:
     """Guess BOM-less UTF-16/32 from where the NUL bytes sit in mostly-ASCII text."""
     if len(head) < 4 or b"\x00" not in head:
         return None
@@ -21,9 +30,9 @@ def _nul_pattern_encoding(head: bytes) -> str | None:
     sample = head[:n]
     zeros = [sample[i::4].count(0) for i in range(4)]
     quarter = n // 4
-    if zeros[1] > 0.7 * quarter and zeros[2] > 0.7 * quarter and zeros[3] > 0.7 * quarter:
+    if min(zeros[1], zeros[2], zeros[3]) > 0.7 * quarter:
         return "utf-32-le"
-    if zeros[0] > 0.7 * quarter and zeros[1] > 0.7 * quarter and zeros[2] > 0.7 * quarter:
+    if min(zeros[0], zeros[1], zeros[2]) > 0.7 * quarter:
         return "utf-32-be"
     even = sample[0::2].count(0)
     odd = sample[1::2].count(0)
@@ -37,10 +46,11 @@ def _nul_pattern_encoding(head: bytes) -> str | None:
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """Return (text, encoding name). Never raises; undecodable bytes become U+FFFD only as a last resort."""
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            return data[len(bom) :].decode(name, errors="replace"), name
-    guessed = _nul_pattern_encoding(data[:4096])
+    marked = bom_codec(data)
+    if marked:
+        name, length = marked
+        return data[length:].decode(name, errors="replace"), name
+    guessed = nul_pattern_codec(data[:4096])
     if guessed:
         return data.decode(guessed, errors="replace"), guessed
     try:

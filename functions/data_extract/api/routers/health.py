@@ -18,7 +18,7 @@ from data_extract.contract import (
     SecurityPosture,
     utc_now,
 )
-from data_extract.pipeline.extract import supported_formats
+from data_extract.pipeline.formats import supported_formats
 
 router = APIRouter(tags=["health"])
 

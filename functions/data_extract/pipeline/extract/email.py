@@ -24,7 +24,9 @@ from email import policy
 from email.header import decode_header, make_header
 
 from data_extract.pipeline.extract.html import html_to_blocks
-from data_extract.pipeline.extract.ooxml import OLE_MAGIC, TextLimit
+from data_extract.pipeline.extract.ooxml import TextLimit
+from data_extract.pipeline.ole import OLE_MAGIC
+from data_extract.pipeline.textcodec import bom_codec, decode_text
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
 
 HEADER_FIELDS = (("From", "from"), ("To", "to"), ("Cc", "cc"), ("Subject", "subject"), ("Date", "date"))
@@ -40,18 +42,12 @@ _SMIME_TYPES = {"application/pkcs7-mime", "application/x-pkcs7-mime"}
 
 def _decode_wide(data: bytes) -> str | None:
     """UTF-16/32 text (with or without a byte-order mark); None for ordinary 8-bit messages."""
-    for bom, name in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if data.startswith(bom):
-            return data.decode(name, errors="replace")
+    marked = bom_codec(data)
+    if marked and marked[0] != "utf-8":
+        name, length = marked
+        return data[length:].decode(name, errors="replace")
     head = data[:200]
     if head.count(b"\x00") > len(head) // 3:
-        from data_extract.pipeline.textcodec import decode_text
-
         return decode_text(data)[0]
     return None
 

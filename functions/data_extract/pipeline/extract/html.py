@@ -20,6 +20,7 @@ import re
 from lxml import etree
 
 from data_extract.pipeline.extract.ooxml import SectionTrail, TextLimit
+from data_extract.pipeline.textcodec import bom_codec
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 SKIPPED_TAGS = frozenset(
@@ -45,14 +46,14 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGN
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 
 
 def decode_html(data: bytes) -> tuple[str, str]:
     """(text, encoding) of an HTML/XHTML byte string."""
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            return data[len(bom) :].decode(name, errors="replace"), name
+    marked = bom_codec(data)
+    if marked:
+        name, length = marked
+        return data[length:].decode(name, errors="replace"), name
     head = data[:4096]
     declared = _META_CHARSET.search(head) or _XML_ENCODING.search(head)
     if declared:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import io
 import struct
 
-from data_extract.pipeline.extract.ooxml import OLE_MAGIC, TextLimit
+from data_extract.pipeline.extract.ooxml import TextLimit
+from data_extract.pipeline.ole import OLE_MAGIC, is_encrypted_package
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 WORD_IDENT = 0xA5EC
@@ -249,7 +250,7 @@ def extract_legacy_office(data: bytes, *, filename: str, options: ExtractOptions
             return _extract_doc(ole, options)
         if ole.exists("PowerPoint Document"):
             raise ExtractionError(ErrorType.UNSUPPORTED_FORMAT, PPT_MESSAGE)
-        if ole.exists("EncryptionInfo") or ole.exists("EncryptedPackage"):
+        if is_encrypted_package(ole):
             raise ExtractionError(ErrorType.ENCRYPTED, "The Office document is password-protected.")
         if ole.exists("Workbook") or ole.exists("Book"):
             raise ExtractionError(

@@ -25,9 +25,9 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from data_extract.pipeline.ole import OLE_MAGIC, is_encrypted_package
 from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions
 
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_ENTRIES = 50_000
 RATIO_FLOOR_BYTES = 16 * 1024 * 1024
 _READ_CHUNK = 1 << 20
@@ -104,7 +104,7 @@ def ole_container_error(data: bytes, format_label: str) -> ExtractionError | Non
         import olefile
 
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
-            encrypted = ole.exists("EncryptionInfo") or ole.exists("EncryptedPackage")
+            encrypted = is_encrypted_package(ole)
     except Exception:  # noqa: BLE001 - any OLE parse failure just means "not an encrypted package"
         encrypted = False
     if encrypted:

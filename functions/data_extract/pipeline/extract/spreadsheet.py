@@ -25,7 +25,6 @@ import re
 import zipfile
 
 from data_extract.pipeline.extract.ooxml import (
-    OLE_MAGIC,
     ZIP_ERRORS,
     TextLimit,
     check_page_limit,
@@ -35,6 +34,7 @@ from data_extract.pipeline.extract.ooxml import (
     rels_part_for,
     resolve_target,
 )
+from data_extract.pipeline.ole import OLE_MAGIC
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 ROWS_PER_BLOCK = 500
