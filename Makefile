@@ -13,8 +13,11 @@ PYTEST_ARGS ?=
 # pytest-xdist workers ("auto": one per core; 0 runs in this process). Whole files go to one worker, so a
 # module's fixtures (the local stack of tests/integration) start once.
 PYTEST_WORKERS ?= auto
-# Extra stack arguments, e.g. `make run ARGS="--seed ../shared/corpus/pdf"`.
+# Extra stack arguments, e.g. `make run ARGS="--seed ../shared/corpus/pdf"`; for `make bench`, the extraction
+# benchmark's.
 ARGS        ?=
+# Extra service benchmark arguments, e.g. `make bench SERVICE_BENCH_ARGS="--sections e2e --loops 1,2"`.
+SERVICE_BENCH_ARGS ?= --write
 
 # SAM CLI never phones home from here; the region only has to exist for validation.
 SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam
@@ -27,7 +30,7 @@ help:
 	@echo "make test           run the whole test suite; PYTEST_ARGS=\"...\" for pytest, PYTEST_WORKERS=0 for one process"
 	@echo "make lint-template  sam validate --lint template.yaml (installs SAM CLI in $(SAM_VENV) once)"
 	@echo "make build          sam build: the functions and their dependency layers into .aws-sam/"
-	@echo "make bench          extraction benchmark (tests/benchmarks/extract_bench.py)"
+	@echo "make bench          benchmarks: extraction (extract_bench.py), then the service end to end (service_bench.py)"
 	@echo "make clean          remove build output and caches; make distclean also removes the venvs"
 
 # The project venv, redone only when pyproject.toml changes.
@@ -75,6 +78,7 @@ build: $(SAM_STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python tests/benchmarks/extract_bench.py $(ARGS)
+	$(VENV)/bin/python tests/benchmarks/service_bench.py $(SERVICE_BENCH_ARGS)
 
 clean:
 	rm -rf .aws-sam build dist .pytest_cache .local-stack

@@ -1,11 +1,12 @@
 """The local stack: the deployed code, wired as template.yaml wires it, against moto on loopback.
 
-    python -m infra.local.stack [--seed DIR]
+    python -m infra.local.stack [--seed DIR] [--worker-loops N]
 
 Starts moto server on 127.0.0.1 (``MOTO_PORT`` or a free port), creates the template's table, bucket and queues in
 it, gives this process the environment the template gives the functions, starts one SQS poller per queue-triggered
 function (Lambda's event source mapping, see poller.py) and serves the API with uvicorn on 127.0.0.1:``PORT``
-(default 8000). ``DATA_EXTRACT_API_KEY`` in the environment turns authentication on. Ctrl-C or SIGTERM stops
+(default 8000). ``--worker-loops N`` runs the worker as N processes polling the work queue, as Lambda runs
+several containers of it (see worker_loop.py). ``DATA_EXTRACT_API_KEY`` in the environment turns authentication on. Ctrl-C or SIGTERM stops
 everything: the pollers finish the batch in hand, uvicorn shuts down, moto stops, and the exit code is 0.
 Everything lives in memory and is gone when the stack stops.
 """
@@ -17,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -29,6 +31,8 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 API_PREFIX = "/api/v1"
 TERMINAL_JOB_STATUSES = {"completed", "partial", "failed"}
+# The function --worker-loops scales: the one that extracts files.
+SCALED_FUNCTION = "WorkerFunction"
 
 log = logging.getLogger("data_extract.local.stack")
 
@@ -68,10 +72,15 @@ def _free_port() -> int:
 
 
 class LocalStack:
-    def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None) -> None:
+    def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None,
+                 worker_loops: int = 1) -> None:
+        if worker_loops < 1:
+            raise ValueError("worker_loops must be at least 1")
         self.api_port = api_port
         self.moto_port = moto_port
         self.template_path = template_path
+        self.worker_loops = worker_loops
+        self.loop_processes: list[subprocess.Popen[bytes]] = []
         self.stop = threading.Event()
         self.pollers: list[Any] = []
         self.moto: Any = None
@@ -130,6 +139,27 @@ class LocalStack:
                 self.pollers.append(poller)
         for poller in self.pollers:
             poller.start()
+        self._start_loop_processes(template, resources)
+
+    def _start_loop_processes(self, template: Any, resources: Any) -> None:
+        """The worker's other "containers": processes of their own, so they extract in parallel (no shared GIL)."""
+        from infra.local.resources import physical_name
+        from infra.local.worker_loop import SPEC_VARIABLE, loop_spec
+
+        function = template.functions.get(SCALED_FUNCTION)
+        if self.worker_loops == 1 or function is None:
+            return
+        spec = loop_spec(
+            template_path=template.path, function_id=function.logical_id,
+            function_name=physical_name(resources.stack_name, function.logical_id),
+            queues={e.queue: (resources.queue_url(e.queue), resources.queue_arn(e.queue)) for e in function.sqs_events},
+            region=resources.region, account_id=resources.account_id,
+        )
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, SPEC_VARIABLE: spec,
+               "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        for _ in range(self.worker_loops - 1):
+            self.loop_processes.append(subprocess.Popen([sys.executable, "-m", "infra.local.worker_loop"], env=env))
 
     def serve_api(self) -> None:
         """Serve the API in this (main) thread until a signal asks to stop."""
@@ -151,15 +181,22 @@ class LocalStack:
         if busy:
             print(f"Stopping: waiting for {', '.join(p.function_name for p in busy)} to finish the batch in hand "
                   "(Ctrl-C again abandons it)...", flush=True)
+        for process in self.loop_processes:
+            if process.poll() is None:
+                process.terminate()  # SIGTERM: the loop finishes the batch in hand
         for poller in self.pollers:
             while poller.is_alive():
                 poller.join(timeout=0.5)
+        for process in self.loop_processes:
+            process.wait()
         if self.moto is not None:
             self.moto.stop()
 
     def banner(self) -> str:
         auth = "on (DATA_EXTRACT_API_KEY is set)" if os.environ.get("DATA_EXTRACT_API_KEY") else "off"
         consumers = ", ".join(f"{p.function.logical_id} <- {p.event.queue}" for p in self.pollers)
+        if self.loop_processes:
+            consumers += f"; {SCALED_FUNCTION} x{self.worker_loops} (processes)"
         return "\n".join([
             "data-extract local stack",
             f"  API        {self.api_url}{API_PREFIX}",
@@ -267,6 +304,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed-timeout", type=float, default=1800.0, metavar="SECONDS",
                         help="how long --seed waits for the job to end (default 1800)")
     parser.add_argument("--template", type=Path, help="template to run (default: the repository's template.yaml)")
+    parser.add_argument("--worker-loops", type=int, default=int(os.environ.get("WORKER_LOOPS", "1")), metavar="N",
+                        help="worker processes polling the work queue, like Lambda containers (default 1, env "
+                             "WORKER_LOOPS)")
     return parser.parse_args(argv)
 
 
@@ -275,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None and not args.seed.is_dir():
         print(f"--seed: {args.seed} is not a directory", file=sys.stderr)
         return 2
+    if args.worker_loops < 1:
+        print("--worker-loops: must be at least 1", file=sys.stderr)
+        return 2
+    from infra.local import awscalls
+
+    call_log = awscalls.install_from_environment()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # moto logs every request it serves, botocore where it found its settings, httpx the seed's requests.
     for noisy in ("werkzeug", "botocore", "boto3", "httpx"):
@@ -283,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         api_port=int(os.environ.get("PORT", "8000")),
         moto_port=int(os.environ.get("MOTO_PORT") or _free_port()),
         template_path=args.template,
+        worker_loops=args.worker_loops,
     )
 
     signals_seen = 0
@@ -302,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         stack.start_backend()
+        if call_log is not None:
+            awscalls.reset()  # count what the functions do, not the stack's own provisioning
         print(stack.banner(), flush=True)
         if args.seed is not None:
             threading.Thread(target=_seed_when_ready, args=(stack, args.seed, args.seed_timeout),
@@ -312,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.server_running = False
     finally:
         stack.shutdown()
+        if call_log is not None:
+            awscalls.write(call_log)
     print("Local stack stopped.", flush=True)
     return 0
 

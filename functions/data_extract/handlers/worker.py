@@ -18,13 +18,15 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+# Job records read by this invocation's units, shared across its batch (cleared per invocation).
+batch_jobs: dict[str, dict[str, Any]] = {}
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     msg = UnitMessage.parse(record.body)
     logger.append_keys(job_id=msg.job_id, unit_id=msg.unit_id, run=msg.run)
-    outcome = process_unit(get_store(), get_settings(), msg)
+    outcome = process_unit(get_store(), get_settings(), msg, batch_jobs)
     metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
     if outcome.stage_timings_ms:
         metrics.add_metric(name="ExtractMs", unit=MetricUnit.Milliseconds,
@@ -40,4 +42,5 @@ def record_handler(record: SQSRecord) -> str:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report_worker_readiness(get_store())
+    batch_jobs.clear()
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

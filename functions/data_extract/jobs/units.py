@@ -61,25 +61,36 @@ def output_options(run_config: dict[str, Any]):
     )
 
 
-def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutcome:
-    """Process one file unit exactly once per run, whatever SQS redelivers."""
+def process_unit(store: Store, settings: Settings, msg: UnitMessage,
+                 jobs: dict[str, dict[str, Any]] | None = None) -> UnitOutcome:
+    """Process one file unit exactly once per run, whatever SQS redelivers.
+
+    ``jobs`` caches job records for the units of one batch (the worker passes one per invocation): a batch's
+    units mostly share a job, and its record is read once for them.
+    """
     from data_extract.pipeline.run import FileResult
 
-    job = store.table.get_job(msg.job_id)
-    unit = store.table.get_unit(msg.job_id, msg.unit_id)
-    if job is None or unit is None:
-        logger.warning("unit message for an unknown job or unit", extra={"job_id": msg.job_id, "unit_id": msg.unit_id})
-        return UnitOutcome("stale")
-    if int(unit["run"]) != msg.run or unit["status"] not in ("queued", "running"):
-        # Redelivery of a unit that already has its result: change nothing, but make sure the
-        # run's hand-over to finalize happened (the first delivery may have died right after).
+    now = now_rfc3339()
+    job = jobs.get(msg.job_id) if jobs is not None else None
+    if job is None:
+        job = store.table.get_job(msg.job_id)
+        if job is not None and jobs is not None:
+            jobs[msg.job_id] = job
+    # The claim is the unit's read and its "running" mark in one conditional write.
+    unit = store.table.claim_unit(msg.job_id, msg.unit_id, msg.run, now) if job is not None else None
+    if unit is None:
+        if job is None or store.table.get_unit(msg.job_id, msg.unit_id) is None:
+            logger.warning("unit message for an unknown job or unit",
+                           extra={"job_id": msg.job_id, "unit_id": msg.unit_id})
+            return UnitOutcome("stale")
+        # Redelivery of a unit that already has its result (or belongs to an older run): change nothing, but make
+        # sure the run's hand-over to finalize happened (the first delivery may have died right after).
         hand_over_if_complete(store, msg.job_id, msg.run)
         return UnitOutcome("duplicate")
 
-    now = now_rfc3339()
     if job["status"] == "queued":
         store.table.mark_job_running(msg.job_id, msg.run, now)  # conditional: one unit of the run wins
-    store.table.mark_unit_running(msg.job_id, msg.unit_id, msg.run, now)
+        job["status"] = "running"
     run_config = job["run_config"]
 
     input_bucket, input_key = unit["input_bucket"], unit["input_key"]
@@ -122,6 +133,7 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage) -> UnitOutc
     recorded = store.table.record_unit_result(msg.job_id, msg.unit_id, msg.run, record, event, now_rfc3339())
     if recorded and result.status == "failed" and not run_config.get("continue_on_error", True):
         store.table.update_job(msg.job_id, {"halted": True})
+        job["halted"] = True  # the batch's cached record too: the rest of the batch is skipped
     hand_over_if_complete(store, msg.job_id, msg.run)
     if not recorded:
         return UnitOutcome("duplicate")

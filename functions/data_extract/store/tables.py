@@ -253,19 +253,20 @@ class Table:
     def list_units(self, job_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         return self._query_all(job_pk(job_id), "FILE#", limit=limit)
 
-    def mark_unit_running(self, job_id: str, unit_id: str, run: int, now: str) -> bool:
+    def claim_unit(self, job_id: str, unit_id: str, run: int, now: str) -> dict[str, Any] | None:
+        """Mark the unit running for this run and return it, in one round trip; None when it is not this run's to
+        process (unknown, moved to a later run, or already holding its result)."""
         try:
-            self._update(
+            return self._update(
                 job_pk(job_id), file_sk(unit_id),
                 UpdateExpression="SET #s = :running, updated_at = :now ADD attempts :one",
-                ConditionExpression="run = :run AND #s IN (:queued, :running)",
+                ConditionExpression="attribute_exists(PK) AND run = :run AND #s IN (:queued, :running)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": now, ":run": run,
                                            ":one": 1},
             )
-            return True
         except ConditionFailed:
-            return False
+            return None
 
     def record_unit_result(self, job_id: str, unit_id: str, run: int, result: dict[str, Any],
                            event: tuple[str, str, dict[str, Any]], now: str) -> bool:

@@ -1,0 +1,74 @@
+"""The local stack with several worker processes, as Lambda runs several containers of the worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_given_two_worker_loops_when_a_job_is_submitted_then_both_processes_take_batches_and_the_job_completes(
+        tmp_path):
+    port = _free_port()
+    calls_dir = tmp_path / "calls"
+    env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", "DATA_EXTRACT_LOCAL_AWS_CALL_LOG": str(calls_dir)}
+    for key in ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
+                "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL"):
+        env.pop(key, None)
+    log_path = tmp_path / "stack.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "infra.local.stack", "--worker-loops", "2"], cwd=REPO,
+                                env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            api = f"http://127.0.0.1:{port}/api/v1"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                assert proc.poll() is None, log_path.read_text()[-5000:]
+                try:
+                    if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            files = [("files", (f"note-{i:02d}.txt", f"Note {i}: the controls were tested.".encode(), "text/plain"))
+                     for i in range(30)]
+            job_id = httpx.post(f"{api}/jobs/process", files=files, timeout=60).json()["job_id"]
+            detail: dict = {}
+            while time.monotonic() < deadline + 120:
+                detail = httpx.get(f"{api}/jobs/{job_id}", params={"file_limit": 100}, timeout=30).json()
+                if detail["status"] in ("completed", "partial", "failed"):
+                    break
+                time.sleep(0.3)
+            assert detail["status"] == "completed", json.dumps(detail)[:2000]
+            assert [f["status"] for f in detail["files"]] == ["processed"] * 30
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert proc.returncode == 0, log_path.read_text()[-5000:]
+
+    # Each process wrote its own call log when it stopped: both recorded the results of units they processed.
+    results_by_process = {}
+    for path in calls_dir.glob("aws-calls-*.json"):
+        calls = json.loads(path.read_text())["calls"]
+        results_by_process[path.name] = sum(c["calls"] for c in calls if c["caller"] == "WorkerFunction"
+                                            and c["operation"] == "TransactWriteItems")
+    assert len(results_by_process) == 2, (results_by_process, log_path.read_text()[-3000:])
+    assert all(count > 0 for count in results_by_process.values()), results_by_process
+    # 30 unit results, plus the job's "running" mark (a transaction too) tried by the first units of the run.
+    assert sum(results_by_process.values()) >= 30
