@@ -8,21 +8,22 @@ the geometry the later steps need.
 ``recognise_page`` feeds Tesseract the way it reads best, measured on the
 corpus's scans and page images (docs/benchmarks.md, OCR section):
 
-1. Orientation and script detection (``--psm 0``, ``osd.traineddata``) says how
-   the page is turned and how large its text is ("estimated resolution", from
-   the height of its characters). A page turned 90/180/270 degrees is turned
-   upright before recognition; read as it lies, it comes out as mirrored junk.
-2. Pages whose text is small (estimated below ``UPSCALE_BELOW_DPI``: a 72-dpi
-   page image, a thumbnail) are enlarged towards ``UPSCALE_TARGET_DPI``, at
-   most ``MAX_UPSCALE`` times. Text that is already large is left alone:
-   enlarging it further loses table cells.
-3. Skew is measured from the sharpness of the row profile over a range of
+1. Skew is measured from the sharpness of the row profile over a range of
    angles and corrected when it exceeds ``DESKEW_MIN_DEGREES`` (at 7 degrees
    Tesseract keeps about one line in twelve).
-4. The page is recognised with automatic segmentation (``--psm 3``); when that
-   reads it poorly, sparse-text segmentation (``--psm 11``, for forms, tables
-   and labels scattered over the page) is tried and the better reading is kept.
-5. Vertical lines (a margin stamp, a spine title), which the upright pass
+2. The page is read with automatic segmentation (``--psm 3``). If its text is
+   small (median word height below ``SMALL_TEXT_PX``: a 72-dpi page image, a
+   thumbnail), it is enlarged towards ``TARGET_TEXT_PX``, at most
+   ``MAX_UPSCALE`` times, and read again. Text that is already large is left
+   alone: enlarging it further loses table cells.
+3. A doubtful reading (low mean confidence, hardly any confident word) calls
+   for orientation and script detection (``--psm 0``, ``osd.traineddata``): a
+   page turned 90/180/270 degrees, which comes out as mirrored junk, is turned
+   upright and read again; and a page that still reads poorly is tried with
+   sparse-text segmentation (``--psm 11``: forms, tables, labels scattered over
+   the page). The reading with more confidently read characters is kept, so
+   the segmentation mode is chosen per page.
+4. Vertical lines (a margin stamp, a spine title), which the upright pass
    reads in broken pieces, are cut out, turned and read again as one line.
 
 Tesseract is optional. ``tesseract_available()`` says whether it can be used;
@@ -143,11 +144,13 @@ def resolve_languages(requested: str) -> OcrLanguages:
 
 # --- tunables ----------------------------------------------------------------
 
-# Text smaller than this (Tesseract's own estimate from character heights) is enlarged.
-UPSCALE_BELOW_DPI = 200
-UPSCALE_TARGET_DPI = 300
+# Text is measured by the median box height of the words of a first reading. Below SMALL_TEXT_PX
+# (about 10-point text at 200 dpi: a 72-dpi page image, a thumbnail) the page is enlarged so that
+# height becomes TARGET_TEXT_PX (about 300 dpi), at most MAX_UPSCALE times.
+SMALL_TEXT_PX = 16
+TARGET_TEXT_PX = 24
 MAX_UPSCALE = 3.0
-# Without a text-size estimate, images with a shorter long side are enlarged (at most 2x).
+# Without words to measure, images with a shorter long side are enlarged (at most 2x).
 _UPSCALE_BELOW_LONG_SIDE = 1600
 # Never hand Tesseract more pixels than this (its memory grows with them).
 MAX_OCR_PIXELS = 40_000_000
@@ -161,7 +164,12 @@ DESKEW_MIN_GAIN = 1.15
 _DESKEW_PROFILE_WIDTH = 700
 # Orientation detection reads a copy no longer than this: it needs words, not detail, and costs pixels.
 _OSD_MAX_LONG_SIDE = 1800
-# A reading with a mean word confidence below this is retried with sparse-text segmentation.
+# A reading below this mean word confidence (or with under three confident words) is doubtful:
+# orientation detection runs, and a turned page is read again.
+DOUBTFUL_BELOW_CONFIDENCE = 0.80
+# A page turned upright replaces the reading as it lay unless it reads clearly less (this share of it).
+_UPRIGHT_PREFERENCE = 0.9
+# A doubtful reading below this is also retried with sparse-text segmentation.
 RETRY_BELOW_CONFIDENCE = 0.75
 # Pages read with a mean word confidence below this are flagged to the user.
 LOW_CONFIDENCE = 0.65
@@ -174,7 +182,8 @@ _PSM_AUTO = 3
 _PSM_SPARSE = 11
 _PSM_SINGLE_LINE = 7
 
-_ESTIMATED_RESOLUTION = re.compile(rb"Estimating resolution as (\d+)")
+# Tesseract reads the "://" of a web address as ": //" (it sees a gap after the colon).
+_URL_SCHEME_GAP = re.compile(r"\b(https?|ftp): //")
 _OSD_ROTATE = re.compile(rb"Rotate:\s*(\d+)")
 _OSD_CONFIDENCE = re.compile(rb"Orientation confidence:\s*([\d.]+)")
 _OSD_SCRIPT = re.compile(rb"Script:\s*(\S+)")
@@ -224,7 +233,6 @@ class _Orientation:
     rotate: int = 0  # clockwise degrees that make the page upright
     confidence: float = 0.0
     script: str | None = None
-    estimated_dpi: int | None = None
 
 
 @dataclass
@@ -286,7 +294,12 @@ def recognise_page(
     *,
     dpi: int | None = None,
 ) -> OcrPage:
-    """Recognise one page image: orientation, size and skew corrected first (see the module docstring).
+    """Recognise one page image, straightened, enlarged and turned as needed (see the module docstring).
+
+    An upright page of ordinary print costs one Tesseract run (after a skew
+    measurement in Pillow): orientation detection and the other segmentation
+    run only for pages whose first reading is doubtful, and a second reading
+    replaces the first only when it reads more.
 
     Raises ``OcrTimeout`` when the page's Tesseract runs together exceed ``timeout_s``
     (the running process is killed) and ``OcrError`` when recognition fails.
@@ -297,41 +310,46 @@ def recognise_page(
     resolved = resolve_languages(languages).argument
     deadline = _Deadline(timeout_s)
     page = _grayscale(image)
+    scale = _pixel_cap(page.size)
+    if scale < 1.0:
+        page = _resized(page, scale)
     try:
-        orientation = _detect_orientation(command, page, deadline)
-        scale = _upscale_factor(orientation.estimated_dpi, page.size)
-        if scale > 1.0:
-            page = _resized(page, scale)
-            if orientation.confidence < OSD_MIN_CONFIDENCE:
-                # Small text defeats orientation detection; ask again on the enlarged page.
-                orientation = _detect_orientation(command, page, deadline)
-        rotation = orientation.rotate if orientation.confidence >= OSD_MIN_CONFIDENCE else 0
-        if rotation:
-            page = _replace(page, page.rotate(-rotation, expand=True))
-        skew = _estimate_skew(page)
-        if skew:
-            page = _replace(
-                page, page.rotate(skew, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
-            )
-        scaled_dpi = round(dpi * scale) if dpi else None
-        reading = _recognise(command, page, resolved, _PSM_AUTO, deadline, scaled_dpi)
-        if reading.mean_confidence < RETRY_BELOW_CONFIDENCE and reading.words:
-            sparse = _recognise(command, page, resolved, _PSM_SPARSE, deadline, scaled_dpi)
-            if sparse.score > reading.score * 1.05:
-                reading = sparse
+        page, skew = _straightened(page)
+        reading = _recognise(command, page, resolved, _PSM_AUTO, deadline, _scaled(dpi, scale))
+        enlarge = _upscale_factor(reading, page.size)
+        if enlarge > 1.0:
+            page = _resized(page, enlarge)
+            scale *= enlarge
+            reading = _recognise(command, page, resolved, _PSM_AUTO, deadline, _scaled(dpi, scale))
+        rotation, script = 0, None
+        if _doubtful(reading):
+            orientation = _detect_orientation(command, page, deadline)
+            script = orientation.script
+            if orientation.rotate and orientation.confidence >= OSD_MIN_CONFIDENCE:
+                turned, turned_skew = _straightened(page.rotate(-orientation.rotate, expand=True))
+                candidate = _recognise(command, turned, resolved, _PSM_AUTO, deadline, _scaled(dpi, scale))
+                # Upright wins ties: a quarter-turned page can read as many words, in the wrong order.
+                if candidate.score >= _UPRIGHT_PREFERENCE * reading.score:
+                    page = _replace(page, turned)
+                    reading, rotation, skew = candidate, orientation.rotate, turned_skew
+                else:
+                    turned.close()
+            if reading.mean_confidence < RETRY_BELOW_CONFIDENCE and reading.words:
+                sparse = _recognise(command, page, resolved, _PSM_SPARSE, deadline, _scaled(dpi, scale))
+                if sparse.score > reading.score * 1.05:
+                    reading = sparse
         _read_vertical_lines(command, page, resolved, reading, deadline)
     finally:
         page.close()
-    text = _assemble(reading)
     return OcrPage(
-        text=text,
+        text=_assemble(reading),
         confidence=reading.mean_confidence,
         word_count=len(reading.confidences),
         rotation=rotation,
         skew=skew,
         scale=round(scale, 3),
         psm=reading.psm,
-        script=orientation.script,
+        script=script,
         vertical_lines=len(reading.vertical),
     )
 
@@ -385,24 +403,61 @@ def _resized(image: Image.Image, scale: float) -> Image.Image:
     return _replace(image, image.resize(size, Image.Resampling.LANCZOS))
 
 
-def _upscale_factor(estimated_dpi: int | None, size: tuple[int, int]) -> float:
-    """How much to enlarge a page whose text Tesseract estimates at ``estimated_dpi``.
-
-    Without an estimate (no ``osd.traineddata``), small images are enlarged by
-    their size alone, as screenshots and crops usually hold small text.
-    """
+def _pixel_cap(size: tuple[int, int]) -> float:
+    """The scale that brings a page within ``MAX_OCR_PIXELS`` (1.0 when it is within already)."""
     width, height = size
-    pixel_room = (MAX_OCR_PIXELS / max(width * height, 1)) ** 0.5
-    if pixel_room < 1.0:
-        return pixel_room
-    if estimated_dpi is None and "osd" not in installed_languages():
-        long_side = max(width, height)
-        if long_side < _UPSCALE_BELOW_LONG_SIDE:
-            return max(1.0, min(2.0, _UPSCALE_BELOW_LONG_SIDE / long_side, pixel_room))
+    return min(1.0, (MAX_OCR_PIXELS / max(width * height, 1)) ** 0.5)
+
+
+def _scaled(dpi: int | None, scale: float) -> int | None:
+    return round(dpi * scale) if dpi else None
+
+
+def _text_height(reading: _Reading) -> float | None:
+    """Median box height (pixels) of the horizontal words read with confidence; None without such words."""
+    heights = sorted(
+        w.height for w in reading.words
+        if w.confidence >= _CONFIDENT_WORD and len(w.text) >= 2 and w.height < 2 * w.width
+    )
+    return float(heights[len(heights) // 2]) if len(heights) >= 3 else None
+
+
+def _upscale_factor(reading: _Reading, size: tuple[int, int]) -> float:
+    """How much to enlarge a page given its first reading: only small text is enlarged.
+
+    Text too small to be read at all leaves nothing to measure: a small image
+    with (next to) no words read is then enlarged by its size alone, as
+    screenshots and crops usually hold small text.
+    """
+    room = (MAX_OCR_PIXELS / max(size[0] * size[1], 1)) ** 0.5
+    height = _text_height(reading)
+    if height is None:
+        long_side = max(size)
+        if len(reading.words) < 3 and long_side < _UPSCALE_BELOW_LONG_SIDE:
+            return max(1.0, min(2.0, _UPSCALE_BELOW_LONG_SIDE / long_side, room))
         return 1.0
-    if estimated_dpi is None or estimated_dpi <= 0 or estimated_dpi >= UPSCALE_BELOW_DPI:
+    if height >= SMALL_TEXT_PX:
         return 1.0
-    return max(1.0, min(MAX_UPSCALE, UPSCALE_TARGET_DPI / estimated_dpi, pixel_room))
+    return max(1.0, min(MAX_UPSCALE, TARGET_TEXT_PX / height, room))
+
+
+def _doubtful(reading: _Reading) -> bool:
+    """Is a reading poor enough to ask whether the page is turned, or segmented badly?
+
+    A page read mostly as vertical words is turned a quarter: Tesseract may read
+    its words, but puts its lines in reverse order.
+    """
+    confident = [w for w in reading.words if w.confidence >= _CONFIDENT_WORD]
+    vertical = sum(1 for w in confident if len(w.text) >= 3 and w.height > 2 * w.width)
+    return reading.mean_confidence < DOUBTFUL_BELOW_CONFIDENCE or len(confident) < 3 or 2 * vertical > len(confident)
+
+
+def _straightened(page: Image.Image) -> tuple[Image.Image, float]:
+    """The page rotated by its measured skew (the same page when it is straight), and that angle."""
+    skew = _estimate_skew(page)
+    if not skew:
+        return page, 0.0
+    return _replace(page, page.rotate(skew, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)), skew
 
 
 def _estimate_skew(page: Image.Image) -> float:
@@ -483,7 +538,7 @@ def _run(command: str, args: list[str], image: Image.Image, deadline: _Deadline)
 
 
 def _detect_orientation(command: str, page: Image.Image, deadline: _Deadline) -> _Orientation:
-    """Orientation, script and text-size estimate; a neutral answer when detection is not possible.
+    """Orientation and script of a page; a neutral answer when detection is not possible.
 
     Without ``osd.traineddata``, or on a page with too few characters, Tesseract
     fails: the page is then read as it lies.
@@ -502,19 +557,16 @@ def _detect_orientation(command: str, page: Image.Image, deadline: _Deadline) ->
     else:
         completed = _run(command, ["--psm", "0"], page, deadline)
     output = completed.stdout + b"\n" + completed.stderr
-    estimate = _ESTIMATED_RESOLUTION.search(output)
-    estimated_dpi = round(int(estimate.group(1)) / factor) if estimate else None
     rotate = _OSD_ROTATE.search(output)
     confidence = _OSD_CONFIDENCE.search(output)
     if completed.returncode != 0 or rotate is None or confidence is None:
-        return _Orientation(estimated_dpi=estimated_dpi)
+        return _Orientation()
     script = _OSD_SCRIPT.search(output)
     degrees = int(rotate.group(1)) % 360
     return _Orientation(
         rotate=degrees if degrees in (90, 180, 270) else 0,
         confidence=float(confidence.group(1)),
         script=script.group(1).decode("ascii", "replace") if script else None,
-        estimated_dpi=estimated_dpi,
     )
 
 
@@ -592,7 +644,7 @@ def _assemble(reading: _Reading) -> str:
             out.append("")
         out.append(text)
         previous = paragraph
-    return "\n".join(out).strip()
+    return _URL_SCHEME_GAP.sub(r"\1://", "\n".join(out).strip())
 
 
 # --- vertical lines -------------------------------------------------------------

@@ -93,6 +93,7 @@ def test_given_a_page_turned_a_quarter_half_or_three_quarters_when_recognised_th
 
     assert reading.rotation == turned  # PIL turns counter-clockwise; the reading turns it back clockwise
     assert _missing_words(reading.text) == set()
+    assert _collapsed(reading.text) == _collapsed(" ".join(LINES))  # lines in reading order, not reversed
     assert reading.provenance("eng")["ocr_rotation"] == turned
 
 
@@ -169,14 +170,31 @@ def test_given_a_budget_too_small_for_one_page_when_recognised_then_it_times_out
         ocr.recognise_page(draw_page(300), "eng", 0.1)
 
 
+def _reading_with_words_of_height(height: int, count: int = 12) -> ocr._Reading:
+    words = [ocr._Word((1, 1, 1), 10 + 60 * i, 10, 4 * height, height, 95.0, "word") for i in range(count)]
+    return ocr._Reading(words=words, psm=3)
+
+
 @pytest.mark.parametrize(
-    ("estimated_dpi", "size", "expected"),
+    ("word_height", "size", "expected"),
     [
-        (113, (612, 792), 300 / 113),  # a 72-dpi page image
-        (80, (612, 792), 3.0),  # never more than 3x
-        (250, (2550, 3300), 1.0),  # text big enough already
-        (100, (8000, 5000), 1.0),  # no room: the page is at the pixel limit
+        (7, (612, 792), 3.0),  # a 72-dpi page image: 24/7 is more than the 3x ceiling
+        (10, (612, 792), 2.4),
+        (16, (2550, 3300), 1.0),  # text big enough already
+        (35, (2550, 3300), 1.0),
+        (8, (8000, 5000), 1.0),  # no room: the page is at the pixel limit
     ],
 )
-def test_given_an_estimated_text_resolution_when_sizing_then_only_small_text_is_enlarged(estimated_dpi, size, expected):
-    assert ocr._upscale_factor(estimated_dpi, size) == pytest.approx(expected, rel=0.01)
+def test_given_the_height_of_the_words_read_when_sizing_then_only_small_text_is_enlarged(word_height, size, expected):
+    assert ocr._upscale_factor(_reading_with_words_of_height(word_height), size) == pytest.approx(expected, rel=0.01)
+
+
+def test_given_a_small_image_where_no_word_was_read_when_sizing_then_it_is_enlarged_by_its_size():
+    assert ocr._upscale_factor(ocr._Reading(words=[], psm=3), (400, 300)) == 2.0
+    assert ocr._upscale_factor(ocr._Reading(words=[], psm=3), (2000, 3000)) == 1.0
+
+
+def test_given_a_web_address_read_with_a_gap_after_its_colon_when_assembled_then_the_gap_is_closed():
+    words = [ocr._Word((1, 1, 1), 0, 0, 10, 10, 90.0, t) for t in ("see", "https:", "//example.org")]
+
+    assert ocr._assemble(ocr._Reading(words=words, psm=3)) == "see https://example.org"
