@@ -445,8 +445,11 @@ def _doubtful(reading: _Reading) -> bool:
     """Is a reading poor enough to ask whether the page is turned, or segmented badly?
 
     A page read mostly as vertical words is turned a quarter: Tesseract may read
-    its words, but puts its lines in reverse order.
+    its words, but puts its lines in reverse order. A page where nothing at all
+    was read (a photo, a blank scan) has no characters to detect an orientation from.
     """
+    if not reading.words:
+        return False
     confident = [w for w in reading.words if w.confidence >= _CONFIDENT_WORD]
     vertical = sum(1 for w in confident if len(w.text) >= 3 and w.height > 2 * w.width)
     return reading.mean_confidence < DOUBTFUL_BELOW_CONFIDENCE or len(confident) < 3 or 2 * vertical > len(confident)

@@ -198,3 +198,28 @@ def test_given_a_web_address_read_with_a_gap_after_its_colon_when_assembled_then
     words = [ocr._Word((1, 1, 1), 0, 0, 10, 10, 90.0, t) for t in ("see", "https:", "//example.org")]
 
     assert ocr._assemble(ocr._Reading(words=words, psm=3)) == "see https://example.org"
+
+
+# --- what the extractors make of a reading ------------------------------------------------
+
+
+def test_given_an_image_read_with_low_confidence_when_extracting_then_its_page_is_named_in_the_warnings(monkeypatch):
+    import io
+
+    from data_extract.pipeline.extract.image import extract_image
+    from data_extract.pipeline.types import ExtractOptions
+
+    # Tesseract's confidence cannot be dialled in; the reading it would give a smudged page is.
+    monkeypatch.setattr(ocr, "tesseract_available", lambda: True)
+    monkeypatch.setattr(ocr, "resolve_languages", lambda requested: ocr.OcrLanguages("eng"))
+    monkeypatch.setattr(ocr, "recognise_page", lambda image, languages, timeout, dpi=None: ocr.OcrPage(
+        text="snudged vvords", confidence=0.42, word_count=2, rotation=180))
+    buffer = io.BytesIO()
+    draw_page(30).save(buffer, format="PNG")
+
+    document = extract_image(buffer.getvalue(), filename="smudged.png", options=ExtractOptions())
+
+    assert document.metadata["low_confidence_pages"] == [1]
+    assert any("page 1" in w and "low confidence" in w for w in document.warnings)
+    meta = document.blocks[0].meta
+    assert meta["ocr_low_confidence"] is True and meta["ocr_rotation"] == 180 and meta["ocr_confidence"] == 0.42
