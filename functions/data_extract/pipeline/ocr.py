@@ -177,6 +177,8 @@ LOW_CONFIDENCE = 0.65
 _CONFIDENT_WORD = 60.0
 # A text line of at least three characters whose box is this many times taller than wide runs vertically.
 _VERTICAL_LINE_RATIO = 2.2
+# At most this many vertical runs per page are read again (each costs two small Tesseract runs).
+_MAX_VERTICAL_STRIPS = 4
 
 _PSM_AUTO = 3
 _PSM_SPARSE = 11
@@ -331,7 +333,7 @@ def recognise_page(
                 # Upright wins ties: a quarter-turned page can read as many words, in the wrong order.
                 if candidate.score >= _UPRIGHT_PREFERENCE * reading.score:
                     page = _replace(page, turned)
-                    reading, rotation, skew = candidate, orientation.rotate, turned_skew
+                    reading, rotation, skew = candidate, orientation.rotate, turned_skew or skew
                 else:
                     turned.close()
             if reading.mean_confidence < RETRY_BELOW_CONFIDENCE and reading.words:
@@ -682,7 +684,8 @@ def _read_vertical_lines(
         if chars[line] >= 3
         and (boxes[line][3] - boxes[line][1]) >= _VERTICAL_LINE_RATIO * max(boxes[line][2] - boxes[line][0], 1)
     ]
-    if not vertical:
+    if not vertical or len(vertical) > max(_MAX_VERTICAL_STRIPS, 0.3 * len(order)):
+        # None, or so many that the page itself runs vertically (turned, and not turned back): nothing to mend.
         return
     strips: list[tuple[list[int], list[tuple[int, int, int]]]] = []
     for line in sorted(vertical, key=lambda k: (boxes[k][0], boxes[k][1])):
@@ -699,7 +702,7 @@ def _read_vertical_lines(
     width, height = page.size
     replaced: set[tuple[int, int, int]] = set()
     positions = {line: index for index, line in enumerate(order)}
-    for (x0, y0, x1, y1), members in strips:
+    for (x0, y0, x1, y1), members in strips[:_MAX_VERTICAL_STRIPS]:
         thickness = x1 - x0
         margin = max(4, thickness // 2)
         # Specks Tesseract read as glyphs inside the strip are part of what is read again.
