@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import io
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as raw
@@ -44,8 +45,6 @@ def _searchable_scan(layer: list[str]) -> bytes:
             raw.FPDFPage_InsertObject(page.raw, obj)
         page.gen_content()
         page.close()
-        import io
-
         out = io.BytesIO()
         pdf.save(out)
         return out.getvalue()
@@ -128,7 +127,8 @@ def test_given_a_pdf_with_a_garbled_ocr_text_layer_and_ocr_off_when_extracting_t
 def test_given_visible_text_over_a_picture_when_extracting_then_no_earlier_ocr_is_assumed():
     from tests.unit.pipeline.pdf_builder import text_grid
 
-    data = build_pdf([Page(items=[Picture(0, 0, 612, 792, draw_page(50).convert("RGB")), *text_grid(72, 700, GARBLED)])])
+    picture = Picture(0, 0, 612, 792, draw_page(50).convert("RGB"))
+    data = build_pdf([Page(items=[picture, *text_grid(72, 700, GARBLED)])])
 
     document = extract_pdf(data, filename="poster.pdf", options=ExtractOptions(ocr=False))
 

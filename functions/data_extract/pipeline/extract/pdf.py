@@ -1216,7 +1216,7 @@ def _recognise_scanned_pages(
         finally:
             image.close()
         done.append(page.number)
-        if not reading.text.strip():
+        if not reading.text.strip() and page.earlier_ocr is None:
             continue
         block = Block(kind="ocr", text=reading.text, page=page.number, meta=reading.provenance(languages.argument))
         if page.earlier_ocr is not None and not _reads_better(reading.text, page.earlier_ocr):
@@ -1252,6 +1252,8 @@ def _reads_better(text: str, earlier: Any) -> bool:
     """Does a fresh OCR reading beat the earlier OCR's text layer by the same word-like measure?"""
     from data_extract.pipeline import text_layer
 
+    if not text.strip():
+        return False
     share, _tokens = text_layer.wordlike_share(text)
     return share > earlier.share
 
