@@ -1336,7 +1336,7 @@ def render_ocr_section(results: list[OcrFileResult], load: tuple[tuple[float, ..
         f"- **date**: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- **tesseract**: {_tesseract_version()}",
         f"- **cpu**: {os.cpu_count()} cores; load average {load[0][0]:.2f} at start, {load[1][0]:.2f} at end "
-        "(other work on the machine slows both readings alike)",
+        "(a shared machine: timings move with its load, so compare the two columns of one run, not runs)",
         f"- **phrase recall**: before {pct(before)}, now {pct(now)}",
         f"- **pages/s with OCR**: before {pages / seconds_before:.2f}, now {pages / seconds_now:.2f} ({pages} pages; "
         f"{seconds_before:.1f} s before, {seconds_now:.1f} s now)"
