@@ -23,13 +23,14 @@ SERVICE_BENCH_ARGS ?= --write
 SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint-template build bench ocr clean distclean
+.PHONY: help run test lint-template build bench ocr ocr-layer clean distclean
 
 help:
 	@echo "make run            start the local stack (moto + API on http://127.0.0.1:$${PORT:-8000}); ARGS=\"--seed DIR\""
 	@echo "make test           run the whole test suite; PYTEST_ARGS=\"...\" for pytest, PYTEST_WORKERS=0 for one process"
 	@echo "make lint-template  sam validate --lint template.yaml (installs SAM CLI in $(SAM_VENV) once)"
-	@echo "make build          sam build: the functions and their dependency layers into .aws-sam/"
+	@echo "make build          sam build: the functions and their layers into .aws-sam/ (the Tesseract layer needs Docker)"
+	@echo "make ocr-layer      build only the Tesseract layer (Amazon Linux 2023, in Docker) into build/tesseract-layer/"
 	@echo "make bench          benchmarks: extraction (extract_bench.py), then the service end to end (service_bench.py)"
 	@echo "make clean          remove build output and caches; make distclean also removes the venvs"
 
@@ -49,17 +50,18 @@ $(SAM_STAMP):
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
 	touch $@
 
-# Tesseract reads image-only pages. Installed with apt-get when missing and we are root; otherwise the worker
-# reports OCR as unavailable and such pages as needing OCR.
+# Tesseract reads image-only pages; its orientation data (osd) turns rotated pages upright first. Installed with
+# apt-get when missing and we are root; otherwise the worker reports OCR as unavailable and such pages as needing OCR.
 ocr:
-	@if command -v tesseract >/dev/null 2>&1; then \
+	@if command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx osd; then \
 		:; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing Tesseract OCR with apt-get..."; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd >/dev/null; \
 	else \
-		echo "note: tesseract is not installed (apt-get install tesseract-ocr): OCR is unavailable"; \
+		echo "note: tesseract or its osd data is missing (apt-get install tesseract-ocr tesseract-ocr-osd): OCR is unavailable or reads rotated pages as they lie"; \
 	fi
 
 run: $(STAMP) ocr
@@ -72,9 +74,14 @@ test: $(STAMP) ocr
 lint-template: $(SAM_STAMP)
 	$(SAM) validate --lint -t template.yaml
 
-# BuildMethod python3.13 builds the layers with pip, no container: sam looks for python3.13 on PATH.
+# BuildMethod python3.13 builds the dependency layers with pip, no container: sam looks for python3.13 on PATH.
+# The Tesseract layer (BuildMethod makefile) is compiled for Amazon Linux 2023 by infra/layers/tesseract/build.sh,
+# in Docker; `sam build --use-container` compiles it inside SAM's Amazon Linux 2023 build image instead.
 build: $(SAM_STAMP)
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build -t template.yaml
+
+ocr-layer:
+	bash infra/layers/tesseract/build.sh build/tesseract-layer
 
 bench: $(STAMP)
 	$(VENV)/bin/python tests/benchmarks/extract_bench.py $(ARGS)

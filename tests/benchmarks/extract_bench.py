@@ -4,7 +4,7 @@ Run from the repository root with the project venv::
 
     .venv/bin/python tests/benchmarks/extract_bench.py [--write] [--peers kreuzberg,markitdown]
         [--only pdf,docx] [--repeat 3] [--peer-repeat 3] [--ocr] [--memory] [--json PATH]
-        [--corpus DIR] [--peer-venvs DIR] [--timeout 120]
+        [--corpus DIR] [--peer-venvs DIR] [--timeout 120] [--ocr-section | --ocr-section-only]
 
 What it measures, per file of the corpus ``MANIFEST.tsv`` (``--corpus``, env ``DATA_EXTRACT_CORPUS_DIR``, default
 ``../shared/corpus`` beside the repository):
@@ -35,6 +35,12 @@ The report gives, per MANIFEST kind: files ok, median ms per ok file, PDF pages/
 counts; scanned, image-only, malformed and password-required PDFs excluded), EXPECT recall, each peer's median time
 over ours, and our extract vs normalize+chunk split. It checks the targets from the numbers. ``--write`` also writes
 it as Markdown to ``docs/benchmarks.md``; ``--json PATH`` dumps every per-file result.
+
+OCR section (``--ocr-section``, or ``--ocr-section-only``): every scanned/image-only PDF and image file of the corpus
+is read twice in the same run, in this process: as Tesseract was wired before orientation detection, deskew and the
+rest (``baseline_pages``), and by today's ``extract_document`` with OCR on. It reports pages/s with OCR and the
+recall of the phrases in ``tests/data/ocr_phrases.tsv`` per page. With ``--write`` it replaces only its own section
+of ``docs/benchmarks.md`` (kept after the hand-written analysis, which a full ``--write`` keeps as it is).
 """
 
 from __future__ import annotations
@@ -1088,6 +1094,287 @@ def _numeric(cell: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# OCR section: scans and page images, today's OCR against Tesseract as it was wired before, in one run
+# ---------------------------------------------------------------------------------------------------------------
+
+OCR_PHRASES_PATH = REPO_ROOT / "tests" / "data" / "ocr_phrases.tsv"
+OCR_SECTION_START = "<!-- ocr-section: written by extract_bench.py --ocr-section --write -->"
+OCR_SECTION_END = "<!-- /ocr-section -->"
+# Tesseract as the pipeline fed it before orientation detection, text-size-based enlargement, deskew, per-page
+# segmentation and vertical-line reading: PDF scans rendered at 300 DPI, image frames enlarged to a 1600-pixel
+# long side (at most 2x), one automatic-segmentation pass, PDF text layers kept whatever their quality.
+BASELINE_LABEL = "Tesseract as wired before (300-DPI render or 1600-px upscale, --psm 3, no OSD/deskew)"
+BASELINE_RENDER_DPI = 300
+BASELINE_UPSCALE_LONG_SIDE = 1600
+BASELINE_MAX_PIXELS = 40_000_000
+
+
+def load_ocr_phrases(path: Path = OCR_PHRASES_PATH) -> dict[str, dict[int, list[str]]]:
+    """``{corpus path: {page: [phrases]}}`` from the phrase file (comment lines start with '#')."""
+    phrases: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = [line for line in fh if line.strip() and not line.startswith("#")]
+    for row in csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE):
+        phrases[row["path"]][int(row["page"])].append(row["phrase"])
+    return {p: dict(pages) for p, pages in phrases.items()}
+
+
+def ocr_corpus_files(files: list[CorpusFile]) -> list[CorpusFile]:
+    """The corpus's scanned/image-only PDFs and its image files: what OCR reads."""
+    scans = [f for f in files if f.kind == "pdf" and ("scanned" in f.notes.lower() or "image-only" in f.notes.lower())]
+    images = [f for f in files if f.kind in IMAGE_KINDS]
+    return scans + images
+
+
+def _baseline_tesseract(image, dpi: int | None) -> str:
+    """One ``--psm 3`` TSV pass, text rebuilt line by line with a blank line between paragraphs."""
+    buffer = __import__("io").BytesIO()
+    image.save(buffer, format="PPM")
+    args = ["tesseract", "stdin", "stdout", "-l", "eng", "--psm", "3", "-c", "thresholding_method=2"]
+    if dpi:
+        args += ["--dpi", str(int(dpi))]
+    completed = subprocess.run([*args, "tsv"], input=buffer.getvalue(), capture_output=True, timeout=300,
+                               env={**os.environ, "OMP_THREAD_LIMIT": "1"}, check=False)
+    lines: list[str] = []
+    key = paragraph = None
+    for row in completed.stdout.decode("utf-8", "replace").splitlines()[1:]:
+        fields = row.split("\t")
+        if len(fields) < 12 or fields[0] != "5" or not fields[11].strip():
+            continue
+        if (fields[2], fields[3], fields[4]) != key:
+            if paragraph is not None and (fields[2], fields[3]) != paragraph:
+                lines.append("")
+            lines.append(fields[11].strip())
+            key, paragraph = (fields[2], fields[3], fields[4]), (fields[2], fields[3])
+        else:
+            lines[-1] += " " + fields[11].strip()
+    return "\n".join(lines)
+
+
+def _baseline_frame(image, index: int):
+    from PIL import Image, ImageOps
+
+    image.seek(index)
+    frame = ImageOps.exif_transpose(image) if index == 0 else image.copy()
+    if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
+        rgba = frame.convert("RGBA")
+        frame = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        frame.alpha_composite(rgba)
+    frame = frame.convert("L")
+    try:
+        declared = image.info.get("dpi")
+        dpi = float(declared[0] if isinstance(declared, tuple | list) else declared)
+        dpi = round(dpi) if 70 <= dpi <= 2400 else None
+    except (TypeError, ValueError, IndexError):
+        dpi = None
+    width, height = frame.size
+    scale = 1.0
+    if width * height > BASELINE_MAX_PIXELS:
+        scale = (BASELINE_MAX_PIXELS / (width * height)) ** 0.5
+    elif max(width, height) < BASELINE_UPSCALE_LONG_SIDE:
+        scale = min(2.0, BASELINE_UPSCALE_LONG_SIDE / max(width, height))
+    if scale != 1.0:
+        frame = frame.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
+        dpi = round(dpi * scale) if dpi else None
+    return frame, dpi
+
+
+def baseline_pages(data: bytes, kind: str) -> tuple[dict[int, str], int]:
+    """Per-page text as the pipeline produced it before this OCR work, and how many pages were OCR'd."""
+    pages: dict[int, str] = {}
+    recognised = 0
+    if kind == "pdf":
+        import pypdfium2 as pdfium
+
+        pdf = pdfium.PdfDocument(data)
+        try:
+            for index in range(len(pdf)):
+                page = pdf[index]
+                textpage = page.get_textpage()
+                text = textpage.get_text_range()
+                textpage.close()
+                if not text.strip():
+                    width, height = page.get_size()
+                    scale = BASELINE_RENDER_DPI / 72.0
+                    if width * scale * height * scale > BASELINE_MAX_PIXELS:
+                        scale *= (BASELINE_MAX_PIXELS / (width * scale * height * scale)) ** 0.5
+                    bitmap = page.render(scale=scale, grayscale=True)
+                    text = _baseline_tesseract(bitmap.to_pil(), round(scale * 72))
+                    bitmap.close()
+                    recognised += 1
+                page.close()
+                pages[index + 1] = text
+        finally:
+            pdf.close()
+        return pages, recognised
+    from PIL import Image
+
+    image = Image.open(__import__("io").BytesIO(data))
+    frames = max(int(getattr(image, "n_frames", 1)), 1) if image.format == "TIFF" else 1
+    for index in range(frames):
+        frame, dpi = _baseline_frame(image, index)
+        pages[index + 1] = _baseline_tesseract(frame, dpi)
+        recognised += 1
+    return pages, recognised
+
+
+def current_pages(data: bytes, filename: str) -> tuple[dict[int, str], list[dict]]:
+    """Per-page text from today's pipeline with OCR on, and each OCR'd page's provenance."""
+    from data_extract.pipeline.extract import extract_document
+    from data_extract.pipeline.types import ExtractionError, ExtractOptions
+
+    try:
+        document = extract_document(data, filename=filename, options=ExtractOptions(ocr=True))
+    except ExtractionError:  # a page without words is "empty": no text, nothing found
+        return {}, []
+    pages: dict[int, list[str]] = defaultdict(list)
+    provenance = []
+    for block in document.blocks:
+        pages[block.page or 1].append(block.text)
+        if block.kind == "ocr":
+            provenance.append({k: v for k, v in block.meta.items() if k.startswith("ocr_") or k.startswith("text_layer")}
+                              | {"page": block.page})
+    return {p: "\n\n".join(t) for p, t in pages.items()}, provenance
+
+
+def _normalized(pages: dict[int, str], fmt: str) -> dict[int, str]:
+    """Both readings go through the same normalize stage the pipeline applies before chunking."""
+    from data_extract.pipeline.normalize import normalize_document
+    from data_extract.pipeline.types import Block, Document
+
+    document = normalize_document(Document(format=fmt, blocks=[Block(kind="ocr", text=t, page=p)
+                                                               for p, t in pages.items() if t.strip()]))
+    out: dict[int, list[str]] = defaultdict(list)
+    for block in document.blocks:
+        out[block.page].append(block.text)
+    return {p: "\n".join(t) for p, t in out.items()}
+
+
+@dataclass
+class OcrFileResult:
+    path: str
+    pages: int  # pages (frames) without a text layer: what both readings OCR
+    phrases: int
+    found_before: int
+    found_now: int
+    seconds_before: float
+    seconds_now: float
+    missed_now: list[str] = field(default_factory=list)
+    missed_before: list[str] = field(default_factory=list)
+    provenance: list[dict] = field(default_factory=list)
+
+
+def run_ocr_section(corpus: Path, files: list[CorpusFile], phrases: dict[str, dict[int, list[str]]]) -> list[OcrFileResult]:
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    results = []
+    for f in ocr_corpus_files(files):
+        data = (corpus / f.path).read_bytes()
+        fmt = "pdf" if f.kind == "pdf" else f.kind
+        started = time.perf_counter()
+        before, pages_before = baseline_pages(data, f.kind)
+        seconds_before = time.perf_counter() - started
+        started = time.perf_counter()
+        now, provenance = current_pages(data, Path(f.path).name)
+        seconds_now = time.perf_counter() - started
+        before, now = _normalized(before, fmt), _normalized(now, fmt)
+        result = OcrFileResult(f.path, pages_before, 0, 0, 0, seconds_before, seconds_now, provenance=provenance)
+        for page, wanted in sorted(phrases.get(f.path, {}).items()):
+            for phrase in wanted:
+                result.phrases += 1
+                if collapse(phrase) in collapse(before.get(page, "")):
+                    result.found_before += 1
+                else:
+                    result.missed_before.append(f"p{page}: {phrase}")
+                if collapse(phrase) in collapse(now.get(page, "")):
+                    result.found_now += 1
+                else:
+                    result.missed_now.append(f"p{page}: {phrase}")
+        print(f"  {f.path}: {result.found_before}/{result.phrases} -> {result.found_now}/{result.phrases} "
+              f"({seconds_before:.1f} s -> {seconds_now:.1f} s)", file=sys.stderr, flush=True)
+        results.append(result)
+    return results
+
+
+def _tesseract_version() -> str:
+    try:
+        out = subprocess.run(["tesseract", "--version"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "not installed"
+    first = (out.stdout or out.stderr).decode("utf-8", "replace").splitlines()
+    return first[0] if first else "unknown"
+
+
+def render_ocr_section(results: list[OcrFileResult], load: tuple[tuple[float, ...], tuple[float, ...]]) -> str:
+    phrases = sum(r.phrases for r in results)
+    before = sum(r.found_before for r in results)
+    now = sum(r.found_now for r in results)
+    pages = sum(r.pages for r in results)
+    seconds_now = sum(r.seconds_now for r in results)
+    seconds_before = sum(r.seconds_before for r in results)
+
+    def pct(found: int) -> str:
+        return f"{found}/{phrases} ({100 * found / phrases:.0f}%)" if phrases else "—"
+
+    rows = [["file", "OCR pages", "phrases", "found before", "found now", "s before", "s now"]]
+    for r in results:
+        rows.append([r.path, str(r.pages), str(r.phrases), str(r.found_before), str(r.found_now),
+                     f"{r.seconds_before:.1f}", f"{r.seconds_now:.1f}"])
+    rows.append(["**all**", str(pages), str(phrases), str(before), str(now), f"{seconds_before:.1f}",
+                 f"{seconds_now:.1f}"])
+    lines = [
+        OCR_SECTION_START,
+        "## OCR: scans and page images",
+        "",
+        "Generated by `tests/benchmarks/extract_bench.py --ocr-section --write` (do not edit by hand). Every scanned "
+        "or image-only PDF and every image file of the corpus is read twice in the same run, in one process, "
+        "`OMP_THREAD_LIMIT=1`: **before** is " + BASELINE_LABEL + "; **now** is the pipeline's `extract_document` "
+        "with OCR on (orientation and script detection, enlargement of small text, deskew, segmentation chosen per "
+        "page, vertical lines read whole). Both readings go through the normalize stage. Recall counts the phrases "
+        "of `tests/data/ocr_phrases.tsv` (read by eye off the page images) found on their page, whitespace "
+        "collapsed, case-insensitively.",
+        "",
+        f"- **date**: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- **tesseract**: {_tesseract_version()}",
+        f"- **cpu**: {os.cpu_count()} cores; load average {load[0][0]:.2f} at start, {load[1][0]:.2f} at end "
+        "(a shared machine: timings move with its load, so compare the two columns of one run, not runs)",
+        f"- **phrase recall**: before {pct(before)}, now {pct(now)}",
+        f"- **pages/s with OCR**: before {pages / seconds_before:.2f}, now {pages / seconds_now:.2f} ({pages} pages; "
+        f"{seconds_before:.1f} s before, {seconds_now:.1f} s now)"
+        if seconds_before and seconds_now else "- **pages/s with OCR**: —",
+        "",
+        render_markdown_table(rows),
+    ]
+    misses = [f"- now misses {r.path} {m}" for r in results for m in r.missed_now]
+    if misses:
+        lines += ["", *misses]
+    turned = [f"{r.path} p{p['page']} ({p['ocr_rotation']}°)" for r in results for p in r.provenance
+              if p.get("ocr_rotation")]
+    skewed = [f"{r.path} p{p['page']} ({p['ocr_skew']}°)" for r in results for p in r.provenance if p.get("ocr_skew")]
+    enlarged = [f"{r.path} p{p['page']} ({p['ocr_scale']}x)" for r in results for p in r.provenance
+                if p.get("ocr_scale", 1.0) > 1.0]
+    sparse = [f"{r.path} p{p['page']}" for r in results for p in r.provenance if p.get("ocr_psm") == 11]
+    vertical = [f"{r.path} p{p['page']}" for r in results for p in r.provenance if p.get("ocr_vertical_lines")]
+    lines += ["", "What the pipeline did to the pages it read:", ""]
+    for label, items in (("turned upright", turned), ("straightened", skewed), ("enlarged", enlarged),
+                         ("read with sparse-text segmentation", sparse), ("vertical lines read whole", vertical)):
+        lines.append(f"- {label}: {', '.join(items) if items else 'none'}")
+    lines.append(OCR_SECTION_END)
+    return "\n".join(lines) + "\n"
+
+
+def write_ocr_section(markdown: str) -> None:
+    """Replace the OCR section of the report (or append it at the end), leaving the rest as it is."""
+    existing = REPORT_PATH.read_text(encoding="utf-8") if REPORT_PATH.exists() else "# Extraction benchmark\n"
+    if OCR_SECTION_START in existing and OCR_SECTION_END in existing:
+        head = existing[: existing.index(OCR_SECTION_START)]
+        tail = existing[existing.index(OCR_SECTION_END) + len(OCR_SECTION_END):].lstrip("\n")
+        updated = head + markdown + ("\n" + tail if tail else "")
+    else:
+        updated = existing.rstrip("\n") + "\n\n" + markdown
+    REPORT_PATH.write_text(updated, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -1110,6 +1397,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--write", action="store_true",
                         help=f"write the report to {REPORT_PATH.relative_to(REPO_ROOT)}")
     parser.add_argument("--json", type=Path, help="also dump every per-file result as JSON here")
+    parser.add_argument("--ocr-section", action="store_true",
+                        help="also read the corpus's scans and page images with OCR, now and as wired before "
+                             f"(phrases: {OCR_PHRASES_PATH.relative_to(REPO_ROOT)}); --write updates only its section")
+    parser.add_argument("--ocr-section-only", action="store_true", help="run the OCR section and nothing else")
     args = parser.parse_args(argv)
     peers = [] if args.peers.strip() == "none" else [p.strip() for p in args.peers.split(",") if p.strip()]
     unknown = sorted(set(peers) - set(PEERS))
@@ -1136,6 +1427,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         files = [f for f in files if f.kind in args.kinds]
     expectations = load_expectations(corpus)
+    if args.ocr_section or args.ocr_section_only:
+        ocr_load = os.getloadavg()
+        print("OCR section: scans and page images, before and now ...", file=sys.stderr, flush=True)
+        ocr_results = run_ocr_section(corpus, load_manifest(corpus), load_ocr_phrases())
+        ocr_markdown = render_ocr_section(ocr_results, (ocr_load, os.getloadavg()))
+        print(ocr_markdown)
+        if args.write:
+            write_ocr_section(ocr_markdown)
+            print(f"wrote the OCR section of {REPORT_PATH.relative_to(REPO_ROOT)}", file=sys.stderr)
+        if args.ocr_section_only:
+            return 0
 
     runs: dict[str, ToolRun] = {}
     memory = None

@@ -43,11 +43,16 @@ def _layer_requirements(layer: dict[str, Any]) -> list[Requirement]:
 
 
 LAYERS = _of_type("AWS::Serverless::LayerVersion")
+# Layers pip builds from a pinned requirements.txt (the Tesseract layer is compiled by its Makefile instead).
+DEPENDENCY_LAYERS = {
+    name: layer for name, layer in LAYERS.items()
+    if (REPO / layer["Properties"]["ContentUri"] / "requirements.txt").is_file()
+}
 
 
 # ---------------------------------------------------------------- dependencies
 
-@pytest.mark.parametrize("layer_id", sorted(LAYERS))
+@pytest.mark.parametrize("layer_id", sorted(DEPENDENCY_LAYERS))
 def test_given_a_layer_when_compared_with_pyproject_then_it_installs_exactly_the_declared_packages(layer_id):
     layer = LAYERS[layer_id]
     group = Path(layer["Properties"]["ContentUri"]).name  # infra/layers/<group>/ builds pyproject's extra <group>
@@ -64,7 +69,7 @@ def test_given_a_layer_when_compared_with_pyproject_then_it_installs_exactly_the
             f"{layer_id} pins {requirement}, outside pyproject's {ranges[canonicalize_name(requirement.name)]}")
 
 
-@pytest.mark.parametrize("layer_id", sorted(LAYERS))
+@pytest.mark.parametrize("layer_id", sorted(DEPENDENCY_LAYERS))
 def test_given_a_layer_when_built_then_sam_builds_it_for_the_functions_runtime_and_architecture(layer_id):
     layer = LAYERS[layer_id]
     functions = _functions()
@@ -76,6 +81,34 @@ def test_given_a_layer_when_built_then_sam_builds_it_for_the_functions_runtime_a
         assert function["Runtime"] == "python3.13"
         assert function["Architectures"] == layer["Properties"]["CompatibleArchitectures"]
         assert layer["Metadata"]["BuildArchitecture"] in function["Architectures"]
+
+
+def test_given_the_layers_when_listed_then_each_is_a_dependency_layer_or_the_tesseract_layer():
+    assert set(LAYERS) - set(DEPENDENCY_LAYERS) == {"TesseractLayer"}
+
+
+def test_given_the_worker_when_deployed_then_it_gets_the_tesseract_layer_the_template_builds_unless_one_is_given():
+    worker = _functions()["WorkerFunction"]
+    layer = LAYERS["TesseractLayer"]
+
+    assert {"Fn::If": ["HasOcrLayer", {"Ref": "OcrLayerArn"}, {"Ref": "TesseractLayer"}]} in worker["Layers"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "x86_64"}
+    assert layer["Properties"]["CompatibleRuntimes"] == [worker["Runtime"]]
+    assert layer["Properties"]["CompatibleArchitectures"] == worker["Architectures"]
+    # Nothing to configure: Lambda puts /opt/bin on PATH, and tesseract is built with prefix /opt.
+    assert "TESSERACT_CMD" not in worker.get("Environment", {}).get("Variables", {})
+
+
+def test_given_the_tesseract_layer_when_sam_builds_it_then_its_makefile_runs_the_pinned_build_script():
+    content = REPO / LAYERS["TesseractLayer"]["Properties"]["ContentUri"]
+    makefile = (content / "Makefile").read_text(encoding="utf-8")
+    script = (content / "build.sh").read_text(encoding="utf-8")
+
+    assert re.search(r"^build-TesseractLayer:\n\tbash \./build\.sh \"\$\(ARTIFACTS_DIR\)\"$", makefile, re.M)
+    assert 'prefix=/opt' in script  # tessdata found at /opt/share/tessdata without TESSDATA_PREFIX
+    fetches = re.findall(r"^\s*fetch \S+", script, re.M)
+    pins = re.findall(r"^[A-Z_]+_SHA256=[0-9a-f]{64}$", script, re.M)
+    assert len(fetches) == 4 and len(pins) == 4  # every download is checked against a pinned SHA-256
 
 
 def test_given_the_api_function_when_deployed_then_its_layer_carries_no_extraction_packages():

@@ -45,7 +45,11 @@ Provenance (``Chunk.metadata``)
     slides), ``block_kinds`` (in order of appearance), ``section_context`` (the
     heading breadcrumb of the first block the chunk adds, i.e. not counting the
     overlap), ``char_start``/``char_end``, ``entities``/``entity_tags`` (see
-    ``entities``), ``quality`` (see ``quality``), ``ocr_confidence`` when known.
+    ``entities``), ``quality`` (see ``quality``), ``ocr_confidence`` when known,
+    ``page_sources`` for pages read by OCR or carrying an earlier OCR's text layer
+    (per page: ``text_source`` ``ocr``/``text_layer``, the OCR confidence, rotation,
+    skew, scale and segmentation mode, and ``text_layer`` ``kept``/``replaced``/
+    ``kept_poor`` with its ``text_layer_score``).
 
 Ids
     ``f"{source_key}_chunk_{index:04d}"``; the caller derives ``source_key`` from
@@ -311,6 +315,9 @@ class _Chunker:
         confidence = self._ocr_confidence(blocks, pages)
         if confidence is not None:
             metadata["ocr_confidence"] = confidence
+        sources = _page_sources(blocks)
+        if sources:
+            metadata["page_sources"] = sources
         return metadata
 
     def _ocr_confidence(self, blocks: list[Block], pages: list[int]) -> float | None:
@@ -465,6 +472,25 @@ def _breadcrumbs(blocks: list[Block]) -> list[str]:
             trail.append((level, " ".join(block.text.split())))
         crumbs.append(block.section if block.section else " > ".join(title for _, title in trail))
     return crumbs
+
+
+# Block facts that say how a page's text was obtained (see ``ocr.OcrPage.provenance``, ``text_layer``).
+_PAGE_SOURCE_KEYS = ("ocr_confidence", "ocr_rotation", "ocr_skew", "ocr_scale", "ocr_psm", "ocr_low_confidence",
+                     "text_layer", "text_layer_score")
+
+
+def _page_sources(blocks: list[Block]) -> list[dict[str, Any]]:
+    """Per page, where its text came from when that was not simply the file's text: OCR, or an earlier OCR's layer."""
+    by_page: dict[int, dict[str, Any]] = {}
+    for block in blocks:
+        facts = {key: block.meta[key] for key in _PAGE_SOURCE_KEYS if key in block.meta}
+        if block.page is None or not facts:
+            continue
+        entry = by_page.setdefault(block.page, {"page": block.page})
+        if block.kind == "ocr" or "text_source" not in entry:
+            entry["text_source"] = "ocr" if block.kind == "ocr" else "text_layer"
+        entry.update(facts)
+    return [by_page[page] for page in sorted(by_page)]
 
 
 def _ocr_confidence_by_page(value: Any) -> dict[int | None, float]:

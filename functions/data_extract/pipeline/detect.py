@@ -192,6 +192,13 @@ def detect_format(data: bytes, filename: str) -> str:
         return _detect_text(text, extension)
 
     named = _named_signature(head)
+    if named == "HEIC/HEIF image":
+        # Every HEIC decoder available as a wheel bundles LGPL/GPL codecs (libheif, libde265, x265).
+        raise ExtractionError(
+            ErrorType.UNSUPPORTED_FORMAT,
+            "HEIC/HEIF photos cannot be read. Export the photo as JPEG or PNG and upload that instead "
+            "(on an iPhone: Settings > Camera > Formats > Most Compatible takes JPEG photos).",
+        )
     if extension in _BINARY_EXTENSION_NAMES and named is None:
         raise ExtractionError(
             ErrorType.CORRUPT,

@@ -1,5 +1,10 @@
 """Images (PNG, JPEG, TIFF, BMP, GIF, WebP): decoded with Pillow, text by OCR.
 
+Each frame goes to ``ocr.recognise_page``, which turns, enlarges and straightens
+it as needed; its provenance (confidence, rotation, skew, scale, segmentation
+mode) is kept on the frame's block, and frames read with low confidence are
+named in the warnings.
+
 Every frame of a multi-page TIFF is a page (page number = frame number); GIF and
 WebP animations are read from their first frame only (later frames of an
 animation are variations of the first, not more pages). Without Tesseract, or
@@ -18,10 +23,8 @@ from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionEr
 # is refused before it is decoded.
 MAX_IMAGE_PIXELS = 89_478_485
 # Frames beyond this are scaled down before OCR (tesseract's memory grows with pixels).
+# Enlarging frames with small text is up to the OCR stage, which measures the text.
 OCR_MAX_PIXELS = 40_000_000
-# Small images (screenshots, crops) are enlarged: Tesseract reads characters a
-# dozen pixels high poorly.
-UPSCALE_BELOW_LONG_SIDE = 1600
 OCR_FRAME_TIMEOUT_S = 45.0
 OCR_SAFETY_MARGIN_S = 3.0
 
@@ -87,6 +90,7 @@ def _extract(image: Any, options: ExtractOptions) -> Document:
     ocr_pages: list[int] = []
     failed_pages: list[int] = []
     timed_out_pages: list[int] = []
+    low_confidence_pages: list[int] = []
     confidences: list[float] = []
     used_chars = 0
     for index in range(frame_count):
@@ -100,7 +104,7 @@ def _extract(image: Any, options: ExtractOptions) -> Document:
                 break
         frame, dpi = _prepared_frame(image, index)
         try:
-            text, confidence = ocr.ocr_image(frame, languages.argument, timeout, dpi=dpi)
+            reading = ocr.recognise_page(frame, languages.argument, timeout, dpi=dpi)
         except ocr.OcrTimeout:
             timed_out_pages.append(index + 1)
             continue
@@ -110,8 +114,11 @@ def _extract(image: Any, options: ExtractOptions) -> Document:
         finally:
             frame.close()
         ocr_pages.append(index + 1)
+        text = reading.text
         if not text.strip():
             continue
+        if reading.low_confidence:
+            low_confidence_pages.append(index + 1)
         used_chars += len(text)
         if used_chars > options.max_chars:
             raise ExtractionError(
@@ -119,19 +126,16 @@ def _extract(image: Any, options: ExtractOptions) -> Document:
                 f"The image holds more than {options.max_chars} characters of text, the per-file limit.",
                 max_chars=options.max_chars,
             )
-        confidences.append(confidence)
+        confidences.append(reading.confidence)
         blocks.append(
-            Block(
-                kind="ocr",
-                text=text,
-                page=index + 1,
-                meta={"ocr_confidence": confidence, "ocr_engine": "tesseract", "ocr_languages": languages.argument},
-            )
+            Block(kind="ocr", text=text, page=index + 1, meta=reading.provenance(languages.argument))
         )
     if failed_pages:
         warnings_out.append(f"OCR failed on page(s) {', '.join(map(str, failed_pages))}.")
     if timed_out_pages:
         warnings_out.append(f"OCR timed out on page(s) {', '.join(map(str, timed_out_pages))}.")
+    if low_confidence_pages:
+        warnings_out.append(ocr.low_confidence_warning(low_confidence_pages))
     if not blocks:
         if timed_out_pages and not ocr_pages:
             raise ExtractionError(ErrorType.TIMEOUT, "OCR of the image did not finish in time.")
@@ -143,6 +147,7 @@ def _extract(image: Any, options: ExtractOptions) -> Document:
             "ocr_pages": ocr_pages,
             "needs_ocr_pages": sorted(failed_pages + timed_out_pages),
             "ocr_confidence": round(sum(confidences) / len(confidences), 4),
+            "low_confidence_pages": low_confidence_pages,
         }
     )
     return Document(format=fmt, blocks=blocks, metadata=metadata, warnings=warnings_out)
@@ -201,12 +206,9 @@ def _prepared_frame(image: Any, index: int) -> tuple[Any, int | None]:
 
     dpi = _declared_dpi(image.info.get("dpi"))
     width, height = frame.size
-    long_side = max(width, height)
     scale = 1.0
     if width * height > OCR_MAX_PIXELS:
         scale = (OCR_MAX_PIXELS / (width * height)) ** 0.5
-    elif long_side < UPSCALE_BELOW_LONG_SIDE:
-        scale = min(2.0, UPSCALE_BELOW_LONG_SIDE / long_side)
     if scale != 1.0:
         resized = frame.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
         frame.close()

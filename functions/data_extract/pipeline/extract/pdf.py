@@ -17,6 +17,10 @@ Per page:
 4. A page with no text layer but with images (a scan) is rendered at 300 DPI and
    recognised with Tesseract when available; otherwise it is reported in
    ``needs_ocr_pages`` (or, when no page has text at all, as ``needs_ocr``).
+   A page whose text layer an earlier OCR drew invisibly over a page-sized scan
+   keeps that layer when it reads well (``text_layer.judge``) and is read again
+   when it reads poorly; the fresh reading replaces the layer only if it reads
+   better. Either way the page's blocks record the decision (``text_layer``).
 
 Whatever geometry is used, the result is checked against the stream text: if a
 rebuilt page lost or repeated characters, the stream text wins.
@@ -321,7 +325,8 @@ class _PageResult:
     blocks: list[Block]
     native_chars: int  # visible characters in the text layer
     layout: str  # stream | columns | tables
-    ocr_wanted: bool  # scanned: no (or hardly any) text over images
+    ocr_wanted: bool  # scanned: no (or hardly any) text over images, or a poor text layer from an earlier OCR
+    earlier_ocr: Any = None  # text_layer.LayerVerdict when the text layer is an earlier OCR's
 
 
 @dataclass
@@ -374,11 +379,36 @@ def _read_page(pdf: Any, index: int, has_forms: bool) -> _PageResult:
                     return _PageResult(number, extra, 0, "stream", scanned)
             ocr_wanted = inventory is not None and inventory.image_ratio >= PAGE_SIZED_IMAGE_RATIO
             blocks, layout = _lay_out_page(page, textpage, inventory, stream_text, native_chars, number)
-            return _PageResult(number, blocks + extra, native_chars, layout, ocr_wanted)
+            earlier_ocr = _earlier_ocr_layer(page, textpage, inventory, stream_text, blocks)
+            if earlier_ocr is not None and earlier_ocr.poor:
+                ocr_wanted = True
+            return _PageResult(number, blocks + extra, native_chars, layout, ocr_wanted, earlier_ocr)
         finally:
             textpage.close()
     finally:
         page.close()
+
+
+def _earlier_ocr_layer(
+    page: Any, textpage: Any, inventory: _Inventory | None, stream_text: str, blocks: list[Block]
+) -> Any:
+    """The verdict on a text layer an earlier OCR drew invisibly over a page-sized scan, else None.
+
+    A good layer is kept and its blocks say so; a poor one makes the page wanted for OCR.
+    """
+    from data_extract.pipeline import text_layer
+
+    if not text_layer.drawn_invisibly(textpage):
+        return None
+    if inventory is None:
+        inventory = _inventory(page)
+    if inventory.image_ratio < PAGE_SIZED_IMAGE_RATIO:
+        return None
+    verdict = text_layer.judge(stream_text)
+    if not verdict.poor:
+        for block in blocks:
+            block.meta.update(verdict.provenance("kept"))
+    return verdict
 
 
 def _lay_out_page(
@@ -1141,12 +1171,15 @@ def _recognise_scanned_pages(
         return _OcrOutcome()
     from data_extract.pipeline import guard, ocr
 
+    # Pages whose poor earlier-OCR text layer would be read again keep that layer when they cannot be.
+    scans = [page for page in wanted if page.earlier_ocr is None]
     if not options.ocr:
-        return _OcrOutcome(pending=[p.number for p in wanted], reason="OCR is disabled for this run")
+        return _OcrOutcome(pending=[p.number for p in scans], reason="OCR is disabled for this run",
+                           warnings=_poor_layers_kept(wanted, "OCR is disabled for this run"))
     if not ocr.tesseract_available():
-        return _OcrOutcome(
-            pending=[p.number for p in wanted], reason="OCR is not available (Tesseract is not installed)"
-        )
+        reason = "OCR is not available (Tesseract is not installed)"
+        return _OcrOutcome(pending=[p.number for p in scans], reason=reason,
+                           warnings=_poor_layers_kept(wanted, reason))
 
     warnings: list[str] = []
     languages = ocr.resolve_languages(options.ocr_languages)
@@ -1157,6 +1190,7 @@ def _recognise_scanned_pages(
     done: list[int] = []
     pending: list[int] = []
     timed_out: list[int] = []
+    low_confidence: list[int] = []
     for position, page in enumerate(wanted):
         remaining = guard.remaining_time_s()
         timeout = OCR_PAGE_TIMEOUT_S
@@ -1172,7 +1206,7 @@ def _recognise_scanned_pages(
             pending.append(page.number)
             continue
         try:
-            text, confidence = ocr.ocr_image(image, languages.argument, timeout, dpi=image.info.get("ocr_dpi"))
+            reading = ocr.recognise_page(image, languages.argument, timeout, dpi=image.info.get("ocr_dpi"))
         except ocr.OcrTimeout:
             timed_out.append(page.number)
             continue
@@ -1182,20 +1216,58 @@ def _recognise_scanned_pages(
         finally:
             image.close()
         done.append(page.number)
-        if text.strip():
-            block = Block(
-                kind="ocr",
-                text=text,
-                page=page.number,
-                meta={"ocr_confidence": confidence, "ocr_engine": "tesseract", "ocr_languages": languages.argument},
-            )
-            budget.add(block.text)
-            page.blocks.append(block)
+        if not reading.text.strip() and page.earlier_ocr is None:
+            continue
+        block = Block(kind="ocr", text=reading.text, page=page.number, meta=reading.provenance(languages.argument))
+        if page.earlier_ocr is not None and not _reads_better(reading.text, page.earlier_ocr):
+            # The fresh reading is no better than the earlier one: keep what the PDF carries.
+            for kept in page.blocks:
+                kept.meta.update(page.earlier_ocr.provenance("kept_poor"))
+            continue
+        if reading.low_confidence:
+            low_confidence.append(page.number)
+        if page.earlier_ocr is not None:
+            block.meta.update(page.earlier_ocr.provenance("replaced"))
+            # Paragraphs and tables came from the poor layer; filled-in form fields did not.
+            page.blocks = [b for b in page.blocks if b.meta.get("detected") == "form_fields"]
+        budget.add(block.text)
+        page.blocks.append(block)
+    # Pages with an earlier OCR's layer still have that text when reading them again failed.
+    relayered = {page.number for page in wanted if page.earlier_ocr is not None}
+    for page in wanted:
+        if page.number in relayered and page.number in pending + timed_out:
+            for kept in page.blocks:
+                kept.meta.update(page.earlier_ocr.provenance("kept_poor"))
     if timed_out:
         warnings.append(f"OCR timed out on {_pages(timed_out)}.")
     if pending:
         warnings.append(f"OCR failed on {_pages(pending)}.")
-    return _OcrOutcome(done, sorted(pending + timed_out), warnings, reason="OCR did not complete")
+    if low_confidence:
+        warnings.append(ocr.low_confidence_warning(low_confidence))
+    unfinished = [n for n in pending + timed_out if n not in relayered]
+    return _OcrOutcome(done, sorted(unfinished), warnings, reason="OCR did not complete")
+
+
+def _reads_better(text: str, earlier: Any) -> bool:
+    """Does a fresh OCR reading beat the earlier OCR's text layer by the same word-like measure?"""
+    from data_extract.pipeline import text_layer
+
+    if not text.strip():
+        return False
+    share, _tokens = text_layer.wordlike_share(text)
+    return share > earlier.share
+
+
+def _poor_layers_kept(pages: list[_PageResult], reason: str) -> list[str]:
+    """Keep the poor earlier-OCR layers of pages that cannot be read again, and say so."""
+    poor = [page for page in pages if page.earlier_ocr is not None]
+    for page in poor:
+        for block in page.blocks:
+            block.meta.update(page.earlier_ocr.provenance("kept_poor"))
+    if not poor:
+        return []
+    return [f"The text layer an earlier OCR left on {_pages([p.number for p in poor])} reads poorly and {reason}: "
+            "it was kept as it is."]
 
 
 def _render_for_ocr(pdf: Any, index: int) -> Any:
