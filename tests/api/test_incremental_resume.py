@@ -173,7 +173,8 @@ def test_uploads_compare_by_source_label_and_relative_path(api, aws, pump):
     assert _files(unlabeled)["a.txt"]["status"] == "processed" and unlabeled["incremental"] is None
     assert any("without a `source` label has nothing to compare" in n for n in unlabeled["notes"])
 
-    label_with_path = api.post("/api/v1/jobs/process", json={"input_path": "incoming/opts/", "source": "x"})
+    _put(aws, "incoming/labelled/a.txt", BODIES["a.txt"])
+    label_with_path = api.post("/api/v1/jobs/process", json={"input_path": "incoming/labelled/", "source": "x"})
     assert label_with_path.status_code == 400 and "source labels" in label_with_path.json()["detail"]
 
 

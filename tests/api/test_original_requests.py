@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import boto3
 import pytest
 
 from tests.support.jobs import job, submit_upload
+
+
+@pytest.fixture
+def api(aws) -> Iterator[Any]:
+    """The app through ASGI only, for tests whose subject is not the transport (the `client` tests cover it)."""
+    from fastapi.testclient import TestClient
+
+    from data_extract.api.app import create_app
+
+    with TestClient(create_app(), base_url="https://testserver") as c:
+        yield c
 
 ONE_FILE = [("files", ("notes/a.txt", b"Alpha text. The first control passed review.", "text/plain"))]
 
@@ -92,35 +106,35 @@ def test_the_original_form_fields_and_aliases_are_accepted(client, aws, pump):
     assert detail["result_payload"]["evaluation"] is not None
 
 
-def test_export_graph_and_semantic_aliases_work_in_json_too(client, aws):
+def test_export_graph_and_semantic_aliases_work_in_json_too(api, aws):
     _put(aws, "incoming/alias/a.txt", b"Alias text.")
-    resp = client.post("/api/v1/jobs/process", json={"input_path": "incoming/alias/", "semantic": True,
+    resp = api.post("/api/v1/jobs/process", json={"input_path": "incoming/alias/", "semantic": True,
                                                      "export_graph": "csv"})
     assert resp.status_code == 202, resp.text
-    request = job(client, resp.json()["job_id"])["request_payload"]
+    request = job(api, resp.json()["job_id"])["request_payload"]
     assert request["include_semantic"] is True
     assert request["semantic_export_graph"] is True and request["semantic_graph_format"] == "csv"
-    conflicting = client.post("/api/v1/jobs/process", json={"input_path": "incoming/alias/", "semantic": True,
+    conflicting = api.post("/api/v1/jobs/process", json={"input_path": "incoming/alias/", "semantic": True,
                                                             "include_semantic": False})
     assert conflicting.status_code == 422 and "alias of include_semantic" in conflicting.text
-    bad_graph = client.post("/api/v1/jobs/process", json={"input_path": "incoming/alias/", "export_graph": "png"})
+    bad_graph = api.post("/api/v1/jobs/process", json={"input_path": "incoming/alias/", "export_graph": "png"})
     assert bad_graph.status_code == 422 and "semantic_graph_format" in bad_graph.text
 
 
 @pytest.mark.parametrize("value,expected", [("1", True), ("true", True), ("YES", True), ("on", True),
                                             ("0", False), ("false", False), ("no", False), ("Off", False)])
-def test_form_booleans_are_true_only_for_1_true_yes_on(client, aws, pump, value, expected):
-    resp = client.post("/api/v1/jobs/process", files=ONE_FILE, data={"include_evaluation": value})
+def test_form_booleans_are_true_only_for_1_true_yes_on(api, aws, pump, value, expected):
+    resp = api.post("/api/v1/jobs/process", files=ONE_FILE, data={"include_evaluation": value})
     assert resp.status_code == 202, resp.text
     pump.run()
-    detail = job(client, resp.json()["job_id"])
+    detail = job(api, resp.json()["job_id"])
     assert detail["request_payload"]["include_evaluation"] is expected
     assert (detail["result_payload"]["evaluation"] is not None) is expected  # the effect, not only the echo
 
 
 @pytest.mark.parametrize("value", ["t", "y", "maybe", "2"])
-def test_other_form_boolean_values_are_a_422_naming_the_field(client, aws, value):
-    resp = client.post("/api/v1/jobs/process", files=ONE_FILE, data={"incremental": value})
+def test_other_form_boolean_values_are_a_422_naming_the_field(api, aws, value):
+    resp = api.post("/api/v1/jobs/process", files=ONE_FILE, data={"incremental": value})
     assert resp.status_code == 422
     assert resp.json()["detail"][0]["loc"] == ["body", "incremental"]
 
@@ -146,23 +160,23 @@ def test_unknown_fields_stay_a_422_naming_the_field(client, aws):
 
 
 @pytest.mark.parametrize("profile", ["auto", "legacy", "advanced"])
-def test_each_pipeline_profile_is_accepted_and_changes_nothing_said_so(client, aws, pump, profile):
-    resp = client.post("/api/v1/jobs/process", files=ONE_FILE, data={"pipeline_profile": profile})
+def test_each_pipeline_profile_is_accepted_and_changes_nothing_said_so(api, aws, pump, profile):
+    resp = api.post("/api/v1/jobs/process", files=ONE_FILE, data={"pipeline_profile": profile})
     assert resp.status_code == 202, resp.text
     pump.run()
-    detail = job(client, resp.json()["job_id"])
+    detail = job(api, resp.json()["job_id"])
     assert detail["pipeline_profile"] == profile
     assert any(f"pipeline_profile '{profile}'" in n for n in detail["notes"])
-    out = client.get(f"/api/v1/jobs/{detail['job_id']}/artifacts/outputs/notes/a.txt.json").json()
+    out = api.get(f"/api/v1/jobs/{detail['job_id']}/artifacts/outputs/notes/a.txt.json").json()
     assert out["chunks"][0]["text"].startswith("Alpha text.")
 
 
-def test_the_profile_outputs_are_identical(client, aws, pump):
+def test_the_profile_outputs_are_identical(api, aws, pump):
     outputs = []
     for profile in ("auto", "legacy", "advanced"):
-        job_id = submit_upload(client, files=ONE_FILE, pipeline_profile=profile)["job_id"]
+        job_id = submit_upload(api, files=ONE_FILE, pipeline_profile=profile)["job_id"]
         pump.run()
-        chunks = client.get(f"/api/v1/jobs/{job_id}/artifacts/outputs/notes/a.txt.json").json()["chunks"]
+        chunks = api.get(f"/api/v1/jobs/{job_id}/artifacts/outputs/notes/a.txt.json").json()["chunks"]
         outputs.append([(c["chunk_id"], c["text"]) for c in chunks])
     assert outputs[0] == outputs[1] == outputs[2]
 
@@ -183,12 +197,12 @@ def test_unknown_resume_session_is_a_404_at_submit_in_both_modes(client, aws):
     assert body.status_code == 404
 
 
-def test_source_files_selects_uploaded_files_in_forms(client, aws, pump):
+def test_source_files_selects_uploaded_files_in_forms(api, aws, pump):
     files = [*ONE_FILE, ("files", ("b.txt", b"Bravo text.", "text/plain"))]
-    resp = client.post("/api/v1/jobs/process", files=files, data={"source_files": "b.txt"})
+    resp = api.post("/api/v1/jobs/process", files=files, data={"source_files": "b.txt"})
     assert resp.status_code == 202, resp.text
-    assert [f["source_path"] for f in job(client, resp.json()["job_id"])["files"]] == ["b.txt"]
-    missing = client.post("/api/v1/jobs/process", files=files, data={"source_files": "c.txt"})
+    assert [f["source_path"] for f in job(api, resp.json()["job_id"])["files"]] == ["b.txt"]
+    missing = api.post("/api/v1/jobs/process", files=files, data={"source_files": "c.txt"})
     assert missing.status_code == 400 and "c.txt" in missing.json()["detail"]
 
 
