@@ -256,3 +256,14 @@ def test_detail_events_and_result_are_what_the_original_clients_read(client, aws
     assert "retry" in types and types.index("retry") < len(types) - 1
     assert types.count("finished") == 2 and types[-1] == "cleanup"
     assert client.get(f"/api/v1/jobs/{job_id}", params={"file_limit": 5001}).status_code == 422
+
+
+def test_input_path_in_a_bucket_that_does_not_exist_is_a_clear_400(api, aws, monkeypatch):
+    from data_extract.settings import get_settings
+
+    monkeypatch.setenv("DATA_EXTRACT_API_ALLOWED_INPUT_ROOTS", "s3://no-such-bucket-here/incoming/")
+    get_settings.cache_clear()
+    resp = api.post("/api/v1/jobs/process", json={"input_path": "s3://no-such-bucket-here/incoming/x/",
+                                                  "resume_session": "abc123"})
+    assert resp.status_code == 400
+    assert "no-such-bucket-here" in resp.json()["detail"]

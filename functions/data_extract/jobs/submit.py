@@ -16,7 +16,7 @@ from data_extract.jobs import incremental, paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
 from data_extract.jobs.units import dispatch_units, hand_over_if_complete
 from data_extract.settings import Settings
-from data_extract.store import SecretUnavailable, Store, parse_s3_uri, seal_secret
+from data_extract.store import ObjectNotFound, SecretUnavailable, Store, parse_s3_uri, seal_secret
 
 _GLOB_CHARS = set("*?[")
 
@@ -116,6 +116,13 @@ def _inside_roots(bucket: str, key: str, roots: list[str]) -> bool:
 
 def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobOptions) -> ResolvedInputs:
     """Turn s3://bucket/prefix, a key, or a glob into the list of objects to process."""
+    try:
+        return _resolve_input_path(store, settings, raw, options)
+    except ObjectNotFound as exc:
+        raise BadRequest(f"No files found at input_path '{raw}': {exc} does not exist") from None
+
+
+def _resolve_input_path(store: Store, settings: Settings, raw: str, options: JobOptions) -> ResolvedInputs:
     text = raw.strip()
     if not text:
         raise BadRequest("Invalid input_path '': input_path must not be empty")
