@@ -44,9 +44,10 @@ logger = logging.getLogger(__name__)
 # How many of a source's newest jobs resume=true looks through for an unfinished session.
 SOURCE_JOBS_SCANNED = 20
 # A commit of up to a thousand paths takes seconds; the lease outlasts it by far, and a holder that died
-# releases the source once it runs out.
+# releases the source once it runs out. Finalize waits longer than a lease (and far less than its 300 s timeout),
+# so a dead holder never sends a run to the finalize queue's long redelivery.
 LOCK_LEASE_SECONDS = 120
-LOCK_WAIT_SECONDS = 60
+LOCK_WAIT_SECONDS = 150
 MAX_LISTED_DELETIONS = 1000
 
 # Skipped results that are a file's final answer: resume does not process such files again.
