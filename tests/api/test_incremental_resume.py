@@ -357,3 +357,16 @@ def test_resume_of_uploads_by_session_id_and_by_label(api, aws, pump):
     mismatched = api.post("/api/v1/jobs/process", files=fixed,
                           data={"source": "inbox", "resume_session": job(api, unlabeled)["session_id"]})
     assert mismatched.status_code == 400
+
+
+def test_force_in_a_form_reprocesses_an_unchanged_upload(api, aws, pump):
+    parts = [("files", ("a.txt", BODIES["a.txt"], "text/plain"))]
+    first = api.post("/api/v1/jobs/process", files=parts, data={"source": "forms", "incremental": "on"})
+    pump.run()
+    again = api.post("/api/v1/jobs/process", files=parts, data={"source": "forms", "incremental": "on"})
+    forced = api.post("/api/v1/jobs/process", files=parts, data={"source": "forms", "incremental": "on",
+                                                                  "force": "yes"})
+    pump.run()
+    assert _files(job(api, again.json()["job_id"]))["a.txt"]["current_job_id"] == first.json()["job_id"]
+    forced_detail = job(api, forced.json()["job_id"])
+    assert _files(forced_detail)["a.txt"]["status"] == "processed" and forced_detail["incremental"]["force"] is True
