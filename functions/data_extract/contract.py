@@ -56,6 +56,15 @@ class GraphFormat(StrEnum):
     dot = "dot"
 
 
+class PipelineProfile(StrEnum):
+    """The original's pipeline routing. One deterministic chunker serves every format here, so every
+    profile selects the same pipeline; the job's effective options say so."""
+
+    auto = "auto"
+    legacy = "legacy"
+    advanced = "advanced"
+
+
 class JobStatus(StrEnum):
     queued = "queued"
     running = "running"
@@ -80,10 +89,22 @@ TERMINAL_FILE_STATUSES = frozenset({FileStatus.processed, FileStatus.failed, Fil
 DEFAULT_DELIMITER = "━━━ CHUNK {{n}} ━━━"
 
 
+# Spellings of the original's request that stand for other fields (see JobOptions._original_spellings).
+LEGACY_ALIAS_SCHEMA: dict[str, dict[str, Any]] = {
+    "semantic": {"type": "boolean", "description": "the original's alias of include_semantic"},
+    "export_graph": {"type": "string", "enum": ["json", "csv", "dot"],
+                     "description": "the original's legacy field: semantic_export_graph=true with this graph format"},
+}
+
+
+def _add_legacy_aliases(schema: dict[str, Any]) -> None:
+    schema.setdefault("properties", {}).update(LEGACY_ALIAS_SCHEMA)
+
+
 class JobOptions(BaseModel):
     """Processing options shared by JSON and multipart submissions."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_add_legacy_aliases)
 
     output_format: OutputFormat = OutputFormat.json
     chunk_size: int = Field(512, ge=16, le=8192, description="maximum tokens (words; CJK characters) per chunk")
@@ -119,6 +140,60 @@ class JobOptions(BaseModel):
         None, max_length=256, description="password for encrypted PDFs; write-only, never echoed back"
     )
     ocr: bool = Field(True, description="run OCR on image-only pages and images when the worker has Tesseract")
+
+    # --- Fields of the original service's request, kept so its clients and saved requests keep working ---
+    incremental: bool = Field(
+        False, description="skip files whose content is unchanged since this source last processed them "
+                           "(skipped, error_type 'unchanged', with a pointer to the job holding the current output); "
+                           "files gone from the source are reported as deleted. Needs a source: the input_path "
+                           "location, or a `source` label for uploads")
+    force: bool = Field(
+        False, description="with incremental: reprocess every file and refresh the source's state; without resume: "
+                           "earlier unfinished sessions of the source are no longer offered to resume=true")
+    resume: bool = Field(
+        False, description="process only the files of the source that have no successful result yet in its "
+                           "newest unfinished session (failed, halted, cancelled, or the source grew since); the "
+                           "others are listed as skipped, error_type 'already_processed', with a pointer to their output")
+    resume_session: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+        description="resume this session id (from GET /sessions or a job's session_id); unknown ids are a 404")
+    non_interactive: bool = Field(
+        False, description="accepted for compatibility and ignored: every job here runs without prompts")
+    pipeline_profile: PipelineProfile | None = Field(
+        None, description="auto | legacy | advanced (default: DATA_EXTRACT_PIPELINE_PROFILE, else auto). One "
+                          "deterministic chunker serves every format, so every profile selects the same pipeline")
+    output_path: str | None = Field(
+        None, max_length=1024,
+        description="accepted for compatibility and ignored: outputs always go to the job's own S3 prefix (output_dir)")
+    source: str | None = Field(
+        None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="uploads only: a label naming where the files come from (e.g. 'finance/2026-q3'); with it, "
+                    "incremental and resume compare uploads of the same label by their relative paths")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_spellings(cls, data: Any) -> Any:
+        """Empty strings mean "not given"; the original's aliases map onto the fields they stand for."""
+        if not isinstance(data, dict):
+            return data
+        # (input_path keeps its own, clearer error for an empty value.)
+        data = {k: v for k, v in data.items()
+                if k in ("input_path", "upload_id") or not (isinstance(v, str) and v.strip() == "")}
+        if "semantic" in data:
+            semantic = data.pop("semantic")
+            if "include_semantic" in data and data["include_semantic"] != semantic:
+                raise ValueError("semantic is an alias of include_semantic; send one of them, or the same value")
+            data["include_semantic"] = semantic
+        if "export_graph" in data:
+            graph = data.pop("export_graph")
+            if graph is not None:
+                if data.get("semantic_graph_format") not in (None, graph):
+                    raise ValueError("export_graph and semantic_graph_format differ; send one of them")
+                if data.get("semantic_export_graph") in (False, "false", "0", "no", "off"):
+                    raise ValueError("export_graph asks for the graph export that semantic_export_graph=false turns off")
+                data["semantic_export_graph"] = True
+                data["semantic_graph_format"] = graph
+        return data
 
     @field_validator("preset", "idempotency_key", mode="before")
     @classmethod
@@ -218,6 +293,24 @@ class JobFile(BaseModel):
     error_message: str | None = None
     stage_timings_ms: dict[str, float] = Field(default_factory=dict)
     updated_at: Timestamp | None = None
+    current_job_id: str | None = Field(
+        None, description="skipped as unchanged or already_processed: the job whose output for this file is current")
+    current_output_path: str | None = Field(None, description="that job's output key for this file")
+
+
+class IncrementalSummary(BaseModel):
+    """What an incremental run compared against: the source's state as the run found it."""
+
+    source: str
+    force: bool
+    unchanged_count: int = Field(..., description="files skipped as unchanged")
+    deleted_count: int = Field(..., description="files the source's state knew that are gone from the source")
+    deleted_files: list[str]
+
+
+class ResumeLink(BaseModel):
+    session_id: str
+    job_id: str
 
 
 class JobEvent(BaseModel):
@@ -266,6 +359,15 @@ class JobDetail(BaseModel):
     progress: JobProgress
     files: list[JobFile]
     events: list[JobEvent]
+    pipeline_profile: PipelineProfile = Field(
+        PipelineProfile.auto, description="the profile the job ran with; every profile selects the same pipeline here")
+    source: str | None = Field(
+        None, description="the source identity incremental runs and resume compare by (S3 location or upload label)")
+    incremental: IncrementalSummary | None = None
+    resumes: ResumeLink | None = Field(None, description="the session this job resumes")
+    ignored_fields: dict[str, str] = Field(
+        default_factory=dict, description="request fields accepted for compatibility that change nothing here, and why")
+    notes: list[str] = Field(default_factory=list, description="how the request's options were applied")
 
 
 class ArtifactInfo(BaseModel):

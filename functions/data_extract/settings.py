@@ -7,6 +7,7 @@ original ``DATA_EXTRACT_*`` prefix so existing deployments keep working.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
     # --- Retention ---
     retention_days: int = Field(30, ge=1, description="TTL for job records; S3 lifecycle mirrors it")
     max_retries_per_file: int = Field(3, ge=0)
+
+    # --- Compatibility ---
+    pipeline_profile: Literal["auto", "legacy", "advanced"] = Field(
+        "auto", description="profile of jobs that name none; every profile selects the same pipeline here")
 
     @field_validator("api_session_ttl_seconds", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_extract.contract import now_rfc3339
-from data_extract.jobs import paths
+from data_extract.jobs import incremental, paths
 from data_extract.store import Store
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ def build_result(job: dict[str, Any], units: list[dict[str, Any]], run: dict[str
         "exit_code": exit_code(len(processed), len(failed)),
         "semantic": semantic_outcome(job["run_config"]),
         "evaluation": None,
+        **incremental.result_fields(job, units),
     }
 
 
@@ -126,7 +127,9 @@ def _session_record(job: dict[str, Any], run: dict[str, Any], run_units: list[di
         "started_at": run.get("started_at"),
         "updated_at": finished_at,
         "configuration": {"preset": job.get("preset"), **job["run_config"], "output_dir": job["output_dir"],
-                          "idempotency_key": job.get("idempotency_key"), "request_hash": job["request_hash"]},
+                          "idempotency_key": job.get("idempotency_key"), "request_hash": job["request_hash"],
+                          "source": job.get("source_id"), "incremental": bool(job.get("incremental")),
+                          "resumes": job.get("resumes")},
         "processed_files": processed,
         "failed_files": failed,
         "skipped_files": skipped,
@@ -197,7 +200,14 @@ def finalize_run(store: Store, msg: FinalizeMessage) -> str:
              {"run": msg.run, "processed": result["processed_count"], "failed": result["failed_count"],
               "skipped": result["skipped_count"],
               "verdict": (result.get("evaluation") or {}).get("verdict")})
-    if not store.table.complete_run(msg.job_id, msg.run, job_fields, projection, event, finished_at):
+    # The source's state is committed before the job shows as finished: a run submitted after it sees the state.
+    incremental.commit_source_state(store, job, units, msg.run)
+    # The original's clients follow a run's outcome by an event named after its status.
+    status_event = (result["status"], f"Job {result['status']}",
+                    {"run": msg.run, "processed": result["processed_count"], "failed": result["failed_count"],
+                     "skipped": result["skipped_count"], "deleted": result["deleted_count"]})
+    if not store.table.complete_run(msg.job_id, msg.run, job_fields, projection, event, finished_at,
+                                    extra_events=(status_event,)):
         return "duplicate"
     store.table.add_event(msg.job_id, "artifact",
                           "Canonical result payload synced to artifact store" if sync_state == "synced"

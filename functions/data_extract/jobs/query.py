@@ -19,7 +19,7 @@ from data_extract.contract import (
     SessionDetail,
     SessionSummary,
 )
-from data_extract.jobs import paths
+from data_extract.jobs import incremental, paths
 from data_extract.jobs.errors import NotFound
 from data_extract.store import ObjectNotFound, Store
 
@@ -49,7 +49,8 @@ def _job_file(u: dict[str, Any]) -> JobFile:
         chunk_count=int(u.get("chunk_count", 0)), retry_count=int(u.get("retry_count", 0)),
         size_bytes=u.get("size_bytes"), detected_format=u.get("detected_format"), error_type=u.get("error_type"),
         error_message=u.get("error_message"), stage_timings_ms=u.get("stage_timings_ms") or {},
-        updated_at=u.get("updated_at"),
+        updated_at=u.get("updated_at"), current_job_id=u.get("current_job_id"),
+        current_output_path=u.get("current_output_path"),
     )
 
 
@@ -104,6 +105,12 @@ def job_detail(store: Store, job_id: str, file_limit: int, event_limit: int) -> 
                                             reverse=True)[:file_limit]],
         events=[JobEvent(event_type=e["event_type"], message=e["message"], payload=e.get("payload") or {},
                          event_time=e["event_time"]) for e in store.table.list_events(job_id, event_limit)],
+        pipeline_profile=job.get("pipeline_profile") or run_config.get("pipeline_profile") or "auto",
+        source=job.get("source_id"),
+        incremental=incremental.incremental_summary(job, units),
+        resumes=job.get("resumes"),
+        ignored_fields=job.get("ignored_fields") or {},
+        notes=job.get("notes") or [],
     )
 
 

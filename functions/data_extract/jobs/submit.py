@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from data_extract.contract import JobOptions, JobStatus, now_rfc3339
-from data_extract.jobs import paths
+from data_extract.jobs import incremental, paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
-from data_extract.jobs.units import dispatch_units
+from data_extract.jobs.units import dispatch_units, hand_over_if_complete
 from data_extract.settings import Settings
-from data_extract.store import SecretUnavailable, Store, parse_s3_uri, seal_secret
+from data_extract.store import ObjectNotFound, SecretUnavailable, Store, parse_s3_uri, seal_secret
 
 _GLOB_CHARS = set("*?[")
 
@@ -38,6 +38,7 @@ class InputFile:
 class ResolvedInputs:
     files: list[InputFile]
     display_path: str  # input_path shown in job summaries
+    source_uri: str | None = None  # input_path jobs: the S3 location, normalized (the job's source)
 
 
 @dataclass
@@ -115,6 +116,13 @@ def _inside_roots(bucket: str, key: str, roots: list[str]) -> bool:
 
 def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobOptions) -> ResolvedInputs:
     """Turn s3://bucket/prefix, a key, or a glob into the list of objects to process."""
+    try:
+        return _resolve_input_path(store, settings, raw, options)
+    except ObjectNotFound as exc:
+        raise BadRequest(f"No files found at input_path '{raw}': {exc} does not exist") from None
+
+
+def _resolve_input_path(store: Store, settings: Settings, raw: str, options: JobOptions) -> ResolvedInputs:
     text = raw.strip()
     if not text:
         raise BadRequest("Invalid input_path '': input_path must not be empty")
@@ -132,6 +140,7 @@ def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobO
         raise BadRequest(f"input_path '{raw}' is not allowed. Allowed roots: {allowed}")
 
     found: list[InputFile] = []
+    source_location = key
     if glob_at is not None:
         base = fixed.rsplit("/", 1)[0] + "/" if "/" in fixed else ""
         for obj in store.objects.list(base, bucket=bucket):
@@ -139,6 +148,7 @@ def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobO
                 found.append(InputFile(obj.key[len(base):], bucket, obj.key, obj.size, obj.etag))
     else:
         prefix = key if key.endswith("/") or not key else key + "/"
+        source_location = prefix
         for obj in store.objects.list(prefix, bucket=bucket):
             rel = obj.key[len(prefix):]
             if obj.key.endswith("/") or (not options.recursive and "/" in rel):
@@ -148,6 +158,7 @@ def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobO
             try:
                 info = store.objects.head(key, bucket=bucket)
                 found.append(InputFile(posixpath.basename(key), bucket, key, info.size, info.etag))
+                source_location = key
             except Exception:  # noqa: BLE001 - "not found" is reported below with the path
                 pass
     if not found:
@@ -162,7 +173,7 @@ def resolve_input_path(store: Store, settings: Settings, raw: str, options: JobO
     if len(found) > settings.api_max_upload_files:
         raise PayloadTooLarge(f"input_path matches {len(found)} files; the limit is {settings.api_max_upload_files}.")
     check_upload_limits(settings, [(f.rel_path, f.size) for f in found])
-    return ResolvedInputs(dedupe_inputs(found), text)
+    return ResolvedInputs(dedupe_inputs(found), text, f"s3://{bucket}/{source_location}")
 
 
 # ---------------------------------------------------------------- submission
@@ -190,9 +201,11 @@ _PASS_THROUGH = (
 )
 
 
-def build_run_config(options: JobOptions, resolved: dict[str, Any]) -> dict[str, Any]:
+def build_run_config(options: JobOptions, resolved: dict[str, Any], pipeline_profile: str = "auto") -> dict[str, Any]:
     """The effective configuration a run uses: preset cascade plus per-job layout and stage switches."""
-    return {**resolved, **options.model_dump(mode="json", include=set(_PASS_THROUGH))}
+    return {**resolved, **options.model_dump(mode="json", include=set(_PASS_THROUGH)),
+            "pipeline_profile": pipeline_profile,
+            "pipeline_profile_effect": incremental.PROFILE_NOTE.format(profile=pipeline_profile)}
 
 
 # A key whose job was never created (the submitting invocation died in between) is taken over after
@@ -249,9 +262,13 @@ def submit_job(store: Store, settings: Settings, options: JobOptions, source: di
         check_admission(store, settings)
         if options.password and not settings.secrets_key_id:
             raise SecretUnavailable("no KMS key is configured for job secrets")
-        _store_inline_inputs(store, job_id, inputs.files)
-        _create_and_dispatch(store, settings, job_id, created_at, options, inputs,
-                             build_run_config(options, run_config.to_dict()), preset, digest, request_payload)
+        profile = str(options.pipeline_profile or settings.pipeline_profile)
+        config = build_run_config(options, run_config.to_dict(), profile)
+        plan = incremental.plan_run(store, settings, options, inputs.files, inputs.source_uri, config)
+        # Files the job will not process (unchanged, already processed) are not stored again.
+        _store_inline_inputs(store, job_id, [f for f in inputs.files if plan.file(f.rel_path).status == "queued"])
+        _create_and_dispatch(store, settings, job_id, created_at, options, inputs, config, preset, digest,
+                             request_payload, plan)
     except BaseException:
         if key:
             store.table.release_idempotency_key(key, job_id)
@@ -269,7 +286,8 @@ def _store_inline_inputs(store: Store, job_id: str, files: list[InputFile]) -> N
 
 def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_at: str, options: JobOptions,
                          inputs: ResolvedInputs, run_config: dict[str, Any], preset: str | None, digest: str,
-                         request_payload: dict[str, Any]) -> None:
+                         request_payload: dict[str, Any], plan: incremental.RunPlan | None = None) -> None:
+    plan = plan or incremental.RunPlan()
     session_id = paths.new_session_id()
     units = [
         {
@@ -284,9 +302,13 @@ def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_
             "chunk_count": 0,
             "attempts": 0,
             "updated_at": created_at,
+            # The S3 object's ETag, kept for incremental runs' cheap comparison at submit.
+            **({"etag": f.fingerprint} if options.incremental and f.data is None and f.fingerprint else {}),
+            **plan.file(f.rel_path).unit_fields(),
         }
         for i, f in enumerate(inputs.files, start=1)
     ]
+    queued = [u for u in units if u["status"] == "queued"]
     job = {
         "job_id": job_id,
         "status": "queued",
@@ -312,9 +334,17 @@ def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_
         "current_run": 1,
         "cleaned": False,
         "halted": False,
+        **plan.job_fields(),
     }
-    run = {"run": 1, "kind": "process", "session_id": session_id, "total_units": len(units), "done_units": 0,
-           "status": "queued", "started_at": created_at}
+    # Files skipped at submit (unchanged, already processed) are done from the start.
+    run = {"run": 1, "kind": "process", "session_id": session_id, "total_units": len(units),
+           "done_units": len(units) - len(queued), "status": "queued", "started_at": created_at}
     store.table.create_job(job, units, run, {"event_type": "queued", "message": "Job queued for processing",
-                                             "payload": {"files": len(units)}, "event_time": created_at})
-    dispatch_units(store, job_id, 1, units, "process_enqueue")
+                                             "payload": {"files": len(units), "to_process": len(queued)},
+                                             "event_time": created_at})
+    incremental.record_job(store, job_id, created_at, plan)
+    dispatch_units(store, job_id, 1, queued, "process_enqueue")
+    if not queued:
+        # Nothing to extract: the run goes straight to finalize.
+        store.table.mark_job_running(job_id, 1, now_rfc3339())
+        hand_over_if_complete(store, job_id, 1)

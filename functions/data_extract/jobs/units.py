@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from data_extract.contract import TERMINAL_JOB_STATUSES, now_rfc3339
-from data_extract.jobs import paths
+from data_extract.jobs import incremental, paths
 from data_extract.pipeline.types import ErrorType, ExtractOptions
 from data_extract.settings import Settings
 from data_extract.store import ConditionFailed, ObjectNotFound, SecretUnavailable, Store, open_secret
@@ -123,6 +123,7 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
         "warnings": result.warnings[:20],
         "input_key": input_key,
         "input_bucket": input_bucket,
+        **incremental.pointer_fields(unit, result.error_type),
     }
     event = (
         "file",
@@ -157,6 +158,9 @@ def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: d
         return FileResult(status="failed", file_hash="", error_type=ErrorType.SOURCE_NOT_FOUND.value,
                           error_message=f"Input object s3://{unit['input_bucket']}/{unit['input_key']} "
                                         "no longer exists."), None
+    unchanged = incremental.unchanged_in_worker(unit, data)
+    if unchanged is not None:
+        return unchanged, None  # incremental run: same content as the output that is current; nothing to extract
     password = None
     if job.get("sealed_password"):
         try:

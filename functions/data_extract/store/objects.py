@@ -94,9 +94,14 @@ class ObjectStore:
 
     def list(self, prefix: str, bucket: str | None = None) -> Iterator[ObjectInfo]:
         paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket or self.bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                yield ObjectInfo(item["Key"], item["Size"], item["LastModified"], item.get("ETag", "").strip('"'))
+        try:
+            for page in paginator.paginate(Bucket=bucket or self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(item["Key"], item["Size"], item["LastModified"], item.get("ETag", "").strip('"'))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                raise ObjectNotFound(f"bucket {bucket or self.bucket}") from None
+            raise
 
     def reachable(self) -> bool:
         try:

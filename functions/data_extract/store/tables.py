@@ -14,7 +14,14 @@ idempotency key    IDEMPOTENCY#<key>        IDEMPOTENCY
 setting            SETTING#<name>           SETTING
 login session      LOGIN#<sid>              LOGIN
 worker readiness   HEALTH#worker            HEALTH
+source             SOURCE#<digest>          SOURCE
+source file state  SOURCE#<digest>          PATH#<rel_path>
+source job         SOURCE#<digest>          JOB#<created_at>#<id>
 =================  =======================  ======================  ==========================
+
+A source (the S3 location of an ``input_path`` job, or an upload label) keeps, per relative path, the content
+hash and the job/output holding its current result (incremental runs), and the jobs that ran over it (resume).
+Its ``SOURCE`` item carries the commit lock that serializes incremental runs' state commits.
 
 Every item carries ``expires_at`` (epoch seconds) for the table's TTL.
 """
@@ -349,6 +356,8 @@ class Table:
                     ":pending": "pending_dispatch", ":one": 1, ":prev": previous_run, ":false": False,
                     ":completed": "completed", ":partial": "partial", ":failed": "failed", ":exp": expires}),
             }},
+            self._event_put(job_id, "retry", "Retry of failed files requested",
+                            {"run": run["run"], "files": run["total_units"]}, now),
             self._event_put(job_id, "queued", "Retry queued", {"run": run["run"], "files": run["total_units"]}, now),
         ])
 
@@ -371,8 +380,10 @@ class Table:
                      ExpressionAttributeValues={":claimed": "claimed"})
 
     def complete_run(self, job_id: str, run: int, job_fields: dict[str, Any], session: dict[str, Any],
-                     event: tuple[str, str, dict[str, Any]], now: str) -> bool:
-        """Finalize's single write: terminal job state, run marked done, session projection, 'finished' event.
+                     event: tuple[str, str, dict[str, Any]], now: str,
+                     extra_events: tuple[tuple[str, str, dict[str, Any]], ...] = ()) -> bool:
+        """Finalize's single write: terminal job state, run marked done, session projection, 'finished' event
+        (and ``extra_events`` after it).
 
         Returns False when this run was already finalized (a duplicate finalize message).
         """
@@ -409,6 +420,7 @@ class Table:
                 }},
                 {"Put": {"TableName": self.name, "Item": self._ser(session_item)}},
                 self._event_put(job_id, event_type, message, payload, now),
+                *(self._event_put(job_id, t, m, p, now) for t, m, p in extra_events),
             ])
             return True
         except ConditionFailed:
@@ -444,6 +456,84 @@ class Table:
     # ------------------------------------------------------------------ sessions
     def list_sessions(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
         return self._query_index("SESSIONS", limit, offset)
+
+    def get_session(self, session_id: str) -> dict[str, Any] | None:
+        return self._get(f"SESSION#{session_id}", "SESSION")
+
+    # ------------------------------------------------------------------ sources (incremental runs, resume)
+    @staticmethod
+    def _source_pk(digest: str) -> str:
+        return f"SOURCE#{digest}"
+
+    def get_source(self, digest: str) -> dict[str, Any] | None:
+        return self._get(self._source_pk(digest), "SOURCE")
+
+    def list_source_paths(self, digest: str) -> list[dict[str, Any]]:
+        """The per-path state of a source (content hash, job and output of its current result)."""
+        return self._query_all(self._source_pk(digest), "PATH#")
+
+    def record_source_job(self, digest: str, source_id: str, job_id: str, created_at: str) -> None:
+        self._table.put_item(Item={"PK": self._source_pk(digest), "SK": f"JOB#{created_at}#{job_id}",
+                                   "source_id": source_id, "job_id": job_id, "created_at": created_at,
+                                   "expires_at": self.expiry()})
+
+    def list_source_jobs(self, digest: str, limit: int) -> list[dict[str, Any]]:
+        """Jobs that ran over a source, newest first."""
+        return self._query_all(self._source_pk(digest), "JOB#", limit=limit, forward=False)
+
+    def set_resume_floor(self, digest: str, source_id: str, at: str) -> None:
+        """Sessions of the source older than ``at`` are no longer offered to resume (force without resume)."""
+        try:
+            self._update(self._source_pk(digest), "SOURCE",
+                         UpdateExpression="SET resume_floor = :at, source_id = :sid, expires_at = :exp",
+                         ConditionExpression="attribute_not_exists(resume_floor) OR resume_floor < :at",
+                         ExpressionAttributeValues={":at": at, ":sid": source_id, ":exp": self.expiry()})
+        except ConditionFailed:
+            pass  # a later floor is already set
+
+    def acquire_source_lock(self, digest: str, source_id: str, owner: str, now_epoch: float,
+                            lease_seconds: int) -> bool:
+        """Take the source's commit lock (free, expired, or already ours); False while another run holds it."""
+        try:
+            self._update(self._source_pk(digest), "SOURCE",
+                         UpdateExpression="SET lock_owner = :me, lock_expires = :until, source_id = :sid, "
+                                          "expires_at = :exp",
+                         ConditionExpression="attribute_not_exists(lock_owner) OR lock_expires < :now "
+                                             "OR lock_owner = :me",
+                         ExpressionAttributeValues={":me": owner, ":until": _dynamo(now_epoch + lease_seconds),
+                                                    ":now": _dynamo(now_epoch), ":sid": source_id,
+                                                    ":exp": self.expiry()})
+            return True
+        except ConditionFailed:
+            return False
+
+    def write_source_paths(self, digest: str, owner: str, puts: list[dict[str, Any]], deletes: list[str]) -> None:
+        """Apply path-state changes while holding the commit lock: every write batch checks the lock is still
+        ours, so a holder whose lease ran out can never write over the next holder's commit."""
+        pk = self._source_pk(digest)
+        expires = self.expiry()
+        ops: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.name,
+                     "Item": self._ser({**entry, "PK": pk, "SK": f"PATH#{entry['path']}", "expires_at": expires})}}
+            for entry in puts
+        ] + [
+            {"Delete": {"TableName": self.name, "Key": self._ser({"PK": pk, "SK": f"PATH#{path}"})}}
+            for path in deletes
+        ]
+        lock_check = {"ConditionCheck": {
+            "TableName": self.name, "Key": self._ser({"PK": pk, "SK": "SOURCE"}),
+            "ConditionExpression": "lock_owner = :me", "ExpressionAttributeValues": self._ser_values({":me": owner}),
+        }}
+        for start in range(0, len(ops), 99):  # a transaction holds at most 100 items
+            self.transact([lock_check, *ops[start:start + 99]])
+
+    def release_source_lock(self, digest: str, owner: str, job_id: str, now: str) -> None:
+        """End a commit: count it (version) and free the lock."""
+        self._update(self._source_pk(digest), "SOURCE",
+                     UpdateExpression="SET version = if_not_exists(version, :zero) + :one, last_job_id = :job, "
+                                      "updated_at = :now REMOVE lock_owner, lock_expires",
+                     ConditionExpression="lock_owner = :me",
+                     ExpressionAttributeValues={":zero": 0, ":one": 1, ":job": job_id, ":now": now, ":me": owner})
 
     # ------------------------------------------------------------------ idempotency
     def claim_idempotency_key(self, key: str, request_hash: str, job_id: str, created_at: str) -> dict[str, Any] | None:

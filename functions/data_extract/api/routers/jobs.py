@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from data_extract.api.deps import Authenticated, SettingsDep, StoreDep
 from data_extract.api.responses import content_disposition, error_responses
 from data_extract.contract import (
+    LEGACY_ALIAS_SCHEMA,
     ArtifactListResponse,
     CleanupResponse,
     EnqueueJobResponse,
@@ -26,15 +27,24 @@ from data_extract.jobs.errors import BadRequest, PayloadTooLarge, Unprocessable,
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated])
 
+# Boolean option fields, and the original's alias of one of them.
+FORM_BOOLEANS = frozenset({name for name, f in JobOptions.model_fields.items() if f.annotation in (bool, bool | None)}
+                          | {"semantic"})
+
 _MULTIPART_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["files"],
     "properties": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                   "description": "one part per file; the part's filename may be a relative path (dir/a.pdf)"},
-        **{name: {"type": "string", "description": f"same meaning as the JSON field '{name}'"}
-           for name in JobOptions.model_fields if name != "source_files"},
+        **{name: {"type": "string", "description": (field.description or f"same meaning as the JSON field '{name}'")
+                  + (" (form booleans: 1/true/yes/on or 0/false/no/off)" if name in FORM_BOOLEANS else "")}
+           for name, field in JobOptions.model_fields.items() if name != "source_files"},
+        "source_files": {"type": "array", "items": {"type": "string"},
+                         "description": "repeatable: process only these of the uploaded relative paths"},
+        **LEGACY_ALIAS_SCHEMA,
     },
+    "description": "Empty fields mean 'not given' (preset='' runs the applied default preset).",
 }
 
 _PROCESS_OPENAPI: dict[str, Any] = {
@@ -47,7 +57,19 @@ _PROCESS_OPENAPI: dict[str, Any] = {
     }
 }
 
-_LEGACY_FORM_ALIASES = {"semantic": "include_semantic"}
+# Form booleans follow the original: true only for 1/true/yes/on; false for 0/false/no/off; anything else is a 422.
+_FORM_TRUE = frozenset({"1", "true", "yes", "on"})
+_FORM_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _form_boolean(name: str, value: str) -> bool:
+    text = value.strip().lower()
+    if text in _FORM_TRUE:
+        return True
+    if text in _FORM_FALSE:
+        return False
+    raise Unprocessable([{"loc": ["body", name], "type": "bool_parsing",
+                          "msg": f"Form boolean '{name}' must be 1/true/yes/on or 0/false/no/off, got {value!r}"}])
 
 
 def _validation_error(exc: ValidationError) -> Unprocessable:
@@ -82,15 +104,14 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
             if key == "files" and value.filename:
                 parts.append(value)
             continue
-        key = _LEGACY_FORM_ALIASES.get(key, key)
-        if key == "export_graph":
-            if value:
-                fields["semantic_export_graph"] = "true"
-                fields["semantic_graph_format"] = value
-            continue
         if key == "source_files":
-            fields.setdefault("source_files", []).append(value)
-        elif value != "":
+            if value.strip():
+                fields.setdefault("source_files", []).append(value)
+        elif value.strip() == "":
+            continue  # not given: the default applies (the applied preset for preset='')
+        elif key in FORM_BOOLEANS:
+            fields[key] = _form_boolean(key, value)
+        else:
             fields[key] = value
     for ignored in ("input_path", "upload_id"):
         fields.pop(ignored, None)
@@ -116,6 +137,12 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
                                       data=data, content_type=part.content_type or "application/octet-stream"))
     if not files:
         raise BadRequest("No usable file names in the upload")
+    if options.source_files:
+        wanted = {paths.sanitize_upload_name(name) or name for name in options.source_files}
+        missing = sorted(wanted - {f.rel_path for f in files})
+        if missing:
+            raise BadRequest(f"source_files not among the uploaded files: {', '.join(missing[:20])}")
+        files = [f for f in files if f.rel_path in wanted]
     inputs = submit.ResolvedInputs(submit.dedupe_inputs(files), "upload")
     payload = {**options.model_dump(mode="json", exclude={"password"}), "input_path": "upload",
                "uploaded_files": [f.rel_path for f in inputs.files]}
