@@ -51,6 +51,15 @@ def upload_prefix(upload_id: str) -> str:
     return f"uploads/{upload_id}/"
 
 
+def upload_manifest_key(upload_id: str) -> str:
+    # Beside the upload's prefix, not in it: never taken for one of the uploaded files.
+    return f"uploads/{upload_id}.manifest.json"
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
 def sanitize_upload_name(name: str) -> str | None:
     """A client-supplied file name -> a safe relative path, or None when nothing usable remains.
 

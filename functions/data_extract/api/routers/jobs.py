@@ -74,6 +74,10 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
     except Exception as exc:  # noqa: BLE001 - the multipart parser's errors are client errors
         if "Too many files" in str(exc):
             raise PayloadTooLarge(f"Upload file count exceeds limit ({settings.api_max_upload_files}).") from None
+        if "Maximum header size exceeded" in str(exc.__cause__):
+            # A part's header line holds its file name; only an absurdly long name makes it this large.
+            raise BadRequest("Malformed multipart body: a part's header is longer than 4 KB. File names (with "
+                             "their path) may be at most 900 bytes in UTF-8.") from None
         raise BadRequest(f"Malformed multipart body: {exc}") from None
     fields: dict[str, Any] = {}
     parts: list[UploadFile] = []
