@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from data_extract import __version__
@@ -58,15 +59,15 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method some route of this path answers (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        # A method no route takes: a route matches at most partially, that is by its path alone.
-        match, _ = route.matches({**scope, "method": "-"})
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+class _MethodsByPath:
+    """Which methods each path of the app answers: Starlette's own 405 names only the first matching route's."""
+
+    def __init__(self, routes: list[tuple[str, Any]]) -> None:
+        self._routes = [(compile_path(path)[0], set(route.methods)) for path, route in routes
+                        if getattr(route, "methods", None)]
+
+    def allowed(self, path: str) -> list[str]:
+        return sorted({m for regex, methods in self._routes if regex.match(path) for m in methods})
 
 
 def _public_error(error: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +92,10 @@ def create_app() -> FastAPI:
         description="Extract text and tables with provenance from mixed documents; chunked, evaluated and stored "
                     "as downloadable artifacts.",
     )
-    for module in (auth, jobs, sessions, config, health, uploads):
+    modules = (auth, jobs, sessions, config, health, uploads)
+    for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)
+    methods_by_path = _MethodsByPath([(API_PREFIX + r.path, r) for m in modules for r in m.router.routes])
 
     @app.exception_handler(JobError)
     async def job_error(_: Request, exc: JobError) -> JSONResponse:
@@ -112,7 +115,7 @@ def create_app() -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
         if exc.status_code == 405:
-            allowed = _allowed_methods(app, request.scope)
+            allowed = methods_by_path.allowed(request.url.path.removeprefix(request.scope.get("root_path", "")))
             return JSONResponse(status_code=405, content={"detail": "Method Not Allowed"},
                                 headers={"Allow": ", ".join(allowed)})
         return await http_exception_handler(request, exc)

@@ -68,13 +68,20 @@ async def _read_upload(part: UploadFile, name: str, settings) -> bytes:
     return b"".join(chunks)
 
 
+def _causes(exc: BaseException | None):
+    # Starlette raises its HTTPException while handling the parser's error: the reason is in the chain.
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 async def _parse_multipart(request: Request, settings, store) -> tuple[JobOptions, submit.ResolvedInputs, dict]:
     try:
         form = await request.form(max_files=settings.api_max_upload_files + 1, max_fields=1000)
     except Exception as exc:  # noqa: BLE001 - the multipart parser's errors are client errors
         if "Too many files" in str(exc):
             raise PayloadTooLarge(f"Upload file count exceeds limit ({settings.api_max_upload_files}).") from None
-        if "Maximum header size exceeded" in str(exc.__cause__):
+        if any("Maximum header size exceeded" in str(cause) for cause in _causes(exc)):
             # A part's header line holds its file name; only an absurdly long name makes it this large.
             raise BadRequest("Malformed multipart body: a part's header is longer than 4 KB. File names (with "
                              "their path) may be at most 900 bytes in UTF-8.") from None
