@@ -7,6 +7,7 @@ inside a worker.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any
@@ -88,6 +89,15 @@ TERMINAL_FILE_STATUSES = frozenset({FileStatus.processed, FileStatus.failed, Fil
 
 DEFAULT_DELIMITER = "━━━ CHUNK {{n}} ━━━"
 
+# Rules the API enforces, stated in the OpenAPI document too so that generated clients check them.
+PRESET_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NO_CONTROL_CHARACTERS_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+UPLOAD_ID_PATTERN = r"^[A-Za-z0-9]{1,64}$"
+UPLOAD_NAME_RULES = (
+    "relative path, e.g. reports/a.pdf; no control characters; backslashes count as '/'; empty, '.', '..' and "
+    "drive-letter (C:) segments are dropped; at most 900 bytes (UTF-8) once cleaned"
+)
+
 
 # Spellings of the original's request that stand for other fields (see JobOptions._original_spellings).
 LEGACY_ALIAS_SCHEMA: dict[str, dict[str, Any]] = {
@@ -117,7 +127,8 @@ class JobOptions(BaseModel):
     strategy: OrganizeStrategy | None = None
     delimiter: str = Field(DEFAULT_DELIMITER, min_length=1, max_length=200)
     recursive: bool = Field(False, description="for input_path prefixes: include objects in sub-folders")
-    preset: str | None = Field(None, max_length=64)
+    preset: str | None = Field(None, max_length=64, json_schema_extra={"pattern": PRESET_NAME_PATTERN},
+                               description="letters, digits, '_', '-' and '.', starting with a letter or digit; no '..'")
     include_semantic: bool = False
     semantic_report: bool | None = None
     semantic_report_format: ReportFormat | None = None
@@ -227,10 +238,27 @@ class JobOptions(BaseModel):
 class ProcessJobRequest(JobOptions):
     """JSON submission: name the input in S3 (input_path) or a finished presigned upload (upload_id)."""
 
+    # Exactly one of the two, stated for generated clients (the validator below enforces it).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["input_path"], "properties": {"input_path": {"type": "string"}}},
+        {"required": ["upload_id"], "properties": {"upload_id": {"type": "string"}}},
+    ]})
+
     input_path: str | None = Field(
-        None, description="s3://bucket/prefix, a key, or a glob inside DATA_EXTRACT_API_ALLOWED_INPUT_ROOTS"
+        None, max_length=2048, json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN},
+        description="s3://bucket/prefix, a key, or a glob inside DATA_EXTRACT_API_ALLOWED_INPUT_ROOTS; no control "
+                    "characters, no '..' segments; exactly one of input_path and upload_id",
     )
-    upload_id: str | None = Field(None, description="id returned by POST /api/v1/uploads once its files are PUT")
+    upload_id: str | None = Field(None, pattern=UPLOAD_ID_PATTERN,
+                                  description="id returned by POST /api/v1/uploads once its files are PUT; exactly "
+                                              "one of input_path and upload_id")
+
+    @field_validator("input_path")
+    @classmethod
+    def _printable_path(cls, value: str | None) -> str | None:
+        if value is not None and re.search(r"[\x00-\x1f\x7f]", value):
+            raise ValueError("input_path must not contain NUL or other control characters")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> ProcessJobRequest:
@@ -245,14 +273,16 @@ class EnqueueJobResponse(BaseModel):
 
 
 class UploadFileSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(..., min_length=1, max_length=1024, description="relative path, e.g. reports/a.pdf")
-    size_bytes: int = Field(..., ge=0)
+    # Strict: a size is a JSON integer, never true, "12" or 1.0.
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(..., min_length=1, max_length=1024, json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN},
+                      description=UPLOAD_NAME_RULES)
+    size_bytes: int = Field(..., ge=0, description="exact size; the PUT must send exactly this many bytes")
     content_type: str | None = Field(None, max_length=255)
 
 
 class CreateUploadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     files: list[UploadFileSpec] = Field(..., min_length=1)
 
 
@@ -260,7 +290,8 @@ class UploadTarget(BaseModel):
     name: str
     url: str
     method: str = "PUT"
-    headers: dict[str, str]
+    headers: dict[str, str] = Field(..., description="send these with the PUT (Content-Length is signed)")
+    size_bytes: int
 
 
 class CreateUploadResponse(BaseModel):
@@ -411,7 +442,8 @@ class SessionDetail(SessionSummary):
 
 
 class LoginRequest(BaseModel):
-    api_key: str = Field(..., max_length=4096)
+    model_config = ConfigDict(strict=True)
+    api_key: str = Field(..., min_length=1, max_length=4096)
 
 
 class SessionStatusResponse(BaseModel):

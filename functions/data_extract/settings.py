@@ -29,11 +29,22 @@ class Settings(BaseSettings):
     aws_endpoint_url: str = Field("", validation_alias="AWS_ENDPOINT_URL")
 
     # --- Auth ---
-    api_key: str = Field("", description="enables auth when set (X-API-Key header or session cookie)")
-    api_key_secret_id: str = Field(
-        "", description="Secrets Manager id/ARN holding the API key; read once per container when api_key is empty"
+    api_key: str = Field(
+        "", description="enables auth when set (X-API-Key header or session cookie); several keys, comma-separated, "
+                        "are all valid at once (rotation without downtime)"
     )
-    api_session_secret: str = Field("", description="HMAC secret for session tokens; defaults to the API key")
+    api_key_secret_id: str = Field(
+        "", description="Secrets Manager id/ARN holding the API key(s), comma- or newline-separated; read once per "
+                        "container when api_key is empty"
+    )
+    api_session_secret: str = Field(
+        "", description="signing secret for session tokens, never an API key; without it (and without "
+                        "api_session_secret_id) each process signs with a random secret of its own"
+    )
+    api_session_secret_id: str = Field(
+        "", description="Secrets Manager id/ARN holding the session signing secret; read once per container when "
+                        "api_session_secret is empty"
+    )
     api_session_ttl_seconds: int = Field(900, description="session token lifetime, clamped to 1..86400")
 
     # --- Inputs and limits ---

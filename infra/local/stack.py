@@ -229,7 +229,7 @@ def seed(api_url: str, directory: Path, *, timeout_seconds: float, out: Any = sy
         raise SystemExit(f"--seed: no files in {directory}")
     headers = {}
     if os.environ.get("DATA_EXTRACT_API_KEY"):
-        headers["X-API-Key"] = os.environ["DATA_EXTRACT_API_KEY"]
+        headers["X-API-Key"] = os.environ["DATA_EXTRACT_API_KEY"].split(",")[0].strip()  # the first of several
     with httpx.Client(base_url=f"{api_url}{API_PREFIX}", headers=headers, timeout=120) as client:
         handles = [path.open("rb") for path in files]
         try:

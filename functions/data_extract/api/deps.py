@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from functools import lru_cache
 from typing import Annotated
@@ -12,6 +14,8 @@ from fastapi.exceptions import HTTPException
 from data_extract.api import security
 from data_extract.settings import Settings, get_settings
 from data_extract.store import Store, get_store
+
+logger = logging.getLogger(__name__)
 
 SESSION_COOKIE_NAME = "data_extract_session"
 
@@ -31,24 +35,45 @@ StoreDep = Annotated[Store, Depends(store_dep)]
 
 
 @lru_cache(maxsize=1)
-def api_key() -> str:
-    """The configured API key: from the environment, else from the named secret ('' = auth off)."""
+def api_keys() -> tuple[str, ...]:
+    """The valid API keys: from the environment, else from the named secret (none = auth off)."""
     settings = get_settings()
     if settings.api_key:
-        return settings.api_key
+        return security.parse_keys(settings.api_key)
     if settings.api_key_secret_id:
         from data_extract.store import read_secret
 
-        return read_secret(settings.api_key_secret_id)
-    return ""
+        return security.parse_keys(read_secret(settings.api_key_secret_id))
+    return ()
 
 
+def auth_enabled() -> bool:
+    return bool(api_keys())
+
+
+@lru_cache(maxsize=1)
 def session_secret() -> str:
-    return get_settings().api_session_secret or api_key()
+    """The secret session tokens are signed with: configured, else from its secret, else random per process."""
+    settings = get_settings()
+    secret = settings.api_session_secret
+    if not secret and settings.api_session_secret_id:
+        from data_extract.store import read_secret
+
+        secret = read_secret(settings.api_session_secret_id)
+    if secret and secret in api_keys():
+        # Whoever holds that key could forge sessions that outlive the key's removal.
+        logger.error("the session secret equals an API key; signing sessions with a random secret instead")
+        secret = ""
+    if not secret:
+        if api_keys():
+            logger.warning("no session secret configured: sessions are valid only on the process that issued them")
+        secret = secrets.token_urlsafe(32)
+    return secret
 
 
 def reset_auth_cache() -> None:
-    api_key.cache_clear()
+    api_keys.cache_clear()
+    session_secret.cache_clear()
     get_store.cache_clear()
 
 
@@ -60,11 +85,20 @@ def session_from_request(request: Request, store: Store) -> security.SessionToke
     return token
 
 
+def key_in_header(request: Request) -> bool:
+    """Whether the request's X-API-Key is one of the valid keys; logs which one (by fingerprint), never the key."""
+    keys = api_keys()
+    index = security.matching_key_index(request.headers.get("x-api-key"), keys)
+    if index is None:
+        return False
+    logger.debug("authenticated by API key", extra={"api_key_fingerprint": security.key_fingerprint(keys[index])})
+    return True
+
+
 def is_authenticated(request: Request, store: Store) -> bool:
-    key = api_key()
-    if not key:
+    if not auth_enabled():
         return True
-    if security.keys_match(request.headers.get("x-api-key"), key):
+    if key_in_header(request):
         return True
     return session_from_request(request, store) is not None
 

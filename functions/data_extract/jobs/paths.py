@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from urllib.parse import unquote
-
 from data_extract.jobs.errors import BadRequest
 
 _DRIVE = re.compile(r"^[A-Za-z]:$")
@@ -53,6 +51,15 @@ def upload_prefix(upload_id: str) -> str:
     return f"uploads/{upload_id}/"
 
 
+def upload_manifest_key(upload_id: str) -> str:
+    # Beside the upload's prefix, not in it: never taken for one of the uploaded files.
+    return f"uploads/{upload_id}.manifest.json"
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
 def sanitize_upload_name(name: str) -> str | None:
     """A client-supplied file name -> a safe relative path, or None when nothing usable remains.
 
@@ -71,19 +78,30 @@ def sanitize_upload_name(name: str) -> str | None:
     return rel
 
 
+# S3 keys are at most 1024 bytes; no artifact path under a job's prefix can be longer than this, so a longer one is
+# refused before any storage call.
+MAX_ARTIFACT_PATH_BYTES = 1024 - len(job_prefix("0" * 16))
+# What the OpenAPI document states for an artifact path (validate_artifact_path enforces the same).
+ARTIFACT_PATH_PATTERN = r"^(?!/)(?!.*//)(?!(.*/)?\.{1,2}(/|$))[^\\\x00-\x1f\x7f]*[^/\\\x00-\x1f\x7f]$"
+
+
 def validate_artifact_path(raw: str) -> str:
     """Reject any artifact path that could leave the job's prefix; return it unchanged otherwise.
 
-    ``raw`` is the path as the router received it (already percent-decoded once).
-    Anything still percent-encoded was double-encoded and is refused too.
+    ``raw`` is the path as the router received it (percent-decoded once). It is used literally as the rest of an
+    S3 key, never decoded again, so a '%' in it is an ordinary character: a file named ``50%25off.txt`` is
+    downloaded as ``50%2525off.txt`` on the wire, like any other name.
     """
-    if not raw or raw != raw.strip():
-        raise BadRequest("Invalid artifact path")
-    if "\x00" in raw or "\\" in raw or raw.startswith("/") or _CONTROL.search(raw):
-        raise BadRequest("Invalid artifact path")
-    if "%" in raw and unquote(raw) != raw:
-        raise BadRequest("Invalid artifact path")
-    segments = raw.split("/")
-    if any(seg in ("", ".", "..") for seg in segments):
-        raise BadRequest("Invalid artifact path")
+    if not raw:
+        raise BadRequest("Invalid artifact path: empty")
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_ARTIFACT_PATH_BYTES:
+        raise BadRequest(f"Invalid artifact path: longer than {MAX_ARTIFACT_PATH_BYTES} bytes (UTF-8)")
+    if _CONTROL.search(raw):
+        raise BadRequest("Invalid artifact path: control characters (NUL included) are not allowed")
+    if "\\" in raw:
+        raise BadRequest("Invalid artifact path: backslashes are not allowed")
+    if raw.startswith("/"):
+        raise BadRequest("Invalid artifact path: it must be relative to the job (no leading '/')")
+    if any(seg in ("", ".", "..") for seg in raw.split("/")):
+        raise BadRequest("Invalid artifact path: empty, '.' and '..' segments are not allowed")
     return raw

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import mimetypes
 import posixpath
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from data_extract.contract import (
     ArtifactInfo,
@@ -133,28 +133,58 @@ class ArtifactDownload:
 
 
 def locate_artifact(store: Store, job_id: str, artifact_path: str) -> ArtifactDownload:
-    """Find a downloadable artifact; the path has already passed ``paths.validate_artifact_path``."""
+    """Find a downloadable artifact; the path has already passed ``paths.validate_artifact_path``.
+
+    The path names the key literally. Only when no key has that name, a key whose name holds percent-escapes
+    that decode to it is taken (when exactly one does): a client that pasted a listed name such as
+    ``50%25off.txt`` into the URL unencoded, or a gateway that decoded the path once more, still reaches the
+    file the listing showed.
+    """
     _require_job(store, job_id)
-    key = paths.job_prefix(job_id) + artifact_path
+    prefix = paths.job_prefix(job_id)
+    key = prefix + artifact_path
     try:
         info = store.objects.head(key)
     except ObjectNotFound:
-        raise NotFound(f"Artifact not found: {artifact_path}") from None
+        decoded_to = [o for o in store.objects.list(prefix)
+                      if "%" in o.key[len(prefix):] and unquote(o.key[len(prefix):]) == artifact_path]
+        if len(decoded_to) != 1:
+            raise NotFound(f"Artifact not found: {artifact_path}") from None
+        info = decoded_to[0]
+        key, artifact_path = info.key, info.key[len(prefix):]
     filename = posixpath.basename(artifact_path)
     content_type = _content_type(filename)
     return ArtifactDownload(key=key, filename=filename, content_type=content_type, size=info.size)
 
 
+# Types served as what they are: data a browser shows but never runs. Everything else (an uploaded .html or .svg
+# input, an HTML report) goes out as application/octet-stream, so no artifact can become a page of this origin.
+_INERT_TYPES = {
+    ".json": "application/json",
+    ".jsonl": "application/json",
+    ".ndjson": "application/json",
+    ".csv": "text/csv; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+    ".log": "text/plain; charset=utf-8",
+    ".dot": "text/plain; charset=utf-8",
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".bmp": "image/bmp",
+}
+
+
+DOWNLOAD_MEDIA_TYPES = sorted({"application/octet-stream", *_INERT_TYPES.values()})
+
+
 def _content_type(filename: str) -> str:
-    lower = filename.lower()
-    if lower.endswith(".json"):
-        return "application/json"
-    if lower.endswith(".csv"):
-        return "text/csv; charset=utf-8"
-    if lower.endswith((".txt", ".md", ".log")):
-        return "text/plain; charset=utf-8"
-    guessed, _ = mimetypes.guess_type(filename)
-    return guessed or "application/octet-stream"
+    return _INERT_TYPES.get(posixpath.splitext(filename.lower())[1], "application/octet-stream")
 
 
 # ---------------------------------------------------------------- sessions

@@ -15,6 +15,7 @@ from data_extract.contract import JobOptions, JobStatus, now_rfc3339
 from data_extract.jobs import incremental, paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
 from data_extract.jobs.units import dispatch_units, hand_over_if_complete
+from data_extract.jobs.uploads import verify_uploaded
 from data_extract.settings import Settings
 from data_extract.store import ObjectNotFound, SecretUnavailable, Store, parse_s3_uri, seal_secret
 
@@ -96,6 +97,7 @@ def resolve_upload_id(store: Store, settings: Settings, upload_id: str) -> Resol
     objects = [o for o in store.objects.list(prefix) if not o.key.endswith("/")]
     if not objects:
         raise BadRequest(f"Upload {upload_id} has no files; PUT them to the presigned URLs first.")
+    verify_uploaded(store, upload_id, objects)
     files = [InputFile(o.key[len(prefix):], store.objects.bucket, o.key, o.size, o.etag) for o in objects]
     check_upload_limits(settings, [(f.rel_path, f.size) for f in files])
     return ResolvedInputs(dedupe_inputs(files), f"upload:{upload_id}")
@@ -130,7 +132,9 @@ def _resolve_input_path(store: Store, settings: Settings, raw: str, options: Job
         bucket, key = parse_s3_uri(text) if text.startswith("s3://") else (store.objects.bucket, text.lstrip("/"))
     except ValueError as exc:
         raise BadRequest(f"Invalid input_path '{raw}': {exc}") from None
-    if ".." in key.split("/") or "\x00" in key:
+    if paths.has_control_characters(text):
+        raise BadRequest(f"Invalid input_path {raw!r}: NUL and other control characters are not allowed")
+    if ".." in key.split("/"):
         raise BadRequest(f"Invalid input_path '{raw}': '..' segments are not allowed")
     roots = settings.allowed_input_roots
     glob_at = next((i for i, ch in enumerate(key) if ch in _GLOB_CHARS), None)

@@ -123,9 +123,11 @@ class ObjectStore:
             ExpiresIn=expires_in,
         )
 
-    def presign_put(self, key: str, expires_in: int, content_type: str) -> str:
+    def presign_put(self, key: str, expires_in: int, content_type: str, content_length: int) -> str:
+        """A PUT URL for exactly ``content_length`` bytes: SigV4 signs the Content-Length header with the URL,
+        so S3 refuses a body of any other size."""
         return self._s3.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": content_length},
             ExpiresIn=expires_in,
         )

@@ -8,7 +8,16 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, Request, Response
 
 from data_extract.api import security
-from data_extract.api.deps import SESSION_COOKIE_NAME, SettingsDep, StoreDep, api_key, session_from_request, session_secret
+from data_extract.api.deps import (
+    SESSION_COOKIE_NAME,
+    SettingsDep,
+    StoreDep,
+    api_keys,
+    auth_enabled,
+    key_in_header,
+    session_from_request,
+    session_secret,
+)
 from data_extract.api.responses import error_responses
 from data_extract.contract import LoginRequest, SessionStatusResponse
 from data_extract.jobs.errors import JobError
@@ -38,11 +47,10 @@ class Unauthorized(JobError):
              responses=error_responses(400, 401, 422))
 def login(body: LoginRequest, request: Request, response: Response, store: StoreDep,
           settings: SettingsDep) -> SessionStatusResponse:
-    key = api_key()
-    if not key:
+    if not auth_enabled():
         _clear_cookie(response, request)
         return SessionStatusResponse(authenticated=True, api_key_configured=False, expires_at=None)
-    if not security.keys_match(body.api_key, key):
+    if not security.keys_match(body.api_key, api_keys()):
         raise Unauthorized("Unauthorized")
     ttl = settings.api_session_ttl_seconds
     token, claims = security.issue_token(session_secret(), int(time.time()), ttl)
@@ -53,21 +61,21 @@ def login(body: LoginRequest, request: Request, response: Response, store: Store
 
 @router.get("/session", response_model=SessionStatusResponse, summary="Current authentication status")
 def status(request: Request, store: StoreDep) -> SessionStatusResponse:
-    if not api_key():
+    if not auth_enabled():
         return SessionStatusResponse(authenticated=True, api_key_configured=False, expires_at=None)
     claims = session_from_request(request, store)
     if claims is not None:
         return SessionStatusResponse(authenticated=True, api_key_configured=True, expires_at=_expires(claims.exp))
-    by_header = security.keys_match(request.headers.get("x-api-key"), api_key())
+    by_header = key_in_header(request)
     return SessionStatusResponse(authenticated=by_header, api_key_configured=True, expires_at=None)
 
 
 @router.delete("/session", response_model=SessionStatusResponse, summary="Log out: revoke the session")
 def logout(request: Request, response: Response, store: StoreDep) -> SessionStatusResponse:
-    key = api_key()
-    if key:
+    enabled = auth_enabled()
+    if enabled:
         claims = security.verify_token(session_secret(), request.cookies.get(SESSION_COOKIE_NAME), int(time.time()))
         if claims is not None:
             store.table.delete_login(claims.sid)  # a copied token stops working too
     _clear_cookie(response, request)
-    return SessionStatusResponse(authenticated=not key, api_key_configured=bool(key), expires_at=None)
+    return SessionStatusResponse(authenticated=not enabled, api_key_configured=enabled, expires_at=None)

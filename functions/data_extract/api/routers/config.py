@@ -9,12 +9,14 @@ from fastapi import APIRouter, Path
 from data_extract import presets
 from data_extract.api.deps import Authenticated, StoreDep
 from data_extract.api.responses import error_responses
-from data_extract.contract import CurrentPreset, PresetInfo, PresetPreview, now_rfc3339
+from data_extract.contract import PRESET_NAME_PATTERN, CurrentPreset, PresetInfo, PresetPreview, now_rfc3339
 from data_extract.jobs.errors import BadRequest, NotFound
 
 router = APIRouter(prefix="/config", tags=["config"], dependencies=[Authenticated])
 
-PresetName = Annotated[str, Path(max_length=128, description="preset name")]
+PresetName = Annotated[str, Path(max_length=128, json_schema_extra={"pattern": PRESET_NAME_PATTERN},
+                                  description="preset name: letters, digits, '_', '-' and '.', starting with a "
+                                              "letter or digit; no '..'")]
 
 
 def _resolve(name: str) -> dict[str, Any]:

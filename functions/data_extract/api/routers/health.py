@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import HTTPException
 
 from data_extract import __version__
-from data_extract.api.deps import SettingsDep, StoreDep, api_key, is_authenticated
+from data_extract.api.deps import SettingsDep, StoreDep, auth_enabled, is_authenticated
 from data_extract.api.responses import error_responses
 from data_extract.contract import (
     DetailedHealthResponse,
@@ -75,8 +75,8 @@ def health(
             checked_at=readiness.get("checked_at") if readiness else None,
         ),
         security=SecurityPosture(
-            api_key_configured=bool(api_key()),
-            session_secret_configured=bool(settings.api_session_secret),
+            api_key_configured=auth_enabled(),
+            session_secret_configured=bool(settings.api_session_secret or settings.api_session_secret_id),
             session_revocation=True,
             input_roots_restricted=True,
             https_only_cookies=request.url.scheme == "https",

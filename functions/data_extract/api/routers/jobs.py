@@ -90,12 +90,23 @@ async def _read_upload(part: UploadFile, name: str, settings) -> bytes:
     return b"".join(chunks)
 
 
+def _causes(exc: BaseException | None):
+    # Starlette raises its HTTPException while handling the parser's error: the reason is in the chain.
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 async def _parse_multipart(request: Request, settings, store) -> tuple[JobOptions, submit.ResolvedInputs, dict]:
     try:
         form = await request.form(max_files=settings.api_max_upload_files + 1, max_fields=1000)
     except Exception as exc:  # noqa: BLE001 - the multipart parser's errors are client errors
         if "Too many files" in str(exc):
             raise PayloadTooLarge(f"Upload file count exceeds limit ({settings.api_max_upload_files}).") from None
+        if any("Maximum header size exceeded" in str(cause) for cause in _causes(exc)):
+            # A part's header line holds its file name; only an absurdly long name makes it this large.
+            raise BadRequest("Malformed multipart body: a part's header is longer than 4 KB. File names (with "
+                             "their path) may be at most 900 bytes in UTF-8.") from None
         raise BadRequest(f"Malformed multipart body: {exc}") from None
     fields: dict[str, Any] = {}
     parts: list[UploadFile] = []
@@ -248,17 +259,30 @@ def list_artifacts(job_id: JobId, store: StoreDep) -> ArtifactListResponse:
     return ArtifactListResponse(job_id=job_id, artifacts=query.list_artifacts(store, job_id))
 
 
+_DOWNLOAD_CSP = "default-src 'none'; sandbox"
+
+ArtifactPath = Annotated[str, Path(
+    description="the artifact's `path` exactly as the list shows it, percent-encoded like any URL path segment "
+                "(`/` may be sent as `/` or `%2F`): relative, no empty, `.` or `..` segments, no backslash or "
+                f"control characters, at most {paths.MAX_ARTIFACT_PATH_BYTES} bytes in UTF-8",
+    json_schema_extra={"pattern": paths.ARTIFACT_PATH_PATTERN, "maxLength": paths.MAX_ARTIFACT_PATH_BYTES},
+)]
+
+
 @router.get(
     "/{job_id}/artifacts/{artifact_path:path}",
     summary="Download an artifact",
     response_class=Response,
     responses={
-        200: {"description": "the artifact's bytes", "content": {"application/octet-stream": {}}},
-        307: {"description": "too large to pass through: redirect to a short-lived presigned URL"},
+        200: {"description": "the artifact's bytes, as an attachment; anything a browser could run (HTML, SVG, "
+                             "scripts, unknown types) as application/octet-stream",
+              "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in query.DOWNLOAD_MEDIA_TYPES}},
+        307: {"description": "too large to pass through: redirect to a short-lived presigned URL",
+              "headers": {"Location": {"schema": {"type": "string"}, "description": "presigned S3 URL"}}},
         **error_responses(400, 401, 404),
     },
 )
-def download_artifact(job_id: JobId, artifact_path: str, store: StoreDep,
+def download_artifact(job_id: JobId, artifact_path: ArtifactPath, store: StoreDep,
                       settings: SettingsDep) -> Response:
     paths.validate_artifact_path(artifact_path)
     found = query.locate_artifact(store, job_id, artifact_path)
@@ -271,4 +295,6 @@ def download_artifact(job_id: JobId, artifact_path: str, store: StoreDep,
                                         found.content_type)
         return RedirectResponse(url, status_code=307)
     data = store.objects.get_bytes(found.key)
-    return Response(content=data, media_type=found.content_type, headers={"Content-Disposition": disposition})
+    # Opened directly anyway, the bytes get no script, no plugin and no origin of this API.
+    return Response(content=data, media_type=found.content_type,
+                    headers={"Content-Disposition": disposition, "Content-Security-Policy": _DOWNLOAD_CSP})

@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-import secrets
-from datetime import timedelta
-
 from fastapi import APIRouter
 
 from data_extract.api.deps import Authenticated, SettingsDep, StoreDep
 from data_extract.api.responses import error_responses
-from data_extract.contract import CreateUploadRequest, CreateUploadResponse, UploadTarget, utc_now
-from data_extract.jobs import paths
-from data_extract.jobs.errors import BadRequest
-from data_extract.jobs.submit import check_upload_limits
+from data_extract.contract import CreateUploadRequest, CreateUploadResponse, UploadTarget
+from data_extract.jobs import uploads
 
 router = APIRouter(prefix="/uploads", tags=["uploads"], dependencies=[Authenticated])
 
 
 @router.post("", status_code=201, response_model=CreateUploadResponse,
              summary="Get presigned PUT URLs; then submit the job with this upload_id",
+             description="Each file gets a URL for a PUT of exactly its declared `size_bytes`, sent with the "
+                         "returned headers. Submitting the `upload_id` checks that every declared file is there "
+                         "with that size and nothing else is.",
              responses=error_responses(400, 401, 413, 422))
 def create_upload(body: CreateUploadRequest, store: StoreDep, settings: SettingsDep) -> CreateUploadResponse:
-    names: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for spec in body.files:
-        rel = paths.sanitize_upload_name(spec.name)
-        if rel is None:
-            raise BadRequest(f"Invalid upload filename: {spec.name}")
-        if rel in seen:
-            raise BadRequest(f"Duplicate file name in upload: {rel}")
-        seen.add(rel)
-        names.append((rel, spec.content_type or "application/octet-stream"))
-    check_upload_limits(settings, [(paths.sanitize_upload_name(f.name) or f.name, f.size_bytes) for f in body.files])
-    upload_id = secrets.token_hex(12)
-    ttl = settings.presigned_url_ttl_seconds
-    targets = [
-        UploadTarget(name=rel, url=store.objects.presign_put(paths.upload_prefix(upload_id) + rel, ttl, ctype),
-                     headers={"Content-Type": ctype})
-        for rel, ctype in names
-    ]
-    return CreateUploadResponse(upload_id=upload_id, expires_at=utc_now() + timedelta(seconds=ttl), files=targets)
+    created = uploads.create_upload(store, settings, body.files)
+    return CreateUploadResponse(
+        upload_id=created.upload_id,
+        expires_at=created.expires_at,
+        files=[UploadTarget(name=s.name, url=s.url, headers=s.headers, size_bytes=s.size) for s in created.slots],
+    )
