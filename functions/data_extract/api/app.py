@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from data_extract import __version__
-from data_extract.api.routers import auth, config, health, jobs, sessions, uploads
+from data_extract.api.routers import auth, config, health, jobs, sessions, ui, uploads
 from data_extract.jobs.errors import JobError, Overloaded
 from data_extract.store import SecretUnavailable
 
@@ -26,6 +26,7 @@ def create_app() -> FastAPI:
     )
     for module in (auth, jobs, sessions, config, health, uploads):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(ui.router)  # the operator page at "/"
 
     @app.exception_handler(JobError)
     async def job_error(_: Request, exc: JobError) -> JSONResponse:
