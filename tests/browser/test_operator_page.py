@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -153,3 +154,121 @@ def test_operator_signs_in_uploads_retries_downloads_and_cleans_up(stack, page, 
     shot("signed-out")
     assert httpx.get(f"{stack}/api/v1/jobs", cookies={"data_extract_session": stale_cookie}).status_code == 401
     assert page.js_errors == []
+
+
+EXECUTE_API = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+
+
+def test_page_works_behind_an_api_gateway_stage_prefix(aws, pump, page, shot, tmp_path, monkeypatch):
+    """Every request of the page goes through the Lambda handler as an HTTP API event of stage "prod"."""
+    from data_extract.api.deps import reset_auth_cache
+    from data_extract.handlers import api as api_handler
+    from tests.support.apigw import ApiGatewayTransport
+
+    monkeypatch.setenv("DATA_EXTRACT_API_KEY", API_KEY)
+    reset_auth_cache()
+    transport = ApiGatewayTransport(api_handler.lambda_handler, version="2.0", stage="prod")
+    paths_seen: list[str] = []
+    elsewhere: list[str] = []
+
+    def through_api_gateway(route):
+        url = httpx.URL(route.request.url)
+        path = url.raw_path.decode("ascii")
+        paths_seen.append(path)
+        if not path.startswith("/prod"):
+            route.fulfill(status=404, body="not under the stage")  # what API Gateway answers outside the stage
+            return
+        headers = {k: v for k, v in route.request.all_headers().items()
+                   if not k.startswith(":") and k not in ("content-length", "host")}
+        inner = httpx.Request(route.request.method, EXECUTE_API + (path[len("/prod"):] or "/"), headers=headers,
+                              content=route.request.post_data_buffer or b"")
+        # Mangum runs its own event loop; Playwright's is already running in this thread.
+        answer = lambda_thread.submit(transport.handle_request, inner).result()
+        route.fulfill(status=answer.status_code, body=answer.content,
+                      headers={k: v for k, v in answer.headers.items() if k != "content-length"})
+
+    def nowhere_else(route):
+        elsewhere.append(route.request.url)
+        route.abort()
+
+    lambda_thread = ThreadPoolExecutor(max_workers=1)
+    page.route("**/*", nowhere_else)
+    page.route(EXECUTE_API + "/**", through_api_gateway)
+
+    # The stage URL without its trailing slash, as people type it.
+    page.goto(EXECUTE_API + "/prod")
+    page.locator("#sign-in").wait_for()
+    assert page.evaluate("document.baseURI") == EXECUTE_API + "/prod/"
+    page.fill("#api-key", API_KEY)
+    page.click("#sign-in-button")
+    page.locator("#app").wait_for()
+    shot("stage-signed-in")
+
+    # Dropped onto the drop zone (a DataTransfer as a drag from the desktop carries it).
+    page.evaluate("""(text) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([text], "stage-note.txt", { type: "text/plain" }));
+      document.getElementById("dropzone").dispatchEvent(
+        new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }""", "Stage prefix check. The controls were tested in October.\n")
+    page.locator("#selection-summary", has_text="1 file(s)").wait_for()
+    page.click("#submit-job")
+    message = page.locator("#submit-message", has_text=re.compile(r"^Job \S+ queued\.$"))
+    message.wait_for()
+    job_id = message.inner_text().split()[1]
+    assert transport.last_event is not None and transport.last_event["rawPath"].startswith("/prod/api/v1/")
+
+    pump.run()
+    _wait_for_job_status(page, ["completed"])
+    link = page.locator("#artifacts a", has_text="outputs/stage-note.txt.json")
+    link.wait_for()
+    assert link.get_attribute("href") is not None
+    assert page.evaluate("(a) => a.href", link.element_handle()) == \
+        f"{EXECUTE_API}/prod/api/v1/jobs/{job_id}/artifacts/outputs/stage-note.txt.json"
+    # Downloads by click are covered against the local stack; here the link's URL is fetched with the session.
+    body = page.evaluate("(a) => fetch(a.href, { credentials: 'same-origin' }).then((r) => r.text())",
+                         link.element_handle())
+    assert "tested in October" in json.dumps(json.loads(body))
+    shot("stage-job-completed")
+
+    assert paths_seen and all(p.startswith("/prod/") or p == "/prod" for p in paths_seen), paths_seen
+    assert {"/prod", "/prod/ui/app.js", "/prod/ui/api.js", "/prod/ui/app.css"} <= set(paths_seen)
+    lambda_thread.shutdown()
+    assert elsewhere == []  # nothing from any other origin: no CDN
+    assert page.js_errors == []
+
+
+def test_cancel_and_semantic_report_after_merge(stack, page, shot, corpus, sample_folder):
+    """Needs POST /jobs/{id}/cancel and the semantic stage's HTML report (semantic/semantic_report.html)."""
+    page.goto(stack + "/")
+    page.fill("#api-key", API_KEY)
+    page.click("#sign-in-button")
+    page.locator("#app").wait_for()
+
+    # Semantic analysis on: the job's report opens inside the page, in a frame that runs no script.
+    page.set_input_files("#folder-input", str(sample_folder))
+    page.select_option("#output-format", "json")
+    page.check("#include-semantic")
+    page.click("#submit-job")
+    page.locator("#submit-message", has_text=re.compile(r"^Job \S+ queued\.$")).wait_for()
+    _wait_for_job_status(page, ["completed", "partial"])
+    page.locator("#artifacts a", has_text="semantic/semantic_report.html").wait_for()
+    page.click("#open-report")
+    page.locator("#report-dialog").wait_for()
+    assert page.locator("#report-frame").get_attribute("sandbox") == ""
+    frame = page.frame_locator("#report-frame")
+    frame.locator("body").wait_for()
+    assert frame.locator("body").inner_text().strip()
+    shot("semantic-report")
+    page.click("#close-report")
+
+    # Cancel a job of many documents right after submitting it.
+    page.set_input_files("#folder-input", str(corpus / "docx"))
+    page.uncheck("#include-semantic")
+    page.click("#submit-job")
+    page.locator("#submit-message", has_text=re.compile(r"^Job \S+ queued\.$")).wait_for()
+    page.locator("#cancel-job").click()
+    page.locator("#job-message", has_text="Cancellation requested").wait_for()
+    _wait_for_job_status(page, ["cancelled"])
+    assert page.locator("#cancel-job").is_hidden()
+    shot("cancelled")
