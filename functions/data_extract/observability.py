@@ -33,8 +33,7 @@ FILES_SKIPPED = "FilesSkipped"
 PAGES = "Pages"  # pages, slides or sheets read from one file
 INPUT_BYTES = "InputBytes"
 QUEUE_WAIT_MS = "QueueWaitMs"  # work message sent -> worker picked it up
-STAGE_MS = {"detect": "DetectMs", "extract": "ExtractMs", "normalize": "NormalizeMs", "chunk": "ChunkMs",
-            "output": "OutputMs", "ocr": "OcrMs"}
+STAGE_MS = {"extract": "ExtractMs", "normalize": "NormalizeMs", "chunk": "ChunkMs", "output": "OutputMs"}
 # Per run, from finalize: submission (or retry request) -> terminal status, and the run's verdict.
 JOB_DURATION_MS = "JobDurationMs"
 RETRY_RUN_DURATION_MS = "RetryRunDurationMs"
