@@ -19,7 +19,7 @@ def _base_href(html: str) -> str:
     return match.group(1)
 
 
-def test_page_and_assets_are_served_without_auth_and_with_a_strict_policy(client, monkeypatch):
+def test_page_and_assets_are_served_without_auth_and_with_a_strict_policy(client, aws, monkeypatch):
     monkeypatch.setenv("DATA_EXTRACT_API_KEY", "page-key")
     from data_extract.api.deps import reset_auth_cache
 
@@ -33,6 +33,12 @@ def test_page_and_assets_are_served_without_auth_and_with_a_strict_policy(client
     assert _base_href(page.text) == base
     policy = page.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    # Fetches may reach the bucket too (presigned uploads, redirected downloads), and nothing else.
+    bucket = aws["DATA_EXTRACT_BUCKET_NAME"]
+    connect = next(d for d in policy.split("; ") if d.startswith("connect-src"))
+    assert f"https://{bucket}.s3.amazonaws.com" in connect.split()
+    assert all(src == "'self'" or bucket in src or re.fullmatch(r"https://s3(\.[a-z0-9-]+)?\.amazonaws\.com", src)
+               for src in connect.split()[1:]), connect
     assert page.headers["x-content-type-options"] == "nosniff"
     # Every script and style the page names is one of ours, relative to <base>: no CDN, no absolute URL.
     referenced = re.findall(r'(?:src|href)="([^"]+)"', page.text)

@@ -272,3 +272,38 @@ def test_cancel_and_semantic_report_after_merge(stack, page, shot, corpus, sampl
     _wait_for_job_status(page, ["cancelled"])
     assert page.locator("#cancel-job").is_hidden()
     shot("cancelled")
+
+
+def test_a_selection_over_the_request_limit_goes_through_presigned_uploads(stack, page, shot, tmp_path):
+    """Above 4 MB the page PUTs the files to presigned S3 URLs, then submits the upload_id; a large artifact
+    downloads through the presigned redirect."""
+    big = tmp_path / "big-ledger.txt"
+    line = "The ledger entry for account {n} was reconciled and approved by the controller.\n"
+    big.write_text("".join(line.format(n=n) for n in range(64_000)))
+    assert big.stat().st_size > 4 * 1024 * 1024
+
+    page.goto(stack + "/")
+    page.fill("#api-key", API_KEY)
+    page.click("#sign-in-button")
+    page.locator("#app").wait_for()
+    page.set_input_files("#file-input", str(big))
+    page.locator("#selection-summary", has_text="presigned uploads").wait_for()
+    with page.expect_request(lambda r: r.method == "PUT" and "/uploads/" in r.url) as put:
+        page.click("#submit-job")
+    assert not put.value.url.startswith(stack)  # straight to S3 (moto), not through the API
+    page.locator("#submit-message", has_text=re.compile(r"^Job \S+ queued\.$")).wait_for()
+    _wait_for_job_status(page, ["completed"])
+    assert _row(page, "big-ledger.txt").locator(".badge").inner_text() == "processed"
+    shot("presigned-upload-completed")
+
+    # Its output is too big to pass through the API: the link follows the redirect to a presigned URL.
+    link = page.locator("#artifacts a", has_text="outputs/big-ledger.txt.json")
+    with page.expect_download() as download_info:
+        link.click()
+    download = download_info.value
+    assert not download.url.startswith(stack)
+    assert download.suggested_filename == "big-ledger.txt.json"
+    saved = tmp_path / "big.json"
+    download.save_as(saved)
+    assert "account 63999 was reconciled" in saved.read_text()
+    assert page.js_errors == []

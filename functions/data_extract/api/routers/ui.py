@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+
+from data_extract.settings import get_settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,15 +33,28 @@ _MEDIA_TYPES = {
 }
 # A stage or base-path mapping: plain path segments, nothing a browser could read as another origin ("//host").
 _SAFE_PREFIX = re.compile(r"^(/[A-Za-z0-9_~-][A-Za-z0-9_.~-]*)*$")
-# Everything from this origin, nothing from anywhere else (no CDN). Inline styles stay allowed for the sandboxed
-# frame that shows a stored HTML report, which inherits this policy; scripts never run there.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
+
+
+def content_security_policy() -> str:
+    """Everything from this origin, nothing from anywhere else (no CDN); fetches may also reach the bucket, for
+    presigned uploads and for downloads that redirect to presigned URLs. Inline styles stay allowed for the
+    sandboxed frame that shows a stored HTML report (it inherits this policy); scripts never run there."""
+    settings = get_settings()
+    bucket, region = settings.bucket_name, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
+    storage = [f"https://{bucket}.s3.amazonaws.com", "https://s3.amazonaws.com"]
+    if region:
+        storage += [f"https://{bucket}.s3.{region}.amazonaws.com", f"https://s3.{region}.amazonaws.com"]
+    if settings.aws_endpoint_url:  # the local stack's moto server
+        endpoint = urlsplit(settings.aws_endpoint_url)
+        storage.append(f"{endpoint.scheme}://{endpoint.netloc}")
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        f"connect-src 'self' {' '.join(storage)}; frame-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+
 _PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
@@ -92,7 +109,7 @@ def page(request: Request) -> Response:
     body = index.body.decode("utf-8").replace(_BASE_MARKER, base, 1).encode("utf-8")
     # The body depends on the prefix, so the ETag does too.
     etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-    headers = {**_PAGE_HEADERS, "ETag": etag}
+    headers = {**_PAGE_HEADERS, "Content-Security-Policy": content_security_policy(), "ETag": etag}
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=index.media_type, headers=headers)

@@ -254,7 +254,10 @@ async function refreshJob() {
   if (jobId !== state.jobId) return;
   const statusChanged = state.job?.status !== job.status;
   state.job = job;
-  if (statusChanged) refreshJobs();
+  if (statusChanged) {
+    refreshJobs();
+    refreshHealth();
+  }
   renderJob(job);
   const terminal = TERMINAL.has(job.status);
   const artifactsKey = `${job.status}:${job.updated_at}`;
