@@ -145,6 +145,7 @@ def test_operator_signs_in_uploads_retries_downloads_and_cleans_up(stack, page, 
     page.locator("#job-message", has_text=re.compile(r"^Removed \d+ artifact")).wait_for()
     page.locator("#artifacts-empty", has_text="No artifacts.").wait_for()
     assert page.locator("#cleanup-job").is_hidden()
+    assert page.locator("#retry-job").is_hidden()  # its inputs are gone: nothing left to retry
     shot("cleaned-up")
 
     # Sign out: the page asks for the key again and the old cookie opens nothing.

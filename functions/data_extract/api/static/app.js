@@ -315,7 +315,9 @@ function renderJob(job) {
 
   const terminal = TERMINAL.has(job.status);
   const cleaned = job.events.some((e) => e.event_type === "cleanup");
-  $("retry-job").hidden = !(terminal && p.failed > 0);
+  // What the server would requeue: failed files, and files halted by an earlier failure; nothing once cleaned.
+  const retryable = job.files.some((f) => f.status === "failed" || (f.status === "skipped" && f.error_type === "halted"));
+  $("retry-job").hidden = !(terminal && retryable && !cleaned);
   $("cancel-job").hidden = terminal;
   $("cleanup-job").hidden = !terminal || cleaned;
 }
