@@ -9,18 +9,19 @@ pollers, one thread per function, never mix them up.
 
 Metrics (CloudWatch EMF, namespace from POWERTOOLS_METRICS_NAMESPACE, dimension ``service``): the names below
 are the ones template.yaml's dashboard and alarms read; tests assert them.
+
+The metrics library is imported where metrics are emitted (worker, finalize), not by the API function.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 CORRELATION_KEYS = ("job_id", "unit_id", "run")
 PACKAGE_LOGGER = "data_extract"
@@ -89,6 +90,8 @@ def emit_file_metrics(outcome: Any, wait_ms: float | None) -> bool:
     name = {"processed": FILES_PROCESSED, "failed": FILES_FAILED, "skipped": FILES_SKIPPED}.get(outcome.status)
     if name is None:
         return False
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
     detected_format, error_type = outcome.detected_format, outcome.error_type
     metrics = EphemeralMetrics()
     fmt = detected_format or "unknown"
@@ -121,6 +124,8 @@ def _parse_time(value: Any) -> datetime | None:
 def emit_run_metrics(store: Any, job_id: str, run: int, *, finalized: bool, wait_ms: float | None) -> None:
     """One EMF record per finalize message: how long it waited and, when this delivery ended the run, the job's
     terminal status and the run's duration from submission (or retry request) to that status."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
     metrics = EphemeralMetrics()
     if wait_ms is not None:
         metrics.add_metric(name=FINALIZE_QUEUE_WAIT_MS, unit=MetricUnit.Milliseconds, value=wait_ms)
