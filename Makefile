@@ -23,7 +23,7 @@ SERVICE_BENCH_ARGS ?= --write
 SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint-template build bench ocr ocr-layer clean distclean
+.PHONY: help run test lint-template build bench ocr ocr-layer browser clean distclean
 
 help:
 	@echo "make run            start the local stack (moto + API on http://127.0.0.1:$${PORT:-8000}); ARGS=\"--seed DIR\""
@@ -64,11 +64,25 @@ ocr:
 		echo "note: tesseract or its osd data is missing (apt-get install tesseract-ocr tesseract-ocr-osd): OCR is unavailable or reads rotated pages as they lie"; \
 	fi
 
+# Debian's Chromium runs the browser tests (tests/browser), driven by Playwright from the dev extra, which launches
+# this binary by path and never downloads a browser of its own. Installed with apt-get when missing and we are root;
+# otherwise those tests skip with the reason.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium with apt-get..."; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else \
+		echo "note: chromium is not installed (apt-get install chromium): the browser tests skip"; \
+	fi
+
 run: $(STAMP) ocr
 	$(VENV)/bin/python -m infra.local.stack $(ARGS)
 
 # OMP_THREAD_LIMIT=1: Tesseract's OpenMP threads only contend with each other on a small machine.
-test: $(STAMP) ocr
+test: $(STAMP) ocr browser
 	OMP_THREAD_LIMIT=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint-template: $(SAM_STAMP)

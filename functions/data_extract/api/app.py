@@ -16,7 +16,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from data_extract import __version__
-from data_extract.api.routers import auth, config, health, jobs, sessions, uploads
+from data_extract.api.routers import auth, config, health, jobs, sessions, ui, uploads
 from data_extract.jobs.errors import JobError, Overloaded
 from data_extract.store import SecretUnavailable
 
@@ -96,6 +96,7 @@ def create_app() -> FastAPI:
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)
     methods_by_path = _MethodsByPath([(API_PREFIX + r.path, r) for m in modules for r in m.router.routes])
+    app.include_router(ui.router)  # the operator page at "/"
 
     @app.exception_handler(JobError)
     async def job_error(_: Request, exc: JobError) -> JSONResponse:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from mangum import Mangum
 
 from data_extract.api.app import create_app
+from data_extract.observability import correlated, route_package_logs
 
 logger = Logger()
 tracer = Tracer()
 app = create_app()
+route_package_logs(logger)
+_JOB_PATH = re.compile(r"/api/v1/jobs/([A-Za-z0-9_-]{1,64})(?:/|$)")
 _adapters: dict[str, Mangum] = {}
 
 
@@ -27,4 +31,7 @@ def _adapter_for(event: dict[str, Any]) -> Mangum:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _adapter_for(event)(event, context)
+    # A request about one job (its detail, retry, artifacts, ...) logs under that job's id.
+    job = _JOB_PATH.search(event.get("rawPath") or event.get("path") or "")
+    with correlated(logger, job_id=job.group(1) if job else None):
+        return _adapter_for(event)(event, context)

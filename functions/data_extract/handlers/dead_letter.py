@@ -16,12 +16,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.finalize import FinalizeMessage, abandon_run
 from data_extract.jobs.units import UnitMessage, fail_unit_from_dead_letter
+from data_extract.observability import correlated, route_package_logs
 from data_extract.store import get_store
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+route_package_logs(logger)
 
 
 @tracer.capture_method
@@ -35,13 +37,14 @@ def record_handler(record: SQSRecord) -> str:
         return "unreadable"
     receive_count = record.attributes.approximate_receive_count
     count = int(receive_count) if receive_count else None
-    if isinstance(msg, UnitMessage):
-        outcome = "unit_failed" if fail_unit_from_dead_letter(get_store(), msg, count) else "unit_already_done"
-        metrics.add_metric(name="UnitsDeadLettered", unit=MetricUnit.Count, value=1)
-    else:
-        outcome = abandon_run(get_store(), msg, count)
-        metrics.add_metric(name="RunsDeadLettered", unit=MetricUnit.Count, value=1)
-    logger.warning("dead-lettered message handled", extra={"job_id": msg.job_id, "outcome": outcome})
+    with correlated(logger, job_id=msg.job_id, unit_id=getattr(msg, "unit_id", None), run=msg.run):
+        if isinstance(msg, UnitMessage):
+            outcome = "unit_failed" if fail_unit_from_dead_letter(get_store(), msg, count) else "unit_already_done"
+            metrics.add_metric(name="UnitsDeadLettered", unit=MetricUnit.Count, value=1)
+        else:
+            outcome = abandon_run(get_store(), msg, count)
+            metrics.add_metric(name="RunsDeadLettered", unit=MetricUnit.Count, value=1)
+        logger.warning("dead-lettered message handled", extra={"outcome": outcome})
     return outcome
 
 

@@ -10,21 +10,26 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.finalize import FinalizeMessage, finalize_run
+from data_extract.observability import correlated, emit_run_metrics, queue_wait_ms, route_package_logs
 from data_extract.store import get_store
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+route_package_logs(logger)
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     msg = FinalizeMessage.parse(record.body)
-    logger.append_keys(job_id=msg.job_id, run=msg.run)
-    outcome = finalize_run(get_store(), msg)
-    metrics.add_metric(name=f"Runs{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
-    logger.info("run finalize", extra={"outcome": outcome})
+    with correlated(logger, job_id=msg.job_id, run=msg.run):
+        tracer.put_annotation(key="job_id", value=msg.job_id)
+        outcome = finalize_run(get_store(), msg)
+        metrics.add_metric(name=f"Runs{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+        emit_run_metrics(get_store(), msg.job_id, msg.run, finalized=outcome == "finalized",
+                         wait_ms=queue_wait_ms(record.attributes.sent_timestamp))
+        logger.info("run finalize", extra={"outcome": outcome})
     return outcome
 
 

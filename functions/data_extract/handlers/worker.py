@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.readiness import report_worker_readiness
 from data_extract.jobs.units import UnitMessage, process_unit
+from data_extract.observability import correlated, emit_file_metrics, queue_wait_ms, route_package_logs
 from data_extract.settings import get_settings
 from data_extract.store import get_store
 
@@ -20,20 +21,23 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 # Job records read by this invocation's units, shared across its batch (cleared per invocation).
 batch_jobs: dict[str, dict[str, Any]] = {}
+route_package_logs(logger)
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     msg = UnitMessage.parse(record.body)
-    logger.append_keys(job_id=msg.job_id, unit_id=msg.unit_id, run=msg.run)
-    outcome = process_unit(get_store(), get_settings(), msg, batch_jobs)
-    metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
-    if outcome.stage_timings_ms:
-        metrics.add_metric(name="ExtractMs", unit=MetricUnit.Milliseconds,
-                           value=outcome.stage_timings_ms.get("extract", 0.0))
-    logger.info("file unit done", extra={"status": outcome.status, "error_type": outcome.error_type,
-                                         "detected_format": outcome.detected_format,
-                                         "chunk_count": outcome.chunk_count})
+    with correlated(logger, job_id=msg.job_id, unit_id=msg.unit_id, run=msg.run):
+        tracer.put_annotation(key="job_id", value=msg.job_id)
+        outcome = process_unit(get_store(), get_settings(), msg, batch_jobs)
+        metrics.add_metric(name="UnitsReceived", unit=MetricUnit.Count, value=1)
+        # Finished files get one EMF record of their own (dimensions by format and error type); the batch's
+        # metrics count redeliveries and stale messages.
+        if not emit_file_metrics(outcome, queue_wait_ms(record.attributes.sent_timestamp)):
+            metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
+        logger.info("file unit done", extra={"status": outcome.status, "error_type": outcome.error_type,
+                                             "detected_format": outcome.detected_format,
+                                             "chunk_count": outcome.chunk_count})
     return outcome.status
 
 

@@ -43,6 +43,8 @@ class UnitOutcome:
     chunk_count: int = 0
     detected_format: str | None = None
     stage_timings_ms: dict[str, float] | None = None
+    page_count: int | None = None
+    size_bytes: int | None = None
 
 
 def output_options(run_config: dict[str, Any]):
@@ -139,7 +141,14 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
     if not recorded:
         return UnitOutcome("duplicate")
     return UnitOutcome(result.status, result.error_type, result.chunk_count, result.detected_format,
-                       result.stage_timings_ms)
+                       result.stage_timings_ms, result.page_count, _int_or_none(unit.get("size_bytes")))
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: dict[str, Any], msg: UnitMessage,

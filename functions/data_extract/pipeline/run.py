@@ -37,6 +37,7 @@ class FileResult:
     error_message: str | None = None
     stage_timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    page_count: int | None = None  # pages, slides or sheets the extractor read
 
 
 def chunk_source_key(source_path: str, file_hash: str, options: OutputOptions) -> str:
@@ -71,6 +72,14 @@ def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits
     )
 
 
+def _page_count(metadata: dict) -> int | None:
+    for key in ("page_count", "slide_count", "sheet_count"):
+        value = metadata.get(key)
+        if isinstance(value, int) and value >= 0:
+            return value
+    return None
+
+
 def process_file(data: bytes, *, source_path: str, options: OutputOptions, extract_options: ExtractOptions,
                  limits: PipelineLimits, processing_timestamp: str) -> FileResult:
     from data_extract.pipeline.chunk import chunk_document
@@ -90,6 +99,7 @@ def process_file(data: bytes, *, source_path: str, options: OutputOptions, extra
         timings["extract"] = _ms(started)
         result.detected_format = document.format
         result.warnings = list(document.warnings)
+        result.page_count = _page_count(document.metadata)
 
         started = time.perf_counter()
         document = normalize_document(document)

@@ -9,9 +9,12 @@ from data_extract.settings import Settings
 from data_extract.store.objects import ObjectNotFound, ObjectStore, parse_s3_uri
 from data_extract.store.queues import Queues, QueueError
 from data_extract.store.tables import ConditionFailed, Table
+from data_extract.store.tracing import trace_storage_calls
 
 __all__ = ["ConditionFailed", "ObjectNotFound", "ObjectStore", "QueueError", "Queues", "SecretUnavailable", "Store",
            "Table", "get_store", "open_secret", "parse_s3_uri", "read_secret", "seal_secret"]
+
+trace_storage_calls(Table, ObjectStore, Queues)
 
 
 @dataclass
