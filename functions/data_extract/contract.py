@@ -235,14 +235,19 @@ class JobOptions(BaseModel):
         return self
 
 
+def _request_schema_extra(schema: dict[str, Any]) -> None:
+    _add_legacy_aliases(schema)
+    schema["oneOf"] = [
+        {"required": ["input_path"], "properties": {"input_path": {"type": "string"}}},
+        {"required": ["upload_id"], "properties": {"upload_id": {"type": "string"}}},
+    ]
+
+
 class ProcessJobRequest(JobOptions):
     """JSON submission: name the input in S3 (input_path) or a finished presigned upload (upload_id)."""
 
     # Exactly one of the two, stated for generated clients (the validator below enforces it).
-    model_config = ConfigDict(json_schema_extra={"oneOf": [
-        {"required": ["input_path"], "properties": {"input_path": {"type": "string"}}},
-        {"required": ["upload_id"], "properties": {"upload_id": {"type": "string"}}},
-    ]})
+    model_config = ConfigDict(json_schema_extra=_request_schema_extra)
 
     input_path: str | None = Field(
         None, max_length=2048, json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN},
