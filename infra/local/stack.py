@@ -28,7 +28,7 @@ from typing import Any
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 API_PREFIX = "/api/v1"
-TERMINAL_JOB_STATUSES = {"completed", "partial", "failed"}
+TERMINAL_JOB_STATUSES = {"completed", "partial", "failed", "cancelled"}
 
 log = logging.getLogger("data_extract.local.stack")
 
@@ -68,12 +68,15 @@ def _free_port() -> int:
 
 
 class LocalStack:
-    def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None) -> None:
+    def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None,
+                 schedule_interval: float | None = None) -> None:
         self.api_port = api_port
         self.moto_port = moto_port
         self.template_path = template_path
+        self.schedule_interval = schedule_interval
         self.stop = threading.Event()
         self.pollers: list[Any] = []
+        self.schedules: list[Any] = []
         self.moto: Any = None
         self.server: Any = None
         self.server_running = False
@@ -112,6 +115,8 @@ class LocalStack:
         # Outside Lambda there is no X-Ray daemon and no CloudWatch to receive metrics: keep the logs readable.
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        # Locally, callbacks may go to a receiver on this machine (http, loopback); deployed functions never get this.
+        os.environ.setdefault("DATA_EXTRACT_CALLBACK_LOCAL_MODE", "true")
         self.resources = resources
 
         sqs = session.client("sqs")
@@ -128,8 +133,20 @@ class LocalStack:
                 # Import the handler now, as Lambda's init phase would: a broken handler stops the stack at once.
                 poller.handler  # noqa: B018
                 self.pollers.append(poller)
+        from infra.local.schedule import ScheduleRunner
+
+        for function in template.functions.values():
+            for schedule in function.schedule_events:
+                if schedule.enabled:
+                    runner = ScheduleRunner(function, schedule, stop=self.stop, region=resources.region,
+                                            account_id=resources.account_id, interval_seconds=self.schedule_interval,
+                                            function_name=physical_name(resources.stack_name, function.logical_id))
+                    runner.handler  # noqa: B018 - import now, as for the pollers
+                    self.schedules.append(runner)
         for poller in self.pollers:
             poller.start()
+        for runner in self.schedules:
+            runner.start()
 
     def serve_api(self) -> None:
         """Serve the API in this (main) thread until a signal asks to stop."""
@@ -147,11 +164,11 @@ class LocalStack:
 
     def shutdown(self) -> None:
         self.request_stop()
-        busy = [p for p in self.pollers if p.busy]
+        busy = [p for p in [*self.pollers, *self.schedules] if p.busy]
         if busy:
             print(f"Stopping: waiting for {', '.join(p.function_name for p in busy)} to finish the batch in hand "
                   "(Ctrl-C again abandons it)...", flush=True)
-        for poller in self.pollers:
+        for poller in [*self.pollers, *self.schedules]:
             while poller.is_alive():
                 poller.join(timeout=0.5)
         if self.moto is not None:
@@ -160,6 +177,7 @@ class LocalStack:
     def banner(self) -> str:
         auth = "on (DATA_EXTRACT_API_KEY is set)" if os.environ.get("DATA_EXTRACT_API_KEY") else "off"
         consumers = ", ".join(f"{p.function.logical_id} <- {p.event.queue}" for p in self.pollers)
+        schedules = ", ".join(f"{r.function.logical_id} every {r.interval_seconds:g} s" for r in self.schedules)
         return "\n".join([
             "data-extract local stack",
             f"  API        {self.api_url}{API_PREFIX}",
@@ -169,6 +187,7 @@ class LocalStack:
             f"  table      {os.environ['DATA_EXTRACT_TABLE_NAME']}",
             f"  bucket     {os.environ['DATA_EXTRACT_BUCKET_NAME']}",
             f"  pollers    {consumers}",
+            f"  schedules  {schedules or '(none)'}",
             "  Ctrl-C stops the stack; its data lives in memory only.",
         ])
 
@@ -267,6 +286,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed-timeout", type=float, default=1800.0, metavar="SECONDS",
                         help="how long --seed waits for the job to end (default 1800)")
     parser.add_argument("--template", type=Path, help="template to run (default: the repository's template.yaml)")
+    parser.add_argument("--schedule-interval", type=float, metavar="SECONDS",
+                        help="run scheduled functions (the sweeper) this often instead of the template's rate")
     return parser.parse_args(argv)
 
 
@@ -283,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         api_port=int(os.environ.get("PORT", "8000")),
         moto_port=int(os.environ.get("MOTO_PORT") or _free_port()),
         template_path=args.template,
+        schedule_interval=args.schedule_interval,
     )
 
     signals_seen = 0

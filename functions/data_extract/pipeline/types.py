@@ -32,11 +32,14 @@ class ErrorType(StrEnum):
     DELIVERY_EXHAUSTED = "delivery_exhausted"  # the unit kept failing and reached the dead-letter queue
     DISPATCH_FAILED = "dispatch_failed"  # the unit's message could not be queued (retry the job's failures)
     HALTED = "halted"  # not processed: an earlier file failed and the job set continue_on_error=false
+    CANCELLED = "cancelled"  # not processed (or its results discarded): the job was cancelled (skipped)
+    LEASE_EXPIRED = "lease_expired"  # running far past its lease with no delivery left: failed by the sweeper
     INTERNAL_ERROR = "internal_error"  # a bug on our side; message carries no internals
 
 
 # Error types that mean "nothing to extract" rather than "something went wrong".
-SKIPPED_ERROR_TYPES = frozenset({ErrorType.UNSUPPORTED_FORMAT, ErrorType.EMPTY, ErrorType.HALTED})
+SKIPPED_ERROR_TYPES = frozenset({ErrorType.UNSUPPORTED_FORMAT, ErrorType.EMPTY, ErrorType.HALTED,
+                                 ErrorType.CANCELLED})
 
 
 class ExtractionError(Exception):
