@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.jobs import job, submit_upload
 from tests.support.receiver import Receiver, verify
+from tests.support.sqs import as_lambda
 
 FILES = [("files", ("a.txt", b"A short text to extract.", "text/plain")),
          ("files", ("b.xyz", b"\x00\x01 not a document", "application/octet-stream"))]
@@ -38,16 +39,6 @@ def local_mode(aws, monkeypatch):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
-
-
-def as_lambda(handler):
-    """A handler that raises fails its whole batch, as in Lambda: every record returns to the queue."""
-    def invoke(event, context):
-        try:
-            return handler(event, context)
-        except Exception:  # noqa: BLE001
-            return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
-    return invoke
 
 
 def _run_all(pump) -> None:
