@@ -69,11 +69,13 @@ def _free_port() -> int:
 
 class LocalStack:
     def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None,
-                 schedule_interval: float | None = None) -> None:
+                 schedule_interval: float | None = None, faults: list[str] | None = None) -> None:
         self.api_port = api_port
         self.moto_port = moto_port
         self.template_path = template_path
         self.schedule_interval = schedule_interval
+        self.faults = faults or []
+        self.fault_injector: Any = None
         self.stop = threading.Event()
         self.pollers: list[Any] = []
         self.schedules: list[Any] = []
@@ -89,6 +91,10 @@ class LocalStack:
     def start_backend(self) -> None:
         """moto, the template's resources, the functions' environment and the pollers (not yet the API)."""
         from moto.server import ThreadedMotoServer
+
+        from infra.local.moto_fixes import install as install_moto_fixes
+
+        install_moto_fixes()  # per-item transaction rollback, serialized writes (see moto_fixes.py)
 
         from infra.local.template import DEFAULT_TEMPLATE, load_template
 
@@ -133,6 +139,11 @@ class LocalStack:
                 # Import the handler now, as Lambda's init phase would: a broken handler stops the stack at once.
                 poller.handler  # noqa: B018
                 self.pollers.append(poller)
+        if self.faults:
+            from infra.local.faults import FaultInjector, FaultSpec
+
+            self.fault_injector = FaultInjector([FaultSpec.parse(f) for f in self.faults])
+            self.fault_injector.install()
         from infra.local.schedule import ScheduleRunner
 
         for function in template.functions.values():
@@ -171,6 +182,8 @@ class LocalStack:
         for poller in [*self.pollers, *self.schedules]:
             while poller.is_alive():
                 poller.join(timeout=0.5)
+        if self.fault_injector is not None:
+            print(f"Faults injected: {self.fault_injector.summary()}", flush=True)
         if self.moto is not None:
             self.moto.stop()
 
@@ -288,6 +301,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--template", type=Path, help="template to run (default: the repository's template.yaml)")
     parser.add_argument("--schedule-interval", type=float, metavar="SECONDS",
                         help="run scheduled functions (the sweeper) this often instead of the template's rate")
+    parser.add_argument("--fault", action="append", default=[], metavar="SERVICE:OPERATION:KIND:N",
+                        help="inject a fault into every Nth call, e.g. dynamodb:TransactWriteItems:throttle:3 "
+                             "(see infra/local/faults.py); repeatable")
     return parser.parse_args(argv)
 
 
@@ -305,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         moto_port=int(os.environ.get("MOTO_PORT") or _free_port()),
         template_path=args.template,
         schedule_interval=args.schedule_interval,
+        faults=args.fault,
     )
 
     signals_seen = 0
