@@ -11,8 +11,9 @@ Served by a threaded moto server with the API and the pollers writing at once, t
   slows to seconds per transaction.
 
 The fix keeps moto's logic and changes only its rollback: the items a transaction names are saved (deep copies of
-those items only) and restored if it fails, and DynamoDB writes are serialized so nothing interleaves with a
-transaction, as DynamoDB guarantees. Installed by the local stack before moto starts.
+those items only) and restored if it fails, and DynamoDB writes (and the queries and scans that iterate over the
+table) are serialized so nothing interleaves with a transaction, as DynamoDB guarantees. Installed by the local
+stack before moto starts.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def install() -> None:
                 raise
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+    # Index queries and scans iterate over every item: a write landing meanwhile breaks the iteration too.
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item", "query", "scan"):
         write = getattr(DynamoDBBackend, name, None)
         if write is not None:
             setattr(DynamoDBBackend, name, _serialized(write))

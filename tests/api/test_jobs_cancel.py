@@ -175,3 +175,15 @@ def test_given_an_idempotent_replay_when_answered_then_it_says_so_in_a_header(cl
     assert first.status_code == 202 and "idempotent-replayed" not in first.headers
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["job_id"] == first.json()["job_id"]
+
+
+def test_given_the_openapi_document_when_read_then_cancel_and_the_replay_header_are_described(client):
+    doc = client.get("/openapi.json").json()
+
+    cancel = doc["paths"]["/api/v1/jobs/{job_id}/cancel"]["post"]
+    assert {"202", "401", "404", "409", "422"} <= set(cancel["responses"])
+    assert cancel["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/CancelJobResponse")
+    assert "cancelling" in doc["components"]["schemas"]["JobStatus"]["enum"]
+    replay = doc["paths"]["/api/v1/jobs/process"]["post"]["responses"]["200"]
+    assert "Idempotent-Replayed" in replay["headers"]
+    assert "callback_url" in doc["components"]["schemas"]["ProcessJobRequest"]["properties"]

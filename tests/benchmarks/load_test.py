@@ -220,7 +220,9 @@ class LoadTest:
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
             submitted = [s for batch in pool.map(client_run, chunks) for s in batch]
         submit_seconds = time.monotonic() - started
-        with ThreadPoolExecutor(max_workers=args.clients) as pool:
+        # Fewer pollers than submitters: on the local stack the API, moto and the workers share one process, and
+        # fifty clients polling without pause would mostly measure their own load.
+        with ThreadPoolExecutor(max_workers=args.poll_clients) as pool:
             finals = list(pool.map(lambda s: (s, self.poll(s, deadline)), submitted))
         total_seconds = time.monotonic() - started
 
@@ -291,7 +293,8 @@ def render(report: dict, args: argparse.Namespace) -> str:
         f"- **run**: {args.jobs} submissions from {args.clients} concurrent clients; 1-3 corpus files per job "
         f"({report['corpus_files']} files of at most {args.max_file_bytes} bytes, every format); every "
         f"{args.presigned_every}th job presigned, every {args.duplicate_every}th submission an idempotent replay, "
-        f"every {args.cancel_every}th job cancelled",
+        f"every {args.cancel_every}th job cancelled; then {args.poll_clients} clients read job status every "
+        f"{args.poll_interval:g} s until every job ended",
         f"- **verdict**: {verdict}: {report['distinct_jobs']} jobs all terminal ({_outcomes(report['outcomes'])}), "
         f"{report['files']} files accounted for, {report['replays']} replays named their original job, "
         f"{report['server_errors']} responses 5xx",
@@ -341,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presigned-every", type=int, default=4)
     parser.add_argument("--duplicate-every", type=int, default=10)
     parser.add_argument("--cancel-every", type=int, default=10)
-    parser.add_argument("--poll-interval", type=float, default=1.0)
+    parser.add_argument("--poll-interval", type=float, default=3.0, help="seconds between two status reads of a job")
+    parser.add_argument("--poll-clients", type=int, default=5, help="concurrent clients reading job status")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before the run ends as a failure")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--write", action="store_true", help=f"write the numbers into {REPORT_PATH.name}")

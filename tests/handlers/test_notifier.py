@@ -295,3 +295,23 @@ def test_given_the_notice_event_when_invoked_from_the_events_file_then_the_handl
     result = notifier.lambda_handler(load_event("sqs_job_notice.json"), LambdaContext())
 
     assert result == {"batchItemFailures": []}  # published to the bus; its job is unknown here, so no callback
+
+
+def test_given_a_host_that_does_not_resolve_now_when_delivering_then_the_attempt_fails_and_is_retried(client, pump,
+                                                                                                     aws, monkeypatch):
+    from data_extract.handlers import notifier
+
+    real = socket.getaddrinfo
+
+    def no_answer(host, *args, **kwargs):
+        if host == "hooks.example.com":
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_answer)
+    job_id = submit_upload(client, files=FILES[:1], callback_url="https://hooks.example.com/x")["job_id"]
+    pump.run()
+    pump.drain(aws["DATA_EXTRACT_NOTIFY_QUEUE_URL"], notifier.lambda_handler)
+
+    (failed,) = _events(job(client, job_id), "callback_failed")
+    assert failed["payload"]["error"] == "CallbackUnresolved" and failed["payload"]["will_retry"] is True

@@ -47,6 +47,10 @@ class CallbackRefused(ValueError):
     """The callback URL may not be called (scheme, host, allow-list or address); the message says why."""
 
 
+class CallbackUnresolved(OSError):
+    """The callback host did not resolve (now): an attempt that failed, retried like a refused connection."""
+
+
 # ---------------------------------------------------------------- the notice
 
 
@@ -147,10 +151,10 @@ def resolve_callback(target: CallbackTarget, settings: Settings) -> str:
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise CallbackRefused(f"callback host '{target.host}' does not resolve: {exc.strerror}") from None
+        raise CallbackUnresolved(f"callback host '{target.host}' does not resolve: {exc.strerror}") from None
     addresses = [info[4][0] for info in infos]
     if not addresses:
-        raise CallbackRefused(f"callback host '{target.host}' does not resolve")
+        raise CallbackUnresolved(f"callback host '{target.host}' does not resolve")
     if not settings.callback_local_mode:
         refused = sorted({a for a in addresses if not _is_public(ipaddress.ip_address(a.split("%")[0]))})
         if refused:
@@ -258,9 +262,12 @@ def deliver(store: Store, settings: Settings, msg: NoticeMessage, secret: Callab
     if not url:
         return "published"
     base = {"attempt": attempt, "notice_id": notice["id"], "run": notice["run"]}
+    address: str | None = None
     try:
         target = check_callback_url(url, settings)
         address = resolve_callback(target, settings)
+    except CallbackUnresolved:
+        pass  # counted below as a failed attempt, and retried
     except CallbackRefused as exc:
         store.table.add_event(job_id, "callback_failed", f"Callback not sent: {exc}",
                               {**base, "status": None, "error": "refused", "will_retry": False})
@@ -273,8 +280,10 @@ def deliver(store: Store, settings: Settings, msg: NoticeMessage, secret: Callab
     status: int | None = None
     error: str | None = None
     try:
+        if address is None:
+            raise CallbackUnresolved(target.host)
         status = post(target, address, body, headers, settings.callback_timeout_seconds)
-    except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, TLS failure
+    except (OSError, http.client.HTTPException) as exc:  # unresolved, refused, reset, timed out, TLS failure
         error = type(exc).__name__
     payload = {**base, "status": status, "host": target.host}
     if status is not None and 200 <= status < 300:
