@@ -61,6 +61,10 @@ def corpus_files(corpus: Path, max_bytes: int) -> list[Path]:
     return sorted(picked)
 
 
+class RequestFailed(Exception):
+    """A request got no HTTP answer (recorded as a problem)."""
+
+
 @dataclass
 class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,12 +113,19 @@ class LoadTest:
 
     def http(self) -> httpx.Client:
         if not hasattr(self.local, "client"):
-            self.local.client = httpx.Client(headers=self.headers, timeout=120)
+            self.local.client = httpx.Client(headers=self.headers, timeout=self.args.request_timeout)
         return self.local.client
 
     def _call(self, what: str, method: str, url: str, **kwargs) -> httpx.Response:
         started = time.perf_counter()
-        response = self.http().request(method, url, **kwargs)
+        try:
+            response = self.http().request(method, url, **kwargs)
+        except httpx.TransportError as exc:  # no answer within the timeout, connection reset: a failed request
+            self.stats.problem(f"{what} {method} {urlsplit(url).path}: {type(exc).__name__} after "
+                               f"{time.perf_counter() - started:.0f} s")
+            with self.stats.lock:
+                self.stats.statuses["no answer"] += 1
+            raise RequestFailed from exc
         self.stats.record(what, response, (time.perf_counter() - started) * 1000)
         return response
 
@@ -194,8 +205,11 @@ class LoadTest:
 
     def poll(self, job: Submitted, deadline: float) -> dict | None:
         while time.monotonic() < deadline:
-            response = self._call("status", "GET", f"{self.api}/jobs/{job.job_id}",
-                                  params={"file_limit": 10, "event_limit": 1})
+            try:
+                response = self._call("status", "GET", f"{self.api}/jobs/{job.job_id}",
+                                      params={"file_limit": 10, "event_limit": 1})
+            except RequestFailed:
+                continue
             if response.status_code == 200 and response.json()["status"] in TERMINAL:
                 return response.json()
             time.sleep(self.args.poll_interval)
@@ -212,7 +226,10 @@ class LoadTest:
         def client_run(indices: list[int]) -> list[Submitted]:
             done: list[Submitted] = []
             for i in indices:
-                sub = self.submit(i, done[-1] if done else None)
+                try:
+                    sub = self.submit(i, done[-1] if done else None)
+                except RequestFailed:
+                    continue
                 if sub is not None:
                     done.append(sub)
             return done
@@ -348,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-clients", type=int, default=5, help="concurrent clients reading job status")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before the run ends as a failure")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--request-timeout", type=float, default=300.0, help="seconds one request may take")
     parser.add_argument("--write", action="store_true", help=f"write the numbers into {REPORT_PATH.name}")
     args = parser.parse_args(argv)
     if not 1 <= args.jobs <= 5000 or not 1 <= args.clients <= 200:
