@@ -308,7 +308,7 @@ def render(report: dict, args: argparse.Namespace) -> str:
         f"- **date**: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; commit {commit}; "
         f"python {platform.python_version()}; {os.cpu_count()} cores, load average {load[0]:.2f} at the end",
         f"- **run**: {args.jobs} submissions from {args.clients} concurrent clients; 1-3 corpus files per job "
-        f"({report['corpus_files']} files of at most {args.max_file_bytes} bytes, every format); every "
+        f"({report['corpus_files']} corpus files of at most {args.max_file_bytes} bytes, mixed formats); every "
         f"{args.presigned_every}th job presigned, every {args.duplicate_every}th submission an idempotent replay, "
         f"every {args.cancel_every}th job cancelled; then {args.poll_clients} clients read job status every "
         f"{args.poll_interval:g} s until every job ended",
@@ -327,8 +327,9 @@ def render(report: dict, args: argparse.Namespace) -> str:
         f"| wall time s (submitting / total) | {report['submit_seconds']:.1f} / {report['total_seconds']:.1f} |",
         f"| HTTP statuses | {', '.join(f'{k}: {v}' for k, v in report['http_statuses'].items())} |",
         "",
-        f"Command: `.venv/bin/python tests/benchmarks/load_test.py --jobs {args.jobs} --clients {args.clients} "
-        f"--write` with `PORT={urlsplit(args.base_url).port} make run`.",
+        f"Command: `.venv/bin/python tests/benchmarks/load_test.py --base-url {args.base_url} --jobs {args.jobs} "
+        f"--clients {args.clients} --max-file-bytes {args.max_file_bytes} --poll-interval {args.poll_interval:g} "
+        f"--poll-clients {args.poll_clients} --write` with `PORT={urlsplit(args.base_url).port} make run`.",
         SECTION_END,
     ]
     return "\n".join(lines) + "\n"
