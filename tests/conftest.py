@@ -42,6 +42,7 @@ def corpus() -> Path:
 
 def _reset_singletons() -> None:
     from data_extract.api.deps import reset_auth_cache
+    from data_extract.handlers.notifier import signing_secret
     from data_extract.jobs.readiness import forget_readiness_report
     from data_extract.settings import get_settings
     from data_extract.store.clients import reset_clients
@@ -50,6 +51,7 @@ def _reset_singletons() -> None:
     reset_clients()
     reset_auth_cache()
     forget_readiness_report()
+    signing_secret.cache_clear()
 
 
 @pytest.fixture

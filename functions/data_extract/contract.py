@@ -72,9 +72,12 @@ class JobStatus(StrEnum):
     completed = "completed"
     partial = "partial"
     failed = "failed"
+    # Cancellation was asked for: queued files are skipped, running ones stop at their next stage boundary.
+    cancelling = "cancelling"
+    cancelled = "cancelled"
 
 
-TERMINAL_JOB_STATUSES = frozenset({JobStatus.completed, JobStatus.partial, JobStatus.failed})
+TERMINAL_JOB_STATUSES = frozenset({JobStatus.completed, JobStatus.partial, JobStatus.failed, JobStatus.cancelled})
 
 
 class FileStatus(StrEnum):
@@ -151,6 +154,11 @@ class JobOptions(BaseModel):
         None, max_length=256, description="password for encrypted PDFs; write-only, never echoed back"
     )
     ocr: bool = Field(True, description="run OCR on image-only pages and images when the worker has Tesseract")
+    callback_url: str | None = Field(
+        None, min_length=1, max_length=2048,
+        description="https URL that receives a signed POST (webhook-id, webhook-timestamp, webhook-signature "
+                    "headers) when the job ends; public addresses only, optionally limited by an allow-list",
+    )
 
     # --- Fields of the original service's request, kept so its clients and saved requests keep working ---
     incremental: bool = Field(
@@ -206,7 +214,7 @@ class JobOptions(BaseModel):
                 data["semantic_graph_format"] = graph
         return data
 
-    @field_validator("preset", "idempotency_key", mode="before")
+    @field_validator("preset", "idempotency_key", "callback_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -275,6 +283,12 @@ class ProcessJobRequest(JobOptions):
 class EnqueueJobResponse(BaseModel):
     job_id: str
     status: JobStatus
+
+
+class CancelJobResponse(BaseModel):
+    job_id: str
+    status: JobStatus = Field(..., description="cancelling until the run's finalize ends the job as cancelled")
+    cancel_requested_at: Timestamp | None = None
 
 
 class UploadFileSpec(BaseModel):

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     work_queue_url: str = Field("", description="SQS queue with one message per file unit")
     finalize_queue_url: str = Field("", description="SQS queue with one message per finished run")
     work_dlq_url: str = Field("", description="dead-letter queue of the work queue (for health)")
+    notify_queue_url: str = Field("", description="SQS queue with one message per job-finished notice")
+    event_bus_name: str = Field("", description="EventBridge bus that receives a 'Job Finished' event per job")
     secrets_key_id: str = Field("", description="KMS key that seals job secrets (document passwords)")
     # Local stack and tests point boto3 at moto with this; empty in AWS.
     aws_endpoint_url: str = Field("", validation_alias="AWS_ENDPOINT_URL")
@@ -71,6 +73,34 @@ class Settings(BaseSettings):
     ocr_enabled: bool = True
     ocr_languages: str = "eng"
 
+    # --- Completion notices (callback_url) ---
+    callback_secret_id: str = Field(
+        "", description="Secrets Manager id/ARN of the HMAC-SHA256 key that signs callback notices (notifier only)"
+    )
+    callback_allowed_hosts: str = Field(
+        "", description="comma-separated hosts a callback_url may name ('.example.com' allows its subdomains); "
+                        "empty allows any public host"
+    )
+    callback_local_mode: bool = Field(
+        False, description="local stack only: callbacks may use http and loopback/private addresses"
+    )
+    callback_max_attempts: int = Field(6, ge=1, le=20, description="delivery attempts per notice, the first included")
+    callback_backoff_seconds: int = Field(
+        30, ge=0, le=900, description="delay before the second attempt; doubles per attempt, capped at 900 s"
+    )
+    callback_timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    # --- Sweeper ---
+    sweep_grace_seconds: int = Field(
+        300, ge=1, description="a job that has shown no progress for this long is inspected (never dispatched, "
+                               "finalize never claimed)"
+    )
+    unit_lease_seconds: int = Field(
+        7200, ge=1, description="a file unit running this long is failed as lease_expired; longer than SQS "
+                                "redelivers it (work queue visibility 1200 s x 5 receives)"
+    )
+    sweep_max_jobs: int = Field(200, ge=1, le=5000, description="jobs one sweep inspects at most")
+
     # --- Retention ---
     retention_days: int = Field(30, ge=1, description="TTL for job records; S3 lifecycle mirrors it")
     max_retries_per_file: int = Field(3, ge=0)
@@ -92,6 +122,10 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @property
+    def callback_hosts(self) -> list[str]:
+        return [h.strip().lower().rstrip(".") for h in self.callback_allowed_hosts.split(",") if h.strip()]
 
     @property
     def allowed_input_roots(self) -> list[str]:

@@ -86,6 +86,10 @@ def provision(
         _create_bucket(s3, logical_id, properties, resolver(), created)
     for logical_id, properties in template.kms_keys.items():
         _create_kms_key(client("kms"), logical_id, properties, resolver(), created)
+    for logical_id, properties in template.secrets.items():
+        _create_secret(client("secretsmanager"), logical_id, properties, resolver(), created)
+    for logical_id, properties in template.event_buses.items():
+        _create_event_bus(client("events"), logical_id, properties, resolver(), created)
     # Bucket policies are not applied locally: moto evaluates them without condition support, so the
     # template's TLS-only Deny (aws:SecureTransport = false) would deny every request, even over HTTPS.
     # template.py still parses them, and tests/unit/test_template.py checks the policy itself.
@@ -301,6 +305,47 @@ def _create_kms_key(kms: Any, logical_id: str, raw: dict[str, Any], resolver: Re
     created.references[logical_id] = key["KeyId"]
     created.attributes[(logical_id, "Arn")] = key["Arn"]
     created.attributes[(logical_id, "KeyId")] = key["KeyId"]
+
+
+# ---------------------------------------------------------------- Secrets Manager and EventBridge
+
+_GENERATE_SECRET_KEYS = {"PasswordLength", "ExcludePunctuation", "ExcludeCharacters", "ExcludeLowercase",
+                         "ExcludeUppercase", "ExcludeNumbers", "IncludeSpace", "RequireEachIncludedType"}
+
+
+def _create_secret(secrets: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver,
+                   created: LocalResources) -> None:
+    properties = _take(resolver.resolve(raw), {"Name", "Description", "SecretString", "GenerateSecretString",
+                                               "KmsKeyId", "Tags"}, f"secret {logical_id}")
+    name = properties.get("Name") or physical_name(created.stack_name, logical_id)
+    if "SecretString" in properties:
+        value = properties["SecretString"]
+    else:
+        generate = _take(properties.get("GenerateSecretString", {}), _GENERATE_SECRET_KEYS,
+                         f"secret {logical_id} GenerateSecretString")
+        # What CloudFormation does: Secrets Manager's GetRandomPassword with the same options.
+        value = secrets.get_random_password(**generate)["RandomPassword"]
+    request: dict[str, Any] = {"Name": name, "SecretString": value}
+    for key in ("Description", "KmsKeyId", "Tags"):
+        if key in properties:
+            request[key] = properties[key]
+    arn = secrets.create_secret(**request)["ARN"]
+    created.references[logical_id] = arn  # Ref of a secret is its ARN
+    created.attributes[(logical_id, "Id")] = arn
+
+
+def _create_event_bus(events: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver,
+                      created: LocalResources) -> None:
+    properties = _take(resolver.resolve(raw), {"Name", "Description", "Tags"}, f"event bus {logical_id}")
+    name = properties["Name"]
+    request: dict[str, Any] = {"Name": name}
+    if "Description" in properties:
+        request["Description"] = properties["Description"]
+    if properties.get("Tags"):
+        request["Tags"] = properties["Tags"]
+    arn = events.create_event_bus(**request)["EventBusArn"]
+    created.references[logical_id] = name  # Ref of an event bus is its name
+    created.attributes.update({(logical_id, "Arn"): arn, (logical_id, "Name"): name})
 
 
 def _lifecycle_rule(rule: dict[str, Any], logical_id: str) -> dict[str, Any]:

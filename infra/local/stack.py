@@ -30,7 +30,7 @@ from typing import Any
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 API_PREFIX = "/api/v1"
-TERMINAL_JOB_STATUSES = {"completed", "partial", "failed"}
+TERMINAL_JOB_STATUSES = {"completed", "partial", "failed", "cancelled"}
 # The function --worker-loops scales: the one that extracts files.
 SCALED_FUNCTION = "WorkerFunction"
 
@@ -73,7 +73,8 @@ def _free_port() -> int:
 
 class LocalStack:
     def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None,
-                 worker_loops: int = 1) -> None:
+                 worker_loops: int = 1, schedule_interval: float | None = None,
+                 faults: list[str] | None = None) -> None:
         if worker_loops < 1:
             raise ValueError("worker_loops must be at least 1")
         self.api_port = api_port
@@ -81,8 +82,12 @@ class LocalStack:
         self.template_path = template_path
         self.worker_loops = worker_loops
         self.loop_processes: list[subprocess.Popen[bytes]] = []
+        self.schedule_interval = schedule_interval
+        self.faults = faults or []
+        self.fault_injector: Any = None
         self.stop = threading.Event()
         self.pollers: list[Any] = []
+        self.schedules: list[Any] = []
         self.moto: Any = None
         self.server: Any = None
         self.server_running = False
@@ -95,6 +100,10 @@ class LocalStack:
     def start_backend(self) -> None:
         """moto, the template's resources, the functions' environment and the pollers (not yet the API)."""
         from moto.server import ThreadedMotoServer
+
+        from infra.local.moto_fixes import install as install_moto_fixes
+
+        install_moto_fixes()  # per-item transaction rollback, serialized writes (see moto_fixes.py)
 
         from infra.local.template import DEFAULT_TEMPLATE, load_template
 
@@ -121,6 +130,8 @@ class LocalStack:
         # Outside Lambda there is no X-Ray daemon and no CloudWatch to receive metrics: keep the logs readable.
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        # Locally, callbacks may go to a receiver on this machine (http, loopback); deployed functions never get this.
+        os.environ.setdefault("DATA_EXTRACT_CALLBACK_LOCAL_MODE", "true")
         self.resources = resources
 
         sqs = session.client("sqs")
@@ -137,8 +148,25 @@ class LocalStack:
                 # Import the handler now, as Lambda's init phase would: a broken handler stops the stack at once.
                 poller.handler  # noqa: B018
                 self.pollers.append(poller)
+        if self.faults:
+            from infra.local.faults import FaultInjector, FaultSpec
+
+            self.fault_injector = FaultInjector([FaultSpec.parse(f) for f in self.faults])
+            self.fault_injector.install()
+        from infra.local.schedule import ScheduleRunner
+
+        for function in template.functions.values():
+            for schedule in function.schedule_events:
+                if schedule.enabled:
+                    runner = ScheduleRunner(function, schedule, stop=self.stop, region=resources.region,
+                                            account_id=resources.account_id, interval_seconds=self.schedule_interval,
+                                            function_name=physical_name(resources.stack_name, function.logical_id))
+                    runner.handler  # noqa: B018 - import now, as for the pollers
+                    self.schedules.append(runner)
         for poller in self.pollers:
             poller.start()
+        for runner in self.schedules:
+            runner.start()
         self._start_loop_processes(template, resources)
 
     def _start_loop_processes(self, template: Any, resources: Any) -> None:
@@ -177,18 +205,20 @@ class LocalStack:
 
     def shutdown(self) -> None:
         self.request_stop()
-        busy = [p for p in self.pollers if p.busy]
+        busy = [p for p in [*self.pollers, *self.schedules] if p.busy]
         if busy:
             print(f"Stopping: waiting for {', '.join(p.function_name for p in busy)} to finish the batch in hand "
                   "(Ctrl-C again abandons it)...", flush=True)
         for process in self.loop_processes:
             if process.poll() is None:
                 process.terminate()  # SIGTERM: the loop finishes the batch in hand
-        for poller in self.pollers:
+        for poller in [*self.pollers, *self.schedules]:
             while poller.is_alive():
                 poller.join(timeout=0.5)
         for process in self.loop_processes:
             process.wait()
+        if self.fault_injector is not None:
+            print(f"Faults injected: {self.fault_injector.summary()}", flush=True)
         if self.moto is not None:
             self.moto.stop()
 
@@ -197,6 +227,7 @@ class LocalStack:
         consumers = ", ".join(f"{p.function.logical_id} <- {p.event.queue}" for p in self.pollers)
         if self.loop_processes:
             consumers += f"; {SCALED_FUNCTION} x{self.worker_loops} (processes)"
+        schedules = ", ".join(f"{r.function.logical_id} every {r.interval_seconds:g} s" for r in self.schedules)
         return "\n".join([
             "data-extract local stack",
             f"  API        {self.api_url}{API_PREFIX}",
@@ -206,6 +237,7 @@ class LocalStack:
             f"  table      {os.environ['DATA_EXTRACT_TABLE_NAME']}",
             f"  bucket     {os.environ['DATA_EXTRACT_BUCKET_NAME']}",
             f"  pollers    {consumers}",
+            f"  schedules  {schedules or '(none)'}",
             "  Ctrl-C stops the stack; its data lives in memory only.",
         ])
 
@@ -307,6 +339,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--worker-loops", type=int, default=int(os.environ.get("WORKER_LOOPS", "1")), metavar="N",
                         help="worker processes polling the work queue, like Lambda containers (default 1, env "
                              "WORKER_LOOPS)")
+    parser.add_argument("--schedule-interval", type=float, metavar="SECONDS",
+                        help="run scheduled functions (the sweeper) this often instead of the template's rate")
+    parser.add_argument("--fault", action="append", default=[], metavar="SERVICE:OPERATION:KIND:N",
+                        help="inject a fault into every Nth call, e.g. dynamodb:TransactWriteItems:throttle:3 "
+                             "(see infra/local/faults.py); repeatable")
     return parser.parse_args(argv)
 
 
@@ -330,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         moto_port=int(os.environ.get("MOTO_PORT") or _free_port()),
         template_path=args.template,
         worker_loops=args.worker_loops,
+        schedule_interval=args.schedule_interval,
+        faults=args.fault,
     )
 
     signals_seen = 0

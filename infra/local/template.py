@@ -218,6 +218,27 @@ class SqsEventSource:
 
 
 @dataclass(frozen=True)
+class ScheduleEventSource:
+    """One Schedule event of a function: EventBridge invokes it every ``rate_seconds``."""
+
+    name: str
+    rate_seconds: int
+    enabled: bool
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(expression: str) -> int:
+    """``rate(5 minutes)`` -> 300. Cron expressions are not run locally."""
+    match = _RATE.match(expression.strip())
+    if not match:
+        raise ValueError(f"schedule {expression!r}: only rate(N minutes|hours|days) runs locally")
+    return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2).rstrip("s")]
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     handler: str
@@ -227,6 +248,7 @@ class FunctionSpec:
     # Globals and function variables merged as SAM merges them; values are unresolved expressions.
     environment: dict[str, Any]
     sqs_events: tuple[SqsEventSource, ...]
+    schedule_events: tuple[ScheduleEventSource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -249,6 +271,8 @@ class Template:
     buckets: dict[str, dict[str, Any]]
     bucket_policies: dict[str, dict[str, Any]]
     kms_keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    event_buses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def resolver(self, **kwargs: Any) -> Resolver:
         return Resolver(
@@ -322,6 +346,8 @@ def load_template(
     buckets: dict[str, dict[str, Any]] = {}
     bucket_policies: dict[str, dict[str, Any]] = {}
     kms_keys: dict[str, dict[str, Any]] = {}
+    secrets: dict[str, dict[str, Any]] = {}
+    event_buses: dict[str, dict[str, Any]] = {}
     for logical_id, resource in document["Resources"].items():
         if "Condition" in resource and not static.condition(resource["Condition"]):
             continue
@@ -340,12 +366,24 @@ def load_template(
             bucket_policies[logical_id] = properties
         elif kind == "AWS::KMS::Key":
             kms_keys[logical_id] = properties
-    return Template(path, document, parameters, functions, queues, tables, buckets, bucket_policies, kms_keys)
+        elif kind == "AWS::SecretsManager::Secret":
+            secrets[logical_id] = properties
+        elif kind == "AWS::Events::EventBus":
+            event_buses[logical_id] = properties
+    return Template(path, document, parameters, functions, queues, tables, buckets, bucket_policies, kms_keys,
+                    secrets, event_buses)
 
 
 def _function_spec(logical_id: str, properties: dict[str, Any], static: Resolver) -> FunctionSpec:
     events = []
+    schedules = []
     for name, event in (properties.get("Events") or {}).items():
+        if event.get("Type") == "Schedule":
+            props = event.get("Properties", {})
+            schedules.append(ScheduleEventSource(
+                name=name, rate_seconds=parse_rate(str(static.resolve(props["Schedule"]))),
+                enabled=bool(static.resolve(props.get("Enabled", True)))))
+            continue
         if event.get("Type") != "SQS":
             continue
         props = event.get("Properties", {})
@@ -367,6 +405,7 @@ def _function_spec(logical_id: str, properties: dict[str, Any], static: Resolver
         memory_mb=int(static.resolve(properties.get("MemorySize", SAM_DEFAULT_MEMORY_MB))),
         environment=dict((properties.get("Environment") or {}).get("Variables", {})),
         sqs_events=tuple(events),
+        schedule_events=tuple(schedules),
     )
 
 

@@ -65,3 +65,17 @@ class QueuePump:
     def messages_waiting(self, queue_url: str) -> int:
         attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
         return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def as_lambda(handler: Any) -> Any:
+    """A handler that raises fails its whole batch, as in Lambda: every record returns to the queue.
+
+    Powertools raises when every record of a batch failed; Lambda then keeps the whole batch, which is what the
+    returned item failures tell ``QueuePump.drain``.
+    """
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            return handler(event, context)
+        except Exception:  # noqa: BLE001 - the invocation failed
+            return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+    return invoke

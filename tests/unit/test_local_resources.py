@@ -37,10 +37,12 @@ def test_given_the_template_when_provisioned_then_the_table_has_its_keys_gsi_ttl
     assert table["KeySchema"] == [{"AttributeName": "PK", "KeyType": "HASH"},
                                   {"AttributeName": "SK", "KeyType": "RANGE"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "GSI1"
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["GSI1PK", "GSI1SK"]
-    assert index["Projection"]["ProjectionType"] == "ALL"
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert sorted(indexes) == ["GSI1", "GSI2"]
+    assert [k["AttributeName"] for k in indexes["GSI1"]["KeySchema"]] == ["GSI1PK", "GSI1SK"]
+    assert indexes["GSI1"]["Projection"]["ProjectionType"] == "ALL"
+    assert [k["AttributeName"] for k in indexes["GSI2"]["KeySchema"]] == ["GSI2PK", "GSI2SK"]
+    assert indexes["GSI2"]["Projection"]["ProjectionType"] == "KEYS_ONLY"
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
     backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
@@ -68,6 +70,7 @@ def test_given_the_template_when_provisioned_then_the_bucket_is_private_encrypte
 @pytest.mark.parametrize(("queue", "dead_letters", "visibility"), [
     ("WorkQueue", "WorkDeadLetterQueue", "1200"),
     ("FinalizeQueue", "FinalizeDeadLetterQueue", "1800"),
+    ("NotifyQueue", "NotifyDeadLetterQueue", "360"),
 ])
 def test_given_the_template_when_provisioned_then_each_queue_redrives_to_its_dead_letter_queue(
     session, local, queue, dead_letters, visibility,
@@ -100,11 +103,12 @@ def test_given_the_template_when_provisioned_then_the_environment_names_the_crea
 def test_given_the_function_environment_when_classified_then_resource_variables_are_known():
     assert resource_variables(TEMPLATE) == {
         "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME", "DATA_EXTRACT_WORK_QUEUE_URL",
-        "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL", "DATA_EXTRACT_SECRETS_KEY_ID"}
+        "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL", "DATA_EXTRACT_SECRETS_KEY_ID",
+        "DATA_EXTRACT_NOTIFY_QUEUE_URL", "DATA_EXTRACT_CALLBACK_SECRET_ID", "DATA_EXTRACT_EVENT_BUS_NAME"}
 
 
 def test_given_a_clients_mapping_instead_of_a_session_when_provisioned_then_the_same_resources_exist(session):
-    clients = {name: session.client(name) for name in ("sqs", "dynamodb", "s3", "kms")}
+    clients = {name: session.client(name) for name in ("sqs", "dynamodb", "s3", "kms", "secretsmanager", "events")}
 
     env = create_resources(clients, TEMPLATE, stack_name="mapped")
 
@@ -196,3 +200,15 @@ def test_given_the_template_when_provisioned_then_the_secrets_key_encrypts_and_d
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"pw", EncryptionContext={"job_id": "j"})["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=blob, EncryptionContext={"job_id": "j"})["Plaintext"] == b"pw"
+
+
+def test_given_the_template_when_provisioned_then_the_signing_secret_and_event_bus_exist(session, local):
+    secret = session.client("secretsmanager").get_secret_value(SecretId=local.references["CallbackSigningSecret"])
+    buses = session.client("events").list_event_buses()["EventBuses"]
+
+    # GenerateSecretString: 48 characters, no punctuation, generated like CloudFormation does.
+    assert len(secret["SecretString"]) == 48 and secret["SecretString"].isalnum()
+    assert local.references["JobEventBus"] == "data-extract-local-jobs"
+    assert "data-extract-local-jobs" in {b["Name"] for b in buses}
+    assert local.environment["DATA_EXTRACT_CALLBACK_SECRET_ID"] == local.references["CallbackSigningSecret"]
+    assert local.environment["DATA_EXTRACT_EVENT_BUS_NAME"] == "data-extract-local-jobs"

@@ -213,7 +213,8 @@ def test_given_each_consumed_queue_when_its_consumer_runs_to_its_timeout_then_th
                 f"{queue.logical_id}: visibility {queue.visibility_timeout_seconds} s < 6 x {function.logical_id} "
                 f"timeout + batching window = {needed} s")
             assert event.reports_batch_item_failures, f"{function.logical_id} fails whole batches"
-    assert consumed == 4  # work -> worker, finalize -> finalize, both dead-letter queues -> dead-letter
+    # work -> worker, finalize -> finalize, both dead-letter queues -> dead-letter, notices -> notifier
+    assert consumed == 5
 
 
 def test_given_the_work_queue_when_polled_then_batches_are_sized_for_extraction():
@@ -239,13 +240,18 @@ def test_given_the_table_when_created_then_it_has_the_keys_index_ttl_and_backups
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["KeySchema"] == [{"AttributeName": "PK", "KeyType": "HASH"},
                                        {"AttributeName": "SK", "KeyType": "RANGE"}]
-    (index,) = properties["GlobalSecondaryIndexes"]
+    index, active = properties["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "GSI1"
     assert index["KeySchema"] == [{"AttributeName": "GSI1PK", "KeyType": "HASH"},
                                   {"AttributeName": "GSI1SK", "KeyType": "RANGE"}]
     assert index["Projection"] == {"ProjectionType": "ALL"}
+    # The sweeper's index of active jobs: keys only, it reads each job it inspects anyway.
+    assert active["IndexName"] == "GSI2"
+    assert active["KeySchema"] == [{"AttributeName": "GSI2PK", "KeyType": "HASH"},
+                                   {"AttributeName": "GSI2SK", "KeyType": "RANGE"}]
+    assert active["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]} == {
-        "PK": "S", "SK": "S", "GSI1PK": "S", "GSI1SK": "S"}
+        "PK": "S", "SK": "S", "GSI1PK": "S", "GSI1SK": "S", "GSI2PK": "S", "GSI2SK": "S"}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["DeletionPolicy"] == "Retain"
@@ -340,3 +346,46 @@ def test_given_an_api_key_secret_when_deployed_then_the_api_may_read_that_secret
 
 def test_given_no_api_key_secret_when_deployed_then_the_api_reads_no_secret():
     assert _api_key_statement() is None
+
+
+# ---------------------------------------------------------------- notices and sweeping
+
+def test_given_the_notifier_when_deployed_then_it_reads_its_queue_signs_with_its_secret_and_publishes_to_the_bus():
+    notifier = _functions()["NotifierFunction"]
+    template = load_template(TEMPLATE_PATH)
+    ((function, event),) = template.consumers_of("NotifyQueue")
+
+    assert function.logical_id == "NotifierFunction" and event.reports_batch_item_failures
+    assert RESOURCES["NotifyQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["NotifyDeadLetterQueue", "Arn"]}
+    variables = notifier["Environment"]["Variables"]
+    assert variables["DATA_EXTRACT_CALLBACK_SECRET_ID"] == {"Ref": "CallbackSigningSecret"}
+    assert variables["DATA_EXTRACT_EVENT_BUS_NAME"] == {"Ref": "JobEventBus"}
+    assert RESOURCES["CallbackSigningSecret"]["Type"] == "AWS::SecretsManager::Secret"
+    assert RESOURCES["JobEventBus"]["Type"] == "AWS::Events::EventBus"
+    policies = notifier["Policies"]
+    assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "JobEventBus"}}} in policies
+    assert {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "CallbackSigningSecret"}}} in policies
+    # Only the notifier may read the signing key; the API function never sees it.
+    others = {name: f for name, f in _functions().items() if name != "NotifierFunction"}
+    assert not any("CallbackSigningSecret" in str(f.get("Policies")) for f in others.values())
+
+
+def test_given_the_sweeper_when_deployed_then_a_schedule_runs_it_and_it_can_redispatch_and_hand_over():
+    sweeper = _functions()["SweeperFunction"]
+    (schedule,) = [e for e in sweeper["Events"].values() if e["Type"] == "Schedule"]
+    template = load_template(TEMPLATE_PATH, parameter_overrides={"SweepScheduleMinutes": "10"})
+
+    assert template.functions["SweeperFunction"].schedule_events[0].rate_seconds == 600
+    assert "SweepScheduleMinutes" in str(schedule["Properties"]["Schedule"])
+    queues = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in sweeper["Policies"]
+              if "SQSSendMessagePolicy" in p}
+    assert queues == {"WorkQueue", "FinalizeQueue"}
+
+
+@pytest.mark.parametrize("function_id", ["FinalizeFunction", "DeadLetterFunction"])
+def test_given_a_function_that_ends_jobs_when_deployed_then_it_may_queue_their_notices(function_id):
+    queues = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in _functions()[function_id]["Policies"]
+              if isinstance(p, dict) and "SQSSendMessagePolicy" in p}
+
+    assert "NotifyQueue" in queues

@@ -19,9 +19,9 @@ def cleanup_artifacts(store: Store, job_id: str) -> tuple[bool, int]:
     # job's prefix again (finalize only runs for a new run, and no new run can start).
     try:
         store.table.update_job(job_id, {"cleaned": True, "cleaned_at": now, "updated_at": now},
-                               condition="#c0 IN (:completed, :partial, :failed)",
+                               condition="#c0 IN (:completed, :partial, :failed, :cancelled)",
                                condition_values={":completed": "completed", ":partial": "partial",
-                                                 ":failed": "failed"},
+                                                 ":failed": "failed", ":cancelled": "cancelled"},
                                extra_names={"#c0": "status"})
     except ConditionFailed:
         raise Conflict(f"Job {job_id} started running again; clean it up once it has finished.") from None

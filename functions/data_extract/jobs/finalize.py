@@ -151,12 +151,27 @@ def _open_run(store: Store, msg: FinalizeMessage) -> tuple[dict[str, Any], dict[
 
 def finalize_run(store: Store, msg: FinalizeMessage) -> str:
     """Returns 'finalized', 'duplicate' or 'stale'. Safe to call any number of times per run."""
-    from data_extract.governance.evaluate import evaluate
+    from data_extract.jobs.notify import resend_pending_notice
 
-    loaded = _open_run(store, msg)
-    if isinstance(loaded, str):
-        return loaded
-    run, job = loaded
+    # A cancel can land between reading the job and the final write; the write then fails on the status it saw
+    # and the run is finalized again with the new status. Twice at most: cancel is the only such change.
+    for _ in range(3):
+        loaded = _open_run(store, msg)
+        if isinstance(loaded, str):
+            if loaded == "duplicate":
+                resend_pending_notice(store, msg.job_id, msg.run)
+            return loaded
+        run, job = loaded
+        outcome = _finalize_once(store, msg, run, job)
+        if outcome != "changed":
+            return outcome
+    return "duplicate"
+
+
+def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job: dict[str, Any]) -> str:
+    from data_extract.governance.evaluate import evaluate
+    from data_extract.jobs.notify import build_notice, queue_notice
+
     units = store.table.list_units(msg.job_id)
     finished_at = now_rfc3339()
     result = build_result(job, units, run, finished_at, store.objects.bucket)
@@ -169,6 +184,11 @@ def finalize_run(store: Store, msg: FinalizeMessage) -> str:
         if run_config.get("evaluation_fail_on_bad") and evaluation.get("verdict") == "bad":
             result["status"] = "failed"
             result["exit_code"] = max(result["exit_code"], 1)
+    cancelled = job["status"] == "cancelling"
+    if cancelled:
+        # The counts stay what happened: files done before the cancel keep their results.
+        result["status"] = "cancelled"
+        result["exit_code"] = max(result["exit_code"], 1)
 
     canonical = json.dumps(result, sort_keys=True, separators=(",", ":"), default=str).encode()
     checksum = hashlib.sha256(canonical).hexdigest()
@@ -196,22 +216,31 @@ def finalize_run(store: Store, msg: FinalizeMessage) -> str:
         "artifact_sync_attempts": int(job.get("artifact_sync_attempts", 0)) + 1,
         "dispatch_state": "done",
     }
-    event = ("finished", f"Job finished with status={result['status']}",
-             {"run": msg.run, "processed": result["processed_count"], "failed": result["failed_count"],
-              "skipped": result["skipped_count"],
-              "verdict": (result.get("evaluation") or {}).get("verdict")})
+    counts = {"processed": result["processed_count"], "failed": result["failed_count"],
+              "skipped": result["skipped_count"]}
+    notice = build_notice(job, msg.run, result["status"], counts, finished_at,
+                          f"s3://{store.objects.bucket}/{record_key}")
+    job_fields.update(notice=notice, notice_state="pending")
+    if cancelled:
+        # The cancelled event is the run's outcome event: the one the original's clients follow for its status.
+        event = ("cancelled", f"Job cancelled: {counts['processed']} processed, {counts['failed']} failed, "
+                              f"{counts['skipped']} skipped", {"run": msg.run, **counts})
+        status_events: tuple[tuple[str, str, dict[str, Any]], ...] = ()
+    else:
+        event = ("finished", f"Job finished with status={result['status']}",
+                 {"run": msg.run, **counts, "verdict": (result.get("evaluation") or {}).get("verdict")})
+        # The original's clients follow a run's outcome by an event named after its status.
+        status_events = ((result["status"], f"Job {result['status']}",
+                          {"run": msg.run, **counts, "deleted": result["deleted_count"]}),)
     # The source's state is committed before the job shows as finished: a run submitted after it sees the state.
     incremental.commit_source_state(store, job, units, msg.run)
-    # The original's clients follow a run's outcome by an event named after its status.
-    status_event = (result["status"], f"Job {result['status']}",
-                    {"run": msg.run, "processed": result["processed_count"], "failed": result["failed_count"],
-                     "skipped": result["skipped_count"], "deleted": result["deleted_count"]})
     if not store.table.complete_run(msg.job_id, msg.run, job_fields, projection, event, finished_at,
-                                    extra_events=(status_event,)):
-        return "duplicate"
+                                    seen_status=job["status"], extra_events=status_events):
+        return "changed"  # already finalized, or cancelled meanwhile: the caller reloads and decides
     store.table.add_event(msg.job_id, "artifact",
                           "Canonical result payload synced to artifact store" if sync_state == "synced"
                           else "Artifact sync failed", {} if sync_error is None else {"error": sync_error})
+    queue_notice(store, msg.job_id, msg.run, notice)
     return "finalized"
 
 
@@ -243,8 +272,14 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
         "dispatch_state": "done",
     }
     event = ("error", detail, {"run": msg.run, "reason": "finalize_exhausted"})
+    from data_extract.jobs.notify import build_notice, queue_notice
+
+    counts = {k: session[f"{k}_count"] for k in ("processed", "failed", "skipped")}
+    notice = build_notice(job, msg.run, "failed", counts, now, None)
+    job_fields.update(notice=notice, notice_state="pending")
     if not store.table.complete_run(msg.job_id, msg.run, job_fields, projection, event, now):
         return "duplicate"
+    queue_notice(store, msg.job_id, msg.run, notice)
     try:
         store.objects.put_json(paths.session_record_key(run["session_id"]), session)
     except Exception:  # noqa: BLE001 - the projection above already records the session

@@ -18,6 +18,8 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
         raise NotFound(f"Job not found: {job_id}")
     if job["status"] not in TERMINAL_JOB_STATUSES:
         raise Conflict(f"Job {job_id} is {job['status']}; retry it once it has finished.")
+    if job["status"] == JobStatus.cancelled:
+        raise Conflict(f"Job {job_id} was cancelled; submit it again to process its files.")
     if job.get("cleaned"):
         raise Conflict(f"Job {job_id} had its artifacts cleaned; its inputs are gone, so it cannot be retried.")
     units = store.table.list_units(job_id)

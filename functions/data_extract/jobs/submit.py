@@ -249,6 +249,13 @@ def submit_job(store: Store, settings: Settings, options: JobOptions, source: di
     except InvalidRunConfig as exc:
         raise Unprocessable(f"Invalid configuration: {exc}") from None
 
+    if options.callback_url:
+        from data_extract.jobs.notify import CallbackRefused, check_callback_url
+
+        try:
+            check_callback_url(options.callback_url, settings)
+        except CallbackRefused as exc:
+            raise BadRequest(f"Invalid callback_url: {exc}") from None
     digest = request_hash(source, options)
     job_id = paths.new_job_id()
     created_at = now_rfc3339()
@@ -328,6 +335,7 @@ def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_
         "sealed_password": seal_secret(settings.secrets_key_id, options.password, job_id) if options.password else None,
         "request_hash": digest,
         "idempotency_key": options.idempotency_key,
+        "callback_url": options.callback_url,
         "dispatch_state": "pending_dispatch",
         "dispatch_attempts": 1,
         "artifact_sync_state": "pending",

@@ -90,6 +90,10 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
         hand_over_if_complete(store, msg.job_id, msg.run)
         return UnitOutcome("duplicate")
 
+    if job["status"] in CANCELLED_STATES:
+        # Stage boundary 1, free: the job was read anyway. A cancelled job's queued files are never extracted.
+        return _skip_cancelled(store, msg, unit, "Not processed: the job was cancelled.")
+
     if job["status"] == "queued":
         store.table.mark_job_running(msg.job_id, msg.run, now)  # conditional: one unit of the run wins
         job["status"] = "running"
@@ -103,6 +107,11 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
         result, kept_key = _run_pipeline(store, settings, job, unit, msg, run_config, now)
         if kept_key:
             input_bucket, input_key = store.objects.bucket, kept_key
+        # Stage boundary 2, one small read: a cancel that arrived during extraction discards its results
+        # before anything is written.
+        if store.table.get_job_status(msg.job_id) in CANCELLED_STATES:
+            return _skip_cancelled(store, msg, unit, "Processing stopped: the job was cancelled before this "
+                                                     "file's results were written.")
 
     output_keys = []
     for out in result.outputs:
@@ -149,6 +158,27 @@ def _int_or_none(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+CANCELLED_STATES = ("cancelling", "cancelled")
+
+
+def _skip_cancelled(store: Store, msg: UnitMessage, unit: dict[str, Any], message: str) -> UnitOutcome:
+    recorded = skip_unit_cancelled(store, msg.job_id, unit, msg.run, message)
+    hand_over_if_complete(store, msg.job_id, msg.run)
+    return UnitOutcome("skipped", ErrorType.CANCELLED.value) if recorded else UnitOutcome("duplicate")
+
+
+def skip_unit_cancelled(store: Store, job_id: str, unit: dict[str, Any], run: int, message: str,
+                        from_statuses: tuple[str, ...] = ("queued", "running")) -> bool:
+    """Record a unit skipped because its job was cancelled; False when it already had its result."""
+    record = {"status": "skipped", "error_type": ErrorType.CANCELLED.value, "error_message": message,
+              "chunk_count": 0}
+    event = ("file", f"{unit['source_path']}: skipped (cancelled)",
+             {"unit_id": unit["unit_id"], "source_path": unit["source_path"], "status": "skipped",
+              "error_type": ErrorType.CANCELLED.value, "chunk_count": 0, "run": run})
+    return store.table.record_unit_result(job_id, unit["unit_id"], run, record, event, now_rfc3339(),
+                                          from_statuses=from_statuses)
 
 
 def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: dict[str, Any], msg: UnitMessage,

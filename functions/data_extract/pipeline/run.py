@@ -66,10 +66,18 @@ def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits
         return extractor(data, filename=filename, options=extract_options)
     from data_extract.pipeline.guard import run_isolated
 
-    return run_isolated(
-        extractor, data, filename=filename, options=extract_options,
-        timeout_s=limits.timeout_s, memory_mb=limits.memory_mb,
-    )
+    try:
+        return run_isolated(
+            extractor, data, filename=filename, options=extract_options,
+            timeout_s=limits.timeout_s, memory_mb=limits.memory_mb,
+        )
+    except ExtractionError as exc:
+        if exc.error_type is ErrorType.CORRUPT and "signal" in exc.details:
+            # A native parser killed by a signal (SIGSEGV, SIGBUS, ...) is a bug in that parser, not proof that the
+            # file is damaged: report it as ours. The guard has logged the crash.
+            raise ExtractionError(ErrorType.INTERNAL_ERROR, f"The parser crashed on this file ({exc.details['signal']}); "
+                                  "the crash has been logged.", **exc.details) from None
+        raise
 
 
 def _page_count(metadata: dict) -> int | None:

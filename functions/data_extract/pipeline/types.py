@@ -34,12 +34,14 @@ class ErrorType(StrEnum):
     HALTED = "halted"  # not processed: an earlier file failed and the job set continue_on_error=false
     UNCHANGED = "unchanged"  # incremental run: same content as when the source last processed it (skipped)
     ALREADY_PROCESSED = "already_processed"  # resume: the resumed session already has a result for it (skipped)
+    CANCELLED = "cancelled"  # not processed (or its results discarded): the job was cancelled (skipped)
+    LEASE_EXPIRED = "lease_expired"  # running far past its lease with no delivery left: failed by the sweeper
     INTERNAL_ERROR = "internal_error"  # a bug on our side; message carries no internals
 
 
 # Error types that mean "nothing to extract" rather than "something went wrong".
 SKIPPED_ERROR_TYPES = frozenset({ErrorType.UNSUPPORTED_FORMAT, ErrorType.EMPTY, ErrorType.HALTED,
-                                 ErrorType.UNCHANGED, ErrorType.ALREADY_PROCESSED})
+                                 ErrorType.UNCHANGED, ErrorType.ALREADY_PROCESSED, ErrorType.CANCELLED})
 
 
 class ExtractionError(Exception):

@@ -12,7 +12,7 @@ from data_extract.store.tables import ConditionFailed, Table
 from data_extract.store.tracing import trace_storage_calls
 
 __all__ = ["ConditionFailed", "ObjectNotFound", "ObjectStore", "QueueError", "Queues", "SecretUnavailable", "Store",
-           "Table", "get_store", "open_secret", "parse_s3_uri", "read_secret", "seal_secret"]
+           "Table", "get_store", "open_secret", "parse_s3_uri", "publish_event", "read_secret", "seal_secret"]
 
 trace_storage_calls(Table, ObjectStore, Queues)
 
@@ -28,7 +28,8 @@ class Store:
         return cls(
             table=Table(settings.table_name, settings.retention_days),
             objects=ObjectStore(settings.bucket_name),
-            queues=Queues(settings.work_queue_url, settings.finalize_queue_url, settings.work_dlq_url),
+            queues=Queues(settings.work_queue_url, settings.finalize_queue_url, settings.work_dlq_url,
+                          settings.notify_queue_url),
         )
 
 
@@ -76,3 +77,17 @@ def read_secret(secret_id: str) -> str:
     from data_extract.store.clients import client
 
     return client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].strip()
+
+
+def publish_event(bus_name: str, source: str, detail_type: str, detail: dict, resources: list[str] | None = None) -> None:
+    """Put one event on an EventBridge bus; raises when EventBridge refuses it (the caller's message is retried)."""
+    import json
+
+    from data_extract.store.clients import client
+
+    entry = {"EventBusName": bus_name, "Source": source, "DetailType": detail_type,
+             "Detail": json.dumps(detail, separators=(",", ":")), "Resources": resources or []}
+    response = client("events").put_events(Entries=[entry])
+    if response.get("FailedEntryCount"):
+        failed = response["Entries"][0]
+        raise RuntimeError(f"EventBridge refused the event: {failed.get('ErrorCode')} {failed.get('ErrorMessage')}")

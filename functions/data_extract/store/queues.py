@@ -1,4 +1,4 @@
-"""SQS access: the work queue (one message per file unit) and the finalize queue."""
+"""SQS access: the work queue (one message per file unit), the finalize queue and the notice queue."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ class QueueError(Exception):
 
 
 class Queues:
-    def __init__(self, work_url: str, finalize_url: str, work_dlq_url: str = "") -> None:
+    def __init__(self, work_url: str, finalize_url: str, work_dlq_url: str = "", notify_url: str = "") -> None:
         self.work_url = work_url
         self.finalize_url = finalize_url
         self.work_dlq_url = work_dlq_url
+        self.notify_url = notify_url
         self._sqs = client("sqs")
 
     def send_work(self, messages: list[dict[str, Any]]) -> None:
@@ -28,6 +29,11 @@ class Queues:
 
     def send_finalize(self, message: dict[str, Any]) -> None:
         self._sqs.send_message(QueueUrl=self.finalize_url, MessageBody=json.dumps(message))
+
+    def send_notice(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
+        """A job-finished notice for the notifier; a retry waits ``delay_seconds`` (SQS allows up to 900)."""
+        self._sqs.send_message(QueueUrl=self.notify_url, MessageBody=json.dumps(message),
+                               DelaySeconds=max(0, min(900, delay_seconds)))
 
     def _send_batch(self, url: str, messages: list[dict[str, Any]]) -> None:
         """Send in batches of ten, in order; on failure ``QueueError.sent`` says how many went out first."""

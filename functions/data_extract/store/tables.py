@@ -6,6 +6,7 @@ Keys (single-table design):
 record             PK                       SK                      GSI1 (PK / SK)
 =================  =======================  ======================  ==========================
 job                JOB#<job_id>             JOB                     JOBS / <created_at>#<id>
+                                                                  GSI2: ACTIVE / <last progress>#<id>
 file unit          JOB#<job_id>             FILE#<unit_id>
 event              JOB#<job_id>             EVENT#<ns>#<n>  
 run                JOB#<job_id>             RUN#<nnn>
@@ -23,7 +24,8 @@ A source (the S3 location of an ``input_path`` job, or an upload label) keeps, p
 hash and the job/output holding its current result (incremental runs), and the jobs that ran over it (resume).
 Its ``SOURCE`` item carries the commit lock that serializes incremental runs' state commits.
 
-Every item carries ``expires_at`` (epoch seconds) for the table's TTL.
+Every item carries ``expires_at`` (epoch seconds) for the table's TTL. GSI2 is sparse: a job is in it while it is not
+terminal, keyed by when it last showed progress, so the sweeper finds stuck jobs with a query, never a scan.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ class Table:
             "SK": "JOB",
             "GSI1PK": "JOBS",
             "GSI1SK": f"{job['created_at']}#{job_id}",
+            **self._active_keys(job_id, job["created_at"]),
             "expires_at": expires,
         }
         try:
@@ -196,6 +199,68 @@ class Table:
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         return self._get(job_pk(job_id), "JOB")
+
+    def get_job_status(self, job_id: str) -> str | None:
+        """Only the status (one small consistent read): what a worker checks at a stage boundary."""
+        item = self._table.get_item(Key={"PK": job_pk(job_id), "SK": "JOB"}, ConsistentRead=True,
+                                    ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"}).get("Item")
+        return item.get("status") if item else None
+
+    # ------------------------------------------------------------------ cancel and sweep (GSI2: active jobs)
+    @staticmethod
+    def _active_keys(job_id: str, progress_at: str) -> dict[str, str]:
+        return {"GSI2PK": "ACTIVE", "GSI2SK": f"{progress_at}#{job_id}"}
+
+    def request_cancel(self, job_id: str, run: int, now: str) -> bool:
+        """queued/running -> cancelling, with its event; False when the job was not queued or running."""
+        try:
+            self.transact([
+                {"Update": {
+                    "TableName": self.name,
+                    "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                    "UpdateExpression": "SET #s = :cancelling, cancel_requested_at = :now, updated_at = :now",
+                    "ConditionExpression": "#s IN (:queued, :running)",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": self._ser_values(
+                        {":cancelling": "cancelling", ":queued": "queued", ":running": "running", ":now": now}),
+                }},
+                self._event_put(job_id, "cancelling", "Cancellation requested: queued files are skipped, running "
+                                "ones stop at their next stage boundary", {"run": run}, now),
+            ])
+            return True
+        except ConditionFailed:
+            return False
+
+    def list_stalled_jobs(self, progress_before: str, limit: int) -> list[str]:
+        """Ids of active jobs whose last progress is older than ``progress_before`` (oldest first), via GSI2."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {"IndexName": "GSI2", "ProjectionExpression": "PK",
+                                  "KeyConditionExpression": Key("GSI2PK").eq("ACTIVE") & Key("GSI2SK").lt(progress_before)}
+        while len(ids) < limit:
+            kwargs["Limit"] = min(1000, limit - len(ids))
+            resp = self._table.query(**kwargs)
+            ids.extend(i["PK"].removeprefix("JOB#") for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return ids
+
+    def record_progress(self, job_id: str, now: str) -> None:
+        """The sweeper saw the job move (or fixed it): look again one grace period from now."""
+        try:
+            self._update(job_pk(job_id), "JOB", UpdateExpression="SET GSI2SK = :k",
+                         ConditionExpression="attribute_exists(GSI2PK)",
+                         ExpressionAttributeValues={":k": self._active_keys(job_id, now)["GSI2SK"]})
+        except ConditionFailed:
+            pass  # it ended meanwhile and left the index
+
+    def leave_active_index(self, job_id: str) -> None:
+        self._update(job_pk(job_id), "JOB", UpdateExpression="REMOVE GSI2PK, GSI2SK")
+
+    def mark_notice_queued(self, job_id: str, run: int) -> None:
+        self._update(job_pk(job_id), "JOB", UpdateExpression="SET notice_state = :queued",
+                     ConditionExpression="current_run = :run",
+                     ExpressionAttributeValues={":queued": "queued", ":run": run})
 
     def _query_index(self, partition: str, limit: int, offset: int) -> list[dict[str, Any]]:
         """A page of GSI1 (newest first): jobs by creation time, sessions by update time."""
@@ -276,14 +341,23 @@ class Table:
             return None
 
     def record_unit_result(self, job_id: str, unit_id: str, run: int, result: dict[str, Any],
-                           event: tuple[str, str, dict[str, Any]], now: str) -> bool:
+                           event: tuple[str, str, dict[str, Any]], now: str, *,
+                           from_statuses: tuple[str, ...] = ("queued", "running"),
+                           seen_updated_at: str | None = None) -> bool:
         """Atomically: set the unit's terminal result, count it done for its run, and log the event.
 
         Returns False when the unit already had a terminal result for this run
-        (a redelivered message): nothing is written twice.
+        (a redelivered message): nothing is written twice. ``from_statuses`` narrows which states may end
+        (cancel skips queued units only); ``seen_updated_at`` requires the unit unchanged since it was read.
         """
         names = {"#s": "status"}
-        values: dict[str, Any] = {":run": run, ":queued": "queued", ":running": "running", ":now": now}
+        values: dict[str, Any] = {":run": run, ":now": now}
+        status_values = [f":from{i}" for i in range(len(from_statuses))]
+        values.update(dict(zip(status_values, from_statuses, strict=True)))
+        condition = f"run = :run AND #s IN ({', '.join(status_values)})"
+        if seen_updated_at is not None:
+            condition += " AND updated_at = :seen"
+            values[":seen"] = seen_updated_at
         sets = ["updated_at = :now"]
         for i, (k, v) in enumerate(result.items()):
             names[f"#r{i}"] = k
@@ -296,7 +370,7 @@ class Table:
                     "TableName": self.name,
                     "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
                     "UpdateExpression": "SET " + ", ".join(sets),
-                    "ConditionExpression": "run = :run AND #s IN (:queued, :running)",
+                    "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": self._ser_values(values),
                 }},
@@ -347,14 +421,17 @@ class Table:
                 # A retry is a fresh start: the halt of continue_on_error=false is lifted, retention restarts.
                 "UpdateExpression": "SET #s = :queued, current_run = :run, session_id = :sid, updated_at = :now, "
                                     "dispatch_state = :pending, dispatch_attempts = dispatch_attempts + :one, "
-                                    "halted = :false, expires_at = :exp REMOVE finished_at",
+                                    "halted = :false, expires_at = :exp, GSI2PK = :active, GSI2SK = :progress "
+                                    "REMOVE finished_at, notice_state",
                 "ConditionExpression": "current_run = :prev AND #s IN (:completed, :partial, :failed) "
                                        "AND (attribute_not_exists(cleaned) OR cleaned = :false)",
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": self._ser_values({
                     ":queued": "queued", ":run": run["run"], ":sid": run["session_id"], ":now": now,
                     ":pending": "pending_dispatch", ":one": 1, ":prev": previous_run, ":false": False,
-                    ":completed": "completed", ":partial": "partial", ":failed": "failed", ":exp": expires}),
+                    ":completed": "completed", ":partial": "partial", ":failed": "failed", ":exp": expires,
+                    **{f":{k}": v for k, v in zip(("active", "progress"),
+                                                   self._active_keys(job_id, now).values(), strict=True)}}),
             }},
             self._event_put(job_id, "retry", "Retry of failed files requested",
                             {"run": run["run"], "files": run["total_units"]}, now),
@@ -380,16 +457,23 @@ class Table:
                      ExpressionAttributeValues={":claimed": "claimed"})
 
     def complete_run(self, job_id: str, run: int, job_fields: dict[str, Any], session: dict[str, Any],
-                     event: tuple[str, str, dict[str, Any]], now: str,
+                     event: tuple[str, str, dict[str, Any]], now: str, *, seen_status: str | None = None,
                      extra_events: tuple[tuple[str, str, dict[str, Any]], ...] = ()) -> bool:
         """Finalize's single write: terminal job state, run marked done, session projection, 'finished' event
         (and ``extra_events`` after it).
 
-        Returns False when this run was already finalized (a duplicate finalize message).
+        Returns False when this run was already finalized (a duplicate finalize message), or when the job's
+        status is no longer ``seen_status`` (a cancel arrived while the run was being finalized).
+        The job leaves the active-jobs index (GSI2).
         """
         names = {f"#f{i}": k for i, k in enumerate(job_fields)}
         values = {f":v{i}": v for i, v in enumerate(job_fields.values())}
         values[":run"] = run
+        job_condition = "current_run = :run"
+        if seen_status is not None:
+            names["#seen"] = "status"
+            values[":seen"] = seen_status
+            job_condition += " AND #seen = :seen"
         session_item = {
             **session,
             "PK": f"SESSION#{session['session_id']}",
@@ -413,8 +497,9 @@ class Table:
                 {"Update": {
                     "TableName": self.name,
                     "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
-                    "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(job_fields))),
-                    "ConditionExpression": "current_run = :run",
+                    "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(job_fields)))
+                                        + " REMOVE GSI2PK, GSI2SK",
+                    "ConditionExpression": job_condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": self._ser_values(values),
                 }},

@@ -15,6 +15,7 @@ from data_extract.api.responses import content_disposition, error_responses
 from data_extract.contract import (
     LEGACY_ALIAS_SCHEMA,
     ArtifactListResponse,
+    CancelJobResponse,
     CleanupResponse,
     EnqueueJobResponse,
     JobDetail,
@@ -22,7 +23,7 @@ from data_extract.contract import (
     JobSummary,
     ProcessJobRequest,
 )
-from data_extract.jobs import cleanup, paths, query, retry, submit
+from data_extract.jobs import cancel, cleanup, paths, query, retry, submit
 from data_extract.jobs.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated])
@@ -168,7 +169,9 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
     description="JSON `ProcessJobRequest` (input_path or upload_id) or multipart/form-data with `files` parts. "
                 "202 for a new job; 200 with the existing job's real status for an idempotent replay.",
     openapi_extra=_PROCESS_OPENAPI,
-    responses={200: {"model": EnqueueJobResponse, "description": "idempotent replay of an earlier submission"},
+    responses={200: {"model": EnqueueJobResponse, "description": "idempotent replay of an earlier submission",
+                     "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                                                         "description": "set on replays only"}}},
                **error_responses(400, 401, 409, 413, 415, 422, 503)},
 )
 async def process_job(
@@ -210,6 +213,7 @@ async def process_job(
     outcome = submit.submit_job(store, settings, options, source, resolve, payload)
     if not outcome.created:
         response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return EnqueueJobResponse(job_id=outcome.job_id, status=outcome.status)
 
 
@@ -243,6 +247,17 @@ def get_job(
 def retry_failures(job_id: JobId, store: StoreDep, settings: SettingsDep) -> EnqueueJobResponse:
     status = retry.retry_failures(store, settings, job_id)
     return EnqueueJobResponse(job_id=job_id, status=status)
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=CancelJobResponse,
+             summary="Cancel a queued or running job",
+             description="Queued files are skipped without extraction, running ones stop at their next stage "
+                         "boundary; the job is `cancelling` until its run's finalize ends it `cancelled`. "
+                         "Idempotent while cancelling; 409 once the job has ended.",
+             responses=error_responses(401, 404, 409))
+def cancel_job(job_id: JobId, store: StoreDep) -> CancelJobResponse:
+    outcome = cancel.cancel_job(store, job_id)
+    return CancelJobResponse(job_id=job_id, status=outcome.status, cancel_requested_at=outcome.cancel_requested_at)
 
 
 @router.delete("/{job_id}/artifacts", response_model=CleanupResponse,
