@@ -128,7 +128,7 @@ def test_given_a_unit_running_past_its_lease_when_swept_then_it_fails_and_the_jo
     store = _store()
     (lost,) = [m for m in messages if '"00001"' in m["Body"]]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=lost["ReceiptHandle"])
-    assert store.table.mark_unit_running(job_id, "00001", 1, "2026-01-01T00:00:00.000Z")
+    assert store.table.claim_unit(job_id, "00001", 1, "2026-01-01T00:00:00.000Z")
     pump.drain(url, worker.lambda_handler)  # b.txt is processed normally
 
     assert _sweep(after_seconds=60) == {}  # still within the grace period after its creation
@@ -149,7 +149,7 @@ def test_given_a_unit_that_started_recently_when_swept_then_its_lease_holds(clie
     from data_extract.contract import now_rfc3339
 
     job_id = submit_upload(client, files=FILES)["job_id"]
-    _store().table.mark_unit_running(job_id, "00001", 1, now_rfc3339())
+    _store().table.claim_unit(job_id, "00001", 1, now_rfc3339())
 
     assert _sweep(after_seconds=400) == {"healthy": 1}
     assert {f["status"] for f in job(client, job_id)["files"]} == {"running", "queued"}

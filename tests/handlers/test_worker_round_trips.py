@@ -23,7 +23,8 @@ def test_given_a_batch_of_five_units_of_one_job_when_processed_then_the_job_reco
         # before-call sees the serialized request: DynamoDB's JSON body with typed key attributes.
         body = json.loads(params.get("body") or b"{}")
         sort_key = body.get("Key", {}).get("SK", {}).get("S", "")
-        calls[(model.name, sort_key.split("#", 1)[0])] += 1
+        projected = "+projection" if "ProjectionExpression" in body else ""
+        calls[(model.name + projected, sort_key.split("#", 1)[0])] += 1
 
     # The storage layer uses both the low-level client and the table resource's client.
     clients = [aws_client("dynamodb"), aws_resource("dynamodb").meta.client]
@@ -41,6 +42,7 @@ def test_given_a_batch_of_five_units_of_one_job_when_processed_then_the_job_reco
     assert job(client, job_id)["status"] == "completed"
     assert len(pump.invocations) >= 1 and len(pump.invocations[0]["event"]["Records"]) == 5
     assert calls[("GetItem", "JOB")] == 1  # the batch shares one read of the job record
+    assert calls[("GetItem+projection", "JOB")] == 5  # the cancel check after extraction: the status alone
     assert calls[("GetItem", "FILE")] == 0  # the claim returns the unit: no separate read
     assert calls[("UpdateItem", "FILE")] == 5  # one claim per unit
     assert calls[("TransactWriteItems", "")] == 5 + 1  # five results, and the job's running mark

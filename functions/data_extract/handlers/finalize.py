@@ -20,6 +20,11 @@ processor = BatchProcessor(event_type=EventType.SQS)
 route_package_logs(logger)
 
 
+def _sent_timestamp(record: SQSRecord) -> str | None:
+    # Lambda always sends it; a record built by hand (a replayed or test event) may not, and must still run.
+    return (record.raw_event.get("attributes") or {}).get("SentTimestamp")
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     msg = FinalizeMessage.parse(record.body)
@@ -28,7 +33,7 @@ def record_handler(record: SQSRecord) -> str:
         outcome = finalize_run(get_store(), msg)
         metrics.add_metric(name=f"Runs{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
         emit_run_metrics(get_store(), msg.job_id, msg.run, finalized=outcome == "finalized",
-                         wait_ms=queue_wait_ms(record.attributes.sent_timestamp))
+                         wait_ms=queue_wait_ms(_sent_timestamp(record)))
         logger.info("run finalize", extra={"outcome": outcome})
     return outcome
 

@@ -24,6 +24,11 @@ batch_jobs: dict[str, dict[str, Any]] = {}
 route_package_logs(logger)
 
 
+def _sent_timestamp(record: SQSRecord) -> str | None:
+    # Lambda always sends it; a record built by hand (a replayed or test event) may not, and must still run.
+    return (record.raw_event.get("attributes") or {}).get("SentTimestamp")
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     msg = UnitMessage.parse(record.body)
@@ -33,7 +38,7 @@ def record_handler(record: SQSRecord) -> str:
         metrics.add_metric(name="UnitsReceived", unit=MetricUnit.Count, value=1)
         # Finished files get one EMF record of their own (dimensions by format and error type); the batch's
         # metrics count redeliveries and stale messages.
-        if not emit_file_metrics(outcome, queue_wait_ms(record.attributes.sent_timestamp)):
+        if not emit_file_metrics(outcome, queue_wait_ms(_sent_timestamp(record))):
             metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
         logger.info("file unit done", extra={"status": outcome.status, "error_type": outcome.error_type,
                                              "detected_format": outcome.detected_format,
