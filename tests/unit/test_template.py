@@ -180,7 +180,8 @@ def test_given_each_consumed_queue_when_its_consumer_runs_to_its_timeout_then_th
                 f"{queue.logical_id}: visibility {queue.visibility_timeout_seconds} s < 6 x {function.logical_id} "
                 f"timeout + batching window = {needed} s")
             assert event.reports_batch_item_failures, f"{function.logical_id} fails whole batches"
-    assert consumed == 4  # work -> worker, finalize -> finalize, both dead-letter queues -> dead-letter
+    # work -> worker, finalize -> finalize, semantic -> semantic, the three dead-letter queues -> dead-letter
+    assert consumed == 6
 
 
 def test_given_the_work_queue_when_polled_then_batches_are_sized_for_extraction():
@@ -195,6 +196,34 @@ def test_given_the_work_queue_when_polled_then_batches_are_sized_for_extraction(
     assert finalize.handler == "data_extract.handlers.finalize.lambda_handler"
     assert finalize_event.batch_size == 1
     assert dead_letter.handler == "data_extract.handlers.dead_letter.lambda_handler"
+
+
+def test_given_the_semantic_queue_when_polled_then_one_run_per_invocation_and_failures_end_in_dead_letter():
+    template = load_template(TEMPLATE_PATH)
+    ((semantic, event),) = template.consumers_of("SemanticQueue")
+    ((dead_letter, _),) = template.consumers_of("SemanticDeadLetterQueue")
+
+    assert semantic.handler == "data_extract.handlers.semantic.lambda_handler"
+    assert event.batch_size == 1
+    assert semantic.timeout_seconds == 900  # Lambda's longest: a 100,000-chunk analysis needs minutes
+    assert dead_letter.handler == "data_extract.handlers.dead_letter.lambda_handler"
+    # finalize hands runs over to the semantic queue, so it may send there.
+    finalize_policies = RESOURCES["FinalizeFunction"]["Properties"]["Policies"]
+    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["SemanticQueue", "QueueName"]}}} in finalize_policies
+
+
+def test_given_the_layers_when_assigned_then_only_the_semantic_function_carries_the_numerical_stack():
+    numerical = {canonicalize_name(r) for r in ("numpy", "scipy", "scikit-learn")}
+    for function_id, function in _functions().items():
+        names = set()
+        for layer in function.get("Layers", []):
+            if isinstance(layer, dict) and "Ref" in layer:
+                names |= {canonicalize_name(r.name) for r in _layer_requirements(LAYERS[layer["Ref"]])}
+        if function_id == "SemanticFunction":
+            assert numerical <= names
+            assert not names & {canonicalize_name(r) for r in ("pypdfium2", "lxml", "pillow", "python-calamine")}
+        else:
+            assert not names & numerical, f"{function_id} carries the semantic stack"
 
 
 # ---------------------------------------------------------------- table and bucket

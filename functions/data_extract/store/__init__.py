@@ -25,7 +25,8 @@ class Store:
         return cls(
             table=Table(settings.table_name, settings.retention_days),
             objects=ObjectStore(settings.bucket_name),
-            queues=Queues(settings.work_queue_url, settings.finalize_queue_url, settings.work_dlq_url),
+            queues=Queues(settings.work_queue_url, settings.finalize_queue_url, settings.work_dlq_url,
+                          settings.semantic_queue_url),
         )
 
 

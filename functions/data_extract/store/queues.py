@@ -1,4 +1,4 @@
-"""SQS access: the work queue (one message per file unit) and the finalize queue."""
+"""SQS access: the work queue (one message per file unit), the finalize queue and the semantic queue."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ class QueueError(Exception):
 
 
 class Queues:
-    def __init__(self, work_url: str, finalize_url: str, work_dlq_url: str = "") -> None:
+    def __init__(self, work_url: str, finalize_url: str, work_dlq_url: str = "", semantic_url: str = "") -> None:
         self.work_url = work_url
         self.finalize_url = finalize_url
         self.work_dlq_url = work_dlq_url
+        self.semantic_url = semantic_url
         self._sqs = client("sqs")
 
     def send_work(self, messages: list[dict[str, Any]]) -> None:
@@ -28,6 +29,11 @@ class Queues:
 
     def send_finalize(self, message: dict[str, Any]) -> None:
         self._sqs.send_message(QueueUrl=self.finalize_url, MessageBody=json.dumps(message))
+
+    def send_semantic(self, message: dict[str, Any]) -> None:
+        if not self.semantic_url:
+            raise QueueError("no semantic queue is configured (DATA_EXTRACT_SEMANTIC_QUEUE_URL)")
+        self._sqs.send_message(QueueUrl=self.semantic_url, MessageBody=json.dumps(message))
 
     def _send_batch(self, url: str, messages: list[dict[str, Any]]) -> None:
         """Send in batches of ten, in order; on failure ``QueueError.sent`` says how many went out first."""
