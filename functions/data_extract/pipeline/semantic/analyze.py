@@ -77,16 +77,21 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
     timings["semantic_tfidf"] = _ms(started)
 
     started = time.perf_counter()
-    similarity_block, graph_edges = _similarity(chunks, ids, analysed, matrix, options)
-    timings["semantic_similarity"] = _ms(started)
-
-    started = time.perf_counter()
     nonzero = np.flatnonzero(np.diff(matrix.indptr)) if matrix.shape[1] else np.empty(0, dtype=np.int64)
     topic_result = topics.lsa_topics(matrix[nonzero], terms, options) if len(nonzero) else \
         topics.TopicResult(0, {}, np.zeros(0, dtype=np.int64), 0, None)
     assignments = np.full(n, -1, dtype=np.int64)
     assignments[analysed[nonzero]] = topic_result.labels
     timings["semantic_lsa"] = _ms(started)
+    # LSA vectors per row of ``matrix`` (zero rows: zeros), for the large-corpus candidate search.
+    embedding = None
+    if topic_result.vectors is not None:
+        embedding = np.zeros((matrix.shape[0], topic_result.vectors.shape[1]), dtype=np.float32)
+        embedding[nonzero] = topic_result.vectors
+
+    started = time.perf_counter()
+    similarity_block, graph_edges = _similarity(chunks, ids, analysed, matrix, embedding, options)
+    timings["semantic_similarity"] = _ms(started)
 
     clusters = _clusters(chunks, assignments, topic_result)
     processing_ms = _ms(started_all)
@@ -132,15 +137,22 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
 
 
 def _similarity(chunks: list[SemanticChunk], ids: list[str], analysed: np.ndarray, matrix: sparse.csr_matrix,
-                options: SemanticOptions) -> tuple[dict[str, Any], list[tuple[str, str, float]]]:
+                embedding: np.ndarray | None, options: SemanticOptions) -> tuple[dict[str, Any], list[tuple[str, str, float]]]:
     """The summary's similarity block, and every kept edge (source, target, weight) for the graph export."""
     n = len(chunks)
     related, duplicate = options.related_threshold, options.duplicate_threshold
     search = min(related, duplicate)
     representatives, groups = similarity.unique_rows(matrix) if matrix.shape[1] else \
         (np.empty(0, np.int64), np.full(len(analysed), -1, np.int64))
-    pairs = similarity.pairs_above(matrix[representatives], search) if len(representatives) > 1 else \
-        similarity.PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+    exact_search = len(representatives) <= options.exact_search_limit or embedding is None
+    if len(representatives) < 2:
+        pairs = similarity.PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+    elif exact_search:
+        pairs = similarity.pairs_above(matrix[representatives], search)
+    else:
+        pairs = similarity.pairs_above_via_embedding(
+            matrix[representatives], embedding[representatives], search,
+            candidates_per_row=options.embedding_candidates, embedding_floor=search - options.embedding_margin)
 
     # Members of each identical-row group, as chunk indices, in chunk order.
     has_row = groups >= 0
@@ -243,6 +255,7 @@ def _similarity(chunks: list[SemanticChunk], ids: list[str], analysed: np.ndarra
         "similar_pairs_truncated": len(edges) > len(listed),
         "similarity_graph": adjacency,
         "n_duplicates": n_duplicates,
+        "search": "exact" if exact_search else "lsa_candidates_exact_verification",
         "statistics": statistics,
     }, edges
 

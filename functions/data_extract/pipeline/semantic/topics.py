@@ -15,9 +15,9 @@ from sklearn.preprocessing import normalize
 from data_extract.pipeline.semantic.types import SemanticOptions
 
 TOP_TERMS = 10
-# Above this many chunks k-means runs one k-means++ initialisation instead of ten: the reference's ten cost
-# minutes at 100,000 chunks for a gain of a few per cent in inertia.
-SINGLE_INIT_FROM = 10_000
+# From this many chunks k-means runs one k-means++ initialisation instead of the reference's ten (scikit-learn's
+# own default for k-means++): ten cost minutes at 100,000 chunks for a gain of a few per cent in inertia.
+SINGLE_INIT_FROM = 1_000
 
 
 @dataclass
@@ -28,6 +28,7 @@ class TopicResult:
     n_clusters: int
     silhouette: float | None
     cluster_terms: dict[int, list[str]] = field(default_factory=dict)
+    vectors: np.ndarray | None = None  # L2-normalised LSA vector of each row
 
 
 def adapted_components(n_docs: int, n_features: int, configured: int) -> int:
@@ -62,7 +63,7 @@ def lsa_topics(matrix: sparse.csr_matrix, terms: np.ndarray, options: SemanticOp
 
     k = cluster_count(n_docs, options.n_clusters)
     if k < 2:
-        return TopicResult(n_components, topics, np.zeros(n_docs, dtype=np.int64), 1, None)
+        return TopicResult(n_components, topics, np.zeros(n_docs, dtype=np.int64), 1, None, vectors=vectors)
     n_init = 1 if n_docs < 100 or n_docs >= SINGLE_INIT_FROM else 10
     kmeans = KMeans(n_clusters=k, n_init=n_init, max_iter=300, random_state=options.random_state)
     labels = kmeans.fit_predict(vectors).astype(np.int64)
@@ -76,4 +77,4 @@ def lsa_topics(matrix: sparse.csr_matrix, terms: np.ndarray, options: SemanticOp
     centroid_terms = kmeans.cluster_centers_ @ components
     cluster_terms = {c: [str(terms[t]) for t in np.argsort(-centroid_terms[c], kind="stable")[:TOP_TERMS]]
                      for c in range(k)}
-    return TopicResult(n_components, topics, labels, k, silhouette, cluster_terms)
+    return TopicResult(n_components, topics, labels, k, silhouette, cluster_terms, vectors)

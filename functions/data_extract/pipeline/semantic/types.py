@@ -40,12 +40,18 @@ class SemanticOptions:
     # Sparse top-k: each chunk keeps at most this many related neighbours in similar_pairs and the graph
     # (duplicate groups always use every pair at or above the duplicate threshold).
     max_neighbors: int = 20
+    # Up to this many distinct chunks the pair search is exact (prefix filtering); above, candidates come from the
+    # LSA embedding (each chunk's embedding_candidates nearest chunks down to the threshold minus
+    # embedding_margin there), verified with their exact TF-IDF cosine.
+    exact_search_limit: int = 20_000
+    embedding_candidates: int = 40
+    embedding_margin: float = 0.1
     # similar_pairs listed in the summary (the graph export has them all).
     max_listed_pairs: int = 10_000
     # Up to this many chunks the similarity statistics are computed over every pair; above, over a seeded sample.
     exact_statistics_limit: int = 3000
     statistics_sample_pairs: int = 200_000
-    silhouette_sample_size: int = 5000
+    silhouette_sample_size: int = 3000
     random_state: int = 42
     report: bool = True
     report_format: str = "json"
