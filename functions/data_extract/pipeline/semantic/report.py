@@ -25,6 +25,7 @@ _CONTENT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", 
 HTML_GROUPS = 30
 HTML_TEXT_CHARS = 1500
 HTML_CLUSTERS = 40
+HTML_TOPICS = 15
 
 
 def render_artifacts(analysis: SemanticAnalysis, chunks: list[SemanticChunk],
@@ -126,7 +127,7 @@ padding:5px 8px;text-align:left;vertical-align:top}th{background:#e4e7eb}.term{d
 background:#e0e8f9;border-radius:3px;padding:1px 6px;margin:1px}.group{background:#fff;border:1px solid #d9e2ec;
 border-radius:6px;margin:10px 0;padding:10px}.side{display:flex;gap:10px}.side>div{flex:1;min-width:0}
 .side pre{white-space:pre-wrap;word-wrap:break-word;background:#f0f4f8;padding:8px;border-radius:4px;
-font-size:12px;max-height:260px;overflow:hidden;margin:4px 0}.muted{color:#52606d;font-size:12px}
+font-size:12px;max-height:180px;overflow:hidden;margin:4px 0}.muted{color:#52606d;font-size:12px}
 """
 
 
@@ -179,33 +180,14 @@ def _report_html(summary: dict[str, Any], chunks: list[SemanticChunk],
     out.extend(f"<div class=\"card\"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>" for k, v in cards)
     out.append("</div>")
 
-    out.append("<h2>Duplicate groups</h2>")
-    groups = sim["duplicate_groups"]
-    if not groups:
-        out.append("<p class=\"muted\">No duplicates at the duplicate threshold.</p>")
-    for number, group in enumerate(groups[:HTML_GROUPS], start=1):
-        files = sorted({by_id[m].source_file for m in group if m in by_id})
-        out.append(f"<div class=\"group\"><b>Group {number}</b> <span class=\"muted\">{len(group)} chunks in "
-                   f"{_esc(', '.join(files))}</span><div class=\"side\">")
-        for member in group[:2]:
-            chunk = by_id.get(member)
-            text = chunk.text if chunk else ""
-            clipped = text[:HTML_TEXT_CHARS] + ("…" if len(text) > HTML_TEXT_CHARS else "")
-            out.append(f"<div><div class=\"muted\">{_esc(chunk.source_file if chunk else '')} · "
-                       f"{_esc(member)}</div><pre>{_esc(clipped)}</pre></div>")
-        out.append("</div>")
-        if len(group) > 2:
-            out.append(f"<div class=\"muted\">also: {_esc(', '.join(group[2:12]))}"
-                       f"{' …' if len(group) > 12 else ''}</div>")
-        out.append("</div>")
-    if len(groups) > HTML_GROUPS:
-        out.append(f"<p class=\"muted\">{len(groups) - HTML_GROUPS} more groups in semantic_summary.json.</p>")
-
     out.append("<h2>Topics</h2><table><tr><th>#</th><th>Top terms</th></tr>")
-    for topic, terms in list(summary["topics"].items())[:HTML_CLUSTERS]:
+    for topic, terms in list(summary["topics"].items())[:HTML_TOPICS]:
         out.append(f"<tr><td>{_esc(topic)}</td><td>"
                    + "".join(f"<span class=\"term\">{_esc(t)}</span>" for t in terms) + "</td></tr>")
     out.append("</table>")
+    if len(summary["topics"]) > HTML_TOPICS:
+        out.append(f"<p class=\"muted\">{len(summary['topics']) - HTML_TOPICS} more topics in "
+                   "semantic_summary.json.</p>")
 
     out.append("<h2>Clusters</h2><table><tr><th>Cluster</th><th>Chunks</th><th>Terms</th><th>Files</th></tr>")
     for detail in summary["clusters"]["details"][:HTML_CLUSTERS]:
@@ -229,6 +211,28 @@ def _report_html(summary: dict[str, Any], chunks: list[SemanticChunk],
                        f"<td>{info['quality_score']}</td><td>{_esc(info['quality_flag'])}</td>"
                        f"<td>{_esc(chunk.text[:200])}</td></tr>")
         out.append("</table>")
+
+    out.append("<h2>Duplicate groups</h2>")
+    groups = sim["duplicate_groups"]
+    if not groups:
+        out.append("<p class=\"muted\">No duplicates at the duplicate threshold.</p>")
+    for number, group in enumerate(groups[:HTML_GROUPS], start=1):
+        files = sorted({by_id[m].source_file for m in group if m in by_id})
+        out.append(f"<div class=\"group\"><b>Group {number}</b> <span class=\"muted\">{len(group)} chunks in "
+                   f"{_esc(', '.join(files))}</span><div class=\"side\">")
+        for member in group[:2]:
+            chunk = by_id.get(member)
+            text = chunk.text if chunk else ""
+            clipped = text[:HTML_TEXT_CHARS] + ("…" if len(text) > HTML_TEXT_CHARS else "")
+            out.append(f"<div><div class=\"muted\">{_esc(chunk.source_file if chunk else '')} · "
+                       f"{_esc(member)}</div><pre>{_esc(clipped)}</pre></div>")
+        out.append("</div>")
+        if len(group) > 2:
+            out.append(f"<div class=\"muted\">also: {_esc(', '.join(group[2:12]))}"
+                       f"{' …' if len(group) > 12 else ''}</div>")
+        out.append("</div>")
+    if len(groups) > HTML_GROUPS:
+        out.append(f"<p class=\"muted\">{len(groups) - HTML_GROUPS} more groups in semantic_summary.json.</p>")
 
     out.append("<h2>Similarity</h2><table><tr><th>Statistic</th><th>Value</th></tr>")
     for key, value in stats.items():
