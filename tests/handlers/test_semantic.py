@@ -124,7 +124,7 @@ def test_given_mixed_corpus_files_with_a_twin_when_semantic_requested_then_the_r
     assert [e["event_type"] for e in detail["events"]].count("finished") == 1
 
 
-def test_given_txt_output_when_semantic_requested_then_it_runs_and_the_txt_shows_the_quality(client, pump):
+def test_given_txt_output_when_semantic_requested_then_it_runs_and_the_txt_shows_the_quality(client, pump, store):
     files = [("files", ("audit.txt", (PROSE * 4).encode(), "text/plain")),
              ("files", ("other.txt", (OTHER * 4).encode(), "text/plain")),
              ("files", ("again.txt", (PROSE * 4).encode(), "text/plain"))]
@@ -144,6 +144,13 @@ def test_given_txt_output_when_semantic_requested_then_it_runs_and_the_txt_shows
     assert rows[0] == ["group_id", "size", "members"] and int(rows[1][1]) >= 2
     dot = client.get(f"/api/v1/jobs/{job_id}/artifacts/semantic/similarity_graph.dot").text
     assert dot.startswith("graph SimilarityGraph {") and " -- " in dot
+
+    # Cleanup removes the chunk records (the documents' text) with the artifacts.
+    from data_extract.jobs import paths
+
+    assert list(store.objects.list(paths.chunk_record_prefix(job_id)))
+    assert client.delete(f"/api/v1/jobs/{job_id}/artifacts").status_code == 200
+    assert not list(store.objects.list(paths.chunk_record_prefix(job_id)))
 
 
 def test_given_a_stage_that_raises_when_the_run_finishes_then_semantic_failed_and_extraction_kept(
