@@ -6,12 +6,14 @@ Steps, each timed (``stage_timings_ms``):
    ``min_quality`` are left out of the analysis below (not out of the outputs: the caller flags them there),
    so boilerplate and broken text do not shape the topics or the clusters.
 2. ``semantic_tfidf``: TF-IDF over the analysed chunks (vectorize.py).
-3. ``semantic_similarity``: every pair at or above min(related, duplicate) threshold, exactly and without an
-   n x n matrix (similarity.py); duplicate groups are the connected components of the pairs at or above the
-   duplicate threshold, joined with the chunks whose text is identical (after case and whitespace folding) so
-   a file uploaded twice always forms groups with its twin, whatever its quality or vocabulary; each chunk keeps
-   its ``max_neighbors`` most similar related chunks in ``similar_pairs`` and the graph.
-4. ``semantic_lsa``: LSA topics and k-means clusters with a (sampled) silhouette score (topics.py).
+3. ``semantic_lsa``: LSA topics and k-means clusters with a (sampled) silhouette score (topics.py).
+4. ``semantic_similarity``: every pair at or above min(related, duplicate) threshold without an n x n matrix
+   (similarity.py: exact up to ``exact_search_limit`` distinct chunks, above that candidates from the LSA vectors
+   of step 3, verified exactly); duplicate groups are the connected components of the pairs at or above the
+   duplicate threshold, joined with the chunks whose text is identical (after case and whitespace folding) so a
+   file uploaded twice always forms groups with its twin, whatever its quality or vocabulary; each chunk keeps its
+   ``max_neighbors`` most similar related chunks in ``similar_pairs`` and the graph.
+5. ``semantic_report``: the artifacts (report.py).
 
 Deterministic: fixed seeds, stable sorts, and ties broken by chunk order.
 """

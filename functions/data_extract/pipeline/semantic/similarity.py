@@ -227,17 +227,16 @@ def pairs_above_via_embedding(matrix: sparse.csr_matrix, embedding: np.ndarray, 
         block = emb[start:stop] @ emb.T
         rows_local = np.arange(stop - start)
         block[rows_local, rows_local + start] = -np.inf  # not its own neighbour
-        passing = block >= embedding_floor
-        counts = passing.sum(axis=1)
-        few = counts <= k
-        r, c = np.nonzero(passing[few])
-        found_i.append(np.flatnonzero(few)[r] + start)
-        found_j.append(c)
-        many = np.flatnonzero(~few)
-        if len(many):
-            top = np.argpartition(-block[many], k - 1, axis=1)[:, :k]
-            found_i.append(np.repeat(many + start, k))
-            found_j.append(top.ravel())
+        # Only the entries at or above the floor are ranked (a few hundred per row), not whole rows: a row-wise
+        # argpartition over n columns made this step ten times slower at 100,000 chunks.
+        r, c = np.nonzero(block >= embedding_floor)
+        values = block[r, c]
+        order = np.lexsort((c, -values, r))
+        r, c = r[order], c[order]
+        rank = np.arange(len(r)) - np.searchsorted(r, r, side="left")
+        keep = rank < k
+        found_i.append(r[keep].astype(np.int64) + start)
+        found_j.append(c[keep])
     if not found_i:
         return PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
     a = np.concatenate(found_i).astype(np.int64)
