@@ -45,7 +45,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "format": "json",
     "chunk": {"max_tokens": 512, "overlap": 128},
     "semantic": {
-        "tfidf": {"max_features": 5000, "ngram_range": [1, 2], "min_df": 2, "max_df": 0.95},
+        # stop_words: "english" (scikit-learn's list) or null to keep every word.
+        "tfidf": {"max_features": 5000, "ngram_range": [1, 2], "min_df": 2, "max_df": 0.95, "sublinear_tf": True,
+                  "stop_words": "english"},
         "similarity": {"duplicate_threshold": 0.95, "related_threshold": 0.7},
         # n_clusters null: the semantic stage picks k from the corpus size.
         "lsa": {"n_components": 100, "n_clusters": None},
@@ -292,6 +294,8 @@ class TfidfSettings:
     # Fixed kinds, so the values survive storage that does not keep int/float apart (DynamoDB):
     min_df: int  # a term must appear in at least this many chunks
     max_df: float  # and in at most this share of the chunks (0, 1]
+    sublinear_tf: bool = True  # 1 + log(tf) instead of the raw count
+    stop_words: str | None = "english"  # "english" or None
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,8 @@ class RunConfig:
                 ngram_range=(int(tfidf["ngram_range"][0]), int(tfidf["ngram_range"][1])),
                 min_df=int(tfidf["min_df"]),
                 max_df=float(tfidf["max_df"]),
+                sublinear_tf=bool(tfidf.get("sublinear_tf", True)),
+                stop_words=tfidf.get("stop_words", "english"),
             ),
             duplicate_threshold=float(values["duplicate_threshold"]),
             related_threshold=float(values["related_threshold"]),
@@ -416,6 +422,9 @@ def resolve_run_config(
     if isinstance(max_df, bool) or not isinstance(max_df, (int, float)) or not 0.0 < max_df <= 1.0:
         raise InvalidRunConfig(f"semantic.tfidf.max_df must be a share of chunks in (0, 1], got {max_df!r}")
     n_clusters = base["semantic"]["lsa"]["n_clusters"]
+    stop_words = tfidf["stop_words"]
+    if stop_words not in (None, "english"):
+        raise InvalidRunConfig(f"semantic.tfidf.stop_words must be 'english' or null, got {stop_words!r}")
 
     return RunConfig(
         preset=preset,
@@ -428,6 +437,8 @@ def resolve_run_config(
             ngram_range=(int(ngram_range[0]), int(ngram_range[1])),
             min_df=_integer("semantic.tfidf.min_df", tfidf["min_df"], minimum=1),
             max_df=float(max_df),
+            sublinear_tf=_boolean("semantic.tfidf.sublinear_tf", tfidf["sublinear_tf"]),
+            stop_words=stop_words,
         ),
         duplicate_threshold=_share("semantic_duplicate_threshold", chosen("semantic_duplicate_threshold")),
         related_threshold=_share("semantic_related_threshold", chosen("semantic_related_threshold")),

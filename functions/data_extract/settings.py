@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     work_dlq_url: str = Field("", description="dead-letter queue of the work queue (for health)")
     notify_queue_url: str = Field("", description="SQS queue with one message per job-finished notice")
     event_bus_name: str = Field("", description="EventBridge bus that receives a 'Job Finished' event per job")
+    semantic_queue_url: str = Field("", description="SQS queue with one message per run that asked for the "
+                                                    "corpus semantic stage (finalize hands it over)")
     secrets_key_id: str = Field("", description="KMS key that seals job secrets (document passwords)")
     # Local stack and tests point boto3 at moto with this; empty in AWS.
     aws_endpoint_url: str = Field("", validation_alias="AWS_ENDPOINT_URL")

@@ -33,7 +33,8 @@ def stack(tmp_path_factory):
     log = log_path.open("w")
     env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     for key in ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
-                "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL"):
+                "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL",
+                "DATA_EXTRACT_SEMANTIC_QUEUE_URL"):
         env.pop(key, None)
     # Logs go to a file: a pipe nobody reads would block the stack once it filled up.
     proc = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=REPO, env=env,

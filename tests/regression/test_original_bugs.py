@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.jobs import job, submit_upload
+from tests.support.jobs import job, submit_upload, text_files
 
 
 def test_1_multipart_upload_is_accepted(client, pump):
@@ -76,12 +76,22 @@ def test_6_session_detail_exists_for_successful_sessions(client, pump):
     assert resp.json()["status"] == "completed" and resp.json()["processed_count"] == 3
 
 
-def test_7_semantic_requests_are_answered_honestly_not_with_empty_results(client, pump):
-    job_id = submit_upload(client, include_semantic=True)["job_id"]
+def test_7_semantic_similarity_dedup_and_graph_reach_the_job_output(client, pump):
+    files = text_files() + [("files", ("copy-of-alpha.txt", text_files()[0][1][1], "text/plain"))]
+    job_id = submit_upload(client, files=files, include_semantic=True)["job_id"]
     pump.run()
     semantic = job(client, job_id)["result_payload"]["semantic"]
-    assert semantic["status"] == "skipped" and semantic["reason_code"]
-    assert semantic["summary"] is None
+    assert semantic["status"] == "completed" and semantic["summary"]["total_chunks"] >= 4
+    summary = client.get(f"/api/v1/jobs/{job_id}/artifacts/semantic/semantic_summary.json").json()
+    # The original dropped these in its LSA step: here the twin's chunks form a group, listed pairs and a graph.
+    assert summary["similarity"]["duplicate_groups"] and summary["similarity"]["similar_pairs"]
+    assert summary["similarity"]["similarity_graph"] and summary["similarity"]["statistics"]["n_duplicate_pairs"]
+    graph = client.get(f"/api/v1/jobs/{job_id}/artifacts/semantic/similarity_graph.json").json()
+    assert graph["edges"]
+    # ... and the quality distribution counts every chunk, review included.
+    distribution = summary["quality"]["distribution"]
+    assert set(distribution) == {"high", "medium", "low", "review"}
+    assert sum(distribution.values()) == semantic["summary"]["total_chunks"]
 
 
 def test_8_organize_writes_chunk_files_for_json_and_csv(client, pump):

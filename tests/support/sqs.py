@@ -53,12 +53,17 @@ class QueuePump:
                 return delivered
 
     def run(self, rounds: int = 5) -> None:
-        """Worker, then finalize, until nothing is left to deliver."""
+        """Worker, then finalize, then the semantic stage, until nothing is left to deliver."""
         from data_extract.handlers import finalize, worker
 
         for _ in range(rounds):
             moved = self.drain(self.env["DATA_EXTRACT_WORK_QUEUE_URL"], worker.lambda_handler, batch_size=5)
             moved += self.drain(self.env["DATA_EXTRACT_FINALIZE_QUEUE_URL"], finalize.lambda_handler, batch_size=1)
+            semantic_url = self.env.get("DATA_EXTRACT_SEMANTIC_QUEUE_URL")
+            if semantic_url and self.messages_waiting(semantic_url):
+                from data_extract.handlers import semantic  # the numerical stack, only when a run asks for it
+
+                moved += self.drain(semantic_url, semantic.lambda_handler, batch_size=1)
             if not moved:
                 return
 

@@ -20,3 +20,28 @@ def test_importing_the_api_handler_loads_no_heavy_library():
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+NUMERICAL = ("sklearn", "scipy", "numpy", "data_extract.pipeline.semantic.analyze")
+
+
+def _loaded_after_import(module: str, watched: tuple[str, ...]) -> list[str]:
+    code = (
+        f"import json, sys; sys.path.insert(0, 'functions'); import {module}; "
+        f"print(json.dumps([m for m in {watched!r} if m in sys.modules]))"
+    )
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_worker_finalize_and_dead_letter_handlers_loads_no_semantic_stack():
+    # Their layer does not carry numpy/scipy/scikit-learn: importing them there would fail at cold start.
+    for module in ("data_extract.handlers.worker", "data_extract.handlers.finalize",
+                   "data_extract.handlers.dead_letter", "data_extract.handlers.api"):
+        assert _loaded_after_import(module, NUMERICAL) == [], module
+
+
+def test_importing_the_semantic_handler_loads_the_stage_at_init():
+    # The counterpart: the semantic function pays the import in its init phase, not on its first message.
+    assert _loaded_after_import("data_extract.handlers.semantic", NUMERICAL) == list(NUMERICAL)

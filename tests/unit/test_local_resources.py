@@ -104,7 +104,8 @@ def test_given_the_function_environment_when_classified_then_resource_variables_
     assert resource_variables(TEMPLATE) == {
         "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME", "DATA_EXTRACT_WORK_QUEUE_URL",
         "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL", "DATA_EXTRACT_SECRETS_KEY_ID",
-        "DATA_EXTRACT_NOTIFY_QUEUE_URL", "DATA_EXTRACT_CALLBACK_SECRET_ID", "DATA_EXTRACT_EVENT_BUS_NAME"}
+        "DATA_EXTRACT_NOTIFY_QUEUE_URL", "DATA_EXTRACT_CALLBACK_SECRET_ID", "DATA_EXTRACT_EVENT_BUS_NAME",
+        "DATA_EXTRACT_SEMANTIC_QUEUE_URL"}
 
 
 def test_given_a_clients_mapping_instead_of_a_session_when_provisioned_then_the_same_resources_exist(session):

@@ -76,7 +76,14 @@ def test_given_a_layer_when_built_then_sam_builds_it_for_the_functions_runtime_a
     users = [f for f in functions.values() if {"Ref": layer_id} in f.get("Layers", [])]
 
     assert users, f"{layer_id} is used by no function"
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    if layer["Metadata"]["BuildMethod"] == "makefile":
+        # A layer that must be trimmed to fit builds with its own Makefile: the same runtime and architecture.
+        makefile = (REPO / layer["Properties"]["ContentUri"] / "Makefile").read_text(encoding="utf-8")
+        assert re.search(rf"^build-{layer_id}:", makefile, re.MULTILINE)
+        assert "--python-version 3.13" in makefile and "-r requirements.txt" in makefile
+        assert "x86_64" in makefile and layer["Metadata"]["BuildArchitecture"] == "x86_64"
+    else:
+        assert layer["Metadata"]["BuildMethod"] == "python3.13"
     for function in users:
         assert function["Runtime"] == "python3.13"
         assert function["Architectures"] == layer["Properties"]["CompatibleArchitectures"]
@@ -213,8 +220,9 @@ def test_given_each_consumed_queue_when_its_consumer_runs_to_its_timeout_then_th
                 f"{queue.logical_id}: visibility {queue.visibility_timeout_seconds} s < 6 x {function.logical_id} "
                 f"timeout + batching window = {needed} s")
             assert event.reports_batch_item_failures, f"{function.logical_id} fails whole batches"
-    # work -> worker, finalize -> finalize, both dead-letter queues -> dead-letter, notices -> notifier
-    assert consumed == 5
+    # work -> worker, finalize -> finalize, semantic -> semantic, the three dead-letter queues -> dead-letter,
+    # notices -> notifier
+    assert consumed == 7
 
 
 def test_given_the_work_queue_when_polled_then_batches_are_sized_for_extraction():
@@ -229,6 +237,34 @@ def test_given_the_work_queue_when_polled_then_batches_are_sized_for_extraction(
     assert finalize.handler == "data_extract.handlers.finalize.lambda_handler"
     assert finalize_event.batch_size == 1
     assert dead_letter.handler == "data_extract.handlers.dead_letter.lambda_handler"
+
+
+def test_given_the_semantic_queue_when_polled_then_one_run_per_invocation_and_failures_end_in_dead_letter():
+    template = load_template(TEMPLATE_PATH)
+    ((semantic, event),) = template.consumers_of("SemanticQueue")
+    ((dead_letter, _),) = template.consumers_of("SemanticDeadLetterQueue")
+
+    assert semantic.handler == "data_extract.handlers.semantic.lambda_handler"
+    assert event.batch_size == 1
+    assert semantic.timeout_seconds == 900  # Lambda's longest: a 100,000-chunk analysis needs minutes
+    assert dead_letter.handler == "data_extract.handlers.dead_letter.lambda_handler"
+    # finalize hands runs over to the semantic queue, so it may send there.
+    finalize_policies = RESOURCES["FinalizeFunction"]["Properties"]["Policies"]
+    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["SemanticQueue", "QueueName"]}}} in finalize_policies
+
+
+def test_given_the_layers_when_assigned_then_only_the_semantic_function_carries_the_numerical_stack():
+    numerical = {canonicalize_name(r) for r in ("numpy", "scipy", "scikit-learn")}
+    for function_id, function in _functions().items():
+        names = set()
+        for layer in function.get("Layers", []):
+            if isinstance(layer, dict) and "Ref" in layer:
+                names |= {canonicalize_name(r.name) for r in _layer_requirements(LAYERS[layer["Ref"]])}
+        if function_id == "SemanticFunction":
+            assert numerical <= names
+            assert not names & {canonicalize_name(r) for r in ("pypdfium2", "lxml", "pillow", "python-calamine")}
+        else:
+            assert not names & numerical, f"{function_id} carries the semantic stack"
 
 
 # ---------------------------------------------------------------- table and bucket

@@ -1,7 +1,8 @@
 """Dead-letter Lambda: messages that exhausted their retries end their file unit or run as failed.
 
 A work message (a file unit) is recorded failed, so its run can still finish; a finalize message (a run)
-ends its job as failed. Either way no job stays queued or running forever.
+ends its job as failed; a semantic message (a run's corpus analysis) gets a failed semantic outcome and the run
+goes back to finalize, which finishes it with its extraction results. Either way no job stays queued or running forever.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.finalize import FinalizeMessage, abandon_run
+from data_extract.jobs.semantic import SemanticMessage, fail_from_dead_letter
 from data_extract.jobs.units import UnitMessage, fail_unit_from_dead_letter
 from data_extract.observability import correlated, route_package_logs
 from data_extract.store import get_store
@@ -31,14 +33,22 @@ def record_handler(record: SQSRecord) -> str:
     try:
         body = json.loads(record.body)
         is_unit = isinstance(body, dict) and "unit_id" in body
-        msg = UnitMessage.parse(record.body) if is_unit else FinalizeMessage.parse(record.body)
+        is_semantic = isinstance(body, dict) and body.get("stage") == "semantic"
+        if is_semantic:
+            msg = SemanticMessage.parse(record.body)
+        else:
+            msg = UnitMessage.parse(record.body) if is_unit else FinalizeMessage.parse(record.body)
     except (ValueError, KeyError, TypeError):
         logger.error("unreadable dead-letter message dropped", extra={"message_id": record.message_id})
         return "unreadable"
     receive_count = record.attributes.approximate_receive_count
     count = int(receive_count) if receive_count else None
     with correlated(logger, job_id=msg.job_id, unit_id=getattr(msg, "unit_id", None), run=msg.run):
-        if isinstance(msg, UnitMessage):
+        if isinstance(msg, SemanticMessage):
+            # The analysis kept failing: the run still finishes, with the semantic outcome failed.
+            outcome = fail_from_dead_letter(get_store(), msg, count)
+            metrics.add_metric(name="SemanticRunsDeadLettered", unit=MetricUnit.Count, value=1)
+        elif isinstance(msg, UnitMessage):
             outcome = "unit_failed" if fail_unit_from_dead_letter(get_store(), msg, count) else "unit_already_done"
             metrics.add_metric(name="UnitsDeadLettered", unit=MetricUnit.Count, value=1)
         else:

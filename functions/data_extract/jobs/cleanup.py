@@ -26,6 +26,8 @@ def cleanup_artifacts(store: Store, job_id: str) -> tuple[bool, int]:
     except ConditionFailed:
         raise Conflict(f"Job {job_id} started running again; clean it up once it has finished.") from None
     removed_count = store.objects.delete_prefix(paths.job_prefix(job_id))
+    # The chunk records the semantic stage read hold the documents' text: they go with the artifacts.
+    store.objects.delete_prefix(paths.chunk_record_prefix(job_id))
     store.table.add_event(job_id, "cleanup", "Job artifacts cleaned",
                           {"removed": removed_count > 0, "objects": removed_count})
     return removed_count > 0, removed_count

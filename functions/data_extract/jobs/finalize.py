@@ -15,6 +15,7 @@ from data_extract.store import Store
 logger = logging.getLogger(__name__)
 
 STAGES = ("extract", "normalize", "chunk", "semantic", "output")
+SEMANTIC_STEPS = ("semantic_tfidf", "semantic_similarity", "semantic_lsa", "semantic_quality")
 # What the table keeps of a session record (the list view); the whole record lives in S3.
 SESSION_PROJECTION_FIELDS = ("session_id", "job_id", "run", "status", "source_directory", "total_files",
                              "processed_count", "failed_count", "skipped_count", "updated_at")
@@ -49,17 +50,19 @@ def exit_code(processed: int, failed: int) -> int:
     return 1 if processed else 2
 
 
-def semantic_outcome(run_config: dict[str, Any]) -> dict[str, Any]:
-    """The corpus semantic stage's outcome, stated honestly when it does not run."""
+def semantic_outcome(run_config: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The corpus semantic stage's outcome (jobs/semantic.py stores it), stated honestly when it did not run.
+
+    It works for every output format: the stage reads the chunk records the workers keep, not the outputs.
+    """
     if not run_config.get("include_semantic"):
         return {"status": "disabled", "reason_code": None, "message": "Semantic stage not requested.",
                 "summary": None, "artifacts": [], "stage_timings_ms": {}}
-    if run_config.get("output_format") != "json":
-        return {"status": "skipped", "reason_code": "semantic_output_format_incompatible",
-                "message": "Semantic stage requires JSON output format for chunk loading.",
-                "summary": None, "artifacts": [], "stage_timings_ms": {}}
+    if stored is not None:
+        return stored
     return {"status": "skipped", "reason_code": "semantic_stage_unavailable",
-            "message": "The corpus semantic stage is not available in this deployment; no analysis was run.",
+            "message": "The corpus semantic stage is not available in this deployment (no semantic queue is "
+                       "configured); no analysis was run.",
             "summary": None, "artifacts": [], "stage_timings_ms": {}}
 
 
@@ -80,9 +83,17 @@ def _file_entries(units: list[dict[str, Any]]) -> tuple[list[dict], list[dict], 
 
 
 def build_result(job: dict[str, Any], units: list[dict[str, Any]], run: dict[str, Any], finished_at: str,
-                 bucket: str) -> dict[str, Any]:
+                 bucket: str, semantic: dict[str, Any] | None = None) -> dict[str, Any]:
     processed, failed, skipped = _file_entries(units)
     totals = {s: round(sum(p["stage_timings_ms"][s] for p in processed), 3) for s in STAGES}
+    semantic = semantic_outcome(job["run_config"], semantic)
+    # The corpus stage's time is the run's semantic total, with its steps beside it as in the original.
+    semantic_timings = semantic.get("stage_timings_ms") or {}
+    if "semantic_total" in semantic_timings:
+        totals["semantic"] = round(totals["semantic"] + float(semantic_timings["semantic_total"]), 3)
+    for step in SEMANTIC_STEPS:
+        if step in semantic_timings:
+            totals[step] = float(semantic_timings[step])
     return {
         "job_id": job["job_id"],
         "status": job_status(len(processed), len(failed)),
@@ -103,7 +114,7 @@ def build_result(job: dict[str, Any], units: list[dict[str, Any]], run: dict[str
         "result_path": f"s3://{bucket}/{paths.result_artifact_key(job['job_id'])}",
         "request_hash": job["request_hash"],
         "exit_code": exit_code(len(processed), len(failed)),
-        "semantic": semantic_outcome(job["run_config"]),
+        "semantic": semantic,
         "evaluation": None,
         **incremental.result_fields(job, units),
     }
@@ -150,7 +161,7 @@ def _open_run(store: Store, msg: FinalizeMessage) -> tuple[dict[str, Any], dict[
 
 
 def finalize_run(store: Store, msg: FinalizeMessage) -> str:
-    """Returns 'finalized', 'duplicate' or 'stale'. Safe to call any number of times per run."""
+    """Returns 'finalized', 'semantic_queued', 'duplicate' or 'stale'. Safe to call any number of times per run."""
     from data_extract.jobs.notify import resend_pending_notice
 
     # A cancel can land between reading the job and the final write; the write then fails on the status it saw
@@ -172,10 +183,20 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
     from data_extract.governance.evaluate import evaluate
     from data_extract.jobs.notify import build_notice, queue_notice
 
+    run_config = job["run_config"]
+    semantic = None
+    if run_config.get("include_semantic"):
+        from data_extract.jobs.semantic import hand_over, stored_outcome
+
+        semantic = stored_outcome(store, msg.job_id, msg.run)
+        if semantic is None and store.queues.semantic_url and job["status"] != "cancelling":
+            # The semantic function analyses the run, then finishes it (jobs/semantic.py); a cancelled job ends
+            # without it.
+            hand_over(store, msg.job_id, msg.run)
+            return "semantic_queued"
     units = store.table.list_units(msg.job_id)
     finished_at = now_rfc3339()
-    result = build_result(job, units, run, finished_at, store.objects.bucket)
-    run_config = job["run_config"]
+    result = build_result(job, units, run, finished_at, store.objects.bucket, semantic)
     if run_config.get("include_evaluation", True):
         existing = {o.key for o in store.objects.list(paths.output_key(msg.job_id, ""))}
         evaluation = evaluate(result, policy_id=run_config.get("evaluation_policy", "baseline_v1"),

@@ -40,6 +40,25 @@ def result_record_key(job_id: str, run: int) -> str:
     return f"records/jobs/{job_id}/result-{run:03d}.json"
 
 
+def chunk_record_key(job_id: str, unit_id: str) -> str:
+    # The chunks of one processed file, kept for the corpus semantic stage (cleanup removes them with the job's
+    # artifacts: they hold the documents' text).
+    return f"{chunk_record_prefix(job_id)}{unit_id}.json.gz"
+
+
+def chunk_record_prefix(job_id: str) -> str:
+    return f"records/jobs/{job_id}/chunks/"
+
+
+def semantic_record_key(job_id: str, run: int) -> str:
+    # The semantic stage's outcome for a run; finalize reads it into the result.
+    return f"records/jobs/{job_id}/semantic-{run:03d}.json"
+
+
+def semantic_artifact_key(job_id: str, name: str) -> str:
+    return f"jobs/{job_id}/semantic/{name}"
+
+
 def session_record_key(session_id: str) -> str:
     return f"records/sessions/{session_id}.json"
 

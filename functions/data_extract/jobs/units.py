@@ -118,6 +118,8 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
         key = paths.output_key(msg.job_id, out.name)
         store.objects.put_bytes(key, out.data, out.content_type)
         output_keys.append(key)
+    if run_config.get("include_semantic") and result.status == "processed":
+        keep_chunk_record(store, msg, unit, result, output_keys, now)
 
     record: dict[str, Any] = {
         "status": result.status,
@@ -179,6 +181,27 @@ def skip_unit_cancelled(store: Store, job_id: str, unit: dict[str, Any], run: in
               "error_type": ErrorType.CANCELLED.value, "chunk_count": 0, "run": run})
     return store.table.record_unit_result(job_id, unit["unit_id"], run, record, event, now_rfc3339(),
                                           from_statuses=from_statuses)
+
+
+def keep_chunk_record(store: Store, msg: UnitMessage, unit: dict[str, Any], result: Any, output_keys: list[str],
+                      processing_timestamp: str) -> None:
+    """The file's chunks for the run's semantic stage, which reads them instead of parsing the outputs (so it
+    works for every output format) and writes the outputs again with the quality it computed."""
+    from data_extract.store.records import put_chunk_record
+
+    put_chunk_record(store.objects, paths.chunk_record_key(msg.job_id, msg.unit_id), {
+        "schema_version": 1,
+        "job_id": msg.job_id,
+        "unit_id": msg.unit_id,
+        "run": msg.run,
+        "source_path": unit["source_path"],
+        "file_hash": result.file_hash,
+        "detected_format": result.detected_format,
+        "warnings": list(result.warnings),
+        "processing_timestamp": processing_timestamp,
+        "output_keys": output_keys,
+        "records": result.chunk_records,
+    })
 
 
 def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: dict[str, Any], msg: UnitMessage,

@@ -136,9 +136,26 @@ def render_outputs(
     processing_timestamp: str,
 ) -> list[OutputFile]:
     """Render ``chunks`` of the file at ``source_path`` (relative to the job's input root)."""
+    records = chunk_records(chunks, document=document, source_path=source_path, file_hash=file_hash,
+                            options=options, processing_timestamp=processing_timestamp)
+    return render_records(records, document=document, source_path=source_path, file_hash=file_hash,
+                          options=options, processing_timestamp=processing_timestamp)
+
+
+def chunk_records(chunks: list[Chunk], *, document: Document, source_path: str, file_hash: str,
+                  options: OutputOptions, processing_timestamp: str) -> list[dict[str, Any]]:
+    """The JSON object of each chunk (what every format renders), as the run's chunk record keeps them."""
+    context = _RenderContext(document, _safe_relative_path(source_path), file_hash, options, processing_timestamp)
+    return [context.record(chunk) for chunk in chunks]
+
+
+def render_records(records: list[dict[str, Any]], *, document: Document, source_path: str, file_hash: str,
+                   options: OutputOptions, processing_timestamp: str) -> list[OutputFile]:
+    """The output files of one source from its chunk records: the same names and bytes ``render_outputs``
+    gives, so the semantic stage can write a file's outputs again with quality added (``document`` needs only
+    its ``format`` and ``warnings`` here)."""
     source = _safe_relative_path(source_path)
     context = _RenderContext(document, source, file_hash, options, processing_timestamp)
-    records = [context.record(chunk) for chunk in chunks]
     ext = options.output_format
 
     if options.organize:
@@ -267,14 +284,17 @@ class _RenderContext:
             lines.append(f"Slide: {_compact_ranges(meta['slides'])}")
         if meta["entity_tags"]:
             lines.append(f"Entities: {'; '.join(meta['entity_tags'])}")
-        lines.append(f"Quality: {record['quality_score']:.2f}")
+        flag = record.get("quality_flag")
+        lines.append(f"Quality: {record['quality_score']:.2f}" + (f" ({flag})" if flag else ""))
         return lines
 
     def _csv(self, records: list[dict[str, Any]]) -> bytes:
         out = io.StringIO()
         out.write(_BOM)
         writer = csv.writer(out)
-        writer.writerow(CSV_HEADER)
+        # The semantic stage's quality flag, when it ran, as one more column at the end.
+        flagged = any("quality_flag" in record for record in records)
+        writer.writerow(CSV_HEADER + (["quality_flag"] if flagged else []))
         warnings = "; ".join(self.document.warnings)
         for record in records:
             meta = record["metadata"]
@@ -292,6 +312,7 @@ class _RenderContext:
                     warnings,
                     _compact_ranges(meta.get("pages") or []),
                 ]
+                + ([record.get("quality_flag", "")] if flagged else [])
             )
         return out.getvalue().encode("utf-8")
 

@@ -38,6 +38,8 @@ class FileResult:
     stage_timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     page_count: int | None = None  # pages, slides or sheets the extractor read
+    # The JSON object of every chunk (pipeline/output.py), kept for the corpus semantic stage.
+    chunk_records: list[dict[str, Any]] = field(default_factory=list)
 
 
 def chunk_source_key(source_path: str, file_hash: str, options: OutputOptions) -> str:
@@ -92,7 +94,7 @@ def process_file(data: bytes, *, source_path: str, options: OutputOptions, extra
                  limits: PipelineLimits, processing_timestamp: str) -> FileResult:
     from data_extract.pipeline.chunk import chunk_document
     from data_extract.pipeline.normalize import normalize_document
-    from data_extract.pipeline.output import render_outputs
+    from data_extract.pipeline.output import chunk_records, render_records
 
     file_hash = hashlib.sha256(data).hexdigest()
     result = FileResult(status="processed", file_hash=file_hash)
@@ -123,10 +125,15 @@ def process_file(data: bytes, *, source_path: str, options: OutputOptions, extra
             raise ExtractionError(ErrorType.EMPTY, "The file contains no extractable text.")
 
         started = time.perf_counter()
-        result.outputs = render_outputs(
+        records = chunk_records(
             chunks, document=document, source_path=source_path, file_hash=file_hash, options=options,
             processing_timestamp=processing_timestamp,
         )
+        result.outputs = render_records(
+            records, document=document, source_path=source_path, file_hash=file_hash, options=options,
+            processing_timestamp=processing_timestamp,
+        )
+        result.chunk_records = records
         timings["output"] = _ms(started)
         timings.setdefault("semantic", 0.0)
         result.chunk_count = len(chunks)

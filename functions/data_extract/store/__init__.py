@@ -29,7 +29,7 @@ class Store:
             table=Table(settings.table_name, settings.retention_days),
             objects=ObjectStore(settings.bucket_name),
             queues=Queues(settings.work_queue_url, settings.finalize_queue_url, settings.work_dlq_url,
-                          settings.notify_queue_url),
+                          notify_url=settings.notify_queue_url, semantic_url=settings.semantic_queue_url),
         )
 
 

@@ -1,4 +1,5 @@
-"""SQS access: the work queue (one message per file unit), the finalize queue and the notice queue."""
+"""SQS access: the work queue (one message per file unit), the finalize queue, the notice queue and the semantic
+queue."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ class QueueError(Exception):
 
 
 class Queues:
-    def __init__(self, work_url: str, finalize_url: str, work_dlq_url: str = "", notify_url: str = "") -> None:
+    def __init__(self, work_url: str, finalize_url: str, work_dlq_url: str = "", notify_url: str = "",
+                 semantic_url: str = "") -> None:
         self.work_url = work_url
         self.finalize_url = finalize_url
         self.work_dlq_url = work_dlq_url
         self.notify_url = notify_url
+        self.semantic_url = semantic_url
         self._sqs = client("sqs")
 
     def send_work(self, messages: list[dict[str, Any]]) -> None:
@@ -34,6 +37,11 @@ class Queues:
         """A job-finished notice for the notifier; a retry waits ``delay_seconds`` (SQS allows up to 900)."""
         self._sqs.send_message(QueueUrl=self.notify_url, MessageBody=json.dumps(message),
                                DelaySeconds=max(0, min(900, delay_seconds)))
+
+    def send_semantic(self, message: dict[str, Any]) -> None:
+        if not self.semantic_url:
+            raise QueueError("no semantic queue is configured (DATA_EXTRACT_SEMANTIC_QUEUE_URL)")
+        self._sqs.send_message(QueueUrl=self.semantic_url, MessageBody=json.dumps(message))
 
     def _send_batch(self, url: str, messages: list[dict[str, Any]]) -> None:
         """Send in batches of ten, in order; on failure ``QueueError.sent`` says how many went out first."""
