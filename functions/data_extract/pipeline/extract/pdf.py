@@ -32,6 +32,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from data_extract.pipeline.tables.pdf_page import page_tables, text_around_tables
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 # --- tunables ---------------------------------------------------------------
@@ -147,7 +148,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
             "ocr_pages": ocr_pages,
             "needs_ocr_pages": needs_ocr_pages,
             "encrypted": encrypted,
-            "table_count": sum(1 for block in blocks if block.meta.get("detected") == "ruled_grid"),
+            "table_count": sum(1 for block in blocks if block.table is not None and block.meta.get("detected") != "form_fields"),
         }
         rebuilt = [page.number for page in pages if page.layout != "stream"]
         if rebuilt:
@@ -390,25 +391,25 @@ def _lay_out_page(
     number: int,
 ) -> tuple[list[Block], str]:
     stream_blocks = [Block(kind="paragraph", text=_clean_text(stream_text), page=number)]
-    if page.get_rotation() % 180 != 0:
-        # Rotated pages are laid out in unrotated space; leave their order to the stream.
-        return stream_blocks, "stream"
+    rotated = page.get_rotation() % 180 != 0
     segments = _line_segments(textpage)
     if not segments:
         return stream_blocks, "stream"
     heights = sorted(s[3] - s[1] for s in segments)
     line_height = heights[len(heights) // 2]
-    tables: list[_GridTable] = []
-    # Walking a page's objects costs about 2 us per object, as much as reading
-    # eight characters of its text. Rules are looked for only where the text lines
-    # up like table cells and the walk costs a fraction of the page's text.
-    if inventory is None and _may_hold_table(segments, line_height):
-        import pypdfium2.raw as raw
-
-        if raw.FPDFPage_CountObjects(page.raw) <= max(MIN_OBJECTS_ALWAYS_WALKED, native_chars // 8):
+    # Tables are looked for where the text lines up like table cells (on a rotated page the
+    # text rectangles are in unrotated space, so always). Whatever the page draws: a ruled
+    # table has a path object per cell border.
+    if rotated or _may_hold_table(segments, line_height):
+        if inventory is None:
             inventory = _inventory(page)
-    if inventory is not None:
-        tables = _find_ruled_tables(inventory, textpage)
+        found = page_tables(page, textpage, inventory.horizontal_rules, inventory.vertical_rules)
+        if found:
+            return _blocks_around_tables(textpage, found, number, stream_blocks), "tables"
+    if rotated:
+        # Rotated pages are laid out in unrotated space; leave their order to the stream.
+        return stream_blocks, "stream"
+    tables: list[_GridTable] = []
     plan = _plan_reading_order(segments, tables, line_height)
     if plan is None:
         return stream_blocks, "stream"
@@ -435,6 +436,26 @@ def _lay_out_page(
     if abs(rebuilt_chars - native_chars) > max(3, native_chars * 0.02):
         return stream_blocks, "stream"
     return blocks, ("tables" if tables else "columns")
+
+
+def _blocks_around_tables(textpage: Any, found: list[Any], number: int, stream_blocks: list[Block]) -> list[Block]:
+    """Table blocks where each table starts in the text stream, the text outside them as paragraphs."""
+    pieces = text_around_tables(textpage, found)
+    if not pieces:
+        return stream_blocks
+    blocks: list[Block] = []
+    for text, table in pieces:
+        if table is None:
+            cleaned = _clean_text(text)
+            if cleaned.strip():
+                blocks.append(Block(kind="paragraph", text=cleaned, page=number))
+            continue
+        table.table.bbox = tuple(round(v, 2) for v in table.bbox)
+        if table.table.caption:
+            blocks.append(Block(kind="caption", text=table.table.caption, page=number))
+        blocks.append(Block(kind="table", text=table.table.to_text(), page=number, table=table.table,
+                            meta={"detected": table.kind}))
+    return blocks
 
 
 class _BoundedText:

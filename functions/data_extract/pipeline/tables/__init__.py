@@ -1,0 +1,1 @@
+"""Tables as data: PDF table finding and rebuilding, ids and the per-file ``tables`` array."""

@@ -1,0 +1,78 @@
+"""The PDF extractor's entry to table finding: one pdfium page in, its tables and text blocks out."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from data_extract.pipeline.tables.pdf_geometry import Rotation, group_lines, read_words
+from data_extract.pipeline.tables.pdf_tables import FoundTable, find_tables
+
+
+def page_tables(page: Any, textpage: Any, horizontals, verticals) -> list[FoundTable]:
+    """Tables of a page, given its rules in unrotated page space ((y, x0, x1) and (x, y0, y1))."""
+    width, height = float(page.get_width()), float(page.get_height())
+    rotation = Rotation(page.get_rotation(), width, height)
+    if rotation.degrees:
+        horizontals, verticals = _rotate_rules(rotation, horizontals, verticals)
+    words = read_words(textpage, rotation)
+    if len(words) < 4:
+        return []
+    lines = group_lines(words)
+    return find_tables(lines, list(horizontals), list(verticals))
+
+
+def _rotate_rules(rotation: Rotation, horizontals, verticals):
+    out_h: list[tuple[float, float, float]] = []
+    out_v: list[tuple[float, float, float]] = []
+    segments = [((x0, y), (x1, y)) for y, x0, x1 in horizontals] + [((x, y0), (x, y1)) for x, y0, y1 in verticals]
+    for a, b in segments:
+        (ax, ay), (bx, by) = rotation.point(*a), rotation.point(*b)
+        if abs(ay - by) < abs(ax - bx):
+            out_h.append(((ay + by) / 2, min(ax, bx), max(ax, bx)))
+        else:
+            out_v.append(((ax + bx) / 2, min(ay, by), max(ay, by)))
+    return out_h, out_v
+
+
+def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[str, FoundTable | None]]:
+    """The page in character order: runs of text outside every table, and each table where it starts.
+
+    Every character lands in exactly one place, so nothing is lost or repeated whatever
+    the geometry; a run holding only whitespace between two parts of one table is dropped.
+    """
+    import pypdfium2.raw as raw
+
+    count = raw.FPDFText_CountChars(textpage.raw)
+    owner: dict[int, int] = {}
+    for position, found in enumerate(tables):
+        for index in found.char_indexes():
+            owner.setdefault(index, position)
+    buffer = (ctypes.c_ushort * (count + 1))()
+    written = raw.FPDFText_GetText(textpage.raw, 0, count, buffer)
+    text = ctypes.string_at(buffer, max(written - 1, 0) * 2).decode("utf-16-le", "ignore") if written > 0 else ""
+    # pdfium writes one UTF-16 unit per character index; characters outside the BMP take two
+    # units and shift later ones, so only a text whose length matches maps index to index.
+    if len(text) != count:
+        text = textpage.get_text_range(0, count)
+        if len(text) != count:
+            return []
+    pieces: list[tuple[str, FoundTable | None]] = []
+    emitted: set[int] = set()
+    run: list[str] = []
+    for index in range(count):
+        position = owner.get(index)
+        if position is None:
+            run.append(text[index])
+            continue
+        if position not in emitted:
+            if "".join(run).strip():
+                pieces.append(("".join(run), None))
+            run = []
+            emitted.add(position)
+            pieces.append(("", tables[position]))
+        elif run and not "".join(run).strip():
+            run = []
+    if "".join(run).strip():
+        pieces.append(("".join(run), None))
+    return pieces
