@@ -58,6 +58,7 @@ MAX_RULES_PER_AXIS = 400
 RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
 MAX_PATH_SEGMENTS_INSPECTED = 64
 MIN_OBJECTS_ALWAYS_WALKED = 120
+TABLES_ON_EVERY_PAGE = False
 
 _PATH, _IMAGE, _FORM = 2, 3, 5  # FPDF_PAGEOBJ_* types
 _SEGMENT_LINETO, _SEGMENT_BEZIERTO, _SEGMENT_MOVETO = 0, 1, 2
@@ -398,9 +399,16 @@ def _lay_out_page(
     heights = sorted(s[3] - s[1] for s in segments)
     line_height = heights[len(heights) // 2]
     # Tables are looked for where the text lines up like table cells (on a rotated page the
-    # text rectangles are in unrotated space, so always). Whatever the page draws: a ruled
-    # table has a path object per cell border.
-    if rotated or _may_hold_table(segments, line_height):
+    # text rectangles are in unrotated space, so always), or where the page draws horizontal
+    # rules (many generators write a whole table row as one text run, so the runs need not
+    # line up). Walking a page's objects costs about 2 us per object, as much as reading eight
+    # characters of its text: a page with many objects is walked only when its text lines up.
+    import pypdfium2.raw as raw
+
+    if inventory is None and raw.FPDFPage_CountObjects(page.raw) <= max(MIN_OBJECTS_ALWAYS_WALKED, native_chars // 8):
+        inventory = _inventory(page)
+    ruled = inventory is not None and len(inventory.horizontal_rules) >= 2
+    if TABLES_ON_EVERY_PAGE or rotated or ruled or _may_hold_table(segments, line_height):
         if inventory is None:
             inventory = _inventory(page)
         found = page_tables(page, textpage, inventory.horizontal_rules, inventory.vertical_rules)

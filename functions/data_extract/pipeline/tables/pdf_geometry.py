@@ -8,12 +8,9 @@ are PDF points with y growing upwards (pdfium's convention), after rotation.
 from __future__ import annotations
 
 import ctypes
+import re
 from dataclasses import dataclass, field
 from typing import Any
-
-# A gap wider than this fraction of the glyph height splits a run of characters into two words
-# even without a space between them (generators that position every word or cell absolutely).
-WORD_GAP_RATIO = 0.35
 
 
 @dataclass(slots=True)
@@ -105,53 +102,68 @@ class Rotation:
         return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
 
 
-def read_words(textpage: Any, rotation: Rotation) -> list[Word]:
-    """Words of the text page in character order, split at whitespace and at wide gaps."""
+_WORD = re.compile(r"[^\s\x00\x02\ufffe\u3000]+")
+
+
+def page_text(textpage: Any) -> str | None:
+    """The text page's characters, one string position per character index (None if they do not map)."""
     import pypdfium2.raw as raw
 
+    count = raw.FPDFText_CountChars(textpage.raw)
+    if count <= 0:
+        return ""
+    buffer = (ctypes.c_ushort * (count + 1))()
+    written = raw.FPDFText_GetText(textpage.raw, 0, count, buffer)
+    if written <= 0:
+        return None
+    text = ctypes.string_at(buffer, (written - 1) * 2).decode("utf-16-le", "replace")
+    # One UTF-16 unit per character index; characters outside the BMP take two units and
+    # would shift every later index.
+    return text if len(text) == count else None
+
+
+def read_words(textpage: Any, rotation: Rotation, text: str | None = None) -> list[Word]:
+    """Words of the text page in character order, split at whitespace (pdfium inserts a space
+    where glyphs stand apart).
+
+    A word's box is the union of its first and last characters' loose boxes (font ascent to
+    descent, so every glyph of a line has the same height): two calls per word instead of
+    two per character, which keeps table finding cheap enough to run on every page.
+    """
+    import pypdfium2.raw as raw
+
+    if text is None:
+        text = page_text(textpage)
+    if not text:
+        return []
     handle = textpage.raw
-    count = raw.FPDFText_CountChars(handle)
-    get_unicode = raw.FPDFText_GetUnicode
-    get_box = raw.FPDFText_GetCharBox
-    left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
-    words: list[Word] = []
-    chars: list[str] = []
-    wx0 = wy0 = wx1 = wy1 = 0.0
-    first = last = -1
+    get_box = raw.FPDFText_GetLooseCharBox
+    rect = raw.FS_RECTF()
     rotated = rotation.degrees != 0
-
-    def close() -> None:
-        if chars:
-            words.append(Word(wx0, wy0, wx1, wy1, "".join(chars), first, last))
-            chars.clear()
-
-    for index in range(max(count, 0)):
-        code = get_unicode(handle, index)
-        if code in (32, 9, 10, 13, 0, 0xA0, 0xFFFE, 2) or code == 0x3000:
-            close()
+    words: list[Word] = []
+    append = words.append
+    for match in _WORD.finditer(text):
+        first, end = match.span()
+        last = end - 1
+        if not get_box(handle, first, rect):
             continue
-        if not get_box(handle, index, left, right, bottom, top):
-            continue
-        x0, x1, y0, y1 = left.value, right.value, bottom.value, top.value
+        x0, x1, y0, y1 = rect.left, rect.right, rect.bottom, rect.top
+        if last != first and get_box(handle, last, rect):
+            if rect.left < x0:
+                x0 = rect.left
+            if rect.right > x1:
+                x1 = rect.right
+            if rect.bottom < y0:
+                y0 = rect.bottom
+            if rect.top > y1:
+                y1 = rect.top
+        if y0 > y1:
+            y0, y1 = y1, y0
         if rotated:
             x0, y0, x1, y1 = rotation.box(x0, y0, x1, y1)
-        if x1 - x0 <= 0 and y1 - y0 <= 0:
+        if x1 - x0 <= 0 or y1 - y0 <= 0:
             continue
-        if chars:
-            height = max(wy1 - wy0, y1 - y0, 1.0)
-            same_line = min(wy1, y1) - max(wy0, y0) > -0.2 * height
-            gap = x0 - wx1
-            if not same_line or gap > WORD_GAP_RATIO * height or gap < -2.0 * height:
-                close()
-        if not chars:
-            wx0, wy0, wx1, wy1 = x0, y0, x1, y1
-            first = index
-        else:
-            wx0, wy0 = min(wx0, x0), min(wy0, y0)
-            wx1, wy1 = max(wx1, x1), max(wy1, y1)
-        last = index
-        chars.append(chr(code) if code < 0x110000 else "")
-    close()
+        append(Word(x0, y0, x1, y1, match.group(), first, last))
     return words
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
-from data_extract.pipeline.tables.pdf_geometry import Rotation, group_lines, read_words
+from data_extract.pipeline.tables.pdf_geometry import Rotation, group_lines, page_text, read_words
 from data_extract.pipeline.tables.pdf_tables import FoundTable, find_tables
 
 
@@ -15,7 +14,7 @@ def page_tables(page: Any, textpage: Any, horizontals, verticals) -> list[FoundT
     rotation = Rotation(page.get_rotation(), width, height)
     if rotation.degrees:
         horizontals, verticals = _rotate_rules(rotation, horizontals, verticals)
-    words = read_words(textpage, rotation)
+    words = read_words(textpage, rotation, page_text(textpage))
     if len(words) < 4:
         return []
     lines = group_lines(words)
@@ -41,22 +40,14 @@ def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[st
     Every character lands in exactly one place, so nothing is lost or repeated whatever
     the geometry; a run holding only whitespace between two parts of one table is dropped.
     """
-    import pypdfium2.raw as raw
-
-    count = raw.FPDFText_CountChars(textpage.raw)
+    text = page_text(textpage)
+    if text is None:
+        return []
+    count = len(text)
     owner: dict[int, int] = {}
     for position, found in enumerate(tables):
         for index in found.char_indexes():
             owner.setdefault(index, position)
-    buffer = (ctypes.c_ushort * (count + 1))()
-    written = raw.FPDFText_GetText(textpage.raw, 0, count, buffer)
-    text = ctypes.string_at(buffer, max(written - 1, 0) * 2).decode("utf-16-le", "ignore") if written > 0 else ""
-    # pdfium writes one UTF-16 unit per character index; characters outside the BMP take two
-    # units and shift later ones, so only a text whose length matches maps index to index.
-    if len(text) != count:
-        text = textpage.get_text_range(0, count)
-        if len(text) != count:
-            return []
     pieces: list[tuple[str, FoundTable | None]] = []
     emitted: set[int] = set()
     run: list[str] = []
