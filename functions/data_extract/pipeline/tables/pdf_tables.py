@@ -249,7 +249,13 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
         r_max = max(m // n_cols for m in members)
         c_min = min(m % n_cols for m in members)
         c_max = max(m % n_cols for m in members)
-        cell_lines = _text_lines(by_cell.get(root, []))
+        cell_words = by_cell.get(root, [])
+        split = _split_by_columns(cell_words, col_edges, c_min, c_max) if c_max > c_min else None
+        if split is not None:
+            for c, words in split.items():
+                cells.append((r_min, c, r_max - r_min + 1, 1, _text_lines(words)))
+            continue
+        cell_lines = _text_lines(cell_words)
         if len(cell_lines) > 3:
             multi_line_rows += 1
         cells.append((r_min, c_min, r_max - r_min + 1, c_max - c_min + 1, cell_lines))
@@ -260,6 +266,24 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
     if table is None:
         return None
     return FoundTable(table=table, bbox=bbox, words=inside, kind="ruled_grid")
+
+
+def _split_by_columns(words: list[Word], col_edges: list[float], c_min: int, c_max: int) -> dict[int, list[Word]] | None:
+    """A box merged across columns whose text still sits in those columns (rules drawn in the
+    header only): its words by column. None when a run of words crosses a column edge (a
+    real spanning cell, such as a centred group heading)."""
+    if len(words) < 2:
+        return None
+    by_column: dict[int, list[Word]] = {}
+    for line in _text_lines(words):
+        for chunk in _chunks(Line(words=list(line))):
+            x0, x1 = chunk[0].x0, chunk[-1].x1
+            inner = [e for e in col_edges[c_min + 1 : c_max + 1] if x0 + 1 < e < x1 - 1]
+            if inner:
+                return None
+            column = _bisect_edges(col_edges, (x0 + x1) / 2, ascending=True)
+            by_column.setdefault(column, []).extend(chunk)
+    return by_column if len(by_column) >= 2 else None
 
 
 def _bisect_edges(edges: list[float], value: float, *, ascending: bool) -> int:
