@@ -115,11 +115,15 @@ def page_text(textpage: Any) -> str | None:
     buffer = (ctypes.c_ushort * (count + 1))()
     written = raw.FPDFText_GetText(textpage.raw, 0, count, buffer)
     if written <= 0:
-        return None
+        return ""
     text = ctypes.string_at(buffer, (written - 1) * 2).decode("utf-16-le", "replace")
-    # One UTF-16 unit per character index; characters outside the BMP take two units and
-    # would shift every later index.
-    return text if len(text) == count else None
+    # One UTF-16 unit per character index; characters outside the BMP take two units, and
+    # pdfium leaves out some it cannot map: either would shift every later index, so such a
+    # page is read one character at a time.
+    if len(text) == count:
+        return text
+    get_unicode = raw.FPDFText_GetUnicode
+    return "".join(chr(code) if 0 < (code := get_unicode(textpage.raw, i)) < 0x110000 else "\x00" for i in range(count))
 
 
 def read_words(textpage: Any, rotation: Rotation, text: str | None = None) -> list[Word]:
