@@ -370,25 +370,42 @@ def _chunks(line: Line) -> list[list[Word]]:
                 continue
         chunks.append([word])
         previous = word
+    # A list bullet is not a cell of its own.
+    if len(chunks) >= 2 and len(chunks[0]) == 1 and (chunks[0][0].text in _BULLETS or len(chunks[0][0].text) == 1 and not chunks[0][0].text.isalnum()):
+        chunks[1] = chunks[0] + chunks[1]
+        del chunks[0]
     return chunks
 
 
+_BULLETS = frozenset("•◦▪▫■□●○‣⁃–—-*·►➢✓✔")
+
+
 def _aligned_regions(lines: list[Line], horizontals, line_height: float) -> list[list[_Row]]:
-    """Runs of consecutive lines that split into aligned cells."""
+    """Runs of consecutive lines that split into aligned cells.
+
+    A short single-cell line may sit inside a run (a section label, a wrapped stub); a
+    wide one is prose and ends it. A rule between a single-cell line and a line of cells
+    is where a table starts or ends.
+    """
     rows = [_Row(line, _chunks(line)) for line in lines]
     regions: list[list[_Row]] = []
     current: list[_Row] = []
     singles = 0
     for row in rows:
+        multi = len(row.chunks) >= 2
         if current:
-            gap = current[-1].bottom - row.top
-            if gap > MAX_ROW_GAP_RATIO * line_height or _rule_between(horizontals, current[-1], row, full=True):
+            previous = current[-1]
+            gap = previous.bottom - row.top
+            boundary = gap > MAX_ROW_GAP_RATIO * line_height
+            if not boundary and (len(previous.chunks) >= 2) != multi:
+                boundary = _rule_between(horizontals, previous, row)
+            if boundary:
                 regions.append(current)
                 current, singles = [], 0
-        if len(row.chunks) >= 2:
+        if multi:
             current.append(row)
             singles = 0
-        elif current and singles < 2:
+        elif current and singles < 2 and not _is_wide(row, current) and not _CAPTION.match(row.line.text):
             current.append(row)
             singles += 1
         else:
@@ -406,16 +423,20 @@ def _aligned_regions(lines: list[Line], horizontals, line_height: float) -> list
     return out
 
 
-def _rule_between(horizontals, upper: _Row, lower: _Row, *, full: bool) -> bool:
-    """A rule between two lines wider than both: the end of one table and the start of another."""
-    del full
+def _is_wide(row: _Row, region: list[_Row]) -> bool:
+    x0 = min(r.line.x0 for r in region)
+    x1 = max(r.line.x1 for r in region)
+    return row.line.x1 - row.line.x0 > 0.6 * max(x1 - x0, 1.0)
+
+
+def _rule_between(horizontals, upper: _Row, lower: _Row) -> bool:
     lo, hi = lower.top, upper.bottom
     x0 = min(upper.line.x0, lower.line.x0)
     x1 = max(upper.line.x1, lower.line.x1)
-    for y, rx0, rx1 in horizontals:
-        if lo - 1 <= y <= hi + 1 and rx0 <= x0 + 2 and rx1 >= x1 - 2 and hi - lo > 0:
-            return False  # a rule that runs between rows of one table (booktabs midrule) separates nothing
-    return False
+    width = max(x1 - x0, 1.0)
+    return any(
+        lo - 1.5 <= y <= hi + 1.5 and min(rx1, x1) - max(rx0, x0) >= 0.5 * width for y, rx0, rx1 in horizontals
+    )
 
 
 def _build_aligned(region: list[_Row], horizontals, verticals, line_height: float) -> FoundTable | None:
