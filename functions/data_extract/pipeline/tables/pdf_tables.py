@@ -39,6 +39,9 @@ RULE_TOLERANCE = 2.0
 MAX_RULES_PER_AXIS = 400
 MAX_GRID_CELLS = 5000
 MIN_ALIGNED_ROWS = 3
+RULES_SPLIT_BLOCKS = False
+WORD_GUTTERS = True
+MIN_WORD_GUTTER = 0.45
 
 _CAPTION = re.compile(r"^\s*(table|tab\.|tableau|tabelle|exhibit|schedule)\s*[\dIVXivxA-Z][\w.\-]*\s*[:.\-–—]?", re.I)
 _NUMERIC = re.compile(r"^[\s(\[{<>≤≥~+\-–−]*[$€£¥%]?\s*[\d.,]+\s*[%)\]}*a-zA-Z]{0,3}$|^[-–—.n/a]+$")
@@ -397,7 +400,7 @@ def _aligned_regions(lines: list[Line], horizontals, line_height: float) -> list
             previous = current[-1]
             gap = previous.bottom - row.top
             boundary = gap > MAX_ROW_GAP_RATIO * line_height
-            if not boundary and (len(previous.chunks) >= 2) != multi:
+            if not boundary and RULES_SPLIT_BLOCKS and (len(previous.chunks) >= 2) != multi:
                 boundary = _rule_between(horizontals, previous, row)
             if boundary:
                 regions.append(current)
@@ -454,6 +457,15 @@ def _build_aligned(region: list[_Row], horizontals, verticals, line_height: floa
     for row in region:
         items = []
         for chunk in row.chunks:
+            crossing = any(w.x0 < g - 0.5 and w.x1 > g + 0.5 for w in chunk for g in gutters)
+            if not crossing:
+                # Words of a run that the columns separate (a dense table) are cells of their own.
+                pieces: dict[int, list[Word]] = {}
+                for word in chunk:
+                    pieces.setdefault(sum(1 for g in gutters if g < (word.x0 + word.x1) / 2), []).append(word)
+                for col in sorted(pieces):
+                    items.append((col, 1, pieces[col]))
+                continue
             first, last = _column_of(chunk, gutters)
             items.append((first, last - first + 1, chunk))
         placed.append(_merge_same_column(items))
@@ -494,8 +506,11 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
     """x positions of white bands that every line but a few leaves free."""
     spans: list[tuple[float, float]] = []
     for row in region:
-        for chunk in row.chunks:
-            spans.append((chunk[0].x0, chunk[-1].x1))
+        if WORD_GUTTERS:
+            spans += [(w.x0, w.x1) for w in row.line.words]
+        else:
+            for chunk in row.chunks:
+                spans.append((chunk[0].x0, chunk[-1].x1))
     if not spans:
         return []
     x_min = min(s[0] for s in spans)
@@ -518,7 +533,7 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
         if now_open and not was_open:
             open_at = x
         elif was_open and not now_open and open_at is not None:
-            if open_at > x_min and x < x_max and x - open_at >= 0.25 * line_height:
+            if open_at > x_min and x < x_max and x - open_at >= (MIN_WORD_GUTTER if WORD_GUTTERS else 0.25) * line_height:
                 gutters.append((open_at, x))
             open_at = None
     if tolerance:
@@ -527,9 +542,9 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
         for a, b in gutters:
             both = sum(
                 1 for row in region
-                if any(c[-1].x1 <= a + 0.5 for c in row.chunks) and any(c[0].x0 >= b - 0.5 for c in row.chunks)
+                if any(w.x1 <= a + 0.5 for w in row.line.words) and any(w.x0 >= b - 0.5 for w in row.line.words)
             )
-            if both >= 2:
+            if both >= (max(2, 0.25 * len(region)) if WORD_GUTTERS else 2):
                 kept.append((a, b))
         gutters = kept
     else:
@@ -539,6 +554,12 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
                 1 for row in region
                 if any(c[-1].x1 <= a + 0.5 for c in row.chunks) and any(c[0].x0 >= b - 0.5 for c in row.chunks)
             ) >= 2
+        ] if not WORD_GUTTERS else [
+            (a, b) for a, b in gutters
+            if sum(
+                1 for row in region
+                if any(w.x1 <= a + 0.5 for w in row.line.words) and any(w.x0 >= b - 0.5 for w in row.line.words)
+            ) >= max(2, 0.25 * len(region))
         ]
     return [(a + b) / 2 for a, b in gutters]
 
