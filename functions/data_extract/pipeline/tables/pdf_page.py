@@ -50,20 +50,26 @@ def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[st
             owner.setdefault(index, position)
     pieces: list[tuple[str, FoundTable | None]] = []
     emitted: set[int] = set()
-    run: list[str] = []
-    for index in range(count):
-        position = owner.get(index)
-        if position is None:
-            run.append(text[index])
+    run_start = 0
+    run_parts: list[str] = []  # outside text since the last table piece
+    for index, position in sorted(owner.items()):
+        if index >= count:
             continue
+        if index > run_start:
+            run_parts.append(text[run_start:index])
+        run_start = index + 1
         if position not in emitted:
-            if "".join(run).strip():
-                pieces.append(("".join(run), None))
-            run = []
+            outside = "".join(run_parts)
+            if outside.strip():
+                pieces.append((outside, None))
+            run_parts = []
             emitted.add(position)
             pieces.append(("", tables[position]))
-        elif run and not "".join(run).strip():
-            run = []
-    if "".join(run).strip():
-        pieces.append(("".join(run), None))
+        elif run_parts and not "".join(run_parts).strip():
+            run_parts = []
+    if run_start < count:
+        run_parts.append(text[run_start:])
+    outside = "".join(run_parts)
+    if outside.strip():
+        pieces.append((outside, None))
     return pieces

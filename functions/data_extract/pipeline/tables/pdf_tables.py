@@ -41,9 +41,11 @@ MAX_GRID_CELLS = 5000
 MIN_ALIGNED_ROWS = 3
 RULES_SPLIT_BLOCKS = False
 WORD_GUTTERS = True
+MIN_FILL = 0.4
 MIN_WORD_GUTTER = 0.45
 
 _CAPTION = re.compile(r"^\s*(table|tab\.|tableau|tabelle|exhibit|schedule)\s*[\dIVXivxA-Z][\w.\-]*\s*[:.\-–—]?", re.I)
+_FIGURE = re.compile(r"^\s*(figure|fig\.|chart|graph|graphique|abbildung|source|sources|note|notes)\b", re.I)
 _NUMERIC = re.compile(r"^[\s(\[{<>≤≥~+\-–−]*[$€£¥%]?\s*[\d.,]+\s*[%)\]}*a-zA-Z]{0,3}$|^[-–—.n/a]+$")
 
 
@@ -55,6 +57,8 @@ class FoundTable:
     bbox: tuple[float, float, float, float]  # x0, y0, x1, y1 in display space
     words: list[Word]
     kind: str  # ruled_grid | rules | aligned
+    region: list = field(default_factory=list)  # the text lines of an aligned block (list[_Row])
+    col_edges: list[float] = field(default_factory=list)  # a ruled grid's column edges, left to right
     caption_words: list[Word] = field(default_factory=list)
 
     @property
@@ -127,8 +131,76 @@ def find_tables(
         if found is not None:
             tables.append(found)
     tables.sort(key=lambda t: -t.bbox[3])
+    tables = _join_split_headers(tables, horizontals, verticals, line_height)
     _attach_captions(tables, lines, line_height)
     return tables
+
+
+def _join_split_headers(tables: list[FoundTable], horizontals, verticals, line_height: float) -> list[FoundTable]:
+    """A block of a few lines right above a table is its header, cut off by a rule or a gap."""
+    out: list[FoundTable] = []
+    for found in tables:
+        if out:
+            above = out[-1]
+            gap = above.bbox[1] - found.bbox[3]
+            overlap = min(above.bbox[2], found.bbox[2]) - max(above.bbox[0], found.bbox[0])
+            if (
+                above.kind != "ruled_grid"
+                and above.table.n_rows <= 4
+                and above.table.caption is None
+                and -1.0 <= gap <= 2.5 * line_height
+                and overlap >= 0.5 * (above.bbox[2] - above.bbox[0])
+            ):
+                joined = None
+                if found.kind != "ruled_grid" and found.region:
+                    joined = _build_aligned(above.region + found.region, horizontals, verticals, line_height)
+                elif found.kind == "ruled_grid":
+                    joined = _header_over_grid(above, found)
+                if joined is not None:
+                    out[-1] = joined
+                    continue
+        out.append(found)
+    return out
+
+
+def _header_over_grid(header: FoundTable, grid: FoundTable) -> FoundTable | None:
+    edges = grid.col_edges
+    if len(edges) < 3:
+        return None
+    cells: list[TableCell] = []
+    rows = 0
+    for r, row in enumerate(header.region):
+        rows = r + 1
+        for chunk in row.chunks:
+            x0, x1 = chunk[0].x0, chunk[-1].x1
+            cols = [c for c in range(len(edges) - 1) if min(x1, edges[c + 1]) - max(x0, edges[c]) > 0.3 * min(x1 - x0, edges[c + 1] - edges[c])]
+            if not cols:
+                cols = [_bisect_edges(edges, (x0 + x1) / 2, ascending=True)]
+            cells.append(TableCell(row=r, col=cols[0], text=_join_words(chunk), col_span=cols[-1] - cols[0] + 1, header=True))
+    cells = _merge_cell_overlaps(cells)
+    for cell in grid.table.cells:
+        cells.append(TableCell(row=cell.row + rows, col=cell.col, text=cell.text, row_span=cell.row_span,
+                               col_span=cell.col_span, header=cell.header))
+    table = _table_from_cells(cells, grid.table.n_rows + rows, grid.table.n_cols)
+    table.header_rows = rows + grid.table.header_rows
+    table.caption = grid.table.caption
+    bbox = (min(header.bbox[0], grid.bbox[0]), grid.bbox[1], max(header.bbox[2], grid.bbox[2]), header.bbox[3])
+    return FoundTable(table=table, bbox=bbox, words=header.words + grid.words, kind="ruled_grid",
+                      col_edges=edges, caption_words=grid.caption_words)
+
+
+def _merge_cell_overlaps(cells: list[TableCell]) -> list[TableCell]:
+    """Two runs of one header line that land in the same columns are one cell."""
+    out: list[TableCell] = []
+    for cell in sorted(cells, key=lambda c: (c.row, c.col)):
+        if out and out[-1].row == cell.row and out[-1].col + out[-1].col_span > cell.col:
+            last = out[-1]
+            end = max(last.col + last.col_span, cell.col + cell.col_span)
+            last.text = f"{last.text} {cell.text}"
+            last.col_span = end - last.col
+            continue
+        out.append(cell)
+    return out
 
 
 def _free_lines(lines: list[Line], taken: set[int]) -> list[Line]:
@@ -268,7 +340,7 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
     table = _grid_to_table(cells, n_rows, n_cols, row_edges)
     if table is None:
         return None
-    return FoundTable(table=table, bbox=bbox, words=inside, kind="ruled_grid")
+    return FoundTable(table=table, bbox=bbox, words=inside, kind="ruled_grid", col_edges=col_edges)
 
 
 def _split_by_columns(words: list[Word], col_edges: list[float], c_min: int, c_max: int) -> dict[int, list[Word]] | None:
@@ -405,10 +477,16 @@ def _aligned_regions(lines: list[Line], horizontals, line_height: float) -> list
             if boundary:
                 regions.append(current)
                 current, singles = [], 0
+        if multi and _FIGURE.match(row.line.text):
+            # A figure's caption or a source line, even when split in two, is not a row.
+            if current:
+                regions.append(current)
+            current, singles = [], 0
+            continue
         if multi:
             current.append(row)
             singles = 0
-        elif current and singles < 2 and not _is_wide(row, current) and not _CAPTION.match(row.line.text):
+        elif current and singles < 2 and not _is_wide(row, current) and not _CAPTION.match(row.line.text) and not _FIGURE.match(row.line.text):
             current.append(row)
             singles += 1
         else:
@@ -481,13 +559,16 @@ def _build_aligned(region: list[_Row], horizontals, verticals, line_height: floa
     if not cells:
         return None
     table = _table_from_cells(cells, len(grouped), n_cols)
+    # Chart axes and scattered labels leave most of their grid empty.
+    if len(cells) < MIN_FILL * table.n_rows * table.n_cols:
+        return None
     _mark_header(table, region, grouped, horizontals)
     x0 = min(w.x0 for w in words)
     x1 = max(w.x1 for w in words)
     y0 = min(w.y0 for w in words)
     y1 = max(w.y1 for w in words)
     kind = "rules" if _has_rules_around(region, horizontals) else "aligned"
-    return FoundTable(table=table, bbox=(x0, y0, x1, y1), words=words, kind=kind)
+    return FoundTable(table=table, bbox=(x0, y0, x1, y1), words=words, kind=kind, region=region)
 
 
 def _has_rules_around(region: list[_Row], horizontals) -> bool:
