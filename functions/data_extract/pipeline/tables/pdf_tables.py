@@ -145,6 +145,14 @@ def _join_split_headers(tables: list[FoundTable], horizontals, verticals, line_h
             gap = above.bbox[1] - found.bbox[3]
             overlap = min(above.bbox[2], found.bbox[2]) - max(above.bbox[0], found.bbox[0])
             if (
+                above.kind == "ruled_grid" and found.kind == "ruled_grid"
+                and above.table.n_rows <= 4 and above.table.caption is None
+                and -2.0 <= gap <= 1.5 * line_height
+                and abs(above.bbox[0] - found.bbox[0]) <= 6 and abs(above.bbox[2] - found.bbox[2]) <= 6
+            ):
+                out[-1] = _stack_grids(above, found)
+                continue
+            if (
                 above.kind != "ruled_grid"
                 and above.table.n_rows <= 4
                 and above.table.caption is None
@@ -187,6 +195,31 @@ def _header_over_grid(header: FoundTable, grid: FoundTable) -> FoundTable | None
     bbox = (min(header.bbox[0], grid.bbox[0]), grid.bbox[1], max(header.bbox[2], grid.bbox[2]), header.bbox[3])
     return FoundTable(table=table, bbox=bbox, words=header.words + grid.words, kind="ruled_grid",
                       col_edges=edges, caption_words=grid.caption_words)
+
+
+def _stack_grids(above: FoundTable, below: FoundTable) -> FoundTable:
+    """Two ruled grids drawn one under the other (a header grid over a body grid) as one table,
+    in the lower grid's columns."""
+    edges = below.col_edges
+    cells: list[TableCell] = []
+    for cell in above.table.cells:
+        x0, x1 = above.col_edges[cell.col], above.col_edges[min(cell.col + cell.col_span, len(above.col_edges) - 1)]
+        cols = [c for c in range(len(edges) - 1) if min(x1, edges[c + 1]) - max(x0, edges[c]) > 0.5 * (edges[c + 1] - edges[c])]
+        if not cols:
+            cols = [_bisect_edges(edges, (x0 + x1) / 2, ascending=True)]
+        cells.append(TableCell(row=cell.row, col=cols[0], text=cell.text, row_span=cell.row_span,
+                               col_span=cols[-1] - cols[0] + 1, header=True))
+    cells = _merge_cell_overlaps(cells)
+    rows = above.table.n_rows
+    for cell in below.table.cells:
+        cells.append(TableCell(row=cell.row + rows, col=cell.col, text=cell.text, row_span=cell.row_span,
+                               col_span=cell.col_span, header=cell.header))
+    table = _table_from_cells(cells, below.table.n_rows + rows, len(edges) - 1)
+    table.header_rows = rows
+    table.caption = below.table.caption
+    bbox = (min(above.bbox[0], below.bbox[0]), below.bbox[1], max(above.bbox[2], below.bbox[2]), above.bbox[3])
+    return FoundTable(table=table, bbox=bbox, words=above.words + below.words, kind="ruled_grid",
+                      col_edges=edges, caption_words=below.caption_words)
 
 
 def _merge_cell_overlaps(cells: list[TableCell]) -> list[TableCell]:
@@ -625,7 +658,8 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
                 1 for row in region
                 if any(w.x1 <= a + 0.5 for w in row.line.words) and any(w.x0 >= b - 0.5 for w in row.line.words)
             )
-            if both >= (max(2, 0.25 * len(region)) if WORD_GUTTERS else 2):
+            wide = b - a >= line_height
+            if both >= (max(2, 0.25 * len(region)) if WORD_GUTTERS and not wide else 2):
                 kept.append((a, b))
         gutters = kept
     else:
@@ -640,7 +674,7 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
             if sum(
                 1 for row in region
                 if any(w.x1 <= a + 0.5 for w in row.line.words) and any(w.x0 >= b - 0.5 for w in row.line.words)
-            ) >= max(2, 0.25 * len(region))
+            ) >= (2 if b - a >= line_height else max(2, 0.25 * len(region)))
         ]
     return [(a + b) / 2 for a, b in gutters]
 
@@ -674,7 +708,18 @@ def _merge_same_column(items):
 
 
 def _is_prose(region: list[_Row], gutters: list[float]) -> bool:
-    """Two or three columns of running text: every column's cells are long runs of words."""
+    """Two or three columns of running text: every column's cells are long runs of words, or
+    most lines are two wide runs side by side (the two text columns of a page)."""
+    x0 = min(r.line.x0 for r in region)
+    x1 = max(r.line.x1 for r in region)
+    width = max(x1 - x0, 1.0)
+    multi = [r for r in region if len(r.chunks) >= 2]
+    side_by_side = sum(
+        1 for r in multi
+        if len(r.chunks) == 2 and all(c[-1].x1 - c[0].x0 >= 0.3 * width and len(c) >= 4 for c in r.chunks)
+    )
+    if multi and side_by_side >= 0.5 * len(multi):
+        return True
     if len(gutters) > 2:
         return False
     per_column: dict[int, list[int]] = {}
