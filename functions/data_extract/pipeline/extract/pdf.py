@@ -32,7 +32,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from data_extract.pipeline.tables.pdf_page import page_tables, text_around_tables
+from data_extract.pipeline.tables.pdf_page import mark_continuations, page_tables, text_around_tables
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 # --- tunables ---------------------------------------------------------------
@@ -124,6 +124,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
         ocr_pages, needs_ocr_pages = recognised.done, recognised.pending
         warnings += recognised.warnings
 
+        mark_continuations([page.blocks for page in pages])
         blocks = [block for page in pages for block in page.blocks]
         has_text = any(block.text.strip() for block in blocks)
         if not has_text:
@@ -225,17 +226,72 @@ def _open_document(data: bytes, password: str | None) -> tuple[Any, bool]:
             if exc.err_code == raw.FPDF_ERR_PASSWORD:
                 continue
             if exc.err_code == raw.FPDF_ERR_SECURITY:
+                if _encryption_is_damaged(data, attempt):
+                    raise _damaged_error() from exc
                 raise ExtractionError(
                     ErrorType.ENCRYPTED, "The PDF uses an encryption scheme that cannot be opened."
                 ) from exc
-            raise ExtractionError(ErrorType.CORRUPT, "The PDF is damaged beyond repair and cannot be opened.") from exc
+            raise _damaged_error() from exc
         encrypted = raw.FPDF_GetSecurityHandlerRevision(pdf.raw) != -1
         return pdf, encrypted
+    # pdfium reports a password error for files whose encryption dictionary (or the structure
+    # around it) is broken too; a second parser tells a real password from damage.
+    if _encryption_is_damaged(data, password):
+        raise _damaged_error() from last_error
     if password:
         message = "The PDF is password-protected and the password given is wrong."
     else:
         message = "The PDF is password-protected: a password is needed to open it."
     raise ExtractionError(ErrorType.ENCRYPTED, message) from last_error
+
+
+def _damaged_error() -> ExtractionError:
+    return ExtractionError(ErrorType.CORRUPT, "The PDF is damaged beyond repair and cannot be opened.")
+
+
+def _encryption_is_damaged(data: bytes, password: str | None) -> bool:
+    """Is the encryption pdfium refused broken rather than real? Asked of pdfminer's parser.
+
+    Damage: the file opens with the empty (or given) password once parsed tolerantly, or its
+    encryption dictionary names no handler, or its password entries have impossible lengths
+    (a real standard handler writes 32 bytes, 48 from revision 5). Anything pdfminer cannot
+    decide leaves pdfium's verdict (encrypted) standing, unless the file has no /Encrypt at all.
+    """
+    if b"/Encrypt" not in data:
+        return True
+    try:
+        from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
+        from pdfminer.pdfparser import PDFParser
+        from pdfminer.psparser import PSException
+    except ImportError:
+        return False
+    seen: list[dict[str, Any]] = []
+
+    class _Probe(PDFDocument):
+        def _initialize_password(self, password: str = "") -> None:
+            seen.append(dict(self.encryption[1]) if self.encryption else {})
+            super()._initialize_password(password)
+
+    try:
+        _Probe(PDFParser(io.BytesIO(data)), password=password or "")
+    except PDFPasswordIncorrect:
+        return not _standard_entries_plausible(seen[0] if seen else {})
+    except PDFEncryptionError:
+        return not (seen and seen[0].get("Filter"))
+    except (PSException, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError,
+            UnicodeError, struct.error):
+        return False
+    return True  # it opens: what pdfium refused is the structure, not the password
+
+
+def _standard_entries_plausible(encryption: dict[str, Any]) -> bool:
+    try:
+        revision = int(encryption.get("R", 0))
+    except (TypeError, ValueError):
+        return False
+    wanted = 48 if revision >= 5 else 32
+    entries = [encryption.get("O"), encryption.get("U")]
+    return all(isinstance(entry, bytes) and len(entry) >= wanted for entry in entries)
 
 
 def _init_forms(pdf: Any) -> bool:

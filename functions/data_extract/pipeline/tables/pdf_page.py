@@ -73,3 +73,27 @@ def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[st
     if outside.strip():
         pieces.append((outside, None))
     return pieces
+
+
+# Text between a table and the page break (a footnote, a page number, a running header)
+# shorter than this still lets the table continue on the next page.
+CONTINUATION_GAP_CHARS = 200
+
+
+def mark_continuations(pages: list[list[Any]]) -> None:
+    """Mark a table that continues the last table of the page before (same columns, no caption
+    of its own, nothing but a running header or footer between them)."""
+    for previous_blocks, blocks in zip(pages, pages[1:], strict=False):
+        last = next((i for i in range(len(previous_blocks) - 1, -1, -1) if previous_blocks[i].table is not None), None)
+        first = next((i for i, block in enumerate(blocks) if block.table is not None), None)
+        if last is None or first is None:
+            continue
+        before, after = previous_blocks[last].table, blocks[first].table
+        if before.n_cols != after.n_cols or after.caption is not None or before.n_cols < 2:
+            continue
+        if previous_blocks[last].meta.get("detected") == "form_fields" or blocks[first].meta.get("detected") == "form_fields":
+            continue
+        trailing = sum(len(b.text) for b in previous_blocks[last + 1 :])
+        leading = sum(len(b.text) for b in blocks[:first])
+        if trailing <= CONTINUATION_GAP_CHARS and leading <= CONTINUATION_GAP_CHARS:
+            after.continues_previous = True

@@ -529,12 +529,39 @@ def _aligned_regions(lines: list[Line], horizontals, line_height: float) -> list
     if current:
         regions.append(current)
     out = []
+    taken: set[int] = set()
     for region in regions:
         while region and len(region[-1].chunks) < 2:
             region.pop()
         if sum(1 for r in region if len(r.chunks) >= 2) >= 2:
+            taken.update(id(r) for r in region)
             out.append(region)
+    index = {id(row): i for i, row in enumerate(rows)}
+    for region in out:
+        _extend_with_spanning_headers(region, rows, index[id(region[0])], taken, line_height)
     return out
+
+
+def _extend_with_spanning_headers(region: list[_Row], rows: list[_Row], start: int, taken: set[int],
+                                  line_height: float) -> None:
+    """Single-cell lines right above a block, over its data columns: spanning header cells."""
+    x0 = min(r.line.x0 for r in region)
+    x1 = max(r.line.x1 for r in region)
+    width = max(x1 - x0, 1.0)
+    for position in range(start - 1, max(start - 3, -1), -1):
+        row = rows[position]
+        if id(row) in taken or len(row.chunks) != 1:
+            return
+        line = row.line
+        gap = row.bottom - region[0].top
+        if gap > 1.2 * line_height or gap < -1.0:
+            return
+        if line.x0 < x0 + 0.15 * width or line.x1 > x1 + 0.1 * width or _is_wide(row, region):
+            return
+        if _CAPTION.match(line.text) or _FIGURE.match(line.text):
+            return
+        region.insert(0, row)
+        taken.add(id(row))
 
 
 def _is_wide(row: _Row, region: list[_Row]) -> bool:
@@ -631,7 +658,7 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
     x_max = max(s[1] for s in spans)
     n = len(region)
     # Spanning header cells and the odd overlong stub may cross a column gap.
-    tolerance = max(0, int(0.12 * n)) if n >= 6 else 0
+    tolerance = max(1, int(0.12 * n)) if n >= 4 else 0
     events: list[tuple[float, int]] = []
     for a, b in spans:
         events.append((a, 1))
@@ -782,6 +809,12 @@ def _mark_header(table: Table, region: list[_Row], grouped, horizontals) -> None
     if not table.cells:
         return
     n_rows = table.n_rows
+    ruled = _rows_above_inner_rule(grouped, horizontals)
+    if ruled:
+        for cell in table.cells:
+            cell.header = cell.row < ruled
+        table.header_rows = ruled
+        return
     header_rows = 0
     numeric_rows = [
         any(_is_numeric(c.text) for c in table.cells if c.row == r and c.col > 0) for r in range(n_rows)
@@ -796,6 +829,27 @@ def _mark_header(table: Table, region: list[_Row], grouped, horizontals) -> None
     for cell in table.cells:
         cell.header = cell.row < header_rows
     table.header_rows = header_rows
+
+
+def _rows_above_inner_rule(grouped, horizontals) -> int:
+    """How many rows sit above the first rule that runs between two rows in the top half; 0 if none."""
+    spans = []
+    for entries in grouped:
+        words = [w for _col, _span, lines in entries for ws in lines for w in ws]
+        if not words:
+            return 0
+        spans.append((min(w.y0 for w in words), max(w.y1 for w in words), min(w.x0 for w in words),
+                      max(w.x1 for w in words)))
+    if len(spans) < 3:
+        return 0
+    x0 = min(s[2] for s in spans)
+    x1 = max(s[3] for s in spans)
+    for r in range(min(len(spans) - 1, max(1, len(spans) // 2))):
+        lower_top, upper_bottom = spans[r + 1][1], spans[r][0]
+        for y, rx0, rx1 in horizontals:
+            if lower_top - 1 <= y <= upper_bottom + 1 and min(rx1, x1) - max(rx0, x0) >= 0.5 * (x1 - x0):
+                return r + 1
+    return 0
 
 
 # --- shared ---------------------------------------------------------------------------
