@@ -46,11 +46,19 @@ class Line:
         self.refresh()
 
     def refresh(self) -> None:
-        self.words.sort(key=lambda w: w.x0)
-        self.x0 = min(w.x0 for w in self.words)
-        self.x1 = max(w.x1 for w in self.words)
-        self.y0 = min(w.y0 for w in self.words)
-        self.y1 = max(w.y1 for w in self.words)
+        words = self.words
+        if len(words) > 1:
+            words.sort(key=lambda w: w.x0)
+        first = words[0]
+        x0, y0, x1, y1 = first.x0, first.y0, first.x1, first.y1
+        for word in words:
+            if word.y0 < y0:
+                y0 = word.y0
+            if word.x1 > x1:
+                x1 = word.x1
+            if word.y1 > y1:
+                y1 = word.y1
+        self.x0, self.y0, self.x1, self.y1 = x0, y0, x1, y1
 
     @property
     def height(self) -> float:
@@ -153,14 +161,15 @@ def read_words(textpage: Any, rotation: Rotation, text: str | None = None) -> li
             continue
         x0, x1, y0, y1 = rect.left, rect.right, rect.bottom, rect.top
         if last != first and get_box(handle, last, rect):
-            if rect.left < x0:
-                x0 = rect.left
-            if rect.right > x1:
-                x1 = rect.right
-            if rect.bottom < y0:
-                y0 = rect.bottom
-            if rect.top > y1:
-                y1 = rect.top
+            # The last glyph of a word is right of the first and on its line: only its right edge
+            # (and a taller glyph's top or bottom) can widen the box.
+            right, bottom, top = rect.right, rect.bottom, rect.top
+            if right > x1:
+                x1 = right
+            if bottom < y0:
+                y0 = bottom
+            if top > y1:
+                y1 = top
         if y0 > y1:
             y0, y1 = y1, y0
         if rotated:
@@ -177,23 +186,31 @@ def group_lines(words: list[Word]) -> list[Line]:
     Superscripts and footnote marks overlap the line they belong to by more than
     half their own height, so they join it rather than making a line of their own.
     """
-    ordered = sorted(words, key=lambda w: -w.cy)
+    ordered = sorted(words, key=lambda w: -(w.y0 + w.y1))
     lines: list[list[Word]] = []
     bounds: list[list[float]] = []  # y0, y1 of each open line
     for word in ordered:
+        wy0, wy1 = word.y0, word.y1
+        height = wy1 - wy0
         placed = False
         # Only the last few lines can still overlap a word further down the page.
         for position in range(len(lines) - 1, max(len(lines) - 4, -1), -1):
-            y0, y1 = bounds[position]
-            overlap = min(y1, word.y1) - max(y0, word.y0)
-            if overlap >= 0.5 * min(word.height, y1 - y0):
+            bound = bounds[position]
+            y0, y1 = bound
+            overlap = (y1 if y1 < wy1 else wy1) - (y0 if y0 > wy0 else wy0)
+            line_height = y1 - y0
+            if overlap >= 0.5 * (height if height < line_height else line_height):
                 lines[position].append(word)
-                bounds[position] = [min(y0, word.y0), max(y1, word.y1)] if word.height < 2.5 * (y1 - y0) else [y0, y1]
+                if height < 2.5 * line_height:
+                    if wy0 < y0:
+                        bound[0] = wy0
+                    if wy1 > y1:
+                        bound[1] = wy1
                 placed = True
                 break
         if not placed:
             lines.append([word])
-            bounds.append([word.y0, word.y1])
+            bounds.append([wy0, wy1])
     result = [Line(words=members) for members in lines]
     result.sort(key=lambda line: -line.y1)
     return result

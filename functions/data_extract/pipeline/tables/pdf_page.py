@@ -44,20 +44,23 @@ def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[st
     if text is None:
         return []
     count = len(text)
-    owner: dict[int, int] = {}
-    for position, found in enumerate(tables):
-        for index in found.char_indexes():
-            owner.setdefault(index, position)
+    # Each table owns the character ranges of its words; walk them in order.
+    spans = sorted(
+        (word.first, min(word.last, count - 1), position)
+        for position, found in enumerate(tables)
+        for word in (*found.words, *found.caption_words)
+        if word.first < count
+    )
     pieces: list[tuple[str, FoundTable | None]] = []
     emitted: set[int] = set()
-    run_start = 0
+    cursor = 0  # first character not yet placed
     run_parts: list[str] = []  # outside text since the last table piece
-    for index, position in sorted(owner.items()):
-        if index >= count:
+    for first, last, position in spans:
+        if last < cursor:
             continue
-        if index > run_start:
-            run_parts.append(text[run_start:index])
-        run_start = index + 1
+        if first > cursor:
+            run_parts.append(text[cursor:first])
+        cursor = max(cursor, last + 1)
         if position not in emitted:
             outside = "".join(run_parts)
             if outside.strip():
@@ -65,10 +68,10 @@ def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[st
             run_parts = []
             emitted.add(position)
             pieces.append(("", tables[position]))
-        elif run_parts and not "".join(run_parts).strip():
+        elif run_parts and not any(part.strip() for part in run_parts):
             run_parts = []
-    if run_start < count:
-        run_parts.append(text[run_start:])
+    if cursor < count:
+        run_parts.append(text[cursor:])
     outside = "".join(run_parts)
     if outside.strip():
         pieces.append((outside, None))

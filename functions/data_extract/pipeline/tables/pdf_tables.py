@@ -302,11 +302,20 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
     if n_rows < 1 or n_cols < 2 or n_rows * n_cols < 4 or n_rows * n_cols > MAX_GRID_CELLS:
         return None
 
-    def ruled(rules, position: float, start: float, end: float) -> bool:
-        return any(
-            abs(p - position) <= RULE_TOLERANCE and min(e, end) - max(s, start) >= 0.6 * (end - start)
-            for p, s, e in rules
-        )
+    # Rules by the grid edge they lie on, so each test looks at the few rules of one edge.
+    def by_edge(rules, edges):
+        found: dict[int, list[tuple[float, float]]] = {}
+        for position, start, end in rules:
+            for index, edge in enumerate(edges):
+                if abs(position - edge) <= RULE_TOLERANCE:
+                    found.setdefault(index, []).append((start, end))
+        return found
+
+    vertical_at = by_edge(verticals, col_edges)
+    horizontal_at = by_edge(horizontals, row_edges)
+
+    def ruled(at, edge: int, start: float, end: float) -> bool:
+        return any(min(e, end) - max(s, start) >= 0.6 * (end - start) for s, e in at.get(edge, ()))
 
     parent = list(range(n_rows * n_cols))
 
@@ -320,9 +329,9 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
         top, bottom = row_edges[r], row_edges[r + 1]
         for c in range(n_cols):
             left, right = col_edges[c], col_edges[c + 1]
-            if c + 1 < n_cols and not ruled(verticals, right, bottom, top):
+            if c + 1 < n_cols and not ruled(vertical_at, c + 1, bottom, top):
                 parent[find(r * n_cols + c)] = find(r * n_cols + c + 1)
-            if r + 1 < n_rows and not ruled(horizontals, bottom, left, right):
+            if r + 1 < n_rows and not ruled(horizontal_at, r + 1, left, right):
                 parent[find(r * n_cols + c)] = find((r + 1) * n_cols + c)
     groups: dict[int, list[int]] = {}
     for cell in range(n_rows * n_cols):
@@ -405,6 +414,8 @@ def _bisect_edges(edges: list[float], value: float, *, ascending: bool) -> int:
 def _text_lines(words: list[Word]) -> list[list[Word]]:
     if not words:
         return []
+    if len(words) == 1:
+        return [words]
     from data_extract.pipeline.tables.pdf_geometry import group_lines
 
     return [line.words for line in group_lines(words)]
