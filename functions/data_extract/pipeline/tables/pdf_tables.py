@@ -42,6 +42,7 @@ MIN_ALIGNED_ROWS = 3
 RULES_SPLIT_BLOCKS = False
 WORD_GUTTERS = True
 MIN_FILL = 0.4
+WORD_SPACE_RATIO = 0.4
 MIN_WORD_GUTTER = 0.45
 
 _CAPTION = re.compile(r"^\s*(table|tab\.|tableau|tabelle|exhibit|schedule)\s*[\dIVXivxA-Z][\w.\-]*\s*[:.\-–—]?", re.I)
@@ -714,7 +715,40 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
                 if any(w.x1 <= a + 0.5 for w in row.line.words) and any(w.x0 >= b - 0.5 for w in row.line.words)
             ) >= (2 if b - a >= line_height else max(2, 0.25 * len(region)))
         ]
+    if WORD_GUTTERS:
+        gutters = [(a, b) for a, b in gutters if not _inside_word_spaces(region, a, b)]
     return [(a + b) / 2 for a, b in gutters]
+
+
+def _inside_word_spaces(region: list[_Row], a: float, b: float) -> bool:
+    """Is a white band only the space between words of one phrase ("40 years", "45 years", ...)?
+
+    Words that line up in every row leave a band between them; it separates columns only if
+    the words on its two sides stand further apart than a word space in most rows.
+    """
+    spaces = [
+        b.x0 - a.x1 for row in region for chunk in row.chunks for a, b in zip(chunk, chunk[1:], strict=False)
+        if b.x0 > a.x1
+    ]
+    word_space = statistics.median(spaces) if len(spaces) >= 3 else None
+    spaced = joined = 0
+    for row in region:
+        left = right = None
+        for word in row.line.words:
+            if word.x1 <= a + 0.5:
+                left = word
+            elif word.x0 >= b - 0.5 and right is None:
+                right = word
+        if left is None or right is None:
+            continue
+        limit = WORD_SPACE_RATIO * max(min(left.height, right.height), 1.0)
+        if word_space is not None:
+            limit = max(limit, 1.3 * word_space)
+        if right.x0 - left.x1 < limit:
+            joined += 1
+        else:
+            spaced += 1
+    return joined > spaced
 
 
 def _column_of(chunk: list[Word], gutters: list[float]) -> tuple[int, int]:
