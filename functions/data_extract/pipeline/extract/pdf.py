@@ -32,7 +32,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from data_extract.pipeline.tables.pdf_page import mark_continuations, page_tables, text_around_tables
+from data_extract.pipeline.tables.pdf_page import mark_continuations, page_tables, text_around_tables, text_may_hold_table
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 # --- tunables ---------------------------------------------------------------
@@ -59,6 +59,7 @@ RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
 MAX_PATH_SEGMENTS_INSPECTED = 64
 MIN_OBJECTS_ALWAYS_WALKED = 120
 TABLES_ON_EVERY_PAGE = False
+TEXT_GATE = True
 
 _PATH, _IMAGE, _FORM = 2, 3, 5  # FPDF_PAGEOBJ_* types
 _SEGMENT_LINETO, _SEGMENT_BEZIERTO, _SEGMENT_MOVETO = 0, 1, 2
@@ -463,8 +464,13 @@ def _lay_out_page(
 
     if inventory is None and raw.FPDFPage_CountObjects(page.raw) <= max(MIN_OBJECTS_ALWAYS_WALKED, native_chars // 8):
         inventory = _inventory(page)
-    ruled = inventory is not None and len(inventory.horizontal_rules) >= 2
-    if TABLES_ON_EVERY_PAGE or rotated or ruled or _may_hold_table(segments, line_height):
+    # Rules near the top and bottom edges are a running header's or footer's, not a table's.
+    ruled = inventory is not None and sum(
+        1 for rule in inventory.horizontal_rules if 0.08 * inventory.height < rule[0] < 0.92 * inventory.height
+    ) >= 2
+    if TABLES_ON_EVERY_PAGE or rotated or ruled or _may_hold_table(segments, line_height) or (
+        TEXT_GATE and text_may_hold_table(stream_text)
+    ):
         if inventory is None:
             inventory = _inventory(page)
         found = page_tables(page, textpage, inventory.horizontal_rules, inventory.vertical_rules)

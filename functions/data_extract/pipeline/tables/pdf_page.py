@@ -8,6 +8,31 @@ from data_extract.pipeline.tables.pdf_geometry import Rotation, group_lines, pag
 from data_extract.pipeline.tables.pdf_tables import FoundTable, find_tables
 
 
+# A run of this many short lines with figures in them, in the page's text stream, is worth a look
+# for a table even when the page draws no rules and its text runs do not line up (generators that
+# write a whole table row as one run).
+ROW_LIKE_RUN = 3
+ROW_LIKE_MAX_CHARS = 90
+
+
+def text_may_hold_table(stream_text: str) -> bool:
+    """Cheap test on the page's stream text: consecutive short lines holding figures."""
+    run = 0
+    for line in stream_text.splitlines():
+        stripped = line.strip()
+        # Figures after the row's label, at least every other word: "North 1,204 1,310", "20-29
+        # 0.2650" (a line that only starts with a number is a numbered heading or a list item).
+        tail = stripped.split()[1:]
+        figures = sum(1 for token in tail if any(ch.isdigit() for ch in token))
+        if stripped and len(stripped) <= ROW_LIKE_MAX_CHARS and figures and figures >= len(tail) // 2:
+            run += 1
+            if run >= ROW_LIKE_RUN:
+                return True
+        elif stripped:
+            run = 0
+    return False
+
+
 def page_tables(page: Any, textpage: Any, horizontals, verticals) -> list[FoundTable]:
     """Tables of a page, given its rules in unrotated page space ((y, x0, x1) and (x, y0, y1))."""
     width, height = float(page.get_width()), float(page.get_height())
