@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from data_extract.pipeline.tables.pdf_geometry import Rotation, group_lines, page_text, read_words
@@ -13,18 +14,23 @@ from data_extract.pipeline.tables.pdf_tables import FoundTable, find_tables
 # write a whole table row as one run).
 ROW_LIKE_RUN = 3
 ROW_LIKE_MAX_CHARS = 90
+_FIGURE_TOKEN = re.compile(r"\S*\d\S*")
 
 
 def text_may_hold_table(stream_text: str) -> bool:
     """Cheap test on the page's stream text: consecutive short lines holding figures."""
     run = 0
     for line in stream_text.splitlines():
+        if len(line) > ROW_LIKE_MAX_CHARS + 8:
+            run = 0
+            continue
         stripped = line.strip()
         # Figures after the row's label, at least every other word: "North 1,204 1,310", "20-29
         # 0.2650" (a line that only starts with a number is a numbered heading or a list item).
-        tail = stripped.split()[1:]
-        figures = sum(1 for token in tail if any(ch.isdigit() for ch in token))
-        if stripped and len(stripped) <= ROW_LIKE_MAX_CHARS and figures and figures >= len(tail) // 2:
+        parts = stripped.split(None, 1)
+        tail = parts[1] if len(parts) == 2 else ""
+        figures = len(_FIGURE_TOKEN.findall(tail)) if tail else 0
+        if figures and len(stripped) <= ROW_LIKE_MAX_CHARS and figures >= (tail.count(" ") + 1) // 2:
             run += 1
             if run >= ROW_LIKE_RUN:
                 return True

@@ -689,14 +689,13 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
             if open_at > x_min and x < x_max and x - open_at >= (MIN_WORD_GUTTER if WORD_GUTTERS else 0.25) * line_height:
                 gutters.append((open_at, x))
             open_at = None
+    # Per line: where its first word ends and its last word starts (text on both sides of a band).
+    extremes = [(min(w.x1 for w in row.line.words), max(w.x0 for w in row.line.words)) for row in region]
     if tolerance:
         # Keep a tolerated band only if most lines really have text on both of its sides.
         kept = []
         for a, b in gutters:
-            both = sum(
-                1 for row in region
-                if any(w.x1 <= a + 0.5 for w in row.line.words) and any(w.x0 >= b - 0.5 for w in row.line.words)
-            )
+            both = sum(1 for first_end, last_start in extremes if first_end <= a + 0.5 and last_start >= b - 0.5)
             wide = b - a >= line_height
             if both >= (max(2, 0.25 * len(region)) if WORD_GUTTERS and not wide else 2):
                 kept.append((a, b))
@@ -710,10 +709,8 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
             ) >= 2
         ] if not WORD_GUTTERS else [
             (a, b) for a, b in gutters
-            if sum(
-                1 for row in region
-                if any(w.x1 <= a + 0.5 for w in row.line.words) and any(w.x0 >= b - 0.5 for w in row.line.words)
-            ) >= (2 if b - a >= line_height else max(2, 0.25 * len(region)))
+            if sum(1 for first_end, last_start in extremes if first_end <= a + 0.5 and last_start >= b - 0.5)
+            >= (2 if b - a >= line_height else max(2, 0.25 * len(region)))
         ]
     if WORD_GUTTERS:
         gutters = [(a, b) for a, b in gutters if not _inside_word_spaces(region, a, b)]
@@ -861,9 +858,10 @@ def _mark_header(table: Table, region: list[_Row], grouped, horizontals) -> None
         table.header_rows = ruled
         return
     header_rows = 0
-    numeric_rows = [
-        any(_is_numeric(c.text) for c in table.cells if c.row == r and c.col > 0) for r in range(n_rows)
-    ]
+    numeric_rows = [False] * n_rows
+    for c in table.cells:
+        if c.col > 0 and not numeric_rows[c.row] and _is_numeric(c.text):
+            numeric_rows[c.row] = True
     for r in range(n_rows):
         if numeric_rows[r]:
             break
@@ -879,17 +877,17 @@ def _mark_header(table: Table, region: list[_Row], grouped, horizontals) -> None
 def _rows_above_inner_rule(grouped, horizontals) -> int:
     """How many rows sit above the first rule that runs between two rows in the top half; 0 if none."""
     spans = []
-    for entries in grouped:
+    for entries in grouped[: max(3, len(grouped) // 2 + 1)]:
         words = [w for _col, _span, lines in entries for ws in lines for w in ws]
         if not words:
             return 0
         spans.append((min(w.y0 for w in words), max(w.y1 for w in words), min(w.x0 for w in words),
                       max(w.x1 for w in words)))
-    if len(spans) < 3:
+    if len(spans) < 3 or len(grouped) < 3:
         return 0
     x0 = min(s[2] for s in spans)
     x1 = max(s[3] for s in spans)
-    for r in range(min(len(spans) - 1, max(1, len(spans) // 2))):
+    for r in range(min(len(spans) - 1, max(1, len(grouped) // 2))):
         lower_top, upper_bottom = spans[r + 1][1], spans[r][0]
         for y, rx0, rx1 in horizontals:
             if lower_top - 1 <= y <= upper_bottom + 1 and min(rx1, x1) - max(rx0, x0) >= 0.5 * (x1 - x0):
