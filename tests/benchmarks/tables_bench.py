@@ -4,6 +4,7 @@ Run from the repository root with the project venv::
 
     .venv/bin/python tests/benchmarks/tables_bench.py [--write] [--peers camelot-hybrid,tabula-stream]
         [--data DIR] [--scorer PATH] [--peer-venvs DIR] [--repeat 3] [--baseline-ref REF] [--keep DIR]
+        [--reuse-peers DIR]
 
 What it does, in one run:
 
@@ -21,7 +22,8 @@ What it does, in one run:
   precision/recall/F1 (ICDAR 2013 adjacency relations, micro-averaged), mean per-document F1, detection recall
   and precision.
 
-It prints a table and checks the targets. ``--write`` puts the results into ``docs/benchmarks.md`` between the
+``--keep DIR`` keeps every tool's output; ``--reuse-peers DIR`` scores the peers from such a folder instead of
+running them again (they take minutes; ours takes seconds). It prints a table and checks the targets. ``--write`` puts the results into ``docs/benchmarks.md`` between the
 ``tables-bench`` markers (the rest of that file is left as it is).
 """
 
@@ -236,6 +238,14 @@ def run(args: argparse.Namespace) -> tuple[list[ToolResult], ToolResult | None]:
                 continue
             out = workdir / peer
             out.mkdir(exist_ok=True)
+            reused = args.reuse_peers / peer if args.reuse_peers else None
+            if reused is not None and (reused / "_run.json").is_file():
+                # A previous run's output of this peer (the peers do not change between our runs).
+                info = json.loads((reused / "_run.json").read_text())
+                result.seconds, result.errors = info["seconds"], info["errors"]
+                result.summary, result.per_doc = _score(scorer, data, reused)
+                results.append(result)
+                continue
             try:
                 info = _run_json([str(python), "-c", PEER_WORKER, tool, str(data), str(out), json.dumps(counts)],
                                  timeout=args.timeout)
@@ -245,6 +255,7 @@ def run(args: argparse.Namespace) -> tuple[list[ToolResult], ToolResult | None]:
                 continue
             result.seconds = info["seconds"]
             result.errors = info["errors"]
+            (out / "_run.json").write_text(json.dumps(info))
             result.summary, result.per_doc = _score(scorer, data, out)
             results.append(result)
         return results, baseline
@@ -333,6 +344,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline-ref", default=DEFAULT_BASELINE_REF, help="git ref to time as 'today'; '' to skip")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per tool")
     parser.add_argument("--keep", help="keep every tool's NAME.json files in this folder")
+    parser.add_argument("--reuse-peers", type=Path,
+                        help="score the peers from a previous run's --keep folder instead of running them again")
     parser.add_argument("--write", action="store_true", help=f"write the results into {RESULTS_FILE.name}")
     args = parser.parse_args(argv)
     args.peers = [p for p in args.peers.split(",") if p]
