@@ -49,7 +49,7 @@ def page_tables(page: Any, textpage: Any, horizontals, verticals) -> list[FoundT
     if len(words) < 4:
         return []
     lines = group_lines(words)
-    return find_tables(lines, list(horizontals), list(verticals))
+    return find_tables(lines, list(horizontals), list(verticals), rotation.display_size[1])
 
 
 def _rotate_rules(rotation: Rotation, horizontals, verticals):

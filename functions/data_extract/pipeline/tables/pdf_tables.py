@@ -109,8 +109,11 @@ def find_tables(
     lines: list[Line],
     horizontals: list[tuple[float, float, float]],
     verticals: list[tuple[float, float, float]],
+    page_height: float | None = None,
 ) -> list[FoundTable]:
     """Every table on the page, top to bottom."""
+    if page_height is not None:
+        lines = _without_running_lines(lines, page_height)
     if not lines:
         return []
     horizontals = merge_rules(horizontals)
@@ -235,6 +238,33 @@ def _merge_cell_overlaps(cells: list[TableCell]) -> list[TableCell]:
             continue
         out.append(cell)
     return out
+
+
+# A page's first or last line this close to the page edge, and set apart from the text, is a running
+# header or footer (or a page number): never a table row.
+RUNNING_MARGIN = 0.08
+RUNNING_GAP_RATIO = 1.5
+
+
+def _without_running_lines(lines: list[Line], page_height: float) -> list[Line]:
+    if len(lines) < 3:
+        return lines
+    heights = sorted(line.height for line in lines)
+    line_height = max(heights[len(heights) // 2], 1.0)
+    start, end = 0, len(lines)
+    # Up to two header lines (a title and a date, say) and two footer lines.
+    for _ in range(2):
+        first, following = lines[start], lines[start + 1]
+        if first.y0 > (1 - RUNNING_MARGIN) * page_height and first.y0 - following.y1 > RUNNING_GAP_RATIO * line_height:
+            start += 1
+        if end - start < 3:
+            break
+        last, preceding = lines[end - 1], lines[end - 2]
+        if last.y1 < RUNNING_MARGIN * page_height and preceding.y0 - last.y1 > RUNNING_GAP_RATIO * line_height:
+            end -= 1
+        if end - start < 3:
+            break
+    return lines[start:end]
 
 
 def _free_lines(lines: list[Line], taken: set[int]) -> list[Line]:
