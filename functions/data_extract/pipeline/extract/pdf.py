@@ -470,9 +470,16 @@ def _lay_out_page(
     if TABLES_ON_EVERY_PAGE or rotated or ruled or _may_hold_table(segments, line_height) or (
         TEXT_GATE and text_may_hold_table(stream_text)
     ):
-        if inventory is None:
-            inventory = _inventory(page)
-        found = page_tables(page, textpage, inventory.horizontal_rules, inventory.vertical_rules)
+        walked = inventory
+
+        def rules() -> tuple[list, list]:
+            # Walked only once the words line up somewhere: most pages with figures never need it.
+            nonlocal walked
+            if walked is None:
+                walked = _inventory(page)
+            return walked.horizontal_rules, walked.vertical_rules
+
+        found = page_tables(page, textpage, rules)
         if found:
             return _blocks_around_tables(textpage, found, number, stream_blocks), "tables"
     if rotated:

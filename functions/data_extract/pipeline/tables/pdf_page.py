@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from data_extract.pipeline.tables.pdf_geometry import Rotation, group_lines, page_text, read_words
@@ -39,17 +40,23 @@ def text_may_hold_table(stream_text: str) -> bool:
     return False
 
 
-def page_tables(page: Any, textpage: Any, horizontals, verticals) -> list[FoundTable]:
-    """Tables of a page, given its rules in unrotated page space ((y, x0, x1) and (x, y0, y1))."""
+def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]]) -> list[FoundTable]:
+    """Tables of a page. ``rules()`` gives its rules in unrotated page space ((y, x0, x1) and
+    (x, y0, y1)); it is called only when the page's words line up anywhere, as every table's do."""
     width, height = float(page.get_width()), float(page.get_height())
     rotation = Rotation(page.get_rotation(), width, height)
-    if rotation.degrees:
-        horizontals, verticals = _rotate_rules(rotation, horizontals, verticals)
     words = read_words(textpage, rotation, page_text(textpage))
     if len(words) < 4:
         return []
     lines = group_lines(words)
-    return find_tables(lines, list(horizontals), list(verticals), rotation.display_size[1])
+
+    def display_rules() -> tuple[list, list]:
+        horizontals, verticals = rules()
+        if rotation.degrees:
+            return _rotate_rules(rotation, horizontals, verticals)
+        return list(horizontals), list(verticals)
+
+    return find_tables(lines, display_rules, rotation.display_size[1])
 
 
 def _rotate_rules(rotation: Rotation, horizontals, verticals):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from data_extract.pipeline.tables.pdf_geometry import Line, Word
@@ -105,17 +106,15 @@ def _cluster(values: list[float], tolerance: float = RULE_TOLERANCE) -> list[flo
 # --- entry point ------------------------------------------------------------------
 
 
-def find_tables(
-    lines: list[Line],
-    horizontals: list[tuple[float, float, float]],
-    verticals: list[tuple[float, float, float]],
-    page_height: float | None = None,
-) -> list[FoundTable]:
-    """Every table on the page, top to bottom."""
+def find_tables(lines: list[Line], rules: Callable[[], tuple[list, list]], page_height: float | None = None,
+                ) -> list[FoundTable]:
+    """Every table on the page, top to bottom. ``rules()`` gives the page's horizontal (y, x0, x1)
+    and vertical (x, y0, y1) rules; it is not called for a page whose lines never split into cells."""
     if page_height is not None:
         lines = _without_running_lines(lines, page_height)
-    if not lines:
+    if not lines or not any(len(_chunks(line)) >= 2 for line in lines):
         return []
+    horizontals, verticals = rules()
     horizontals = merge_rules(horizontals)
     verticals = merge_rules(verticals)
     if len(horizontals) > MAX_RULES_PER_AXIS or len(verticals) > MAX_RULES_PER_AXIS:
