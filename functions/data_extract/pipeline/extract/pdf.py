@@ -57,8 +57,6 @@ MAX_PATHS_FOR_TABLES = 20000  # a page drawing more paths is a vector drawing, n
 RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
 MAX_PATH_SEGMENTS_INSPECTED = 64
 MIN_OBJECTS_ALWAYS_WALKED = 120
-TABLES_ON_EVERY_PAGE = False
-TEXT_GATE = True
 
 _PATH, _IMAGE, _FORM = 2, 3, 5  # FPDF_PAGEOBJ_* types
 _SEGMENT_LINETO, _SEGMENT_BEZIERTO, _SEGMENT_MOVETO = 0, 1, 2
@@ -467,9 +465,7 @@ def _lay_out_page(
     ruled = inventory is not None and sum(
         1 for rule in inventory.horizontal_rules if 0.08 * inventory.height < rule[0] < 0.92 * inventory.height
     ) >= 2
-    if TABLES_ON_EVERY_PAGE or rotated or ruled or _may_hold_table(segments, line_height) or (
-        TEXT_GATE and text_may_hold_table(stream_text)
-    ):
+    if rotated or ruled or _may_hold_table(segments, line_height) or text_may_hold_table(stream_text):
         walked = inventory
 
         def rules() -> tuple[list, list]:

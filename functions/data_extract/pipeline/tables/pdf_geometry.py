@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -67,15 +67,6 @@ class Line:
     @property
     def text(self) -> str:
         return " ".join(w.text for w in self.words)
-
-
-@dataclass
-class PageGeometry:
-    width: float
-    height: float
-    words: list[Word]
-    horizontal_rules: list[tuple[float, float, float]] = field(default_factory=list)  # (y, x0, x1)
-    vertical_rules: list[tuple[float, float, float]] = field(default_factory=list)  # (x, y0, y1)
 
 
 class Rotation:

@@ -40,8 +40,6 @@ RULE_TOLERANCE = 2.0
 MAX_RULES_PER_AXIS = 400
 MAX_GRID_CELLS = 5000
 MIN_ALIGNED_ROWS = 3
-RULES_SPLIT_BLOCKS = False
-WORD_GUTTERS = True
 MIN_FILL = 0.4
 WORD_SPACE_RATIO = 0.4
 MIN_WORD_GUTTER = 0.45
@@ -129,7 +127,7 @@ def find_tables(lines: list[Line], rules: Callable[[], tuple[list, list]], page_
             tables.append(found)
     taken = {id(w) for t in tables for w in t.words}
     free_lines = _free_lines(lines, taken)
-    for region in _aligned_regions(free_lines, horizontals, line_height):
+    for region in _aligned_regions(free_lines, line_height):
         found = _build_aligned(region, horizontals, verticals, line_height)
         if found is not None:
             tables.append(found)
@@ -529,12 +527,11 @@ def _chunks(line: Line) -> list[list[Word]]:
 _BULLETS = frozenset("•◦▪▫■□●○‣⁃–—-*·►➢✓✔")
 
 
-def _aligned_regions(lines: list[Line], horizontals, line_height: float) -> list[list[_Row]]:
+def _aligned_regions(lines: list[Line], line_height: float) -> list[list[_Row]]:
     """Runs of consecutive lines that split into aligned cells.
 
     A short single-cell line may sit inside a run (a section label, a wrapped stub); a
-    wide one is prose and ends it. A rule between a single-cell line and a line of cells
-    is where a table starts or ends.
+    wide one, a caption or a figure's caption ends it, and so does a gap of a few lines.
     """
     rows = [_Row(line, _chunks(line)) for line in lines]
     regions: list[list[_Row]] = []
@@ -545,10 +542,7 @@ def _aligned_regions(lines: list[Line], horizontals, line_height: float) -> list
         if current:
             previous = current[-1]
             gap = previous.bottom - row.top
-            boundary = gap > MAX_ROW_GAP_RATIO * line_height
-            if not boundary and RULES_SPLIT_BLOCKS and (len(previous.chunks) >= 2) != multi:
-                boundary = _rule_between(horizontals, previous, row)
-            if boundary:
+            if gap > MAX_ROW_GAP_RATIO * line_height:
                 regions.append(current)
                 current, singles = [], 0
         if multi and _FIGURE.match(row.line.text):
@@ -609,16 +603,6 @@ def _is_wide(row: _Row, region: list[_Row]) -> bool:
     x0 = min(r.line.x0 for r in region)
     x1 = max(r.line.x1 for r in region)
     return row.line.x1 - row.line.x0 > 0.6 * max(x1 - x0, 1.0)
-
-
-def _rule_between(horizontals, upper: _Row, lower: _Row) -> bool:
-    lo, hi = lower.top, upper.bottom
-    x0 = min(upper.line.x0, lower.line.x0)
-    x1 = max(upper.line.x1, lower.line.x1)
-    width = max(x1 - x0, 1.0)
-    return any(
-        lo - 1.5 <= y <= hi + 1.5 and min(rx1, x1) - max(rx0, x0) >= 0.5 * width for y, rx0, rx1 in horizontals
-    )
 
 
 def _build_aligned(region: list[_Row], horizontals, verticals, line_height: float) -> FoundTable | None:
@@ -685,14 +669,14 @@ def _has_rules_around(region: list[_Row], horizontals) -> bool:
 
 
 def _gutters(region: list[_Row], line_height: float) -> list[float]:
-    """x positions of white bands that every line but a few leaves free."""
-    spans: list[tuple[float, float]] = []
-    for row in region:
-        if WORD_GUTTERS:
-            spans += [(w.x0, w.x1) for w in row.line.words]
-        else:
-            for chunk in row.chunks:
-                spans.append((chunk[0].x0, chunk[-1].x1))
+    """x positions of white bands between words that every line but a few leaves free.
+
+    Bands between words, not between runs of words: in a dense table the gap between two
+    columns is barely wider than a word space. A band counts when lines have text on both
+    of its sides (two lines for a wide band, a quarter of the lines for a narrow one), and
+    not when it is only the space inside a phrase repeated on every line.
+    """
+    spans = [(w.x0, w.x1) for row in region for w in row.line.words]
     if not spans:
         return []
     x_min = min(s[0] for s in spans)
@@ -705,7 +689,7 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
         events.append((a, 1))
         events.append((b, -1))
     events.sort(key=lambda e: (e[0], -e[1]))
-    gutters: list[tuple[float, float]] = []
+    bands: list[tuple[float, float]] = []
     depth = 0
     open_at: float | None = None
     for x, delta in events:
@@ -715,35 +699,17 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
         if now_open and not was_open:
             open_at = x
         elif was_open and not now_open and open_at is not None:
-            if open_at > x_min and x < x_max and x - open_at >= (MIN_WORD_GUTTER if WORD_GUTTERS else 0.25) * line_height:
-                gutters.append((open_at, x))
+            if open_at > x_min and x < x_max and x - open_at >= MIN_WORD_GUTTER * line_height:
+                bands.append((open_at, x))
             open_at = None
     # Per line: where its first word ends and its last word starts (text on both sides of a band).
     extremes = [(min(w.x1 for w in row.line.words), max(w.x0 for w in row.line.words)) for row in region]
-    if tolerance:
-        # Keep a tolerated band only if most lines really have text on both of its sides.
-        kept = []
-        for a, b in gutters:
-            both = sum(1 for first_end, last_start in extremes if first_end <= a + 0.5 and last_start >= b - 0.5)
-            wide = b - a >= line_height
-            if both >= (max(2, 0.25 * len(region)) if WORD_GUTTERS and not wide else 2):
-                kept.append((a, b))
-        gutters = kept
-    else:
-        gutters = [
-            (a, b) for a, b in gutters
-            if sum(
-                1 for row in region
-                if any(c[-1].x1 <= a + 0.5 for c in row.chunks) and any(c[0].x0 >= b - 0.5 for c in row.chunks)
-            ) >= 2
-        ] if not WORD_GUTTERS else [
-            (a, b) for a, b in gutters
-            if sum(1 for first_end, last_start in extremes if first_end <= a + 0.5 and last_start >= b - 0.5)
-            >= (2 if b - a >= line_height else max(2, 0.25 * len(region)))
-        ]
-    if WORD_GUTTERS:
-        gutters = [(a, b) for a, b in gutters if not _inside_word_spaces(region, a, b)]
-    return [(a + b) / 2 for a, b in gutters]
+    gutters = []
+    for a, b in bands:
+        both = sum(1 for first_end, last_start in extremes if first_end <= a + 0.5 and last_start >= b - 0.5)
+        if both >= (2 if b - a >= line_height else max(2, 0.25 * n)) and not _inside_word_spaces(region, a, b):
+            gutters.append((a + b) / 2)
+    return gutters
 
 
 def _inside_word_spaces(region: list[_Row], a: float, b: float) -> bool:
