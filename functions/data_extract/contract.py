@@ -129,6 +129,9 @@ class JobOptions(BaseModel):
     organize: bool = False
     strategy: OrganizeStrategy | None = None
     delimiter: str = Field(DEFAULT_DELIMITER, min_length=1, max_length=200)
+    table_csv: bool = Field(
+        False, description="also write every table of a file as its own CSV: <source>.tables/<table_id>.csv"
+    )
     recursive: bool = Field(False, description="for input_path prefixes: include objects in sub-folders")
     preset: str | None = Field(None, max_length=64, json_schema_extra={"pattern": PRESET_NAME_PATTERN},
                                description="letters, digits, '_', '-' and '.', starting with a letter or digit; no '..'")

@@ -25,6 +25,10 @@
 #   markitdown    "markitdown[all]"
 #   docling       docling (optional, not in the default set: ~6 GB, and its PDF/image layout
 #                 models come from a model hub, so it is benchmarked on non-PDF formats only)
+#   camelot       camelot-py (2.x, pdfium backend, no Ghostscript)   for tables_bench.py
+#   pdfplumber    pdfplumber                                          for tables_bench.py
+#   tabula        tabula-py jpype1 (needs a Java runtime: apt-get install default-jre-headless)
+#                                                                     for tables_bench.py
 #
 # Each install logs to $VENVS/<peer>.log. A venv is rebuilt from scratch on every run.
 set -euo pipefail
@@ -58,6 +62,21 @@ install_docling() {
     new_venv docling
     "$VENVS/docling/bin/pip" install torch==2.13.0
     "$VENVS/docling/bin/pip" install torch==2.13.0 docling
+}
+
+install_camelot() {
+    new_venv camelot
+    "$VENVS/camelot/bin/pip" install camelot-py
+}
+
+install_pdfplumber() {
+    new_venv pdfplumber
+    "$VENVS/pdfplumber/bin/pip" install pdfplumber
+}
+
+install_tabula() {
+    new_venv tabula
+    "$VENVS/tabula/bin/pip" install tabula-py jpype1
 }
 
 install_unstructured() {
@@ -115,7 +134,7 @@ fi
 pids=()
 for peer in "${peers[@]}"; do
     case "$peer" in
-        pypdfium2 | kreuzberg | markitdown | unstructured | docling) ;;
+        pypdfium2 | kreuzberg | markitdown | unstructured | docling | camelot | pdfplumber | tabula) ;;
         *) echo "unknown peer: $peer" >&2; exit 2 ;;
     esac
     ("install_$peer" >"$VENVS/$peer.log" 2>&1) &

@@ -201,7 +201,7 @@ def check_admission(store: Store, settings: Settings) -> None:
 _PASS_THROUGH = (
     "per_chunk", "organize", "strategy", "delimiter", "continue_on_error", "ocr", "include_semantic",
     "semantic_report", "semantic_report_format", "semantic_export_graph", "semantic_graph_format",
-    "include_evaluation", "evaluation_policy", "evaluation_fail_on_bad",
+    "include_evaluation", "evaluation_policy", "evaluation_fail_on_bad", "table_csv",
 )
 
 

@@ -60,6 +60,7 @@ def output_options(run_config: dict[str, Any]):
         organize=bool(run_config.get("organize", False)),
         strategy=run_config.get("strategy"),
         delimiter=run_config["delimiter"],
+        table_csv=bool(run_config.get("table_csv", False)),
     )
 
 

@@ -119,6 +119,9 @@ def chunk_document(doc: Document, *, source_key: str, chunk_size: int, overlap: 
         raise ValueError(f"overlap must be between 0 and chunk_size - 1 ({chunk_size - 1}), got {overlap}")
     if not source_key:
         raise ValueError("source_key must not be empty")
+    from data_extract.pipeline.tables import assign_table_ids
+
+    assign_table_ids(doc)
     return _Chunker(doc, source_key, chunk_size, overlap).run()
 
 
@@ -273,6 +276,8 @@ class _Chunker:
             metadata = self._provenance([index], section_block=index)
             metadata["text_as_html"] = table.to_html()
             metadata["text_as_markdown"] = table.to_markdown()
+            if block.table.table_id is not None:
+                metadata["table_id"] = block.table.table_id
             if len(parts) > 1:
                 metadata["table_part"] = part_number
                 metadata["table_parts"] = len(parts)

@@ -141,7 +141,11 @@ def normalize_document(doc: Document) -> Document:
     for block in doc.blocks:
         if block.table is not None:
             chars_before += len(block.text) if block.text else sum(len(c) for row in block.table.rows for c in row)
-            table = Table(rows=[[_finish(_clean(cell, counters)) for cell in row] for row in block.table.rows])
+            table = replace(
+                block.table,
+                rows=[[_finish(_clean(cell, counters)) for cell in row] for row in block.table.rows],
+                cells=[replace(cell, text=_finish(_clean(cell.text, counters))) for cell in block.table.cells],
+            )
             cleaned.append((replace(block, table=table), table.to_text(), False))
         else:
             chars_before += len(block.text)

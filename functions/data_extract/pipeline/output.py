@@ -109,6 +109,7 @@ class OutputOptions:
     delimiter: str = DEFAULT_DELIMITER
     chunk_size: int = 512
     overlap: int = 64
+    table_csv: bool = False  # also write <source>.tables/<table_id>.csv, one file per table
 
     def __post_init__(self) -> None:
         if self.output_format not in OUTPUT_FORMATS:
@@ -158,11 +159,28 @@ def render_records(records: list[dict[str, Any]], *, document: Document, source_
     context = _RenderContext(document, source, file_hash, options, processing_timestamp)
     ext = options.output_format
 
+    table_files = _table_csv_files(document, source) if options.table_csv else []
     if options.organize:
-        return _organized(records, context)
+        return _organized(records, context) + table_files
     if options.per_chunk:
-        return [context.file(f"{source}.chunks/{record['id']}.{ext}", [record]) for record in records]
-    return [context.file(f"{source}.{ext}", records)]
+        return [context.file(f"{source}.chunks/{record['id']}.{ext}", [record]) for record in records] + table_files
+    return [context.file(f"{source}.{ext}", records, whole_file=True)] + table_files
+
+
+def _table_csv_files(document: Document, source: str) -> list[OutputFile]:
+    from data_extract.pipeline.tables import assign_table_ids, table_blocks, table_csv
+
+    blocks = table_blocks(document)
+    if any(block.table.table_id is None for block in blocks):
+        assign_table_ids(document)
+    return [
+        OutputFile(
+            name=f"{source}.tables/{block.table.table_id}.csv",
+            data=(_BOM + table_csv(block.table)).encode("utf-8"),
+            content_type=_CONTENT_TYPES["csv"],
+        )
+        for block in blocks
+    ]
 
 
 def document_id_for(source_path: str, file_hash: str) -> str:
@@ -231,18 +249,18 @@ class _RenderContext:
             "quality": {"overall": quality.get("overall", 0.0), "flags": list(quality.get("flags", []))},
         }
 
-    def file(self, name: str, records: list[dict[str, Any]]) -> OutputFile:
+    def file(self, name: str, records: list[dict[str, Any]], *, whole_file: bool = False) -> OutputFile:
         fmt = self.options.output_format
         if fmt == "json":
-            data = self._json(records)
+            data = self._json(records, whole_file=whole_file)
         elif fmt == "txt":
             data = self._txt(records)
         else:
             data = self._csv(records)
         return OutputFile(name=name, data=data, content_type=_CONTENT_TYPES[fmt])
 
-    def _json(self, records: list[dict[str, Any]]) -> bytes:
-        payload = {
+    def _json(self, records: list[dict[str, Any]], *, whole_file: bool = False) -> bytes:
+        payload: dict[str, Any] = {
             "metadata": {
                 "chunk_count": len(records),
                 "processing_version": __version__,
@@ -253,6 +271,11 @@ class _RenderContext:
             "chunks": records,
             "content": "\n\n".join(r["text"] for r in records),
         }
+        if whole_file:
+            # The file's tables as data (cells with spans); table chunks name theirs by table_id.
+            from data_extract.pipeline.tables import tables_payload
+
+            payload["tables"] = tables_payload(self.document)
         # No indent: json's C encoder only runs without one (3x faster on large files),
         # and the output is ~20% smaller.
         return json.dumps(payload, ensure_ascii=False).encode("utf-8")

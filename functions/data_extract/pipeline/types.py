@@ -65,10 +65,60 @@ CELL_SEPARATOR = "\t"
 
 
 @dataclass
+class TableCell:
+    """One cell of a table: 0-based position, spans, text, and whether it is a header cell."""
+
+    row: int
+    col: int
+    text: str
+    row_span: int = 1
+    col_span: int = 1
+    header: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "col": self.col, "row_span": self.row_span, "col_span": self.col_span,
+                "text": self.text, "header": self.header}
+
+
+@dataclass
 class Table:
-    """A table as rows of cell strings (ragged rows allowed)."""
+    """A table as rows of cell strings (ragged rows allowed), with its cells and spans when known.
+
+    ``rows`` is the plain rendering (a spanning cell's text in its first grid position);
+    ``cells`` keeps the spans. Extractors that know no spans leave ``cells`` empty and
+    ``grid_cells()`` derives one cell per non-empty string.
+    """
 
     rows: list[list[str]]
+    cells: list[TableCell] = field(default_factory=list)
+    caption: str | None = None
+    header_rows: int = 0
+    bbox: tuple[float, float, float, float] | None = None  # PDF points, x0, y0, x1, y1 (origin bottom left)
+    table_id: str | None = None  # t1, t2, ... in document order (set before chunking)
+    continued_from: str | None = None  # table_id of the table this one continues (next page)
+    continues_previous: bool = False  # set by an extractor; resolved into continued_from
+
+    @property
+    def n_rows(self) -> int:
+        if self.cells:
+            return max(c.row + c.row_span for c in self.cells)
+        return len(self.rows)
+
+    @property
+    def n_cols(self) -> int:
+        if self.cells:
+            return max(c.col + c.col_span for c in self.cells)
+        return max((len(r) for r in self.rows), default=0)
+
+    def grid_cells(self) -> list[TableCell]:
+        if self.cells:
+            return self.cells
+        return [
+            TableCell(row=r, col=c, text=text.strip(), header=r < self.header_rows)
+            for r, row in enumerate(self.rows)
+            for c, text in enumerate(row)
+            if text.strip()
+        ]
 
     def to_text(self) -> str:
         """Plain rendering used for block and chunk text: one line per row, cells tab-separated."""

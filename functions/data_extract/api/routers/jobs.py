@@ -287,6 +287,12 @@ ArtifactPath = Annotated[str, Path(
 @router.get(
     "/{job_id}/artifacts/{artifact_path:path}",
     summary="Download an artifact",
+    description="An output file of the job. The per-file JSON (`outputs/<source>.json`) holds `metadata`, "
+    "`chunks`, `content` and `tables`: every table of the file as `{table_id, page | sheet | slide, bbox (PDF "
+    "points, x0 y0 x1 y1 from the bottom left; null when unknown), n_rows, n_cols, header_rows, caption, "
+    "continued_from (the table_id this one continues on the next page), cells: [{row, col, row_span, col_span, "
+    "text, header}]}` with 0-based rows and columns; a table chunk's metadata names its `table_id`. With "
+    "`table_csv` each table is also `outputs/<source>.tables/<table_id>.csv`.",
     response_class=Response,
     responses={
         200: {"description": "the artifact's bytes, as an attachment; anything a browser could run (HTML, SVG, "

@@ -18,7 +18,8 @@ What comes out, in this order:
 
 Tables are ``Block(kind="table")``. A table nested in a cell is rendered inside that cell's text (one line per
 nested row, cells joined by " | ") so the outer grid keeps its shape and every word appears exactly once.
-Horizontally merged cells (``gridSpan``) are padded with empty cells so columns stay aligned.
+Horizontally merged cells (``gridSpan``) are padded with empty cells so columns stay aligned; the table's
+cells keep them as ``col_span``, and vertical merges (``vMerge``) as ``row_span``.
 
 Pages: Word's own pagination hints (``w:lastRenderedPageBreak``) are used when the file has them; otherwise
 explicit page breaks, "page break before" and non-continuous section breaks are counted. ``Block.page`` is set
@@ -42,7 +43,7 @@ from data_extract.pipeline.extract.ooxml import (
     open_package,
     parse_xml,
 )
-from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
+from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
 W_NAMESPACES = (
     "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
@@ -150,7 +151,7 @@ class _Names:
             "body", "p", "pPr", "pStyle", "outlineLvl", "numPr", "ilvl", "numId", "sectPr", "type",
             "pageBreakBefore", "tbl", "tr", "tc", "tcPr", "gridSpan", "trPr", "gridBefore", "gridAfter",
             "sdtContent", "vMerge", "headerReference", "footerReference", "style", "name", "basedOn", "rPr",
-            "footnote", "endnote", "comment", "tabs",
+            "footnote", "endnote", "comment", "tabs", "tblHeader",
         ):  # fmt: skip
             setattr(self, name, f"{{{w}}}{name}")
         self.val = f"{{{w}}}val"
@@ -743,29 +744,59 @@ class _DocxWalker:
     # -- tables ---------------------------------------------------------------------------------------------------
     def _table(self, tbl: etree._Element) -> Table:
         rows: list[list[str]] = []
+        cells: list[TableCell] = []
+        open_merges: dict[int, TableCell] = {}  # grid column -> the cell a vMerge continues
+        header_rows = 0
         for tr in self._children(tbl, self.n.tr):
             row: list[str] = []
+            row_cells: list[TableCell] = []
+            continued: list[tuple[int, TableCell]] = []
             trpr = tr.find(self.n.trPr)
             before = after = 0
+            is_header = False
             if trpr is not None:
                 before = _grid_count(trpr.find(self.n.gridBefore), self.n.val)
                 after = _grid_count(trpr.find(self.n.gridAfter), self.n.val)
+                is_header = trpr.find(self.n.tblHeader) is not None
             row.extend([""] * before)
             for tc in self._children(tr, self.n.tc):
                 tcpr = tc.find(self.n.tcPr)
                 vmerge = tcpr.find(self.n.vMerge) if tcpr is not None else None
                 # A vertically merged continuation cell shows nothing: Word displays the first cell's content.
                 hidden = vmerge is not None and vmerge.get(self.n.val, "continue") == "continue"
-                row.append("" if hidden else self._cell_text(tc))
-                if tcpr is not None:
-                    span = _grid_count(tcpr.find(self.n.gridSpan), self.n.val)
-                    row.extend([""] * max(span - 1, 0))
+                column = len(row)
+                span = max(_grid_count(tcpr.find(self.n.gridSpan), self.n.val), 1) if tcpr is not None else 1
+                text = "" if hidden else self._cell_text(tc)
+                row.append(text)
+                row.extend([""] * (span - 1))
+                if hidden and column in open_merges:
+                    continued.append((column, open_merges[column]))
+                    continue
+                cell = TableCell(row=0, col=column, text=text.strip(), col_span=span)
+                row_cells.append(cell)
+                if vmerge is not None:
+                    continued.append((column, cell))
             row.extend([""] * after)
-            if any(cell.strip() for cell in row):
+            new_here = {id(cell) for cell in row_cells}
+            if any(cell.strip() for cell in row) or any(id(c) not in new_here for _col, c in continued):
+                r = len(rows)
                 rows.append(row)
+                for cell in row_cells:
+                    cell.row = r
+                    cell.header = is_header
+                    if cell.text:
+                        cells.append(cell)
+                still_open: dict[int, TableCell] = {}
+                for column, cell in continued:
+                    if id(cell) not in new_here:
+                        cell.row_span += 1
+                    still_open[column] = cell
+                open_merges = still_open
+                if is_header and header_rows == r:
+                    header_rows = r + 1
         if rows:
             self.counts["table"] += 1
-        return Table(rows=rows)
+        return Table(rows=rows, cells=cells, header_rows=header_rows)
 
     def _children(self, parent: etree._Element, tag: str):
         """Rows of a table / cells of a row, looking through content controls and custom XML wrappers."""

@@ -21,7 +21,7 @@ from lxml import etree
 
 from data_extract.pipeline.extract.ooxml import SectionTrail, TextLimit
 from data_extract.pipeline.textcodec import bom_codec
-from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
+from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
 SKIPPED_TAGS = frozenset(
     {
@@ -41,6 +41,7 @@ HEADING_LEVELS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 LIST_TAGS = frozenset({"ul", "ol", "menu"})
 CELL_TAGS = frozenset({"td", "th"})
 MAX_COLSPAN = 100
+MAX_ROWSPAN = 1000
 
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -293,26 +294,43 @@ class HtmlBlocks:
     # -- tables ---------------------------------------------------------------------------------------------------
     def _table(self, table: etree._Element) -> None:
         rows: list[list[str]] = []
+        cells: list[TableCell] = []
+        occupied: set[tuple[int, int]] = set()  # grid positions taken by a rowspan from a row above
+        header_flags: list[bool] = []
         for section in self._table_rows(table):
             if _tag_name(section) == "caption":
                 caption = _clean(self.text_of(section))
                 if caption:
                     self._add(Block(kind="caption", text=caption))
                 continue
+            r = len(rows)
             row: list[str] = []
+            all_header = True
             for cell in section:
                 if _tag_name(cell) not in CELL_TAGS or _is_hidden(cell):
                     continue
-                row.append(_clean(self.text_of(cell)).replace("\n", " "))
-                try:
-                    span = int(cell.get("colspan") or 1)
-                except ValueError:
-                    span = 1
-                row.extend([""] * (min(max(span, 1), MAX_COLSPAN) - 1))
+                while (r, len(row)) in occupied:
+                    row.append("")
+                col = len(row)
+                text = _clean(self.text_of(cell)).replace("\n", " ")
+                col_span = min(max(_span(cell.get("colspan")), 1), MAX_COLSPAN)
+                row_span = min(max(_span(cell.get("rowspan")), 1), MAX_ROWSPAN)
+                row.append(text)
+                row.extend([""] * (col_span - 1))
+                for dr in range(1, row_span):
+                    for dc in range(col_span):
+                        occupied.add((r + dr, col + dc))
+                is_header = _tag_name(cell) == "th" or _tag_name(section.getparent()) == "thead"
+                all_header = all_header and is_header
+                cells.append(TableCell(row=r, col=col, text=text, row_span=row_span, col_span=col_span, header=is_header))
             rows.append(row)
-        rows = _drop_empty_columns(rows)
+            header_flags.append(all_header and bool(row))
+        rows, cells = _drop_empty_lines(rows, cells)
         if rows:
-            table_obj = Table(rows=rows)
+            header_rows = 0
+            while header_rows < len(header_flags) and header_flags[header_rows] and header_rows < len(rows) - 1:
+                header_rows += 1
+            table_obj = Table(rows=rows, cells=cells, header_rows=header_rows)
             self._add(Block(kind="table", text=table_obj.to_text(), table=table_obj))
 
     def _table_rows(self, table: etree._Element):
@@ -343,15 +361,32 @@ def _is_layout_table(table: etree._Element) -> bool:
     return next(cells, None) is None
 
 
-def _drop_empty_columns(rows: list[list[str]]) -> list[list[str]]:
-    rows = [row for row in rows if any(cell for cell in row)]
-    if not rows:
-        return []
+def _span(value: str | None) -> int:
+    try:
+        return int(value or 1)
+    except ValueError:
+        return 1
+
+
+def _drop_empty_lines(rows: list[list[str]], cells: list[TableCell]) -> tuple[list[list[str]], list[TableCell]]:
+    """Drop empty rows and columns from the rows and the cells alike; spans shrink by what they covered."""
+    kept_rows = [r for r, row in enumerate(rows) if any(cell for cell in row)]
+    if not kept_rows:
+        return [], []
     width = max(len(row) for row in rows)
-    keep = [i for i in range(width) if any(i < len(row) and row[i] for row in rows)]
-    if len(keep) == width:
-        return rows
-    return [[row[i] if i < len(row) else "" for i in keep] for row in rows]
+    kept_cols = [c for c in range(width) if any(c < len(rows[r]) and rows[r][c] for r in kept_rows)]
+    row_index = {r: i for i, r in enumerate(kept_rows)}
+    col_index = {c: i for i, c in enumerate(kept_cols)}
+    out_rows = [[rows[r][c] if c < len(rows[r]) else "" for c in kept_cols] for r in kept_rows]
+    out_cells: list[TableCell] = []
+    for cell in cells:
+        rows_covered = [row_index[r] for r in range(cell.row, cell.row + cell.row_span) if r in row_index]
+        cols_covered = [col_index[c] for c in range(cell.col, cell.col + cell.col_span) if c in col_index]
+        if not cell.text or not rows_covered or not cols_covered:
+            continue
+        out_cells.append(TableCell(row=rows_covered[0], col=cols_covered[0], text=cell.text,
+                                   row_span=len(rows_covered), col_span=len(cols_covered), header=cell.header))
+    return out_rows, out_cells
 
 
 def html_title(root: etree._Element) -> str | None:

@@ -16,6 +16,8 @@ Password-protected packages (``encryption-data`` in the manifest) are ``ENCRYPTE
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lxml import etree
 
 from data_extract.pipeline.extract.ooxml import (
@@ -25,7 +27,7 @@ from data_extract.pipeline.extract.ooxml import (
     check_page_limit,
     open_package,
 )
-from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
+from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
 OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
@@ -57,6 +59,7 @@ D_FRAME, D_TEXT_BOX, D_PAGE, D_G = (_t(DRAW, n) for n in ("frame", "text-box", "
 O_ANNOTATION, O_FORMS = _t(OFFICE, "annotation"), _t(OFFICE, "forms")
 P_NOTES = _t(PRESENTATION, "notes")
 A_REPEAT_ROWS, A_REPEAT_COLS = _t(TABLE, "number-rows-repeated"), _t(TABLE, "number-columns-repeated")
+A_SPAN_ROWS, A_SPAN_COLS = _t(TABLE, "number-rows-spanned"), _t(TABLE, "number-columns-spanned")
 A_OUTLINE, A_COUNT, A_CLASS = _t(TEXT, "outline-level"), _t(TEXT, "c"), _t(PRESENTATION, "class")
 A_NOTE_CLASS = _t(TEXT, "note-class")
 INDEX_TAGS = {
@@ -198,19 +201,30 @@ class _OdfWalker:
 
     def table(self, table: etree._Element) -> Table:
         rows: list[list[str]] = []
+        spans: list[TableCell] = []
         for row in self._rows(table):
             cells: list[str] = []
+            row_spans: list[TableCell] = []
             for cell in row:
                 if cell.tag not in (TB_CELL, TB_COVERED):
                     continue
                 text = self.container_text(cell) if cell.tag == TB_CELL else ""
-                cells.extend([text] * min(_repeat(cell, A_REPEAT_COLS), MAX_REPEAT))
+                repeat = min(_repeat(cell, A_REPEAT_COLS), MAX_REPEAT)
+                if text.strip():
+                    for k in range(repeat):
+                        row_spans.append(TableCell(row=0, col=len(cells) + k, text=text.strip(),
+                                                   row_span=_repeat(cell, A_SPAN_ROWS), col_span=_repeat(cell, A_SPAN_COLS)))
+                cells.extend([text] * repeat)
             while cells and not cells[-1]:
                 cells.pop()
             if not cells:
                 continue
-            rows.extend(list(cells) for _ in range(min(_repeat(row, A_REPEAT_ROWS), MAX_REPEAT)))
-        return Table(rows=rows)
+            for _ in range(min(_repeat(row, A_REPEAT_ROWS), MAX_REPEAT)):
+                spans += [replace(cell, row=len(rows)) for cell in row_spans]
+                rows.append(list(cells))
+        for cell in spans:
+            cell.row_span = min(cell.row_span, len(rows) - cell.row)
+        return Table(rows=rows, cells=spans)
 
     def _rows(self, parent: etree._Element):
         for child in parent:

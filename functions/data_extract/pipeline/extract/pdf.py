@@ -36,6 +36,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from data_extract.pipeline.tables.pdf_page import mark_continuations, page_tables, text_around_tables, text_may_hold_table
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 # --- tunables ---------------------------------------------------------------
@@ -56,8 +57,7 @@ SCAN_IMAGE_RATIO = 0.05
 OUTLINED_TEXT_PATHS = 200
 
 # Table detection: skip pages that are vector drawings rather than documents.
-MAX_PATHS_FOR_TABLES = 4000
-MAX_RULES_PER_AXIS = 400
+MAX_PATHS_FOR_TABLES = 20000  # a page drawing more paths is a vector drawing, not a table
 RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
 MAX_PATH_SEGMENTS_INSPECTED = 64
 MIN_OBJECTS_ALWAYS_WALKED = 120
@@ -126,6 +126,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
         ocr_pages, needs_ocr_pages = recognised.done, recognised.pending
         warnings += recognised.warnings
 
+        mark_continuations([page.blocks for page in pages])
         blocks = [block for page in pages for block in page.blocks]
         has_text = any(block.text.strip() for block in blocks)
         if not has_text:
@@ -151,7 +152,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
             "ocr_pages": ocr_pages,
             "needs_ocr_pages": needs_ocr_pages,
             "encrypted": encrypted,
-            "table_count": sum(1 for block in blocks if block.meta.get("detected") == "ruled_grid"),
+            "table_count": sum(1 for block in blocks if block.table is not None and block.meta.get("detected") != "form_fields"),
         }
         rebuilt = [page.number for page in pages if page.layout != "stream"]
         if rebuilt:
@@ -227,17 +228,72 @@ def _open_document(data: bytes, password: str | None) -> tuple[Any, bool]:
             if exc.err_code == raw.FPDF_ERR_PASSWORD:
                 continue
             if exc.err_code == raw.FPDF_ERR_SECURITY:
+                if _encryption_is_damaged(data, attempt):
+                    raise _damaged_error() from exc
                 raise ExtractionError(
                     ErrorType.ENCRYPTED, "The PDF uses an encryption scheme that cannot be opened."
                 ) from exc
-            raise ExtractionError(ErrorType.CORRUPT, "The PDF is damaged beyond repair and cannot be opened.") from exc
+            raise _damaged_error() from exc
         encrypted = raw.FPDF_GetSecurityHandlerRevision(pdf.raw) != -1
         return pdf, encrypted
+    # pdfium reports a password error for files whose encryption dictionary (or the structure
+    # around it) is broken too; a second parser tells a real password from damage.
+    if _encryption_is_damaged(data, password):
+        raise _damaged_error() from last_error
     if password:
         message = "The PDF is password-protected and the password given is wrong."
     else:
         message = "The PDF is password-protected: a password is needed to open it."
     raise ExtractionError(ErrorType.ENCRYPTED, message) from last_error
+
+
+def _damaged_error() -> ExtractionError:
+    return ExtractionError(ErrorType.CORRUPT, "The PDF is damaged beyond repair and cannot be opened.")
+
+
+def _encryption_is_damaged(data: bytes, password: str | None) -> bool:
+    """Is the encryption pdfium refused broken rather than real? Asked of pdfminer's parser.
+
+    Damage: the file opens with the empty (or given) password once parsed tolerantly, or its
+    encryption dictionary names no handler, or its password entries have impossible lengths
+    (a real standard handler writes 32 bytes, 48 from revision 5). Anything pdfminer cannot
+    decide leaves pdfium's verdict (encrypted) standing, unless the file has no /Encrypt at all.
+    """
+    if b"/Encrypt" not in data:
+        return True
+    try:
+        from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
+        from pdfminer.pdfparser import PDFParser
+        from pdfminer.psparser import PSException
+    except ImportError:
+        return False
+    seen: list[dict[str, Any]] = []
+
+    class _Probe(PDFDocument):
+        def _initialize_password(self, password: str = "") -> None:
+            seen.append(dict(self.encryption[1]) if self.encryption else {})
+            super()._initialize_password(password)
+
+    try:
+        _Probe(PDFParser(io.BytesIO(data)), password=password or "")
+    except PDFPasswordIncorrect:
+        return not _standard_entries_plausible(seen[0] if seen else {})
+    except PDFEncryptionError:
+        return not (seen and seen[0].get("Filter"))
+    except (PSException, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError,
+            UnicodeError, struct.error):
+        return False
+    return True  # it opens: what pdfium refused is the structure, not the password
+
+
+def _standard_entries_plausible(encryption: dict[str, Any]) -> bool:
+    try:
+        revision = int(encryption.get("R", 0))
+    except (TypeError, ValueError):
+        return False
+    wanted = 48 if revision >= 5 else 32
+    entries = [encryption.get("O"), encryption.get("U")]
+    return all(isinstance(entry, bytes) and len(entry) >= wanted for entry in entries)
 
 
 def _init_forms(pdf: Any) -> bool:
@@ -420,25 +476,42 @@ def _lay_out_page(
     number: int,
 ) -> tuple[list[Block], str]:
     stream_blocks = [Block(kind="paragraph", text=_clean_text(stream_text), page=number)]
-    if page.get_rotation() % 180 != 0:
-        # Rotated pages are laid out in unrotated space; leave their order to the stream.
-        return stream_blocks, "stream"
+    rotated = page.get_rotation() % 180 != 0
     segments = _line_segments(textpage)
     if not segments:
         return stream_blocks, "stream"
     heights = sorted(s[3] - s[1] for s in segments)
     line_height = heights[len(heights) // 2]
-    tables: list[_GridTable] = []
-    # Walking a page's objects costs about 2 us per object, as much as reading
-    # eight characters of its text. Rules are looked for only where the text lines
-    # up like table cells and the walk costs a fraction of the page's text.
-    if inventory is None and _may_hold_table(segments, line_height):
-        import pypdfium2.raw as raw
+    # Tables are looked for where the text lines up like table cells (on a rotated page the
+    # text rectangles are in unrotated space, so always), or where the page draws horizontal
+    # rules (many generators write a whole table row as one text run, so the runs need not
+    # line up). Walking a page's objects costs about 2 us per object, as much as reading eight
+    # characters of its text: a page with many objects is walked only when its text lines up.
+    import pypdfium2.raw as raw
 
-        if raw.FPDFPage_CountObjects(page.raw) <= max(MIN_OBJECTS_ALWAYS_WALKED, native_chars // 8):
-            inventory = _inventory(page)
-    if inventory is not None:
-        tables = _find_ruled_tables(inventory, textpage)
+    if inventory is None and raw.FPDFPage_CountObjects(page.raw) <= max(MIN_OBJECTS_ALWAYS_WALKED, native_chars // 8):
+        inventory = _inventory(page)
+    # Rules near the top and bottom edges are a running header's or footer's, not a table's.
+    ruled = inventory is not None and sum(
+        1 for rule in inventory.horizontal_rules if 0.08 * inventory.height < rule[0] < 0.92 * inventory.height
+    ) >= 2
+    if rotated or ruled or _may_hold_table(segments, line_height) or text_may_hold_table(stream_text):
+        walked = inventory
+
+        def rules() -> tuple[list, list]:
+            # Walked only once the words line up somewhere: most pages with figures never need it.
+            nonlocal walked
+            if walked is None:
+                walked = _inventory(page)
+            return walked.horizontal_rules, walked.vertical_rules
+
+        found = page_tables(page, textpage, rules)
+        if found:
+            return _blocks_around_tables(textpage, found, number, stream_blocks), "tables"
+    if rotated:
+        # Rotated pages are laid out in unrotated space; leave their order to the stream.
+        return stream_blocks, "stream"
+    tables: list[_GridTable] = []
     plan = _plan_reading_order(segments, tables, line_height)
     if plan is None:
         return stream_blocks, "stream"
@@ -465,6 +538,26 @@ def _lay_out_page(
     if abs(rebuilt_chars - native_chars) > max(3, native_chars * 0.02):
         return stream_blocks, "stream"
     return blocks, ("tables" if tables else "columns")
+
+
+def _blocks_around_tables(textpage: Any, found: list[Any], number: int, stream_blocks: list[Block]) -> list[Block]:
+    """Table blocks where each table starts in the text stream, the text outside them as paragraphs."""
+    pieces = text_around_tables(textpage, found)
+    if not pieces:
+        return stream_blocks
+    blocks: list[Block] = []
+    for text, table in pieces:
+        if table is None:
+            cleaned = _clean_text(text)
+            if cleaned.strip():
+                blocks.append(Block(kind="paragraph", text=cleaned, page=number))
+            continue
+        table.table.bbox = tuple(round(v, 2) for v in table.bbox)
+        if table.table.caption:
+            blocks.append(Block(kind="caption", text=table.table.caption, page=number))
+        blocks.append(Block(kind="table", text=table.table.to_text(), page=number, table=table.table,
+                            meta={"detected": table.kind}))
+    return blocks
 
 
 class _BoundedText:
@@ -651,7 +744,7 @@ def _add_rule(a: tuple[float, float], b: tuple[float, float], inventory: _Invent
         inventory.vertical_rules.append(((ax + bx) / 2, min(ay, by), max(ay, by)))
 
 
-# --- ruled tables -------------------------------------------------------------
+# --- tables (found by data_extract.pipeline.tables) ---------------------------
 
 
 @dataclass
@@ -659,195 +752,6 @@ class _GridTable:
     table: Table
     bbox: tuple[float, float, float, float]  # x0, y0, x1, y1
     visible_chars: int  # characters read from the cells (for the completeness check)
-
-
-_RULE_TOLERANCE = 2.0
-
-
-def _merge_rules(rules: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
-    """Join collinear, touching rules (tables are often drawn cell edge by cell edge)."""
-    merged: list[list[float]] = []
-    for position, start, end in sorted(rules):
-        if merged:
-            last = merged[-1]
-            if abs(position - last[0]) <= _RULE_TOLERANCE and start <= last[2] + _RULE_TOLERANCE:
-                last[2] = max(last[2], end)
-                continue
-        merged.append([position, start, end])
-    return [(p, s, e) for p, s, e in merged if e - s > 4.0]
-
-
-def _cluster_positions(values: list[float]) -> list[float]:
-    clusters: list[list[float]] = []
-    for value in sorted(values):
-        if clusters and value - clusters[-1][-1] <= _RULE_TOLERANCE:
-            clusters[-1].append(value)
-        else:
-            clusters.append([value])
-    return [sum(c) / len(c) for c in clusters]
-
-
-def _find_ruled_tables(inventory: _Inventory, textpage: Any) -> list[_GridTable]:
-    if len(inventory.horizontal_rules) < 2 or len(inventory.vertical_rules) < 2:
-        return []
-    if inventory.path_count > MAX_PATHS_FOR_TABLES:
-        return []
-    horizontals = _merge_rules(inventory.horizontal_rules)
-    verticals = _merge_rules(inventory.vertical_rules)
-    if not (2 <= len(horizontals) <= MAX_RULES_PER_AXIS and 2 <= len(verticals) <= MAX_RULES_PER_AXIS):
-        return []
-
-    # Connected components of crossing rules: each is one candidate grid.
-    parent = list(range(len(horizontals) + len(verticals)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    tol = _RULE_TOLERANCE
-    offset = len(horizontals)
-    for hi, (hy, hx0, hx1) in enumerate(horizontals):
-        for vi, (vx, vy0, vy1) in enumerate(verticals):
-            if hx0 - tol <= vx <= hx1 + tol and vy0 - tol <= hy <= vy1 + tol:
-                a, b = find(hi), find(offset + vi)
-                if a != b:
-                    parent[a] = b
-    groups: dict[int, tuple[list[int], list[int]]] = {}
-    for hi in range(len(horizontals)):
-        groups.setdefault(find(hi), ([], []))[0].append(hi)
-    for vi in range(len(verticals)):
-        groups.setdefault(find(offset + vi), ([], []))[1].append(vi)
-
-    tables: list[_GridTable] = []
-    bounded = _BoundedText(textpage)
-    for h_members, v_members in groups.values():
-        if len(h_members) < 2 or len(v_members) < 2:
-            continue
-        grid = _build_grid([horizontals[i] for i in h_members], [verticals[i] for i in v_members], bounded)
-        if grid is not None:
-            tables.append(grid)
-    tables.sort(key=lambda t: -t.bbox[3])
-    return tables
-
-
-def _build_grid(
-    horizontals: list[tuple[float, float, float]],
-    verticals: list[tuple[float, float, float]],
-    bounded: _BoundedText,
-) -> _GridTable | None:
-    row_edges = _cluster_positions([h[0] for h in horizontals])
-    col_edges = _cluster_positions([v[0] for v in verticals])
-    # Tables drawn without outer borders: the horizontal rules reach past the
-    # outermost vertical ones (and the other way round).
-    left, right = min(h[1] for h in horizontals), max(h[2] for h in horizontals)
-    if left < col_edges[0] - 3 * _RULE_TOLERANCE:
-        col_edges.insert(0, left)
-    if right > col_edges[-1] + 3 * _RULE_TOLERANCE:
-        col_edges.append(right)
-    bottom, top = min(v[1] for v in verticals), max(v[2] for v in verticals)
-    if bottom < row_edges[0] - 3 * _RULE_TOLERANCE:
-        row_edges.insert(0, bottom)
-    if top > row_edges[-1] + 3 * _RULE_TOLERANCE:
-        row_edges.append(top)
-    row_edges.reverse()  # top to bottom
-    n_rows, n_cols = len(row_edges) - 1, len(col_edges) - 1
-    if n_rows < 1 or n_cols < 2 or n_rows * n_cols < 4 or n_rows * n_cols > 5000:
-        return None
-
-    def ruled(rules: list[tuple[float, float, float]], position: float, start: float, end: float) -> bool:
-        return any(
-            abs(rule_position - position) <= _RULE_TOLERANCE
-            and min(rule_end, end) - max(rule_start, start) >= 0.6 * (end - start)
-            for rule_position, rule_start, rule_end in rules
-        )
-
-    # Union grid cells across missing inner rules: merged (spanning) cells.
-    cell_parent = list(range(n_rows * n_cols))
-
-    def find(i: int) -> int:
-        while cell_parent[i] != i:
-            cell_parent[i] = cell_parent[cell_parent[i]]
-            i = cell_parent[i]
-        return i
-
-    for r in range(n_rows):
-        top, bottom = row_edges[r], row_edges[r + 1]
-        for c in range(n_cols):
-            left, right = col_edges[c], col_edges[c + 1]
-            if c + 1 < n_cols and not ruled(verticals, right, bottom, top):
-                cell_parent[find(r * n_cols + c)] = find(r * n_cols + c + 1)
-            if r + 1 < n_rows and not ruled(horizontals, bottom, left, right):
-                cell_parent[find(r * n_cols + c)] = find((r + 1) * n_cols + c)
-
-    members: dict[int, list[int]] = {}
-    for cell in range(n_rows * n_cols):
-        members.setdefault(find(cell), []).append(cell)
-    if len(members) < 4:
-        return None  # a frame or two around text, not a table
-
-    # Cell text, one entry per line of the cell: [row][col] -> lines.
-    lines: list[list[list[str]]] = [[[] for _ in range(n_cols)] for _ in range(n_rows)]
-    filled = visible = 0
-    inset = 0.5
-    for cells in members.values():
-        r_min = min(cell // n_cols for cell in cells)
-        r_max = max(cell // n_cols for cell in cells)
-        c_min = min(cell % n_cols for cell in cells)
-        c_max = max(cell % n_cols for cell in cells)
-        text = bounded.read(
-            col_edges[c_min] + inset,
-            row_edges[r_max + 1] + inset,
-            col_edges[c_max + 1] - inset,
-            row_edges[r_min] - inset,
-        )
-        visible += _visible_chars(text)
-        cell_lines = [line for line in (_cell_text(part) for part in _cell_lines(text)) if line]
-        if cell_lines:
-            filled += 1
-        lines[r_min][c_min] = cell_lines
-    # Plots and diagrams are grids too, with a few labels in mostly empty cells.
-    if filled < 2 or filled < 0.35 * len(members):
-        return None
-    rows: list[list[str]] = []
-    for row in lines:
-        rows += _split_stacked_row(row)
-    bbox = (col_edges[0], row_edges[-1], col_edges[-1], row_edges[0])
-    return _GridTable(table=Table(rows=rows), bbox=bbox, visible_chars=visible)
-
-
-def _cell_lines(text: str) -> list[str]:
-    # A hyphen marker joins a broken word inside a cell; other line breaks separate lines.
-    text = re.sub("[\ufffe\x02](?:\r?\n)?(?=[a-zà-ÿ])", "", text)
-    return text.replace("\r\n", "\n").split("\n")
-
-
-def _split_stacked_row(row: list[list[str]]) -> list[list[str]]:
-    """Split a ruled row whose cells stack the same number of lines into that many rows.
-
-    Tables often rule only groups of rows ("OTSL" over "HTML" in one ruled row);
-    when several cells hold exactly k lines and the rest one line, the lines are
-    rows of their own. Otherwise a cell's lines are wrapped text and are joined.
-    """
-    counts = [len(cell) for cell in row if cell]
-    stacked = [n for n in counts if n > 1]
-    if len(stacked) >= 2 and len(set(stacked)) == 1 and len(stacked) >= len(counts) / 2:
-        depth = stacked[0]
-        out = [["" for _ in row] for _ in range(depth)]
-        for c, cell in enumerate(row):
-            if len(cell) == depth:
-                for k in range(depth):
-                    out[k][c] = cell[k]
-            elif cell:
-                out[0][c] = " ".join(cell)
-        return out
-    return [[" ".join(cell) for cell in row]]
-
-
-def _cell_text(text: str) -> str:
-    text = _PDFIUM_LINE_END_HYPHEN.sub("-", text)
-    return _WHITESPACE.sub(" ", text.replace("\x00", "")).strip()
 
 
 # --- reading order -------------------------------------------------------------

@@ -29,7 +29,7 @@ from data_extract.pipeline.extract.ooxml import (
     local_name,
     open_package,
 )
-from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
+from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
 A_NAMESPACES = ("http://schemas.openxmlformats.org/drawingml/2006/main", "http://purl.oclc.org/ooxml/drawingml/main")
 _A_TEXT_TAGS = tuple(f"{{{ns}}}{name}" for ns in A_NAMESPACES for name in ("t", "br"))
@@ -124,9 +124,11 @@ class _SlideReader:
             return
         table = _child(data, "tbl")
         if table is not None:
-            rows = self._table_rows(table)
+            rows, cells = self._table_rows(table)
             if rows:
-                tbl = Table(rows=rows)
+                tbl = Table(rows=rows, cells=cells, header_rows=1 if _first_row_is_header(table) else 0)
+                for cell in cells:
+                    cell.header = cell.row < tbl.header_rows
                 out.append(Block(kind="table", text=tbl.to_text(), table=tbl, meta={"shape": _shape_name(frame) or ""}))
             return
         uri = data.get("uri") or ""
@@ -138,20 +140,30 @@ class _SlideReader:
             kind = "chart" if uri.endswith("/chart") else "diagram" if uri.endswith("/diagram") else "object"
             out.append(Block(kind="paragraph", text=text, meta={"shape": _shape_name(frame) or "", "graphic": kind}))
 
-    def _table_rows(self, table: etree._Element) -> list[list[str]]:
+    def _table_rows(self, table: etree._Element) -> tuple[list[list[str]], list[TableCell]]:
+        """Rows of cell text (merged-over cells empty) and the cells with their grid and row spans."""
         rows: list[list[str]] = []
+        cells: list[TableCell] = []
         for tr in table:
             if local_name(tr.tag) != "tr":
                 continue
             row: list[str] = []
+            row_cells: list[TableCell] = []
             for tc in tr:
                 if local_name(tc.tag) != "tc":
                     continue
                 merged = tc.get("hMerge") in ("1", "true") or tc.get("vMerge") in ("1", "true")
-                row.append("" if merged else _paragraphs_text(tc))
+                text = "" if merged else _paragraphs_text(tc)
+                if text:
+                    row_cells.append(TableCell(row=len(rows), col=len(row), text=text.strip(),
+                                               row_span=_span(tc.get("rowSpan")), col_span=_span(tc.get("gridSpan"))))
+                row.append(text)
             if any(cell for cell in row):
                 rows.append(row)
-        return rows
+                cells += row_cells
+        for cell in cells:  # a span never reaches past the rows kept
+            cell.row_span = min(cell.row_span, len(rows) - cell.row)
+        return rows, cells
 
     def _related_graphic_text(self, data: etree._Element, part: str, *, chart: bool) -> str:
         """Text of a chart (title, series and category names) or a SmartArt data part."""
@@ -335,3 +347,18 @@ def extract_pptx(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
         if failures:
             metadata["unreadable_slides"] = failures
         return Document(format="pptx", blocks=blocks, metadata=metadata, warnings=reader.warnings)
+
+
+def _span(value: str | None) -> int:
+    try:
+        return max(int(value or 1), 1)
+    except ValueError:
+        return 1
+
+
+def _first_row_is_header(table: etree._Element) -> bool:
+    """PowerPoint's "header row" table style option (a:tblPr/@firstRow)."""
+    for child in table:
+        if local_name(child.tag) == "tblPr":
+            return child.get("firstRow") in ("1", "true")
+    return False

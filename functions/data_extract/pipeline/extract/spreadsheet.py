@@ -23,6 +23,7 @@ import datetime as dt
 import io
 import re
 import zipfile
+from typing import Any
 
 from data_extract.pipeline.extract.ooxml import (
     ZIP_ERRORS,
@@ -35,7 +36,7 @@ from data_extract.pipeline.extract.ooxml import (
     resolve_target,
 )
 from data_extract.pipeline.ole import OLE_MAGIC
-from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
+from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
 ROWS_PER_BLOCK = 500
 
@@ -369,7 +370,9 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
                     max_cells=options.max_cells,
                 )
             first_row = (sheet.start[0] + 1) if sheet.start else 1
-            sheet_blocks, sheet_rows = _sheet_blocks(rows, name, first_row, limit)
+            first_col = sheet.start[1] if sheet.start else 0
+            merged = _merged_ranges(sheet)
+            sheet_blocks, sheet_rows = _sheet_blocks(rows, name, first_row, limit, merged, first_col)
             if not sheet_blocks:
                 empty_sheets.append(name)
                 continue
@@ -402,7 +405,55 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
     return Document(format=doc_format, blocks=blocks, metadata=metadata, warnings=warnings)
 
 
-def _sheet_blocks(sheet_rows: list[list], name: str, first_row: int, limit: TextLimit) -> tuple[list[Block], int]:
+def _merged_ranges(sheet: Any) -> list[tuple[int, int, int, int]]:
+    """A sheet's merged ranges as 0-based (first row, first col, last row, last col); [] when unknown."""
+    try:
+        ranges = sheet.merged_cell_ranges or []
+    except BaseException as exc:  # noqa: BLE001 - merged ranges are a nicety; the sheet's values still count
+        if not is_parser_failure(exc):
+            raise
+        return []
+    out = []
+    for (r0, c0), (r1, c1) in ranges:
+        if r1 > r0 or c1 > c0:
+            out.append((r0, c0, r1, c1))
+    return out
+
+
+def _table_cells(
+    rows: list[list[str]], row_numbers: list[int], merged: list[tuple[int, int, int, int]], first_col: int
+) -> list[TableCell]:
+    """Cells of a slice of sheet rows, merged ranges as spans over the rows the slice holds."""
+    position = {number - 1: index for index, number in enumerate(row_numbers)}  # 0-based sheet row -> table row
+    anchors: dict[tuple[int, int], tuple[int, int]] = {}
+    covered: set[tuple[int, int]] = set()
+    for r0, c0, r1, c1 in merged:
+        present = [position[r] for r in range(r0, r1 + 1) if r in position]
+        if not present or r0 not in position:
+            continue
+        anchors[(position[r0], c0 - first_col)] = (len(present), c1 - c0 + 1)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                if (r, c) != (r0, c0) and r in position:
+                    covered.add((position[r], c - first_col))
+    cells: list[TableCell] = []
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            if (r, c) in covered or not text.strip():
+                continue
+            row_span, col_span = anchors.get((r, c), (1, 1))
+            cells.append(TableCell(row=r, col=c, text=text.strip(), row_span=row_span, col_span=col_span))
+    return cells
+
+
+def _sheet_blocks(
+    sheet_rows: list[list],
+    name: str,
+    first_row: int,
+    limit: TextLimit,
+    merged: list[tuple[int, int, int, int]] | None = None,
+    first_col: int = 0,
+) -> tuple[list[Block], int]:
     """Non-empty rows of one sheet, sliced into blocks of ROWS_PER_BLOCK rows with their sheet row numbers."""
     blocks: list[Block] = []
     rows: list[list[str]] = []
@@ -411,6 +462,10 @@ def _sheet_blocks(sheet_rows: list[list], name: str, first_row: int, limit: Text
 
     def flush() -> None:
         table = Table(rows=rows[:])
+        if merged:
+            table.cells = _table_cells(rows, row_numbers, merged, first_col)
+        if blocks:
+            table.continues_previous = True  # the next slice of the same sheet
         text = limit.add(table.to_text())
         blocks.append(
             Block(
