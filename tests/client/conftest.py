@@ -1,51 +1,39 @@
-"""The client against the real app in process: through ASGI and through the Lambda handler with API Gateway
-events; presigned S3 URLs answered by moto's own HTTP application over the same in-process backend."""
+"""The client against the real app in process; presigned S3 URLs answered by moto's HTTP application."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-APIGW_URL = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+from tests.support.client import api_http, moto_http
 
 
-def moto_http() -> httpx.Client:
-    """An httpx client whose requests moto's server application answers (the in-process mock_aws state)."""
-    from moto.server import DomainDispatcherApplication, create_backend_app
-
-    return httpx.Client(transport=httpx.WSGITransport(app=DomainDispatcherApplication(create_backend_app)),
-                        follow_redirects=True)
-
-
-def api_http(kind: str) -> tuple[str, httpx.Client]:
-    from fastapi.testclient import TestClient
-
-    from data_extract.api.app import create_app
-
-    if kind == "asgi":
-        return "https://testserver", TestClient(create_app(), base_url="https://testserver")
-    from data_extract.handlers import api as api_handler
-    from tests.support.apigw import ApiGatewayTransport
-
-    return APIGW_URL, httpx.Client(transport=ApiGatewayTransport(api_handler.lambda_handler, version=kind))
-
-
-@pytest.fixture(params=["asgi", "2.0"], ids=["asgi", "apigw-v2"])
-def api(request: pytest.FixtureRequest, aws: dict[str, str]) -> Iterator[Any]:
-    """A DataExtractClient on the app (ASGI, then the Lambda handler), auth off."""
+def _client(kind: str, pump) -> Iterator[Any]:
     from data_extract.client import DataExtractClient
 
-    url, http = api_http(request.param)
+    url, http = api_http(kind, before_poll=pump.run)
     storage = moto_http()
     with http, storage, DataExtractClient(url, http_client=http, storage_http_client=storage) as client:
         yield client
 
 
 @pytest.fixture
-def keyed(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+def api(aws: dict[str, str], pump) -> Iterator[Any]:
+    """A DataExtractClient on the app through ASGI, auth off; each poll of a job first delivers what the queues
+    hold."""
+    yield from _client("asgi", pump)
+
+
+@pytest.fixture(params=["asgi", "2.0", "1.0"], ids=["asgi", "apigw-v2", "apigw-v1"])
+def any_api(request: pytest.FixtureRequest, aws: dict[str, str], pump) -> Iterator[Any]:
+    """The same client through ASGI and through the Lambda handler with HTTP API (v2) and REST API (v1) events."""
+    yield from _client(request.param, pump)
+
+
+@pytest.fixture
+def keyed(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
     """Auth on: DATA_EXTRACT_API_KEY set for the app."""
     from data_extract.api.deps import reset_auth_cache
     from data_extract.settings import get_settings

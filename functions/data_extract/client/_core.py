@@ -122,10 +122,12 @@ def _idempotency(key: str | None) -> dict[str, str]:
     return {"Idempotency-Key": key} if key else {}
 
 
-def choose_upload_mode(files: Sequence[LocalFile], mode: UploadMode, limit: int = MULTIPART_LIMIT_BYTES) -> str:
+def choose_upload_mode(files: Sequence[LocalFile], mode: UploadMode, limit: int | None = None) -> str:
+    if mode not in ("auto", "multipart", "presigned"):
+        raise ValueError(f"upload mode must be auto, multipart or presigned, not {mode!r}")
     if mode != "auto":
         return mode
-    return "presigned" if sum(f.size for f in files) > limit else "multipart"
+    return "presigned" if sum(f.size for f in files) > (limit or MULTIPART_LIMIT_BYTES) else "multipart"
 
 
 class Operations:
