@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.client import api_http, moto_http
+from tests.support.client import api_http, enable_api_key, moto_http
 
 
 def _client(kind: str, pump) -> Iterator[Any]:
@@ -34,11 +34,4 @@ def any_api(request: pytest.FixtureRequest, aws: dict[str, str], pump) -> Iterat
 
 @pytest.fixture
 def keyed(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    """Auth on: DATA_EXTRACT_API_KEY set for the app."""
-    from data_extract.api.deps import reset_auth_cache
-    from data_extract.settings import get_settings
-
-    monkeypatch.setenv("DATA_EXTRACT_API_KEY", "s3cret-key")
-    get_settings.cache_clear()
-    reset_auth_cache()
-    return "s3cret-key"
+    return enable_api_key(monkeypatch)

@@ -3,7 +3,10 @@ API Gateway events), and moto's own HTTP application for presigned S3 URLs (same
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -44,3 +47,38 @@ def api_http(kind: str, before_poll: Callable[[], Any] | None = None) -> tuple[s
 
     return APIGW_URL, httpx.Client(transport=ApiGatewayTransport(api_handler.lambda_handler, version=kind),
                                    event_hooks=hooks)
+
+
+def enable_api_key(monkeypatch: Any, key: str = "s3cret-key") -> str:
+    """Turn auth on in the app of this test (DATA_EXTRACT_API_KEY)."""
+    from data_extract.api.deps import reset_auth_cache
+    from data_extract.settings import get_settings
+
+    monkeypatch.setenv("DATA_EXTRACT_API_KEY", key)
+    get_settings.cache_clear()
+    reset_auth_cache()
+    return key
+
+
+@contextlib.contextmanager
+def handler_output_kept_aside() -> Iterator[Callable[[Callable[[], Any]], Callable[[], None]]]:
+    """Keep the functions' log lines and metrics out of the command output under test (in Lambda they go to
+    CloudWatch, not to the client's terminal). Yields `quietly(deliver)`, which runs a delivery with stdout and
+    stderr sent aside too. The sink is a real file: the extraction guard's forked child points faulthandler at
+    sys.stderr, which needs a file descriptor (pytest's capture has none)."""
+    handlers = [h for h in logging.getLogger("data-extract").handlers if isinstance(h, logging.StreamHandler)]
+    with tempfile.TemporaryFile("w+") as sink:
+        saved = [h.stream for h in handlers]
+        for handler in handlers:
+            handler.stream = sink  # not setStream: it flushes the old stream, which may be a closed capture
+        try:
+            def quietly(deliver: Callable[[], Any]) -> Callable[[], None]:
+                def run() -> None:
+                    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                        deliver()
+                return run
+
+            yield quietly
+        finally:
+            for handler, stream in zip(handlers, saved, strict=True):
+                handler.stream = stream

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import getpass
 import os
@@ -415,9 +416,17 @@ def presets_list() -> int:
     return ExitCode.COMPLETED
 
 
+def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        rows.extend(_flatten(value, name + ".") if isinstance(value, dict) and value else [(name, value)])
+    return rows
+
+
 def _print_config(title: str, config: dict[str, Any]) -> None:
     out = render.table("setting", "value", title=title)
-    for key, value in sorted(config.items()):
+    for key, value in sorted(_flatten(config)):
         out.add_row(key, escape(str(value)))
     state().out.print(out)
 
@@ -507,7 +516,7 @@ def login() -> int:
     (mode 0600) of the profile (--profile, default `default`).
     """
     st = state()
-    settings = st.settings()
+    settings = st.settings(new_profile_ok=True)
     key = settings.api_key
     if not key:
         if not sys.stdin.isatty():
@@ -515,8 +524,7 @@ def login() -> int:
         key = getpass.getpass("API key: ").strip()
         if not key:
             raise click.UsageError("no API key given")
-        st.api_key = key
-    client = st.client()
+    client = st.client(dataclasses.replace(settings, api_key=key))
     status = client.session_status()
     if status.api_key_configured and not status.authenticated:
         raise click.UsageError(f"the server at {client.api_root} refused this API key")

@@ -57,12 +57,12 @@ class State:
     def err(self) -> Console:
         return Console(file=sys.stderr, highlight=False)
 
-    def settings(self) -> Resolved:
-        return resolve(self.url, self.api_key, self.profile)
+    def settings(self, *, new_profile_ok: bool = False) -> Resolved:
+        return resolve(self.url, self.api_key, self.profile, new_profile_ok=new_profile_ok)
 
-    def client(self) -> DataExtractClient:
+    def client(self, settings: Resolved | None = None) -> DataExtractClient:
         if self._client is None:
-            self._client = self.client_factory(self.settings())
+            self._client = self.client_factory(settings or self.settings())
         return self._client
 
     def close(self) -> None:
