@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -279,3 +280,34 @@ def test_the_console_script_is_installed():
     out = subprocess.run([str(script if script.exists() else shutil.which("data-extract")), "--help"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "submit" in out.stdout and "local" in out.stdout
+
+
+# ---- commands whose server side lands separately (the cancel endpoint, incremental/force/resume fields)
+
+def test_jobs_cancel_after_merge(run, tmp_path, aws, pump, capsys, config_files, quietly):
+    from data_extract.cli import State, main
+    from data_extract.client import DataExtractClient
+    from tests.support.client import api_http
+
+    _, http = api_http("asgi")  # no delivery while the job is cancelled
+    state = State(client_factory=lambda s: DataExtractClient(s.url, s.api_key, http_client=http))
+    capsys.readouterr()
+    assert main(["submit", str(make_docs(tmp_path)), "--json"], state=state) == 0
+    job_id = json.loads(capsys.readouterr().out)["job_id"]
+    state = State(client_factory=lambda s: DataExtractClient(s.url, s.api_key, http_client=http))
+    assert main(["jobs", "cancel", job_id], state=state) == 0
+    assert job_id in capsys.readouterr().out
+    http.close()
+    quietly(pump.run)()
+
+    done = run("submit", str(tmp_path / "docs" / "alpha.txt"), "--wait", "--json", "--poll-interval", "0.05")
+    refused = run("jobs", "cancel", done.json["job_id"])
+    assert refused.code == 2 and "409 from the server" in refused.err
+
+
+def test_submit_incremental_force_resume_after_merge(run, tmp_path):
+    result = run("submit", str(make_docs(tmp_path, failing=False)), "--incremental", "--force", "--resume",
+                 "--wait", "--json", "--poll-interval", "0.05")
+    assert result.code == 0, result.err
+    payload = result.json["request_payload"]
+    assert (payload["incremental"], payload["force"], payload["resume"]) == (True, True, True)

@@ -278,3 +278,34 @@ def test_the_async_client_is_the_same_api(aws, pump, tmp_path):
                 await client.retry_failures(created.job_id)  # a cleaned job is not run again
 
     asyncio.run(scenario())
+
+
+# ---- operations whose server side lands separately (the cancel endpoint, incremental/force/resume fields)
+
+def test_cancel_a_queued_job_and_conflict_on_a_finished_one_after_merge(aws, pump, tmp_path):
+    from tests.support.client import api_http
+
+    url, http = api_http("asgi")  # nothing delivers the queue until the test says so
+    with http, DataExtractClient(url, http_client=http) as client:
+        queued = client.submit_files(collect_files([_docs(tmp_path)]))
+        answer = client.cancel_job(queued.job_id)
+        assert isinstance(answer, contract.EnqueueJobResponse) and answer.job_id == queued.job_id
+        pump.run()
+        assert client.get_job(queued.job_id).status in contract.TERMINAL_JOB_STATUSES
+
+        done = client.submit_files(collect_files([tmp_path / "docs" / "alpha.txt"]))
+        pump.run()
+        assert client.get_job(done.job_id).status == "completed"
+        with pytest.raises(Conflict) as finished:
+            client.cancel_job(done.job_id)
+        assert finished.value.status_code == 409 and finished.value.detail
+
+
+def test_incremental_force_and_resume_fields_reach_the_job_after_merge(api, tmp_path):
+    files = collect_files([_docs(tmp_path)])
+    first = api.submit_files(files, {"incremental": True})
+    detail = api.wait_for_job(first.job_id, poll_interval=0.01, timeout=30)
+    assert detail.request_payload["incremental"] is True
+    forced = api.submit_files(files, {"incremental": True, "force": True, "resume": True})
+    payload = api.get_job(forced.job_id).request_payload
+    assert (payload["incremental"], payload["force"], payload["resume"]) == (True, True, True)
