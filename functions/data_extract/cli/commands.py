@@ -294,7 +294,7 @@ def _download_all(job_id: str, directory: Path, patterns: tuple[str, ...]) -> li
                                                                                                        total))
             done_before += artifact.size_bytes
             ticker.update(done_before, total)
-            results.append({"path": artifact.path, "file": str(dest), "size_bytes": result.size,
+            results.append({"path": artifact.path, "file": str(directory / artifact.path), "size_bytes": result.size,
                             "resumed": result.resumed, "skipped": result.skipped})
     finally:
         ticker.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +52,10 @@ class State:
     @property
     def out(self) -> Console:
         # Built on use, so it writes to whatever sys.stdout is now (a pager, a test's capture).
-        return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        if not console.is_terminal and not os.environ.get("COLUMNS"):
+            console.width = 240  # piped into grep or a file: rows stay whole instead of folding at 80 columns
+        return console
 
     @property
     def err(self) -> Console:

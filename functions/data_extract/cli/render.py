@@ -93,7 +93,8 @@ def watch_job(client: DataExtractClient, job_id: str, console: Console, *, quiet
 def job_summary(console: Console, detail: JobDetail, *, file_rows: int | None = None) -> None:
     """The table printed when a job ends: one row per file, then the counts."""
     files = table("file", "status", "format", "chunks", "size", "error", title=f"job {detail.job_id}")
-    rows = detail.files if file_rows is None else detail.files[:file_rows]
+    ordered = sorted(detail.files, key=lambda f: f.source_path)
+    rows = ordered if file_rows is None else ordered[:file_rows]
     for f in rows:
         error = f"{f.error_type}: {f.error_message}" if f.error_type else (f.error_message or "")
         files.add_row(escape(f.source_path), styled(f.status), f.detected_format or "-", str(f.chunk_count),
