@@ -311,3 +311,19 @@ def test_submit_incremental_force_resume_after_merge(run, tmp_path):
     assert result.code == 0, result.err
     payload = result.json["request_payload"]
     assert (payload["incremental"], payload["force"], payload["resume"]) == (True, True, True)
+
+
+def test_no_lambda_handler_imports_the_client_or_the_command():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    code = ("import json, sys; sys.path.insert(0, 'functions'); "
+            "import data_extract.handlers.api, data_extract.handlers.worker, data_extract.handlers.finalize, "
+            "data_extract.handlers.dead_letter; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich') "
+            "or m.startswith(('data_extract.client', 'data_extract.cli')))))")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
