@@ -327,3 +327,18 @@ def test_no_lambda_handler_imports_the_client_or_the_command():
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_waiting_past_the_timeout_exits_2_and_says_how_to_go_on(aws, tmp_path, capsys, config_files):
+    from data_extract.cli import State, main
+    from data_extract.client import DataExtractClient
+    from tests.support.client import api_http
+
+    _, http = api_http("asgi")  # nothing delivers the queue: the job stays queued
+    with http:
+        state = State(client_factory=lambda s: DataExtractClient(s.url, s.api_key, http_client=http))
+        code = main(["submit", str(make_docs(tmp_path)), "--wait", "--timeout", "0.2", "--poll-interval", "0.05"],
+                    state=state)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "still queued after 0.2 s" in err and "data-extract jobs wait" in err
