@@ -120,6 +120,6 @@ class WaitTimedOut(DataExtractError):
     """The job had not ended when the wait's timeout passed; `job` is its last state."""
 
     def __init__(self, job_id: str, seconds: float, job: Any) -> None:
-        super().__init__(f"job {job_id} still {getattr(job, "status", "?")} after {seconds:g} s")
+        super().__init__(f"job {job_id} still {getattr(job, 'status', '?')} after {seconds:g} s")
         self.job_id = job_id
         self.job = job
