@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo >&2 "Python 3.13 not found: install it (e.g. pyenv install 3.13) or pass PYTHON=/path/to/python3.13"; exit 3; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[api,worker,semantic,dev]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[api,worker,semantic,dev,cli]"
 	touch $@
 
 # SAM CLI pins its own boto3/pydantic versions, so it lives in a venv of its own.
@@ -79,7 +79,7 @@ browser:
 	fi
 
 run: $(STAMP) ocr
-	$(VENV)/bin/python -m infra.local.stack $(ARGS)
+	$(VENV)/bin/data-extract local $(ARGS)
 
 # OMP_THREAD_LIMIT=1: Tesseract's OpenMP threads only contend with each other on a small machine.
 test: $(STAMP) ocr browser

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -244,74 +243,54 @@ class LocalStack:
 
 # ---------------------------------------------------------------- --seed
 
-def _files_in(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts))
+def _first_api_key() -> str | None:
+    """The first of the keys DATA_EXTRACT_API_KEY lists (several are valid at once while keys rotate)."""
+    keys = [k.strip() for k in os.environ.get("DATA_EXTRACT_API_KEY", "").replace("\n", ",").split(",")]
+    return next((k for k in keys if k), None)
 
 
 def seed(api_url: str, directory: Path, *, timeout_seconds: float, out: Any = sys.stdout) -> str:
-    """Submit every file of DIRECTORY as one multipart job, wait for it to end, print its status and artifacts.
+    """Submit every file of DIRECTORY as one job (through the Python client: multipart, or presigned uploads when
+    large), wait for it to end, print its status and where its artifacts are.
 
     Returns the job's final status.
     """
-    import httpx
+    from data_extract.client import DataExtractClient, FileSelectionError, WaitTimedOut, collect_files
 
-    files = _files_in(directory)
-    if not files:
-        raise SystemExit(f"--seed: no files in {directory}")
-    headers = {}
-    if os.environ.get("DATA_EXTRACT_API_KEY"):
-        headers["X-API-Key"] = os.environ["DATA_EXTRACT_API_KEY"].split(",")[0].strip()  # the first of several
-    with httpx.Client(base_url=f"{api_url}{API_PREFIX}", headers=headers, timeout=120) as client:
-        handles = [path.open("rb") for path in files]
-        try:
-            parts = [("files", (path.name, handle, "application/octet-stream"))
-                     for path, handle in zip(files, handles, strict=True)]
-            response = client.post("/jobs/process", files=parts)
-        finally:
-            for handle in handles:
-                handle.close()
-        if response.status_code not in (200, 202):
-            raise SystemExit(f"--seed: POST /jobs/process answered {response.status_code}: {response.text}")
-        job_id = response.json()["job_id"]
+    try:
+        files = collect_files([directory])
+    except FileSelectionError as exc:
+        raise SystemExit(f"--seed: {exc}") from None
+    with DataExtractClient(api_url, _first_api_key(), timeout=120) as client:
+        job_id = client.submit_files(files).job_id
         print(f"seed: job {job_id} submitted with {len(files)} file(s) from {directory}", file=out, flush=True)
+        last_progress: list[str] = []
 
-        deadline = time.monotonic() + timeout_seconds
-        last_progress = None
-        while True:
-            response = client.get(f"/jobs/{job_id}", params={"file_limit": 5000, "event_limit": 1})
-            response.raise_for_status()
-            job = response.json()
-            progress = _file_counts(job.get("files", []))
-            if progress != last_progress:
-                print(f"seed: {job['status']}  " + "  ".join(f"{k} {v}" for k, v in progress.items()), file=out,
-                      flush=True)
-                last_progress = progress
-            if job["status"] in TERMINAL_JOB_STATUSES:
-                break
-            if time.monotonic() > deadline:
-                print(f"seed: job {job_id} still {job['status']} after {timeout_seconds:.0f} s; giving up waiting",
-                      file=out, flush=True)
-                return job["status"]
-            time.sleep(1.0)
+        def report(job: Any) -> None:
+            p = job.progress
+            line = (f"seed: {job.status}  processed {p.processed}  failed {p.failed}  skipped {p.skipped}  "
+                    f"pending {p.pending}")
+            if line not in last_progress:
+                print(line, file=out, flush=True)
+                last_progress[:] = [line]
 
-        for file in job.get("files", []):
-            if file.get("status") in ("failed", "skipped"):
-                print(f"seed:   {file['status']:<8} {file.get('source_path')}: {file.get('error_type')} "
-                      f"{file.get('error_message') or ''}".rstrip(), file=out)
-        artifacts = client.get(f"/jobs/{job_id}/artifacts").json().get("artifacts", [])
-        print(f"seed: job {job_id} {job['status']}; {len(artifacts)} artifact(s):", file=out)
+        try:
+            job = client.wait_for_job(job_id, timeout=timeout_seconds, on_update=report)
+        except WaitTimedOut as exc:
+            print(f"seed: job {job_id} still {exc.job.status} after {timeout_seconds:.0f} s; giving up waiting",
+                  file=out, flush=True)
+            return str(exc.job.status)
+        for file in job.files:
+            if file.status in ("failed", "skipped"):
+                print(f"seed:   {file.status:<8} {file.source_path}: {file.error_type} "
+                      f"{file.error_message or ''}".rstrip(), file=out)
+        artifacts = client.list_artifacts(job_id).artifacts
+        print(f"seed: job {job_id} {job.status}; {len(artifacts)} artifact(s):", file=out)
         for artifact in artifacts:
-            print(f"  {api_url}{API_PREFIX}/jobs/{job_id}/artifacts/{artifact['path']}", file=out)
+            print(f"  {api_url}{API_PREFIX}/jobs/{job_id}/artifacts/{artifact.path}", file=out)
+        print(f"seed: download them with: data-extract artifacts {job_id} --download DIR --url {api_url}", file=out)
         out.flush()
-        return job["status"]
-
-
-def _file_counts(files: Iterable[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for file in files:
-        counts[file.get("status", "?")] = counts.get(file.get("status", "?"), 0) + 1
-    return dict(sorted(counts.items()))
+        return str(job.status)
 
 
 def _seed_when_ready(stack: LocalStack, directory: Path, timeout_seconds: float) -> None:
