@@ -34,7 +34,9 @@ def source_checkout() -> Path | None:
               help="how long --seed waits for its job")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="SAM template to run (default: the checkout's template.yaml)")
-def local(port: int, seed_dir: Path | None, seed_timeout: float, template: Path | None) -> int:
+@click.option("--worker-loops", type=click.IntRange(1, 64), envvar="WORKER_LOOPS", default=1, show_default=True,
+              help="worker processes polling the work queue, as Lambda runs several containers [env WORKER_LOOPS]")
+def local(port: int, seed_dir: Path | None, seed_timeout: float, template: Path | None, worker_loops: int) -> int:
     """Start the local stack: every table, bucket and queue of template.yaml in a moto server on 127.0.0.1, the
     API on http://127.0.0.1:PORT, and pollers feeding the worker and finalize handlers from the queues.
     Ctrl-C stops it; its data lives in memory only. DATA_EXTRACT_API_KEY turns authentication on."""
@@ -47,7 +49,7 @@ def local(port: int, seed_dir: Path | None, seed_timeout: float, template: Path 
     from infra.local import stack
 
     os.environ["PORT"] = str(port)
-    argv = ["--seed-timeout", str(seed_timeout)]
+    argv = ["--seed-timeout", str(seed_timeout), "--worker-loops", str(worker_loops)]
     if seed_dir is not None:
         argv += ["--seed", str(seed_dir)]
     if template is not None:
