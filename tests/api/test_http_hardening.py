@@ -182,6 +182,25 @@ def test_uploaded_html_and_svg_download_as_inert_attachments(client, keyed, pump
         assert "sandbox" in resp.headers["content-security-policy"]
 
 
+def test_only_the_services_own_semantic_report_downloads_as_html_and_it_runs_no_script(client, keyed, pump, aws):
+    import boto3
+
+    job_id = _upload(client, [("files", ("page.html", b"<html><body><p>Words.</p></body></html>", "text/html"))])
+    pump.run()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    report = b"<!doctype html><html><head><style>p{color:red}</style></head><body><p>Topics</p></body></html>"
+    for key in (f"jobs/{job_id}/semantic/semantic_report.html", f"jobs/{job_id}/outputs/report.html"):
+        s3.put_object(Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=key, Body=report)
+
+    served = client.get(f"/api/v1/jobs/{job_id}/artifacts/semantic/semantic_report.html", headers={"X-API-Key": KEY})
+    other = client.get(f"/api/v1/jobs/{job_id}/artifacts/outputs/report.html", headers={"X-API-Key": KEY})
+
+    assert served.status_code == 200 and served.headers["content-type"] == "text/html; charset=utf-8"
+    policy = served.headers["content-security-policy"]
+    assert "sandbox" in policy and "default-src 'none'" in policy and "script" not in policy
+    assert other.headers["content-type"] == "application/octet-stream"
+
+
 def test_the_405_allow_header_names_every_method_of_the_path(client, keyed):
     cases = {"/api/v1/auth/session": "DELETE, GET, POST", "/api/v1/jobs/abc/artifacts": "DELETE, GET",
              "/api/v1/jobs/abc/artifacts/outputs/a.json": "GET", "/api/v1/uploads": "POST"}

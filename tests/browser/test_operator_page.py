@@ -7,6 +7,8 @@ out. Each step leaves a screenshot (see conftest.py).
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import re
 import shutil
@@ -192,7 +194,8 @@ def test_page_works_behind_an_api_gateway_stage_prefix(aws, pump, page, shot, tm
         elsewhere.append(route.request.url)
         route.abort()
 
-    lambda_thread = ThreadPoolExecutor(max_workers=1)
+    # Lambda runs the handler in its main thread, which has an event loop for Mangum; so does this one.
+    lambda_thread = ThreadPoolExecutor(max_workers=1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop()))
     page.route("**/*", nowhere_else)
     page.route(EXECUTE_API + "/**", through_api_gateway)
 

@@ -87,9 +87,9 @@ def make_docs(root: Path, *, failing: bool = True) -> Path:
 def keyed(aws: dict[str, str], config_files, monkeypatch: pytest.MonkeyPatch) -> str:
     """Auth on in the app; the key is then taken out of the environment, which the command (in this same process)
     would otherwise read as its own DATA_EXTRACT_API_KEY."""
-    from data_extract.api.deps import api_key
+    from data_extract.api.deps import api_keys
 
     key = enable_api_key(monkeypatch)
-    assert api_key() == key  # read once: the app keeps it
+    assert api_keys() == (key,)  # read once: the app keeps it
     monkeypatch.delenv("DATA_EXTRACT_API_KEY")
     return key

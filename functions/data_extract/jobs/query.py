@@ -153,12 +153,14 @@ def locate_artifact(store: Store, job_id: str, artifact_path: str) -> ArtifactDo
         info = decoded_to[0]
         key, artifact_path = info.key, info.key[len(prefix):]
     filename = posixpath.basename(artifact_path)
-    content_type = _content_type(filename)
+    content_type = _content_type(artifact_path)
     return ArtifactDownload(key=key, filename=filename, content_type=content_type, size=info.size)
 
 
 # Types served as what they are: data a browser shows but never runs. Everything else (an uploaded .html or .svg
-# input, an HTML report) goes out as application/octet-stream, so no artifact can become a page of this origin.
+# input, an HTML output) goes out as application/octet-stream, so no artifact can become a page of this origin.
+# The one exception is the service's own semantic report: its HTML is written by the service with every text
+# escaped, and it is served with a policy that runs no script and gives it no origin (see REPORT_CSP).
 _INERT_TYPES = {
     ".json": "application/json",
     ".jsonl": "application/json",
@@ -180,11 +182,20 @@ _INERT_TYPES = {
 }
 
 
-DOWNLOAD_MEDIA_TYPES = sorted({"application/octet-stream", *_INERT_TYPES.values()})
+DOWNLOAD_MEDIA_TYPES = sorted({"application/octet-stream", "text/html; charset=utf-8", *_INERT_TYPES.values()})
 
 
-def _content_type(filename: str) -> str:
-    return _INERT_TYPES.get(posixpath.splitext(filename.lower())[1], "application/octet-stream")
+REPORT_PREFIX = "semantic/"
+REPORT_CONTENT_TYPE = "text/html; charset=utf-8"
+# Inline styles and data: images (the report's histogram) only; sandbox without allow-scripts or allow-same-origin.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+
+
+def _content_type(artifact_path: str) -> str:
+    extension = posixpath.splitext(artifact_path.lower())[1]
+    if extension == ".html" and artifact_path.startswith(REPORT_PREFIX):
+        return REPORT_CONTENT_TYPE
+    return _INERT_TYPES.get(extension, "application/octet-stream")
 
 
 # ---------------------------------------------------------------- sessions

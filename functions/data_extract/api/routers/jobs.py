@@ -296,7 +296,8 @@ ArtifactPath = Annotated[str, Path(
     response_class=Response,
     responses={
         200: {"description": "the artifact's bytes, as an attachment; anything a browser could run (HTML, SVG, "
-                             "scripts, unknown types) as application/octet-stream",
+                             "scripts, unknown types) as application/octet-stream, except the service's own "
+                             "semantic report (semantic/*.html: text/html under a policy that runs no script)",
               "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in query.DOWNLOAD_MEDIA_TYPES}},
         307: {"description": "too large to pass through: redirect to a short-lived presigned URL",
               "headers": {"Location": {"schema": {"type": "string"}, "description": "presigned S3 URL"}}},
@@ -317,5 +318,6 @@ def download_artifact(job_id: JobId, artifact_path: ArtifactPath, store: StoreDe
         return RedirectResponse(url, status_code=307)
     data = store.objects.get_bytes(found.key)
     # Opened directly anyway, the bytes get no script, no plugin and no origin of this API.
+    csp = query.REPORT_CSP if found.content_type == query.REPORT_CONTENT_TYPE else _DOWNLOAD_CSP
     return Response(content=data, media_type=found.content_type,
-                    headers={"Content-Disposition": disposition, "Content-Security-Policy": _DOWNLOAD_CSP})
+                    headers={"Content-Disposition": disposition, "Content-Security-Policy": csp})

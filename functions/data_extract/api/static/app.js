@@ -162,7 +162,10 @@ function chosenOptions() {
   if ($("preset").value) options.preset = $("preset").value;
   if ($("output-format").value) options.output_format = $("output-format").value;
   if ($("chunk-size").value) options.chunk_size = Number($("chunk-size").value);
-  if ($("include-semantic").checked) options.include_semantic = true;
+  if ($("include-semantic").checked) {
+    // The page shows the analysis as its HTML report, so it asks for that one.
+    Object.assign(options, { include_semantic: true, semantic_report: true, semantic_report_format: "html" });
+  }
   if (!$("include-evaluation").checked) options.include_evaluation = false;
   if (!$("ocr").checked) options.ocr = false;
   if (!$("continue-on-error").checked) options.continue_on_error = false;
