@@ -136,9 +136,14 @@ def test_cancel_over_http_ends_the_job_cancelled_and_refuses_once_ended(stack):
         cleaned = http.delete(f"{stack['api']}/jobs/{job_id}/artifacts")
 
     assert cleanup.status_code == 409
-    assert first.status_code == again.status_code == 202
-    assert first.json()["status"] == "cancelling"
-    assert again.json()["cancel_requested_at"] == first.json()["cancel_requested_at"]
+    assert first.status_code == 202 and first.json()["status"] in ("cancelling", "cancelled")
+    # The cancel request skips the queued files itself, so the run can end before the second request arrives:
+    # a repeat is the same accepted cancel while the job is cancelling, and a 409 once it has ended (the
+    # in-process tests hold a job in "cancelling" to check the repeat deterministically).
+    if again.status_code == 202:
+        assert again.json()["cancel_requested_at"] == first.json()["cancel_requested_at"]
+    else:
+        assert again.status_code == 409 and "already ended" in again.json()["detail"]
     assert detail["status"] == "cancelled"
     _assert_counted_once(detail)
     assert detail["progress"]["skipped"] >= 1
