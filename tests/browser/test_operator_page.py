@@ -242,8 +242,8 @@ def test_page_works_behind_an_api_gateway_stage_prefix(aws, pump, page, shot, tm
     assert page.js_errors == []
 
 
-def test_cancel_and_semantic_report_after_merge(stack, page, shot, corpus, sample_folder):
-    """Needs POST /jobs/{id}/cancel and the semantic stage's HTML report (semantic/semantic_report.html)."""
+def test_cancel_and_semantic_report(stack, page, shot, corpus, sample_folder):
+    """Cancel from the page, and the semantic stage's HTML report (semantic/semantic_report.html) opened in it."""
     page.goto(stack + "/")
     page.fill("#api-key", API_KEY)
     page.click("#sign-in-button")

@@ -284,7 +284,7 @@ def test_the_console_script_is_installed():
 
 # ---- commands whose server side lands separately (the cancel endpoint, incremental/force/resume fields)
 
-def test_jobs_cancel_after_merge(run, tmp_path, aws, pump, capsys, config_files, quietly):
+def test_jobs_cancel(run, tmp_path, aws, pump, capsys, config_files, quietly):
     from data_extract.cli import State, main
     from data_extract.client import DataExtractClient
     from tests.support.client import api_http
@@ -305,7 +305,7 @@ def test_jobs_cancel_after_merge(run, tmp_path, aws, pump, capsys, config_files,
     assert refused.code == 2 and "409 from the server" in refused.err
 
 
-def test_submit_incremental_force_resume_after_merge(run, tmp_path):
+def test_submit_incremental_force_resume(run, tmp_path):
     result = run("submit", str(make_docs(tmp_path, failing=False)), "--incremental", "--force", "--resume",
                  "--wait", "--json", "--poll-interval", "0.05")
     assert result.code == 0, result.err

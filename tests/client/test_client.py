@@ -288,7 +288,7 @@ def test_the_async_client_is_the_same_api(aws, pump, tmp_path):
 
 # ---- operations whose server side lands separately (the cancel endpoint, incremental/force/resume fields)
 
-def test_cancel_a_queued_job_and_conflict_on_a_finished_one_after_merge(aws, pump, tmp_path):
+def test_cancel_a_queued_job_and_conflict_on_a_finished_one(aws, pump, tmp_path):
     from tests.support.client import api_http
 
     url, http = api_http("asgi")  # nothing delivers the queue until the test says so
@@ -307,7 +307,7 @@ def test_cancel_a_queued_job_and_conflict_on_a_finished_one_after_merge(aws, pum
         assert finished.value.status_code == 409 and finished.value.detail
 
 
-def test_incremental_force_and_resume_fields_reach_the_job_after_merge(api, tmp_path):
+def test_incremental_force_and_resume_fields_reach_the_job(api, tmp_path):
     files = collect_files([_docs(tmp_path)])
     first = api.submit_files(files, {"incremental": True})
     detail = api.wait_for_job(first.job_id, poll_interval=0.01, timeout=30)
