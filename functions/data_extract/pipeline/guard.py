@@ -170,7 +170,8 @@ def _child_main(
         if faulthandler.is_enabled():
             # A handler installed on another descriptor (test runners do) would
             # print the crash around the parent's back; keep it in the tail too.
-            faulthandler.enable(file=sys.stderr)
+            # Descriptor 2 itself: sys.stderr may be an object without one (a captured stream).
+            faulthandler.enable(file=2)
         _child_deadline = time.monotonic() + timeout_s
         _limit_address_space(memory_mb)
         try:

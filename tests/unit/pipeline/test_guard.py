@@ -75,6 +75,22 @@ def test_given_a_function_when_run_isolated_then_its_result_comes_back():
     assert run_isolated(_add, 2, 3, scale=10, timeout_s=30, memory_mb=256) == 50
 
 
+def test_given_a_stderr_without_a_descriptor_and_faulthandler_on_when_run_isolated_then_the_child_still_works(
+        monkeypatch):
+    import faulthandler
+    import io
+    import sys
+
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.enable()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a captured stream, as test runners and embedders use
+    try:
+        assert run_isolated(_add, 2, 3, scale=10, timeout_s=30, memory_mb=256) == 50
+    finally:
+        if not was_enabled:
+            faulthandler.disable()
+
+
 def test_given_a_result_of_tens_of_megabytes_when_run_isolated_then_it_arrives_whole():
     text = run_isolated(_big_text, 40_000_000, timeout_s=60, memory_mb=1024)
 
