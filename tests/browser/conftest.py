@@ -11,17 +11,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.support.local_stack import free_port, running_stack, stack_environment
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "browser-test-key-7f3a9c"
@@ -49,46 +46,14 @@ def screenshot_root() -> Path:
     return Path(configured) if configured else REPO / "build" / "browser-screenshots"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[str]:
     """The local stack as `make run` starts it, with authentication on. Yields its base URL."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("stack") / "stack.log"
-    log = log_path.open("w")
-    env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", "DATA_EXTRACT_API_KEY": API_KEY,
-           "UVICORN_LOG_LEVEL": "warning"}
-    for key in ("AWS_ENDPOINT_URL", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
-                "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL"):
-        env.pop(key, None)
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"local stack exited early:\n{log_path.read_text()[-5000:]}")
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"local stack did not answer within 90 s:\n{log_path.read_text()[-5000:]}")
-        time.sleep(0.3)
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    port = free_port()
+    env = stack_environment(PORT=str(port), DATA_EXTRACT_API_KEY=API_KEY, UVICORN_LOG_LEVEL="warning")
+    with running_stack([sys.executable, "-m", "infra.local.stack"], port=port, env=env,
+                       log_path=tmp_path_factory.mktemp("stack") / "stack.log") as (base, _):
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,6 @@ real queues, and a callback receiver on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -18,6 +14,8 @@ import boto3
 import httpx
 import pytest
 
+from tests.support.local_stack import free_port, running_stack, stack_environment
+
 from tests.support.receiver import Receiver, verify
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,48 +24,19 @@ FAULTS = ["dynamodb:TransactWriteItems:throttle:4", "dynamodb:GetItem:timeout:9"
           "s3:PutObject:throttle:5"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    port, moto_port = _free_port(), _free_port()
+    port, moto_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
-    log = log_path.open("w")
-    env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "PYTHONUNBUFFERED": "1",
-           "DATA_EXTRACT_CALLBACK_BACKOFF_SECONDS": "1"}
-    for key in ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
-                "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL"):
-        env.pop(key, None)
+    env = stack_environment(PORT=str(port), MOTO_PORT=str(moto_port), DATA_EXTRACT_CALLBACK_BACKOFF_SECONDS="1")
     args = [sys.executable, "-m", "infra.local.stack", "--schedule-interval", "2"]
     for fault in FAULTS:
         args += ["--fault", fault]
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"local stack exited early:\n{log_path.read_text()[-5000:]}")
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"local stack did not answer within 90 s:\n{log_path.read_text()[-5000:]}")
-    aws = {"endpoint_url": f"http://127.0.0.1:{moto_port}", "region_name": "us-east-1",
-           "aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    yield {"api": f"{base}/api/v1", "aws": aws, "log": log_path}
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_stack(args, port=port, env=env, log_path=log_path, stop_seconds=60) as (base, _):
+        aws = {"endpoint_url": f"http://127.0.0.1:{moto_port}", "region_name": "us-east-1",
+               "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        yield {"api": f"{base}/api/v1", "aws": aws, "log": log_path}
 
 
 def _wait(http: httpx.Client, api: str, job_id: str, timeout: float = 240) -> dict:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -19,54 +16,28 @@ import boto3
 import httpx
 import pytest
 
+from tests.support.local_stack import free_port, running_stack, stack_environment
+
 REPO = Path(__file__).resolve().parents[2]
 INPUT_BUCKET = "local-inputs"
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    port, moto_port = _free_port(), _free_port()
+    port, moto_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
-    log = log_path.open("w")
-    env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "PYTHONUNBUFFERED": "1",
-           "DATA_EXTRACT_API_ALLOWED_INPUT_ROOTS": f"s3://{INPUT_BUCKET}/incoming/"}
-    for key in ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
-                "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL"):
-        env.pop(key, None)
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"local stack exited early:\n{log_path.read_text()[-5000:]}")
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"local stack did not answer within 90 s:\n{log_path.read_text()[-5000:]}")
-    table = re.search(r"^\s+table\s+(\S+)", log_path.read_text(), re.MULTILINE).group(1)
-    aws = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    s3 = aws.client("s3", endpoint_url=endpoint)
-    s3.create_bucket(Bucket=INPUT_BUCKET)
-    yield {"api": f"{base}/api/v1", "s3": s3, "table": aws.resource("dynamodb", endpoint_url=endpoint).Table(table)}
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    env = stack_environment(PORT=str(port), MOTO_PORT=str(moto_port),
+                            DATA_EXTRACT_API_ALLOWED_INPUT_ROOTS=f"s3://{INPUT_BUCKET}/incoming/")
+    with running_stack([sys.executable, "-m", "infra.local.stack"], port=port, env=env, log_path=log_path) as (base, _):
+        table = re.search(r"^\s+table\s+(\S+)", log_path.read_text(), re.MULTILINE).group(1)
+        aws = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        s3 = aws.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=INPUT_BUCKET)
+        yield {"api": f"{base}/api/v1", "s3": s3,
+               "table": aws.resource("dynamodb", endpoint_url=endpoint).Table(table)}
 
 
 def _wait(http: httpx.Client, api: str, job_id: str, timeout: float = 180) -> dict:
