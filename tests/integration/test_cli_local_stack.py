@@ -4,9 +4,6 @@ submit --wait, artifacts --download (through presigned S3 redirects), presigned 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.local_stack import free_port, running_stack, stack_environment
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 COMMAND = [sys.executable, "-m", "data_extract.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _documents(root: Path) -> Path:
@@ -36,46 +29,20 @@ def _documents(root: Path) -> Path:
 
 
 def _environment(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **extra}
-    for key in ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
-                "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL",
-                "DATA_EXTRACT_URL", "DATA_EXTRACT_PROFILE"):
-        env.pop(key, None)
-    return env
+    return stack_environment("DATA_EXTRACT_URL", "DATA_EXTRACT_PROFILE", COLUMNS="200", **extra)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     work = tmp_path_factory.mktemp("cli-stack")
     seed_dir = _documents(work / "seed")
-    port = _free_port()
-    log_path = work / "stack.log"
-    log = log_path.open("w")
+    port = free_port()
     # Artifacts over 2000 bytes answer with a redirect to a presigned S3 URL, as large ones do in Lambda.
     env = _environment(DATA_EXTRACT_API_INLINE_DOWNLOAD_MAX_BYTES="2000")
-    proc = subprocess.Popen([*COMMAND, "local", "--port", str(port), "--seed", str(seed_dir)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"data-extract local exited early:\n{log_path.read_text()[-5000:]}")
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"data-extract local did not answer within 90 s:\n{log_path.read_text()[-5000:]}")
-    yield base, proc, log_path, work
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    log.close()
+    log_path = work / "stack.log"
+    with running_stack([*COMMAND, "local", "--port", str(port), "--seed", str(seed_dir)], port=port, env=env,
+                       log_path=log_path, name="data-extract local") as (base, proc):
+        yield base, proc, log_path, work
 
 
 def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -133,5 +100,5 @@ def test_plain_output_and_exit_codes_over_http(stack):
     assert _cli("health", "--url", base, cwd=work).returncode == 0
     missing = _cli("jobs", "show", "nosuchjob", "--url", base, cwd=work)
     assert missing.returncode == 2 and "404 from the server" in missing.stderr
-    closed = _cli("health", "--url", f"http://127.0.0.1:{_free_port()}", cwd=work)
+    closed = _cli("health", "--url", f"http://127.0.0.1:{free_port()}", cwd=work)
     assert closed.returncode == 4 and "cannot reach" in closed.stderr

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,24 +12,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.local_stack import free_port, stack_environment
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_given_two_worker_loops_when_a_job_is_submitted_then_both_processes_take_batches_and_the_job_completes(
         tmp_path):
-    port = _free_port()
+    port = free_port()
     calls_dir = tmp_path / "calls"
-    env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", "DATA_EXTRACT_LOCAL_AWS_CALL_LOG": str(calls_dir)}
-    for key in ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
-                "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL"):
-        env.pop(key, None)
+    env = stack_environment(PORT=str(port), DATA_EXTRACT_LOCAL_AWS_CALL_LOG=str(calls_dir))
     log_path = tmp_path / "stack.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "infra.local.stack", "--worker-loops", "2"], cwd=REPO,
