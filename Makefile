@@ -82,8 +82,9 @@ run: $(STAMP) ocr
 	$(VENV)/bin/data-extract local $(ARGS)
 
 # OMP_THREAD_LIMIT=1: Tesseract's OpenMP threads only contend with each other on a small machine.
+# stdin from /dev/null: nothing a test starts can ever wait for a terminal answer.
 test: $(STAMP) ocr browser
-	OMP_THREAD_LIMIT=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	OMP_THREAD_LIMIT=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) </dev/null
 
 lint-template: $(SAM_STAMP)
 	$(SAM) validate --lint -t template.yaml

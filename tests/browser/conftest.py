@@ -18,27 +18,13 @@ from typing import Any
 
 import pytest
 
+from tests.support.chromium import CHROMIUM_FLAGS, chromium_path
 from tests.support.local_stack import free_port, running_stack, stack_environment
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "browser-test-key-7f3a9c"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 pytestmark = pytest.mark.browser
-
-
-def chromium_path() -> str | None:
-    configured = os.environ.get("DATA_EXTRACT_CHROMIUM")
-    if configured:
-        return configured
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def screenshot_root() -> Path:
