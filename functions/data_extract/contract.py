@@ -1,6 +1,6 @@
 """The API contract in code: request/response models and enums.
 
-Field names follow the original service so existing clients keep working;
+Field names are the ones existing clients and saved requests send, so they keep working;
 values are validated here so bad options fail at submit time (422), not later
 inside a worker.
 """
@@ -58,8 +58,8 @@ class GraphFormat(StrEnum):
 
 
 class PipelineProfile(StrEnum):
-    """The original's pipeline routing. One deterministic chunker serves every format here, so every
-    profile selects the same pipeline; the job's effective options say so."""
+    """Pipeline routing, accepted from clients that choose one. One deterministic chunker serves every format,
+    so every profile selects the same pipeline; the job's effective options say so."""
 
     auto = "auto"
     legacy = "legacy"
@@ -102,11 +102,11 @@ UPLOAD_NAME_RULES = (
 )
 
 
-# Spellings of the original's request that stand for other fields (see JobOptions._original_spellings).
+# Older spellings that clients still send, standing for other fields (see JobOptions._original_spellings).
 LEGACY_ALIAS_SCHEMA: dict[str, dict[str, Any]] = {
-    "semantic": {"type": "boolean", "description": "the original's alias of include_semantic"},
+    "semantic": {"type": "boolean", "description": "alias of include_semantic"},
     "export_graph": {"type": "string", "enum": ["json", "csv", "dot"],
-                     "description": "the original's legacy field: semantic_export_graph=true with this graph format"},
+                     "description": "legacy field: semantic_export_graph=true with this graph format"},
 }
 
 
@@ -163,7 +163,7 @@ class JobOptions(BaseModel):
                     "headers) when the job ends; public addresses only, optionally limited by an allow-list",
     )
 
-    # --- Fields of the original service's request, kept so its clients and saved requests keep working ---
+    # --- Fields existing clients and saved requests send: each one works (or is reported in ignored_fields) ---
     incremental: bool = Field(
         False, description="skip files whose content is unchanged since this source last processed them "
                            "(skipped, error_type 'unchanged', with a pointer to the job holding the current output); "
@@ -195,7 +195,7 @@ class JobOptions(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _original_spellings(cls, data: Any) -> Any:
-        """Empty strings mean "not given"; the original's aliases map onto the fields they stand for."""
+        """Empty strings mean "not given" (form clients send every field); aliases map onto their fields."""
         if not isinstance(data, dict):
             return data
         # (input_path keeps its own, clearer error for an empty value.)

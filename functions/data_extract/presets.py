@@ -5,29 +5,26 @@ can resolve a job's configuration at submit time and reject a bad combination
 with 422, and the worker and finalize read the same resolved values back from
 the job record (``RunConfig.to_dict`` / ``RunConfig.from_dict``).
 
-The configuration keeps the original service's nested shape (``format``,
-``chunk``, ``semantic``, ``quality``, ``metadata``, ``validation``) so preset
-files and clients that read ``GET /config/effective`` keep working. Keys of the
-original that only made sense for a single server with a local disk are not
-part of it:
+The configuration has a nested shape (``format``, ``chunk``, ``semantic``,
+``quality``, ``metadata``, ``validation``) that preset files and clients reading
+``GET /config/effective`` depend on. Keys that only make sense for a single
+server with a local disk are not part of it:
 
 - ``output_dir``: every job writes under its own S3 prefix, chosen by the
   service, never by configuration.
 - ``semantic.cache``: there is no process-global model cache; the corpus-level
-  semantic stage runs once per job in finalize, so a cache would never be
-  warm, and the original's pickle cache in the current directory was a
-  code-execution risk. The ``cache`` keys of the original ``audit-standard``
-  and ``quick-scan`` presets are dropped with it.
+  semantic stage runs once per job, so a cache would never be warm, and a
+  pickle cache on disk would run the code of whoever can write it. Presets that
+  set ``cache`` keys have them dropped.
 
-Unlike the original (where a preset only changed chunk size, format and a few
-semantic tunables), every key a preset sets here reaches the run: this module
-refuses, at import time, a preset key that ``DEFAULT_CONFIG`` does not have,
-and ``resolve_run_config`` reads every key of the merged configuration.
+Every key a preset sets reaches the run: this module refuses, at import time, a
+preset key that ``DEFAULT_CONFIG`` does not have, and ``resolve_run_config``
+reads every key of the merged configuration.
 
 ``quality.min_score`` and ``semantic.quality.min_score`` are one setting under
-the two names the original used (its YAML presets set the first, its
-preset-manager bridge the second). A preset may set either; the merged
-configuration always shows the value in effect under both names.
+two names, both in use (the workflow presets set the first, the speed/accuracy
+profiles the second). A preset may set either; the merged configuration always
+shows the value in effect under both names.
 """
 
 from __future__ import annotations
@@ -58,7 +55,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "validation": {"level": "standard"},
 }
 
-# Categories group the presets the way the original did, under names a user can read:
+# Categories group the presets under names a user can read:
 # "workflow" presets are tuned for one kind of work, "profile" presets trade speed for accuracy.
 WORKFLOW = "workflow"
 PROFILE = "profile"
@@ -74,7 +71,7 @@ class Preset:
 
 
 _BUILTIN_PRESET_DEFINITIONS: tuple[Preset, ...] = (
-    # The three YAML presets of the original, with their content unchanged (minus semantic.cache).
+    # The workflow presets, with the content their preset files have always had (minus semantic.cache).
     Preset(
         name="audit-standard",
         category=WORKFLOW,
@@ -119,7 +116,7 @@ _BUILTIN_PRESET_DEFINITIONS: tuple[Preset, ...] = (
             "quality": {"min_score": 0.5},
         },
     ),
-    # The original's preset-manager profiles, bridged into the same shape. Their overlap keeps
+    # The speed/accuracy profiles, in the same shape. Their overlap keeps
     # the defaults' ratio (128/512 = 25%) so a profile changes the chunk size without changing
     # how much context neighbouring chunks share.
     Preset(
@@ -236,7 +233,7 @@ def _build_registry() -> dict[str, Preset]:
         validate_preset_name(preset.name)
         unknown = _unknown_keys(preset.settings, DEFAULT_CONFIG)
         if unknown:
-            # A key nothing reads is how the original's presets silently stopped mattering.
+            # A key nothing reads would make the preset silently stop mattering: refuse it at import.
             raise ValueError(f"preset '{preset.name}' sets keys the run does not read: {', '.join(unknown)}")
         registry[preset.name] = Preset(
             name=preset.name,

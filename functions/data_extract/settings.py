@@ -1,7 +1,7 @@
 """One settings object: every environment variable, its default and its limits.
 
-Lambda functions and the local stack read the same variables. Names keep the
-original ``DATA_EXTRACT_*`` prefix so existing deployments keep working.
+Lambda functions and the local stack read the same variables, all named
+``DATA_EXTRACT_*``, the prefix existing deployments already set.
 """
 
 from __future__ import annotations

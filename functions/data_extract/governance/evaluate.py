@@ -4,9 +4,9 @@ A policy (``policies/<policy_id>.json``) is data: verdict thresholds and weighte
 each a list of weighted checks ``metric <operator> target``, some of them critical. The
 evaluator computes the metrics from the run's result payload (``processed_files``,
 ``failed_files``, counts, ``stage_totals_ms``, ``semantic``), scores every check, and returns
-the ``GovernanceEvaluationOutcome`` shape of the original service.
+a ``GovernanceEvaluationOutcome`` (the shape existing clients read).
 
-Scoring (unchanged from the original):
+Scoring:
 
 - ``bool_true`` / ``equals`` / ``in``: 100 when passed, else 0.
 - ``gte``: ``min(100, observed / target * 100)`` (a target <= 0 gives 100 or 0).
@@ -17,12 +17,12 @@ Scoring (unchanged from the original):
 - Verdict: ``bad`` on any failed critical check, else ``good`` at ``good_min`` or more,
   ``watch`` at ``watch_min`` or more, else ``bad``.
 
-Decisions where the original depended on a local disk or was silent:
+What a serverless run measures differently from a process with a local disk:
 
 - ``existing_outputs`` replaces ``Path.exists``: the caller lists the run's artifacts in
   storage. A processed file counts as having its output only when its ``output_path`` is in
   that set and no other processed file claims the same path (two files writing one artifact
-  means one of them was overwritten, which the original could not see).
+  means one of them was overwritten: a plain existence check would not see it).
   ``output.output_dir_exists`` becomes "at least one artifact of the run is stored", since an
   object store has no directories.
 - A stage ran for a file when the file records a timing for it (0 ms included: fast stages

@@ -87,7 +87,8 @@ def build_result(job: dict[str, Any], units: list[dict[str, Any]], run: dict[str
     processed, failed, skipped = _file_entries(units)
     totals = {s: round(sum(p["stage_timings_ms"][s] for p in processed), 3) for s in STAGES}
     semantic = semantic_outcome(job["run_config"], semantic)
-    # The corpus stage's time is the run's semantic total, with its steps beside it as in the original.
+    # The corpus stage's time is the run's semantic total, with its steps beside it, so one number says what the
+    # stage cost and the steps say where.
     semantic_timings = semantic.get("stage_timings_ms") or {}
     if "semantic_total" in semantic_timings:
         totals["semantic"] = round(totals["semantic"] + float(semantic_timings["semantic_total"]), 3)
@@ -243,14 +244,14 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
                           f"s3://{store.objects.bucket}/{record_key}")
     job_fields.update(notice=notice, notice_state="pending")
     if cancelled:
-        # The cancelled event is the run's outcome event: the one the original's clients follow for its status.
+        # The cancelled event is the run's outcome event: clients follow a run's status by the event named after it.
         event = ("cancelled", f"Job cancelled: {counts['processed']} processed, {counts['failed']} failed, "
                               f"{counts['skipped']} skipped", {"run": msg.run, **counts})
         status_events: tuple[tuple[str, str, dict[str, Any]], ...] = ()
     else:
         event = ("finished", f"Job finished with status={result['status']}",
                  {"run": msg.run, **counts, "verdict": (result.get("evaluation") or {}).get("verdict")})
-        # The original's clients follow a run's outcome by an event named after its status.
+        # Clients follow a run's outcome by an event named after its status (completed, partial, failed).
         status_events = ((result["status"], f"Job {result['status']}",
                           {"run": msg.run, **counts, "deleted": result["deleted_count"]}),)
     # The source's state is committed before the job shows as finished: a run submitted after it sees the state.

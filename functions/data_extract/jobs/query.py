@@ -100,7 +100,7 @@ def job_detail(store: Store, job_id: str, file_limit: int, event_limit: int) -> 
         request_payload=job["request_payload"],
         result_payload=result_payload,
         progress=progress_of(units),
-        # Newest activity first, like the original's newest-row-first order.
+        # Newest activity first: with a file_limit, the files a person is watching are the ones still changing.
         files=[_job_file(u) for u in sorted(units, key=lambda u: (u.get("updated_at", ""), u["unit_id"]),
                                             reverse=True)[:file_limit]],
         events=[JobEvent(event_type=e["event_type"], message=e["message"], payload=e.get("payload") or {},

@@ -56,7 +56,7 @@ class SemanticMessage:
 def outcome(status: str, message: str, *, reason_code: str | None = None, summary: dict[str, Any] | None = None,
             artifacts: list[dict[str, Any]] | None = None, stage_timings_ms: dict[str, float] | None = None
             ) -> dict[str, Any]:
-    """The original's ``SemanticOutcome`` shape."""
+    """A ``SemanticOutcome``: the shape clients read under ``result_payload.semantic``."""
     return {"status": status, "reason_code": reason_code, "message": message, "summary": summary,
             "artifacts": artifacts or [], "stage_timings_ms": stage_timings_ms or {}}
 

@@ -89,7 +89,7 @@ _CONTENT_TYPES = {
 _BOM = "\ufeff"
 _UNSAFE_PATH_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 
-# document_type as the original reported it: spreadsheets and delimited files are
+# document_type, a coarse class clients filter on: spreadsheets and delimited files are
 # matrices, images are images, structured exports and mail are exports, and
 # everything written for reading is a report.
 _DOCUMENT_TYPES = {

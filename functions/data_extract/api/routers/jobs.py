@@ -28,7 +28,7 @@ from data_extract.jobs.errors import BadRequest, PayloadTooLarge, Unprocessable,
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated])
 
-# Boolean option fields, and the original's alias of one of them.
+# Boolean option fields, and the alias of one of them (`semantic`).
 FORM_BOOLEANS = frozenset({name for name, f in JobOptions.model_fields.items() if f.annotation in (bool, bool | None)}
                           | {"semantic"})
 
@@ -58,7 +58,8 @@ _PROCESS_OPENAPI: dict[str, Any] = {
     }
 }
 
-# Form booleans follow the original: true only for 1/true/yes/on; false for 0/false/no/off; anything else is a 422.
+# Form booleans: true only for 1/true/yes/on, false for 0/false/no/off, anything else a 422 (a typo never flips an
+# option silently).
 _FORM_TRUE = frozenset({"1", "true", "yes", "on"})
 _FORM_FALSE = frozenset({"0", "false", "no", "off"})
 
