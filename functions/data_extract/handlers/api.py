@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from mangum import Mangum
 
 from data_extract.api.app import create_app
-from data_extract.observability import correlated, route_package_logs
+from data_extract.observability import correlated, make_tracer, route_package_logs
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 app = create_app()
 route_package_logs(logger)
 _JOB_PATH = re.compile(r"/api/v1/jobs/([A-Za-z0-9_-]{1,64})(?:/|$)")

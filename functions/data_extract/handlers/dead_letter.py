@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -18,11 +18,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from data_extract.jobs.finalize import FinalizeMessage, abandon_run
 from data_extract.jobs.semantic import SemanticMessage, fail_from_dead_letter
 from data_extract.jobs.units import UnitMessage, fail_unit_from_dead_letter
-from data_extract.observability import correlated, route_package_logs
+from data_extract.observability import correlated, make_tracer, route_package_logs
 from data_extract.store import get_store
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 route_package_logs(logger)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -13,10 +13,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 # numerical stack only this function carries.
 import data_extract.pipeline.semantic.analyze  # noqa: F401
 from data_extract.jobs.semantic import SemanticMessage, run_semantic_stage
+from data_extract.observability import make_tracer
 from data_extract.store import get_store
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.readiness import report_worker_readiness
 from data_extract.jobs.units import UnitMessage, process_unit
-from data_extract.observability import correlated, emit_file_metrics, queue_wait_ms, route_package_logs
+from data_extract.observability import correlated, emit_file_metrics, make_tracer, queue_wait_ms, route_package_logs
 from data_extract.settings import get_settings
 from data_extract.store import get_store
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 # Job records read by this invocation's units, shared across its batch (cleared per invocation).

@@ -3,8 +3,8 @@
 Powertools' Tracer already records each AWS request (it patches botocore); these name the storage operation that
 made them, so a trace reads as the service's own steps. Nothing is captured as metadata: responses hold documents
 and records (a subsegment's size is limited), and expected exceptions (a failed condition, a missing object) are
-control flow, so unlike ``Tracer.capture_method`` the wrapper logs nothing for them. With tracing disabled
-(POWERTOOLS_TRACE_DISABLED: the tests and the local stack) the recorder hands out no-op subsegments.
+control flow, so unlike ``Tracer.capture_method`` the wrapper logs nothing for them. Where tracing is not active
+(the tests, the local stack) the tracer is ``observability.UntracedTracer``, whose subsegments record nothing.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Tracer
+from data_extract.observability import make_tracer
 
-tracer = Tracer()
+tracer = make_tracer()
 
 
 def _in_subsegment(method: Callable[..., Any], name: str) -> Callable[..., Any]:
