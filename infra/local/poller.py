@@ -216,13 +216,16 @@ class SqsPoller(threading.Thread):
         if not messages:
             return []
         window_ends = time.monotonic() + self.event.maximum_batching_window_seconds
-        while len(messages) < self.event.batch_size and time.monotonic() < window_ends and not self.stop.is_set():
-            more = self._receive(min(self.event.batch_size - len(messages), 10), 0)
+        by_id = {m["MessageId"]: m for m in messages}
+        while len(by_id) < self.event.batch_size and time.monotonic() < window_ends and not self.stop.is_set():
+            more = self._receive(min(self.event.batch_size - len(by_id), 10), 0)
             if more:
-                messages.extend(more)
+                # A message whose visibility timeout ran out while the batch was still gathering comes back: it is
+                # one record, under its newest receipt handle (the only one that can still delete it).
+                by_id.update((m["MessageId"], m) for m in more)
             else:
                 self.stop.wait(min(0.1, max(0.0, window_ends - time.monotonic())))
-        return messages
+        return list(by_id.values())
 
     def poll_once(self) -> BatchOutcome | None:
         """Receive one batch, invoke the function, delete what succeeded. None when the queue was empty."""

@@ -19,6 +19,9 @@ import pytest
 
 from tests.browser.conftest import API_KEY
 
+# Assertions that retry until the page has settled (Playwright: up to 5 s) instead of reading it once.
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)").expect
+
 pytestmark = pytest.mark.browser
 
 SAMPLE = {  # corpus path -> what the job makes of it
@@ -146,8 +149,9 @@ def test_operator_signs_in_uploads_retries_downloads_and_cleans_up(stack, page, 
     page.locator("#cleanup-job").click()
     page.locator("#job-message", has_text=re.compile(r"^Removed \d+ artifact")).wait_for()
     page.locator("#artifacts-empty", has_text="No artifacts.").wait_for()
-    assert page.locator("#cleanup-job").is_hidden()
-    assert page.locator("#retry-job").is_hidden()  # its inputs are gone: nothing left to retry
+    # The page re-renders the job after the artifact list: wait for that render, not just the first one.
+    expect(page.locator("#cleanup-job")).to_be_hidden()
+    expect(page.locator("#retry-job")).to_be_hidden()  # its inputs are gone: nothing left to retry
     shot("cleaned-up")
 
     # Sign out: the page asks for the key again and the old cookie opens nothing.
@@ -274,7 +278,7 @@ def test_cancel_and_semantic_report(stack, page, shot, corpus, sample_folder):
     page.locator("#cancel-job").click()
     page.locator("#job-message", has_text="Cancellation requested").wait_for()
     _wait_for_job_status(page, ["cancelled"])
-    assert page.locator("#cancel-job").is_hidden()
+    expect(page.locator("#cancel-job")).to_be_hidden()
     shot("cancelled")
 
 
