@@ -364,3 +364,23 @@ def test_given_random_texts_when_lines_are_counted_then_they_match_the_regular_e
         assert quality._unpunctuated_lines(text) == len(quality._UNPUNCTUATED_LINE.findall(text))
 
     check()
+
+
+def test_given_texts_when_preprocessed_then_the_result_is_scikit_learns_lowercase_and_accent_stripping(corpus):
+    from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
+
+    texts = _tricky_texts(corpus) + ["".join(map(chr, range(start, start + 4096))) for start in
+                                     range(0, 0x30000, 4096)] + ["ǅungla Ångström ﬁne ½ Ⅻ ㎏ ﬀ Ǆ İstanbul ΣΑΣ"]
+    assert [vectorize.preprocess(t) for t in texts] == [strip_accents_unicode(t.lower()) for t in texts]
+
+    options = SemanticOptions()
+    chunks = [c.text for c in corpus_chunks(corpus)][:600]
+    ours = vectorize.tfidf(chunks, options)
+    reference = TfidfVectorizer(max_features=options.max_features, ngram_range=options.ngram_range, min_df=ours.min_df,
+                                max_df=ours.max_df, sublinear_tf=True, stop_words="english", lowercase=True,
+                                strip_accents="unicode", token_pattern=vectorize.TOKEN_PATTERN, dtype=np.float32)
+    expected = reference.fit_transform(chunks).tocsr()
+    expected.sort_indices()
+    assert ours.terms.tolist() == reference.get_feature_names_out().tolist()
+    assert np.array_equal(ours.matrix.indptr, expected.indptr) and np.array_equal(ours.matrix.indices, expected.indices)
+    assert np.array_equal(ours.matrix.data, expected.data)
