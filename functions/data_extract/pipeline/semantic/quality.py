@@ -1,4 +1,4 @@
-"""Per-chunk readability and the stage's composite quality score (pure Python, no textstat).
+"""Per-chunk readability and the stage's composite quality score (the published formulas, no textstat).
 
 The readability set is the reference's, computed with the published formulas over a vowel-group syllable
 counter (the same approximation textstat makes without its dictionary; textstat itself pulls in Pyphen, whose
@@ -244,11 +244,12 @@ class _WordNumbers(dict):
 def _character_tables() -> tuple[np.ndarray, np.ndarray]:
     """(is whitespace, is special) for every code point, from ``_SPACE`` and ``_SPECIAL`` themselves (special is
     "neither a word character nor whitespace, or the underscore", the complement of ``[\\w\\s]`` plus "_")."""
-    every = "".join(map(chr, range(0x110000)))
+    every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     space = np.zeros(0x110000, dtype=bool)
     space[[m.start() for m in _SPACE.finditer(every)]] = True
     word_or_space = np.zeros(0x110000, dtype=bool)
-    word_or_space[[m.start() for m in re.finditer(r"[\w\s]", every)]] = True
+    for match in re.finditer(r"[\w\s]+", every):  # runs of code points: a few hundred matches
+        word_or_space[match.start():match.end()] = True
     special = ~word_or_space
     special[ord("_")] = True
     return space, special
