@@ -253,3 +253,134 @@ def test_given_report_and_graph_formats_when_rendered_then_each_artifact_has_its
     if report_format == "html":
         page = artifacts["report"].data.decode()
         assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
+
+
+# ---------------------------------------------------------------- the fast paths agree with the plain ones
+
+def test_given_a_planted_neighbourhood_when_searched_through_the_embedding_then_it_equals_the_full_ranking():
+    """The tiled upper-triangle search keeps, for each row, the same best k neighbours as ranking every full row
+    of the n x n product (ties to the lower index), and verifies them exactly."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(5)
+    n, dims, k, floor = 1200, 24, 6, 0.55
+    centres = rng.normal(size=(40, dims))
+    embedding = centres[rng.integers(0, 40, n)] + 0.45 * rng.normal(size=(n, dims))
+    embedding[7] = embedding[3]  # exact ties in the ranking
+    embedding[11] = embedding[3]
+    embedding = (embedding / np.linalg.norm(embedding, axis=1, keepdims=True)).astype(np.float32)
+    matrix = sparse.csr_matrix(embedding.astype(np.float64))  # rows unit-length: the exact cosines are the same
+
+    full = embedding @ embedding.T
+    np.fill_diagonal(full, -np.inf)
+    expected = set()
+    for row in range(n):
+        ranked = sorted((c for c in np.flatnonzero(full[row] >= floor)), key=lambda c: (-full[row, c], c))[:k]
+        expected |= {(min(row, c), max(row, c)) for c in ranked}
+    dense = _pairs(similarity.dense_pairs_above(matrix, 0.6))
+    expected_hits = {p for p in expected if p in dense}
+
+    saved = similarity.EMBEDDING_TILE_ROWS, similarity.EMBEDDING_TILE_COLUMNS
+    try:  # tiles smaller than the corpus, so that rows and columns span several
+        similarity.EMBEDDING_TILE_ROWS, similarity.EMBEDDING_TILE_COLUMNS = 64, 256
+        found = _pairs(similarity.pairs_above_via_embedding(matrix, embedding, 0.6, candidates_per_row=k,
+                                                            embedding_floor=floor))
+    finally:
+        similarity.EMBEDDING_TILE_ROWS, similarity.EMBEDDING_TILE_COLUMNS = saved
+
+    assert len(expected_hits) > 500
+    assert found.keys() == expected_hits
+    assert max(abs(found[p] - dense[p]) for p in found) < 1e-5
+    assert (3, 7) in found and (3, 11) in found and (7, 11) in found
+
+
+@pytest.mark.corpus
+def test_given_ten_thousand_chunks_when_searched_through_the_embedding_then_recall_stays_above_99_percent(corpus):
+    from data_extract.pipeline.semantic import topics
+
+    options = SemanticOptions()
+    matrix = vectorize.tfidf([c.text for c in synthetic_chunks(corpus, 10_000)], options).matrix
+    matrix = matrix[np.flatnonzero(np.diff(matrix.indptr))]
+    vectors = topics.lsa_topics(matrix, np.arange(matrix.shape[1]).astype(str), options).vectors
+
+    exact = _pairs(similarity.pairs_above(matrix, options.related_threshold))
+    found = _pairs(similarity.pairs_above_via_embedding(
+        matrix, vectors, options.related_threshold, candidates_per_row=options.embedding_candidates,
+        embedding_floor=options.related_threshold - options.embedding_margin))
+
+    assert len(exact) > 1000
+    assert found.keys() <= exact.keys()
+    assert len(found.keys() & exact.keys()) >= 0.99 * len(exact)
+
+
+def _tricky_texts(corpus) -> list[str]:
+    texts = [c.text for c in corpus_chunks(corpus)] + [c.text for c in synthetic_chunks(corpus, 1500, seed=4)]
+    texts += ["", "   \n\t ", "ok", "A.", "Heading\nLine two!\n  indented list item  \t\n", "aaaa aaaa bbbb",
+              "$$$$ #### @@@@ %%%% " * 20, "x" * 300, "snake_case_words and_more __init__", "Zero\u200bwidth",
+              "tab\tend\t \nwindows line\r\nnext\rcarriage\x0bvertical\x0cform\u2028sep\u00a0nbsp.",
+              "Émile naïve café\u0301 — “quoted” ’tis 1200 4500", "emoji \U0001F600 astral \U00010348 text " * 5,
+              "lone \ud800 surrogate text that is long enough to count its entropy " * 3,
+              "The Cat sat on the mat. It was fun! Was it? " * 30]
+    return texts
+
+
+def test_given_many_texts_when_scored_in_one_batch_then_every_value_equals_chunk_quality(corpus):
+    from data_extract.pipeline.semantic import quality
+
+    texts = _tricky_texts(corpus)
+    flags = [("gibberish",) if i % 7 == 0 else () for i in range(len(texts))]
+    saved = quality.QUALITY_BATCH
+    try:  # several batches, so that words first seen in a later batch are numbered too
+        quality.QUALITY_BATCH = 700
+        for skip in (False, True):
+            batch = quality.chunk_qualities(texts, flags, skip_readability=skip)
+            single = [chunk_quality(t, extraction_flags=f, skip_readability=skip) for t, f in zip(texts, flags)]
+            assert batch == single
+    finally:
+        quality.QUALITY_BATCH = saved
+    assert quality.chunk_qualities([]) == []
+
+
+def test_given_every_code_point_when_classified_by_the_tables_then_they_agree_with_the_regular_expressions():
+    from data_extract.pipeline.semantic import quality
+
+    space, special = quality._character_tables()
+    every = "".join(map(chr, range(0x110000)))
+    assert np.flatnonzero(space).tolist() == [m.start() for m in quality._SPACE.finditer(every)]
+    assert np.flatnonzero(special).tolist() == [m.start() for m in quality._SPECIAL.finditer(every)]
+
+
+def test_given_random_texts_when_lines_are_counted_then_they_match_the_regular_expression():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from data_extract.pipeline.semantic import quality
+
+    alphabet = st.sampled_from(list("ab.!?_ \t\n\r\x0b\x0c\x1c\u2028\u00a0\u3000é") + ["…"])
+
+    @settings(max_examples=3000, deadline=None, derandomize=True)
+    @given(st.text(alphabet=alphabet, max_size=40))
+    def check(text):
+        assert quality._unpunctuated_lines(text) == len(quality._UNPUNCTUATED_LINE.findall(text))
+
+    check()
+
+
+def test_given_texts_when_preprocessed_then_the_result_is_scikit_learns_lowercase_and_accent_stripping(corpus):
+    from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
+
+    texts = _tricky_texts(corpus) + ["".join(map(chr, range(start, start + 4096))) for start in
+                                     range(0, 0x30000, 4096)] + ["ǅungla Ångström ﬁne ½ Ⅻ ㎏ ﬀ Ǆ İstanbul ΣΑΣ"]
+    assert [vectorize.preprocess(t) for t in texts] == [strip_accents_unicode(t.lower()) for t in texts]
+
+    options = SemanticOptions()
+    chunks = [c.text for c in corpus_chunks(corpus)][:600]
+    ours = vectorize.tfidf(chunks, options)
+    reference = TfidfVectorizer(max_features=options.max_features, ngram_range=options.ngram_range, min_df=ours.min_df,
+                                max_df=ours.max_df, sublinear_tf=True, stop_words="english", lowercase=True,
+                                strip_accents="unicode", token_pattern=vectorize.TOKEN_PATTERN, dtype=np.float32)
+    expected = reference.fit_transform(chunks).tocsr()
+    expected.sort_indices()
+    assert ours.terms.tolist() == reference.get_feature_names_out().tolist()
+    assert np.array_equal(ours.matrix.indptr, expected.indptr) and np.array_equal(ours.matrix.indices, expected.indices)
+    assert np.array_equal(ours.matrix.data, expected.data)

@@ -53,8 +53,9 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
     ids = [c.chunk_id for c in chunks]
 
     started = time.perf_counter()
-    per_chunk = {c.chunk_id: quality.chunk_quality(c.text, extraction_flags=tuple(c.extraction_flags),
-                                                   skip_readability=options.skip_readability) for c in chunks}
+    scored = quality.chunk_qualities([c.text for c in chunks], [tuple(c.extraction_flags) for c in chunks],
+                                     skip_readability=options.skip_readability)
+    per_chunk = {c.chunk_id: q for c, q in zip(chunks, scored)}
     scores = np.array([per_chunk[i]["quality_score"] for i in ids], dtype=np.float64)
     below = scores < options.min_quality
     for chunk_id, low in zip(ids, below):

@@ -31,6 +31,9 @@ import numpy as np
 from scipy import sparse
 
 BLOCK_ROWS = 1024
+# Tiles of the embedding search's upper-triangle product (8 MiB of float32: thresholded while still in cache).
+EMBEDDING_TILE_ROWS = 256
+EMBEDDING_TILE_COLUMNS = 8192
 # Candidate pairs verified per batch (bounds the memory of the gathered rows).
 VERIFY_BATCH = 200_000
 # Floating-point slack: a pair exactly at the threshold must not be lost to rounding in the bound.
@@ -214,36 +217,97 @@ def pairs_above_via_embedding(matrix: sparse.csr_matrix, embedding: np.ndarray, 
     """Pairs with TF-IDF cosine >= ``threshold``, searching candidates in a dense embedding (the LSA vectors).
 
     For corpora too large for the exact search: each row's candidates are its ``candidates_per_row`` nearest rows
-    by embedding cosine among those at or above ``embedding_floor`` (a dense b x n block at a time, never n x n);
-    every candidate is then verified with its exact TF-IDF cosine, so no reported pair or value is approximate,
-    only the recall is (measured against the exact search in tests/benchmarks/semantic_bench.py).
+    by embedding cosine among those at or above ``embedding_floor`` (ties to the lower row index); every candidate
+    is then verified with its exact TF-IDF cosine, so no reported pair or value is approximate, only the recall is
+    (measured against the exact search in tests/benchmarks/semantic_bench.py).
+
+    The embedding cosines are symmetric, so only the upper triangle is computed, in tiles of
+    ``EMBEDDING_TILE_ROWS`` x ``EMBEDDING_TILE_COLUMNS`` (small enough to stay in cache while they are thresholded;
+    never n x n). Each entry at or above the floor serves both of its rows: it is recorded once per direction as
+    one packed integer (row, rank of its value, other row), and a single sort of those integers orders every row's
+    neighbours best first, so each row's first ``candidates_per_row`` are its nearest. This is the same candidate
+    set as ranking every full row of the n x n product, for half the products and one sort instead of one per row.
     """
     n = matrix.shape[0]
-    found_i, found_j = [], []
     k = min(candidates_per_row, n - 1)
+    empty = PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+    if n < 2 or k <= 0:
+        return empty
     emb = np.ascontiguousarray(embedding, dtype=np.float32)
-    for start in range(0, n, BLOCK_ROWS):
-        stop = min(n, start + BLOCK_ROWS)
-        block = emb[start:stop] @ emb.T
-        rows_local = np.arange(stop - start)
-        block[rows_local, rows_local + start] = -np.inf  # not its own neighbour
-        # Only the entries at or above the floor are ranked (a few hundred per row), not whole rows: a row-wise
-        # argpartition over n columns made this step ten times slower at 100,000 chunks.
-        r, c = np.nonzero(block >= embedding_floor)
-        values = block[r, c]
-        order = np.lexsort((c, -values, r))
-        r, c = r[order], c[order]
-        rank = np.arange(len(r)) - np.searchsorted(r, r, side="left")
-        keep = rank < k
-        found_i.append(r[keep].astype(np.int64) + start)
-        found_j.append(c[keep])
-    if not found_i:
-        return PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
-    a = np.concatenate(found_i).astype(np.int64)
-    b = np.concatenate(found_j).astype(np.int64)
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    pair_keys = np.unique(low * n + high)
+    node_bits = max(1, (n - 1).bit_length())
+    # The value's rank takes the bits left between the two row indices (28 at 100,000 rows): cosines closer than
+    # 2^-27 share a rank and fall back to the other row's index, like exact ties.
+    value_bits = 62 - 2 * node_bits
+    if value_bits < 12:
+        raise ValueError(f"too many rows for the embedding search: {n:,}")
+    value_scale = float((1 << value_bits) - 1) / 2.0
+    node_shift = value_bits + node_bits
+    keys = []
+    for start in range(0, n, EMBEDDING_TILE_ROWS):
+        stop = min(n, start + EMBEDDING_TILE_ROWS)
+        row_vectors = emb[start:stop]
+        forward, backward = [], []
+        for column_start in range(start, n, EMBEDDING_TILE_COLUMNS):
+            column_stop = min(n, column_start + EMBEDDING_TILE_COLUMNS)
+            tile = row_vectors @ emb[column_start:column_stop].T
+            # Flat positions: numpy's two-dimensional nonzero is ten times slower on a mostly empty mask.
+            flat = np.flatnonzero(tile >= embedding_floor)
+            values = tile.ravel()[flat]
+            width = column_stop - column_start
+            r = flat // width + start
+            c = flat % width + column_start
+            if column_start < stop:  # the tile crosses the diagonal: only the pairs r < c
+                upper = c > r
+                r, c, values = r[upper], c[upper], values[upper]
+            if not len(r):
+                continue
+            # Best first: rank 0 for cosine 1, growing as the cosine falls.
+            value_rank = np.rint((1.0 - np.clip(values.astype(np.float64), -1.0, 1.0)) * value_scale).astype(np.int64)
+            forward.append((r << node_shift) | (value_rank << node_bits) | c)
+            backward.append((c << node_shift) | (value_rank << node_bits) | r)
+        # A row's entries towards later rows all come from this band of tiles, and a later row's entries from
+        # this band are a subset of its entries: keeping the best k of each here loses none of the final best k
+        # and bounds the memory (about k per row plus the later rows' entries from this band).
+        for part in (forward, backward):
+            if part:
+                band = np.concatenate(part)
+                band.sort()
+                keys.append(_first_k_per_node(band, node_shift, k))
+    if not keys:
+        return empty
+    ordered = np.concatenate(keys)
+    del keys
+    ordered.sort()
+    ordered = _first_k_per_node(ordered, node_shift, k)
+    node = ordered >> node_shift
+    other = ordered & ((1 << node_bits) - 1)
+    del ordered
+    low, high = np.minimum(node, other), np.maximum(node, other)
+    pair_keys = low * n + high
+    pair_keys.sort()  # distinct by sort and compare: np.unique's hashing is several times slower here
+    distinct = np.empty(len(pair_keys), dtype=bool)
+    distinct[:1] = True
+    np.not_equal(pair_keys[1:], pair_keys[:-1], out=distinct[1:])
+    pair_keys = pair_keys[distinct]
     low, high = pair_keys // n, pair_keys % n
     sims = exact_dots(matrix, low, high)
     hit = sims >= threshold - _EPS
     return PairSet(low[hit], high[hit], sims[hit].astype(np.float32))
+
+
+def _first_k_per_node(sorted_keys: np.ndarray, node_shift: int, k: int) -> np.ndarray:
+    """The first ``k`` keys of each node in packed keys sorted ascending (node in the bits from ``node_shift``)."""
+    if not len(sorted_keys):
+        return sorted_keys
+    node = sorted_keys >> node_shift
+    first = np.empty(len(node), dtype=bool)
+    first[0] = True
+    np.not_equal(node[1:], node[:-1], out=first[1:])
+    del node
+    starts = np.flatnonzero(first)
+    del first
+    counts = np.diff(np.append(starts, len(sorted_keys)))
+    taken = np.minimum(counts, k)
+    taken_before = np.cumsum(taken) - taken
+    index = np.repeat(starts - taken_before, taken) + np.arange(int(taken.sum()), dtype=np.int64)
+    return sorted_keys[index]
