@@ -40,6 +40,9 @@ SCALED_FUNCTION = "WorkerFunction"
 # A worker process that dies sooner than this after starting (a broken handler, say) is started again only after
 # the same delay, so a process that cannot start does not fill the log at full speed.
 EARLY_EXIT_SECONDS = 10.0
+# How a loop process ends when asked to stop: status 0 once its batch is done (its SIGTERM/SIGINT handler), or the
+# signal itself when it arrived before the handler was installed.
+ASKED_TO_STOP = (0, -signal.SIGTERM, -signal.SIGINT)
 
 log = logging.getLogger("data_extract.local.stack")
 
@@ -89,6 +92,9 @@ def _free_port() -> int:
 
 
 class LocalStack:
+    # What starts one more worker "container" (worker_loop.py reads its spec from the environment).
+    loop_command: tuple[str, ...] = (sys.executable, "-m", "infra.local.worker_loop")
+
     def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None,
                  worker_loops: int = 1, schedule_interval: float | None = None,
                  faults: list[str] | None = None, isolated_workers: bool = False) -> None:
@@ -217,19 +223,21 @@ class LocalStack:
         self.loop_watcher.start()
 
     def _start_loop_process(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([sys.executable, "-m", "infra.local.worker_loop"], env=env)
+        # A process group of its own: Ctrl-C in the terminal reaches the stack alone, which stops its loops itself
+        # (SIGTERM in shutdown), so a loop still starting up never dies of the key press and looks crashed.
+        process = subprocess.Popen(list(self.loop_command), env=env, process_group=0)
         self.loop_started[process.pid] = time.monotonic()
         log.info("%s: worker process %d started", SCALED_FUNCTION, process.pid)
         return process
 
     def _replace_dead_loop_processes(self, env: dict[str, str]) -> None:
         """Start another loop process for each one that died without being asked to stop, as Lambda replaces an
-        execution environment that crashed. Exit status 0 is a loop that stopped on SIGTERM or SIGINT (Ctrl-C
-        reaches the whole process group): it is not replaced, nor is anything once the stack is stopping."""
+        execution environment that crashed. One stopped by SIGTERM or SIGINT is not replaced, nor is anything once
+        the stack is stopping."""
         while not self.stop.wait(0.5):
             for index, process in enumerate(list(self.loop_processes)):
                 status = process.poll()
-                if status is None or status == 0:
+                if status is None or status in ASKED_TO_STOP:
                     continue
                 lived = time.monotonic() - self.loop_started.pop(process.pid)
                 delay = EARLY_EXIT_SECONDS if lived < EARLY_EXIT_SECONDS else 0.0
@@ -283,7 +291,7 @@ class LocalStack:
         if self.loop_processes:
             pids = ", ".join(str(p.pid) for p in self.loop_processes)
             consumers += (f"; {SCALED_FUNCTION} x{self.worker_loops} "
-                          f"({'all ' if self.isolated_workers else ''}processes; pids {pids})")
+                          f"({'' if self.isolated_workers else 'this process and '}processes {pids})")
         schedules = ", ".join(f"{r.function.logical_id} every {r.interval_seconds:g} s" for r in self.schedules)
         return "\n".join([
             "data-extract local stack",
