@@ -34,11 +34,11 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 # Redelivery within the test: a message a dead process held is visible again this long after it was received.
-WORK_VISIBILITY_SECONDS = 25
+WORK_VISIBILITY_SECONDS = 30
 # AWS requires a queue's visibility timeout of at least its consumer's timeout; the extraction's own bound stays
 # below the function's, as the template's 120 s does below 180 s.
-WORKER_TIMEOUT_SECONDS = 20
-EXTRACT_TIMEOUT_SECONDS = 18
+WORKER_TIMEOUT_SECONDS = 30
+EXTRACT_TIMEOUT_SECONDS = 25
 FILES = 6
 # Text of this size takes seconds to split into sentences and chunks, long enough to kill a process inside it.
 FILE_BYTES = 3 * 1024 * 1024
