@@ -2,7 +2,8 @@
 
 Lambda scales a function by running several containers, each a process with its own interpreter, taking batches
 from the same queue. The local stack plays that with ``--worker-loops N``: its own poller thread is the first
-container, and N-1 processes started from this module are the others. The stack hands each process what it needs
+container, and N-1 processes started from this module are the others (all N with ``--isolated-workers``); the
+stack replaces one that dies (see stack.py). The stack hands each process what it needs
 in ``DATA_EXTRACT_LOCAL_LOOP_SPEC`` (JSON: the template, the function, its queues' URLs and ARNs) and the
 functions' environment (the endpoint of its moto server among it). SIGTERM or SIGINT stops the process after the
 batch in hand, as it stops the stack; so does the stack's exit (its moto server, and so every queue, is gone).
