@@ -1,12 +1,17 @@
 """The local stack: the deployed code, wired as template.yaml wires it, against moto on loopback.
 
-    python -m infra.local.stack [--seed DIR] [--worker-loops N]
+    python -m infra.local.stack [--seed DIR] [--worker-loops N] [--isolated-workers]
 
 Starts moto server on 127.0.0.1 (``MOTO_PORT`` or a free port), creates the template's table, bucket and queues in
 it, gives this process the environment the template gives the functions, starts one SQS poller per queue-triggered
 function (Lambda's event source mapping, see poller.py) and serves the API with uvicorn on 127.0.0.1:``PORT``
 (default 8000). ``--worker-loops N`` runs the worker as N processes polling the work queue, as Lambda runs
-several containers of it (see worker_loop.py). ``DATA_EXTRACT_API_KEY`` in the environment turns authentication on. Ctrl-C or SIGTERM stops
+several containers of it (see worker_loop.py); ``--isolated-workers`` runs all N as processes and none in the
+stack's own, so the API and moto share their process with no worker and every worker can be killed on its own
+(fault drills). A worker process that dies without being asked to stop (a segfault, the OOM killer, ``kill -9``)
+is replaced, as Lambda replaces a failed execution environment; its batch returns to the queue after the
+visibility timeout.
+``DATA_EXTRACT_API_KEY`` in the environment turns authentication on. Ctrl-C or SIGTERM stops
 everything: the pollers finish the batch in hand, uvicorn shuts down, moto stops, and the exit code is 0.
 Everything lives in memory and is gone when the stack stops.
 """
@@ -32,6 +37,12 @@ API_PREFIX = "/api/v1"
 TERMINAL_JOB_STATUSES = {"completed", "partial", "failed", "cancelled"}
 # The function --worker-loops scales: the one that extracts files.
 SCALED_FUNCTION = "WorkerFunction"
+# A worker process that dies sooner than this after starting (a broken handler, say) is started again only after
+# the same delay, so a process that cannot start does not fill the log at full speed.
+EARLY_EXIT_SECONDS = 10.0
+# How a loop process ends when asked to stop: status 0 once its batch is done (its SIGTERM/SIGINT handler), or the
+# signal itself when it arrived before the handler was installed.
+ASKED_TO_STOP = (0, -signal.SIGTERM, -signal.SIGINT)
 
 log = logging.getLogger("data_extract.local.stack")
 
@@ -64,6 +75,16 @@ def apply_function_environment(environment: dict[str, str], resource_variables: 
             os.environ.setdefault(name, value)
 
 
+def _exit_description(status: int) -> str:
+    """Popen's returncode in words: a negative one is the signal that ended the process."""
+    if status >= 0:
+        return f"exited with status {status}"
+    try:
+        return f"was killed by {signal.Signals(-status).name} (exit status {status})"
+    except ValueError:
+        return f"was killed by signal {-status} (exit status {status})"
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
@@ -71,9 +92,12 @@ def _free_port() -> int:
 
 
 class LocalStack:
+    # What starts one more worker "container" (worker_loop.py reads its spec from the environment).
+    loop_command: tuple[str, ...] = (sys.executable, "-m", "infra.local.worker_loop")
+
     def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None,
                  worker_loops: int = 1, schedule_interval: float | None = None,
-                 faults: list[str] | None = None) -> None:
+                 faults: list[str] | None = None, isolated_workers: bool = False) -> None:
         if worker_loops < 1:
             raise ValueError("worker_loops must be at least 1")
         self.api_port = api_port
@@ -81,6 +105,11 @@ class LocalStack:
         self.template_path = template_path
         self.worker_loops = worker_loops
         self.loop_processes: list[subprocess.Popen[bytes]] = []
+        self.isolated_workers = isolated_workers
+        # Held while a loop process is started or stopped: shutdown never misses one started meanwhile.
+        self.loop_lock = threading.Lock()
+        self.loop_started: dict[int, float] = {}  # pid -> when it started (time.monotonic)
+        self.loop_watcher: threading.Thread | None = None
         self.schedule_interval = schedule_interval
         self.faults = faults or []
         self.fault_injector: Any = None
@@ -136,7 +165,7 @@ class LocalStack:
         sqs = session.client("sqs")
         for function in template.functions.values():
             for event in function.sqs_events:
-                if not event.enabled:
+                if not event.enabled or (self.isolated_workers and function.logical_id == SCALED_FUNCTION):
                     continue
                 poller = SqsPoller(
                     sqs, function, event,
@@ -174,7 +203,8 @@ class LocalStack:
         from infra.local.worker_loop import SPEC_VARIABLE, loop_spec
 
         function = template.functions.get(SCALED_FUNCTION)
-        if self.worker_loops == 1 or function is None:
+        processes = self.worker_loops if self.isolated_workers else self.worker_loops - 1
+        if processes == 0 or function is None:
             return
         spec = loop_spec(
             template_path=template.path, function_id=function.logical_id,
@@ -185,8 +215,41 @@ class LocalStack:
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, SPEC_VARIABLE: spec,
                "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        for _ in range(self.worker_loops - 1):
-            self.loop_processes.append(subprocess.Popen([sys.executable, "-m", "infra.local.worker_loop"], env=env))
+        with self.loop_lock:
+            for _ in range(processes):
+                self.loop_processes.append(self._start_loop_process(env))
+        self.loop_watcher = threading.Thread(target=self._replace_dead_loop_processes, args=(env,),
+                                             name="worker-loop-watcher", daemon=True)
+        self.loop_watcher.start()
+
+    def _start_loop_process(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        # A process group of its own: Ctrl-C in the terminal reaches the stack alone, which stops its loops itself
+        # (SIGTERM in shutdown), so a loop still starting up never dies of the key press and looks crashed.
+        process = subprocess.Popen(list(self.loop_command), env=env, process_group=0)
+        self.loop_started[process.pid] = time.monotonic()
+        log.info("%s: worker process %d started", SCALED_FUNCTION, process.pid)
+        return process
+
+    def _replace_dead_loop_processes(self, env: dict[str, str]) -> None:
+        """Start another loop process for each one that died without being asked to stop, as Lambda replaces an
+        execution environment that crashed. One stopped by SIGTERM or SIGINT is not replaced, nor is anything once
+        the stack is stopping."""
+        while not self.stop.wait(0.5):
+            for index, process in enumerate(list(self.loop_processes)):
+                status = process.poll()
+                if status is None or status in ASKED_TO_STOP:
+                    continue
+                lived = time.monotonic() - self.loop_started.pop(process.pid)
+                delay = EARLY_EXIT_SECONDS if lived < EARLY_EXIT_SECONDS else 0.0
+                log.warning("%s: worker process %d %s after %.0f s; starting another%s (a batch it held returns "
+                            "to the queue after the visibility timeout)", SCALED_FUNCTION, process.pid,
+                            _exit_description(status), lived, f" in {delay:.0f} s" if delay else "")
+                if delay and self.stop.wait(delay):
+                    return
+                with self.loop_lock:
+                    if self.stop.is_set():
+                        return
+                    self.loop_processes[index] = self._start_loop_process(env)
 
     def serve_api(self) -> None:
         """Serve the API in this (main) thread until a signal asks to stop."""
@@ -208,9 +271,10 @@ class LocalStack:
         if busy:
             print(f"Stopping: waiting for {', '.join(p.function_name for p in busy)} to finish the batch in hand "
                   "(Ctrl-C again abandons it)...", flush=True)
-        for process in self.loop_processes:
-            if process.poll() is None:
-                process.terminate()  # SIGTERM: the loop finishes the batch in hand
+        with self.loop_lock:  # stop is set: the watcher starts no other process after this
+            for process in self.loop_processes:
+                if process.poll() is None:
+                    process.terminate()  # SIGTERM: the loop finishes the batch in hand
         for poller in [*self.pollers, *self.schedules]:
             while poller.is_alive():
                 poller.join(timeout=0.5)
@@ -225,7 +289,9 @@ class LocalStack:
         auth = "on (DATA_EXTRACT_API_KEY is set)" if os.environ.get("DATA_EXTRACT_API_KEY") else "off"
         consumers = ", ".join(f"{p.function.logical_id} <- {p.event.queue}" for p in self.pollers)
         if self.loop_processes:
-            consumers += f"; {SCALED_FUNCTION} x{self.worker_loops} (processes)"
+            pids = ", ".join(str(p.pid) for p in self.loop_processes)
+            consumers += (f"; {SCALED_FUNCTION} x{self.worker_loops} "
+                          f"({'' if self.isolated_workers else 'this process and '}processes {pids})")
         schedules = ", ".join(f"{r.function.logical_id} every {r.interval_seconds:g} s" for r in self.schedules)
         return "\n".join([
             "data-extract local stack",
@@ -318,6 +384,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--worker-loops", type=int, default=int(os.environ.get("WORKER_LOOPS", "1")), metavar="N",
                         help="worker processes polling the work queue, like Lambda containers (default 1, env "
                              "WORKER_LOOPS)")
+    parser.add_argument("--isolated-workers", action="store_true",
+                        default=os.environ.get("ISOLATED_WORKERS", "").lower() in ("1", "true", "yes"),
+                        help="run all --worker-loops workers as processes of their own and none in the stack's "
+                             "process: the API and moto share theirs with no worker, and any worker can be killed "
+                             "alone (it is replaced) (env ISOLATED_WORKERS=1)")
     parser.add_argument("--schedule-interval", type=float, metavar="SECONDS",
                         help="run scheduled functions (the sweeper) this often instead of the template's rate")
     parser.add_argument("--fault", action="append", default=[], metavar="SERVICE:OPERATION:KIND:N",
@@ -348,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_loops=args.worker_loops,
         schedule_interval=args.schedule_interval,
         faults=args.fault,
+        isolated_workers=args.isolated_workers,
     )
 
     signals_seen = 0
