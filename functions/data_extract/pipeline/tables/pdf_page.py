@@ -40,12 +40,14 @@ def text_may_hold_table(stream_text: str) -> bool:
     return False
 
 
-def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]]) -> list[FoundTable]:
+def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]], stream_text: str | None = None,
+                ) -> list[FoundTable]:
     """Tables of a page. ``rules()`` gives its rules in unrotated page space ((y, x0, x1) and
-    (x, y0, y1)); it is called only when the page's words line up anywhere, as every table's do."""
+    (x, y0, y1)); it is called only when the page's words line up anywhere, as every table's do.
+    ``stream_text`` is the page's text as already read, if it was (see ``page_text``)."""
     width, height = float(page.get_width()), float(page.get_height())
     rotation = Rotation(page.get_rotation(), width, height)
-    words = read_words(textpage, rotation, page_text(textpage))
+    words = read_words(textpage, rotation, page_text(textpage, stream_text))
     if len(words) < 4:
         return []
     lines = group_lines(words)
@@ -72,13 +74,14 @@ def _rotate_rules(rotation: Rotation, horizontals, verticals):
     return out_h, out_v
 
 
-def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[str, FoundTable | None]]:
+def text_around_tables(textpage: Any, tables: list[FoundTable], stream_text: str | None = None,
+                       ) -> list[tuple[str, FoundTable | None]]:
     """The page in character order: runs of text outside every table, and each table where it starts.
 
     Every character lands in exactly one place, so nothing is lost or repeated whatever
     the geometry; a run holding only whitespace between two parts of one table is dropped.
     """
-    text = page_text(textpage)
+    text = page_text(textpage, stream_text)
     if text is None:
         return []
     count = len(text)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -620,12 +621,11 @@ def _build_aligned(region: list[_Row], horizontals, verticals, line_height: floa
     for row in region:
         items = []
         for chunk in row.chunks:
-            crossing = any(w.x0 < g - 0.5 and w.x1 > g + 0.5 for w in chunk for g in gutters)
-            if not crossing:
+            if not _crosses_gutter(chunk, gutters):
                 # Words of a run that the columns separate (a dense table) are cells of their own.
                 pieces: dict[int, list[Word]] = {}
                 for word in chunk:
-                    pieces.setdefault(sum(1 for g in gutters if g < (word.x0 + word.x1) / 2), []).append(word)
+                    pieces.setdefault(bisect_left(gutters, (word.x0 + word.x1) / 2), []).append(word)
                 for col in sorted(pieces):
                     items.append((col, 1, pieces[col]))
                 continue
@@ -654,6 +654,23 @@ def _build_aligned(region: list[_Row], horizontals, verticals, line_height: floa
     y1 = max(w.y1 for w in words)
     kind = "rules" if _has_rules_around(region, horizontals) else "aligned"
     return FoundTable(table=table, bbox=(x0, y0, x1, y1), words=words, kind=kind, region=region)
+
+
+def _crosses_gutter(chunk: list[Word], gutters: list[float]) -> bool:
+    """Does a word of the run stand over a gutter (more than half a point on both sides)?
+    ``gutters`` ascend, so only those between a word's edges are looked at."""
+    count = len(gutters)
+    for word in chunk:
+        x0, x1 = word.x0, word.x1
+        index = bisect_left(gutters, x0)
+        while index < count:
+            g = gutters[index]
+            if g >= x1:
+                break
+            if x0 < g - 0.5 and x1 > g + 0.5:
+                return True
+            index += 1
+    return False
 
 
 def _has_rules_around(region: list[_Row], horizontals) -> bool:
@@ -705,24 +722,34 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
     # Per line: where its first word ends and its last word starts (text on both sides of a band).
     extremes = [(min(w.x1 for w in row.line.words), max(w.x0 for w in row.line.words)) for row in region]
     gutters = []
+    word_space: list[float | None] = []  # the region's median word space, once a band needs it
     for a, b in bands:
         both = sum(1 for first_end, last_start in extremes if first_end <= a + 0.5 and last_start >= b - 0.5)
-        if both >= (2 if b - a >= line_height else max(2, 0.25 * n)) and not _inside_word_spaces(region, a, b):
+        if both < (2 if b - a >= line_height else max(2, 0.25 * n)):
+            continue
+        if not word_space:
+            word_space.append(_word_space(region))
+        if not _inside_word_spaces(region, a, b, word_space[0]):
             gutters.append((a + b) / 2)
     return gutters
 
 
-def _inside_word_spaces(region: list[_Row], a: float, b: float) -> bool:
-    """Is a white band only the space between words of one phrase ("40 years", "45 years", ...)?
-
-    Words that line up in every row leave a band between them; it separates columns only if
-    the words on its two sides stand further apart than a word space in most rows.
-    """
+def _word_space(region: list[_Row]) -> float | None:
+    """The median space between words of one run, over a block (None for fewer than three)."""
     spaces = [
         b.x0 - a.x1 for row in region for chunk in row.chunks for a, b in zip(chunk, chunk[1:], strict=False)
         if b.x0 > a.x1
     ]
-    word_space = statistics.median(spaces) if len(spaces) >= 3 else None
+    return statistics.median(spaces) if len(spaces) >= 3 else None
+
+
+def _inside_word_spaces(region: list[_Row], a: float, b: float, word_space: float | None) -> bool:
+    """Is a white band only the space between words of one phrase ("40 years", "45 years", ...)?
+
+    Words that line up in every row leave a band between them; it separates columns only if
+    the words on its two sides stand further apart than a word space in most rows
+    (``word_space``: the block's median, from ``_word_space``).
+    """
     spaced = joined = 0
     for row in region:
         left = right = None
@@ -745,13 +772,13 @@ def _inside_word_spaces(region: list[_Row], a: float, b: float) -> bool:
 
 def _column_of(chunk: list[Word], gutters: list[float]) -> tuple[int, int]:
     x0, x1 = chunk[0].x0, chunk[-1].x1
-    first = sum(1 for g in gutters if g < x0)
-    last = sum(1 for g in gutters if g < x1)
+    first = bisect_left(gutters, x0)
+    last = bisect_left(gutters, x1)
     if first != last:
         # Crossing a gutter by a hair is a long cell, not a span.
         words_by_col: dict[int, float] = {}
         for word in chunk:
-            col = sum(1 for g in gutters if g < (word.x0 + word.x1) / 2)
+            col = bisect_left(gutters, (word.x0 + word.x1) / 2)
             words_by_col[col] = words_by_col.get(col, 0.0) + (word.x1 - word.x0)
         cols = sorted(words_by_col)
         first, last = cols[0], cols[-1]
