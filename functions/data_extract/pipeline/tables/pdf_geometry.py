@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+from operator import attrgetter
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,7 @@ class Line:
     def refresh(self) -> None:
         words = self.words
         if len(words) > 1:
-            words.sort(key=lambda w: w.x0)
+            words.sort(key=_X0)
         first = words[0]
         x0, y0, x1, y1 = first.x0, first.y0, first.x1, first.y1
         for word in words:
@@ -67,6 +68,9 @@ class Line:
     @property
     def text(self) -> str:
         return " ".join(w.text for w in self.words)
+
+
+_X0 = attrgetter("x0")
 
 
 class Rotation:
@@ -214,9 +218,10 @@ def group_lines(words: list[Word]) -> list[Line]:
     for word in ordered:
         wy0, wy1 = word.y0, word.y1
         height = wy1 - wy0
-        placed = False
         # Only the last few lines can still overlap a word further down the page.
-        for position in range(len(lines) - 1, max(len(lines) - 4, -1), -1):
+        position = len(lines) - 1
+        stop = position - 3 if position >= 3 else -1
+        while position > stop:
             bound = bounds[position]
             y0, y1 = bound
             overlap = (y1 if y1 < wy1 else wy1) - (y0 if y0 > wy0 else wy0)
@@ -228,9 +233,9 @@ def group_lines(words: list[Word]) -> list[Line]:
                         bound[0] = wy0
                     if wy1 > y1:
                         bound[1] = wy1
-                placed = True
                 break
-        if not placed:
+            position -= 1
+        else:
             lines.append([word])
             bounds.append([wy0, wy1])
     result = [Line(words=members) for members in lines]

@@ -96,20 +96,25 @@ def text_around_tables(textpage: Any, tables: list[FoundTable], stream_text: str
     emitted: set[int] = set()
     cursor = 0  # first character not yet placed
     run_parts: list[str] = []  # outside text since the last table piece
+    blank = True  # every part of run_parts is whitespace
     for first, last, position in spans:
         if last < cursor:
             continue
         if first > cursor:
-            run_parts.append(text[cursor:first])
+            part = text[cursor:first]
+            run_parts.append(part)
+            if blank and not part.isspace():
+                blank = False
         cursor = max(cursor, last + 1)
         if position not in emitted:
             outside = "".join(run_parts)
             if outside.strip():
                 pieces.append((outside, None))
             run_parts = []
+            blank = True
             emitted.add(position)
             pieces.append(("", tables[position]))
-        elif run_parts and not any(part.strip() for part in run_parts):
+        elif run_parts and blank:
             run_parts = []
     if cursor < count:
         run_parts.append(text[cursor:])

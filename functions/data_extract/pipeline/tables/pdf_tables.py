@@ -46,6 +46,7 @@ WORD_SPACE_RATIO = 0.4
 MIN_WORD_GUTTER = 0.45
 
 _CAPTION = re.compile(r"^\s*(table|tab\.|tableau|tabelle|exhibit|schedule)\s*[\dIVXivxA-Z][\w.\-]*\s*[:.\-–—]?", re.I)
+_CAPTION_STARTS = frozenset({"tab", "exh", "sch"})
 _FIGURE = re.compile(r"^\s*(figure|fig\.|chart|graph|graphique|abbildung|source|sources|note|notes)\b", re.I)
 _NUMERIC = re.compile(r"^[\s(\[{<>≤≥~+\-–−]*[$€£¥%]?\s*[\d.,]+\s*[%)\]}*a-zA-Z]{0,3}$|^[-–—.n/a]+$")
 
@@ -480,8 +481,12 @@ def _grid_to_table(cells, n_rows: int, n_cols: int, row_edges: list[float]) -> T
 
 
 def _join_words(words: list[Word]) -> str:
+    if len(words) == 1:
+        return words[0].text
+    if any(b.x0 < a.x0 for a, b in zip(words, words[1:])):  # runs of one line are in order already
+        words = sorted(words, key=lambda w: w.x0)
     text = ""
-    for word in sorted(words, key=lambda w: w.x0):
+    for word in words:
         if text.endswith("-") and word.text[:1].islower():
             text = text[:-1] + word.text
         else:
@@ -507,17 +512,24 @@ class _Row:
 
 
 def _chunks(line: Line) -> list[list[Word]]:
-    chunks: list[list[Word]] = []
-    previous: Word | None = None
-    for word in line.words:
-        if previous is not None:
-            height = max(min(previous.height, word.height), 1.0)
-            if word.x0 - previous.x1 <= CELL_GAP_RATIO * height:
-                chunks[-1].append(word)
-                previous = word
-                continue
-        chunks.append([word])
-        previous = word
+    words = line.words
+    if not words:
+        return []
+    first = words[0]
+    current = [first]
+    chunks: list[list[Word]] = [current]
+    previous_x1, previous_height = first.x1, first.y1 - first.y0
+    for word in words[1:]:
+        word_height = word.y1 - word.y0
+        height = previous_height if previous_height < word_height else word_height
+        if height < 1.0:
+            height = 1.0
+        if word.x0 - previous_x1 <= CELL_GAP_RATIO * height:
+            current.append(word)
+        else:
+            current = [word]
+            chunks.append(current)
+        previous_x1, previous_height = word.x1, word_height
     # A list bullet is not a cell of its own.
     if len(chunks) >= 2 and len(chunks[0]) == 1 and (chunks[0][0].text in _BULLETS or len(chunks[0][0].text) == 1 and not chunks[0][0].text.isalnum()):
         chunks[1] = chunks[0] + chunks[1]
@@ -701,17 +713,18 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
     n = len(region)
     # Spanning header cells and the odd overlong stub may cross a column gap.
     tolerance = max(1, int(0.12 * n)) if n >= 4 else 0
+    # (x, -delta): a word's start (+1) sorts before another's end (-1) at the same x.
     events: list[tuple[float, int]] = []
     for a, b in spans:
-        events.append((a, 1))
-        events.append((b, -1))
-    events.sort(key=lambda e: (e[0], -e[1]))
+        events.append((a, -1))
+        events.append((b, 1))
+    events.sort()
     bands: list[tuple[float, float]] = []
     depth = 0
     open_at: float | None = None
-    for x, delta in events:
+    for x, negated in events:
         was_open = depth <= tolerance
-        depth += delta
+        depth -= negated
         now_open = depth <= tolerance
         if now_open and not was_open:
             open_at = x
@@ -930,11 +943,17 @@ def _table_from_cells(cells: list[TableCell], n_rows: int, n_cols: int) -> Table
 
 def _attach_captions(tables: list[FoundTable], lines: list[Line], line_height: float) -> None:
     """A "Table N ..." line just above (or below) a table is its caption."""
+    if not tables:
+        return
+    # Only a line whose first word starts like a caption's can be one (see _CAPTION).
+    candidates = [line for line in lines if line.words and line.words[0].text[:3].lower() in _CAPTION_STARTS]
+    if not candidates:
+        return
     owned = {id(w) for t in tables for w in t.words}
     for found in tables:
         x0, y0, x1, y1 = found.bbox
         best: Line | None = None
-        for line in lines:
+        for line in candidates:
             if any(id(w) in owned for w in line.words):
                 continue
             if line.x1 < x0 - 20 or line.x0 > x1 + 20:
