@@ -30,7 +30,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from data_extract.pipeline.tables.pdf_geometry import Line, Word
+from data_extract.pipeline.tables.pdf_geometry import Line, Word, group_lines
 from data_extract.pipeline.types import Table, TableCell
 
 # Two words further apart than this many glyph heights are in different cells.
@@ -397,12 +397,12 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
         c_min = min(m % n_cols for m in members)
         c_max = max(m % n_cols for m in members)
         cell_words = by_cell.get(root, [])
-        split = _split_by_columns(cell_words, col_edges, c_min, c_max) if c_max > c_min else None
+        cell_lines = _text_lines(cell_words)
+        split = _split_by_columns(cell_words, cell_lines, col_edges, c_min, c_max) if c_max > c_min else None
         if split is not None:
             for c, words in split.items():
                 cells.append((r_min, c, r_max - r_min + 1, 1, _text_lines(words)))
             continue
-        cell_lines = _text_lines(cell_words)
         if len(cell_lines) > 3:
             multi_line_rows += 1
         cells.append((r_min, c_min, r_max - r_min + 1, c_max - c_min + 1, cell_lines))
@@ -415,14 +415,15 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
     return FoundTable(table=table, bbox=bbox, words=inside, kind="ruled_grid", col_edges=col_edges)
 
 
-def _split_by_columns(words: list[Word], col_edges: list[float], c_min: int, c_max: int) -> dict[int, list[Word]] | None:
+def _split_by_columns(words: list[Word], lines: list[list[Word]], col_edges: list[float], c_min: int, c_max: int,
+                      ) -> dict[int, list[Word]] | None:
     """A box merged across columns whose text still sits in those columns (rules drawn in the
     header only): its words by column. None when a run of words crosses a column edge (a
     real spanning cell, such as a centred group heading)."""
     if len(words) < 2:
         return None
     by_column: dict[int, list[Word]] = {}
-    for line in _text_lines(words):
+    for line in lines:  # the words' text lines
         for chunk in _chunks(Line(words=list(line))):
             x0, x1 = chunk[0].x0, chunk[-1].x1
             inner = [e for e in col_edges[c_min + 1 : c_max + 1] if x0 + 1 < e < x1 - 1]
@@ -434,11 +435,24 @@ def _split_by_columns(words: list[Word], col_edges: list[float], c_min: int, c_m
 
 
 def _bisect_edges(edges: list[float], value: float, *, ascending: bool) -> int:
-    for i in range(len(edges) - 1):
-        a, b = edges[i], edges[i + 1]
-        if (a <= value <= b) if ascending else (b <= value <= a):
-            return i
-    return len(edges) - 2
+    """The first box between two consecutive edges (strictly ascending, or strictly descending)
+    that holds ``value``; the last box when none does."""
+    last = len(edges) - 2
+    if last < 0:
+        return last
+    if ascending:
+        if value < edges[0]:
+            return last
+        index = bisect_left(edges, value) - 1
+    else:
+        if value > edges[0]:
+            return last
+        index = bisect_left(edges, -value, key=_negated) - 1
+    return 0 if index < 0 else (index if index < last else last)
+
+
+def _negated(value: float) -> float:
+    return -value
 
 
 def _text_lines(words: list[Word]) -> list[list[Word]]:
@@ -446,8 +460,6 @@ def _text_lines(words: list[Word]) -> list[list[Word]]:
         return []
     if len(words) == 1:
         return [words]
-    from data_extract.pipeline.tables.pdf_geometry import group_lines
-
     return [line.words for line in group_lines(words)]
 
 
