@@ -63,6 +63,7 @@ MAX_PATHS_FOR_TABLES = 20000  # a page drawing more paths is a vector drawing, n
 RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
 MAX_PATH_SEGMENTS_INSPECTED = 64
 MIN_OBJECTS_ALWAYS_WALKED = 120
+MAX_DRAWINGS_KEPT = 4000
 
 _PATH, _IMAGE, _FORM = 2, 3, 5  # FPDF_PAGEOBJ_* types
 _SEGMENT_LINETO, _SEGMENT_BEZIERTO, _SEGMENT_MOVETO = 0, 1, 2
@@ -397,6 +398,9 @@ class _Inventory:
     path_count: int = 0
     horizontal_rules: list[tuple[float, float, float]] = field(default_factory=list)  # (y, x0, x1)
     vertical_rules: list[tuple[float, float, float]] = field(default_factory=list)  # (x, y0, y1)
+    # What a chart draws, for telling a chart's labels from a table: (x0, y0, x1, y1, is_box) of
+    # paths with many segments (curves, polylines) and of stroked boxes (bars, legend swatches).
+    drawings: list[tuple[float, float, float, float, bool]] = field(default_factory=list)
 
     @property
     def image_ratio(self) -> float:
@@ -507,7 +511,13 @@ def _lay_out_page(
                 walked = _inventory(page)
             return walked.horizontal_rules, walked.vertical_rules
 
-        found = page_tables(page, textpage, rules, stream_text)
+        def drawings() -> list[tuple[float, float, float, float, bool]]:
+            nonlocal walked
+            if walked is None:
+                walked = _inventory(page)
+            return walked.drawings
+
+        found = page_tables(page, textpage, rules, stream_text, drawings)
         if found:
             return _blocks_around_tables(textpage, found, number, stream_blocks, stream_text), "tables"
     if rotated:
@@ -743,11 +753,17 @@ def _collect_rules(
     width, height = x1 - x0, y1 - y0
     if height <= RULE_THICKNESS and width > 3 * max(height, 0.5):
         inventory.horizontal_rules.append(((y0 + y1) / 2, x0, x1))
+        if calls.count_segments(obj) > 6:
+            _add_drawing(inventory, box, False)  # a thin curve: a chart's line or a legend's marker
         return
     if width <= RULE_THICKNESS and height > 3 * max(width, 0.5):
         inventory.vertical_rules.append(((x0 + x1) / 2, y0, y1))
+        if calls.count_segments(obj) > 6:
+            _add_drawing(inventory, box, False)
         return
     segment_count = calls.count_segments(obj)
+    if segment_count > 6:
+        _add_drawing(inventory, box, False)
     # A rectangle is 4-5 segments; a grid drawn as one path is large. Anything else
     # (curves of figures, glyph outlines) is not worth reading point by point.
     if not (4 <= segment_count <= 6 or (segment_count <= MAX_PATH_SEGMENTS_INSPECTED and width > 40 and height > 15)):
@@ -755,6 +771,8 @@ def _collect_rules(
     fill_mode, stroke = calls.ints
     if not calls.get_draw_mode(obj, *calls.int_addresses) or not stroke.value:
         return  # a filled shape (cell shading, a logo): not a rule
+    if segment_count <= 6:
+        _add_drawing(inventory, box, True)
     full_matrix = _compose(_object_matrix(obj, calls), matrix)
     px, py = calls.floats[0], calls.floats[1]
     point_at = calls.float_addresses[0], calls.float_addresses[1]
@@ -778,6 +796,12 @@ def _collect_rules(
         previous = point
         if segment_close(segment) and start is not None:
             _add_rule(point, start, inventory)
+
+
+def _add_drawing(inventory: _Inventory, box: tuple[float, ...], is_box: bool) -> None:
+    if len(inventory.drawings) < MAX_DRAWINGS_KEPT:
+        x0, y0, x1, y1 = box
+        inventory.drawings.append((x0, y0, x1, y1, is_box))
 
 
 def _add_rule(a: tuple[float, float], b: tuple[float, float], inventory: _Inventory) -> None:

@@ -41,10 +41,12 @@ def text_may_hold_table(stream_text: str) -> bool:
 
 
 def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]], stream_text: str | None = None,
-                ) -> list[FoundTable]:
+                drawings: Callable[[], list] | None = None) -> list[FoundTable]:
     """Tables of a page. ``rules()`` gives its rules in unrotated page space ((y, x0, x1) and
     (x, y0, y1)); it is called only when the page's words line up anywhere, as every table's do.
-    ``stream_text`` is the page's text as already read, if it was (see ``page_text``)."""
+    ``stream_text`` is the page's text as already read, if it was (see ``page_text``).
+    ``drawings()`` gives what a chart draws, (x0, y0, x1, y1, is_box) in unrotated page space:
+    paths of many segments and stroked boxes (asked for only when a table without a grid is found)."""
     width, height = float(page.get_width()), float(page.get_height())
     rotation = Rotation(page.get_rotation(), width, height)
     words = read_words(textpage, rotation, page_text(textpage, stream_text))
@@ -58,7 +60,13 @@ def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]]
             return _rotate_rules(rotation, horizontals, verticals)
         return list(horizontals), list(verticals)
 
-    return find_tables(lines, display_rules, rotation.display_size[1])
+    def display_drawings() -> list:
+        found = drawings() if drawings is not None else []
+        if not rotation.degrees:
+            return found
+        return [(*rotation.box(x0, y0, x1, y1), is_box) for x0, y0, x1, y1, is_box in found]
+
+    return find_tables(lines, display_rules, rotation.display_size[1], display_drawings if drawings else None)
 
 
 def _rotate_rules(rotation: Rotation, horizontals, verticals):

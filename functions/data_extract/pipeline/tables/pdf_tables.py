@@ -107,9 +107,12 @@ def _cluster(values: list[float], tolerance: float = RULE_TOLERANCE) -> list[flo
 
 
 def find_tables(lines: list[Line], rules: Callable[[], tuple[list, list]], page_height: float | None = None,
-                ) -> list[FoundTable]:
+                drawings: Callable[[], list] | None = None) -> list[FoundTable]:
     """Every table on the page, top to bottom. ``rules()`` gives the page's horizontal (y, x0, x1)
-    and vertical (x, y0, y1) rules; it is not called for a page whose lines never split into cells."""
+    and vertical (x, y0, y1) rules; it is not called for a page whose lines never split into cells.
+    ``drawings()`` gives the paths a chart is drawn with, (x0, y0, x1, y1, is_box): curves and
+    polylines, and stroked boxes; a block without a grid drawn over several of them is a chart's
+    labels, not a table."""
     if page_height is not None:
         lines = _without_running_lines(lines, page_height)
     if not lines or not any(len(_chunks(line)) >= 2 for line in lines):
@@ -135,8 +138,41 @@ def find_tables(lines: list[Line], rules: Callable[[], tuple[list, list]], page_
             tables.append(found)
     tables.sort(key=lambda t: -t.bbox[3])
     tables = _join_split_headers(tables, horizontals, verticals, line_height)
+    if drawings is not None and any(t.kind != "ruled_grid" for t in tables):
+        drawn = drawings()
+        tables = [t for t in tables if t.kind == "ruled_grid" or not _over_chart(t, drawn)]
     _attach_captions(tables, lines, line_height)
     return tables
+
+
+# A block without a grid whose box holds this many chart marks is a chart's labels and legend.
+MIN_CHART_MARKS = 3
+# A stroked box this small and square is a check box, not a bar or a legend swatch.
+CHECK_BOX_SIDE = 12.0
+
+
+def _over_chart(found: FoundTable, drawings: list) -> bool:
+    """Is the block drawn over a chart: curves or polylines, or stroked boxes with no text in them
+    (bars, legend swatches), with their centres inside the block? Cell borders hold their text."""
+    x0, y0, x1, y1 = found.bbox
+    centres: list[tuple[float, float]] | None = None
+    marks = 0
+    for dx0, dy0, dx1, dy1, is_box in drawings:
+        cx, cy = (dx0 + dx1) / 2, (dy0 + dy1) / 2
+        if not (x0 <= cx <= x1 and y0 <= cy <= y1):
+            continue
+        if is_box:
+            width, height = dx1 - dx0, dy1 - dy0
+            if max(width, height) <= CHECK_BOX_SIDE and abs(width - height) <= 2.0:
+                continue
+            if centres is None:
+                centres = [((w.x0 + w.x1) / 2, (w.y0 + w.y1) / 2) for w in found.words]
+            if any(dx0 <= wx <= dx1 and dy0 <= wy <= dy1 for wx, wy in centres):
+                continue
+        marks += 1
+        if marks >= MIN_CHART_MARKS:
+            return True
+    return False
 
 
 def _join_split_headers(tables: list[FoundTable], horizontals, verticals, line_height: float) -> list[FoundTable]:
