@@ -833,16 +833,18 @@ def _line_segments(textpage: Any) -> list[list[float]]:
     """
     import pypdfium2.raw as raw
 
-    handle = textpage.raw
-    count = raw.FPDFText_CountRects(handle, 0, -1)
+    handle = address_of(textpage.raw)
+    count = raw.FPDFText_CountRects(textpage.raw, 0, -1)
     left, top, right, bottom = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
-    get_rect = raw.FPDFText_GetRect
+    corners = [ctypes.addressof(value) for value in (left, top, right, bottom)]
+    ptr = ctypes.c_void_p
+    get_rect = bare_function(raw.FPDFText_GetRect, ptr, ctypes.c_int, ptr, ptr, ptr, ptr)
     segments: list[list[float]] = []
     append = segments.append
     cx0 = cy0 = cx1 = cy1 = 0.0
     current: list[float] | None = None
     for i in range(max(count, 0)):
-        if not get_rect(handle, i, left, top, right, bottom):
+        if not get_rect(handle, i, *corners):
             continue
         x0, y0, x1, y1 = left.value, bottom.value, right.value, top.value
         height = y1 - y0
