@@ -399,7 +399,8 @@ class _Inventory:
     horizontal_rules: list[tuple[float, float, float]] = field(default_factory=list)  # (y, x0, x1)
     vertical_rules: list[tuple[float, float, float]] = field(default_factory=list)  # (x, y0, y1)
     # What a chart draws, for telling a chart's labels from a table: (x0, y0, x1, y1, is_box) of
-    # paths with many segments (curves, polylines) and of stroked boxes (bars, legend swatches).
+    # paths with many segments (curves, polylines), slanted lines, and stroked boxes (bars, legend
+    # swatches).
     drawings: list[tuple[float, float, float, float, bool]] = field(default_factory=list)
 
     @property
@@ -763,7 +764,9 @@ def _collect_rules(
         return
     segment_count = calls.count_segments(obj)
     if segment_count > 6:
-        _add_drawing(inventory, box, False)
+        _add_drawing(inventory, box, False)  # a curve or a polyline
+    elif segment_count < 4 and _is_slanted(obj, segment_count, matrix, calls):
+        _add_drawing(inventory, box, False)  # a chart's line drawn segment by segment
     # A rectangle is 4-5 segments; a grid drawn as one path is large. Anything else
     # (curves of figures, glyph outlines) is not worth reading point by point.
     if not (4 <= segment_count <= 6 or (segment_count <= MAX_PATH_SEGMENTS_INSPECTED and width > 40 and height > 15)):
@@ -771,7 +774,7 @@ def _collect_rules(
     fill_mode, stroke = calls.ints
     if not calls.get_draw_mode(obj, *calls.int_addresses) or not stroke.value:
         return  # a filled shape (cell shading, a logo): not a rule
-    if segment_count <= 6:
+    if 4 <= segment_count <= 6:
         _add_drawing(inventory, box, True)
     full_matrix = _compose(_object_matrix(obj, calls), matrix)
     px, py = calls.floats[0], calls.floats[1]
@@ -796,6 +799,24 @@ def _collect_rules(
         previous = point
         if segment_close(segment) and start is not None:
             _add_rule(point, start, inventory)
+
+
+def _is_slanted(obj: int, segment_count: int, matrix: tuple[float, ...] | None, calls: _ObjectCalls) -> bool:
+    """Does a path of a few segments run slanted (its points spread both ways)? Its box alone cannot
+    tell: a dot or a short rule drawn with a wide pen has a square box too."""
+    full_matrix = _compose(_object_matrix(obj, calls), matrix)
+    px, py = calls.floats[0], calls.floats[1]
+    point_at = calls.float_addresses[0], calls.float_addresses[1]
+    xs: list[float] = []
+    ys: list[float] = []
+    for i in range(segment_count):
+        segment = calls.get_segment(obj, i)
+        if not segment or not calls.segment_point(segment, *point_at):
+            continue
+        x, y = _apply(full_matrix, px.value, py.value)
+        xs.append(x)
+        ys.append(y)
+    return bool(xs) and max(xs) - min(xs) > RULE_THICKNESS and max(ys) - min(ys) > RULE_THICKNESS
 
 
 def _add_drawing(inventory: _Inventory, box: tuple[float, ...], is_box: bool) -> None:
