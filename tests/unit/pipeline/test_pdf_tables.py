@@ -304,3 +304,13 @@ def test_given_check_boxes_in_a_table_aligned_by_whitespace_when_extracted_then_
     assert len(unticked) == 1
     assert len(tables) == 1
     assert _cell_rows(tables[0]) == _cell_rows(unticked[0])
+
+
+def test_given_a_chart_drawn_one_slanted_segment_at_a_time_when_extracted_then_its_labels_are_not_a_table():
+    labels = _prose(700) + _table_rows(600, ROWS)
+    points = [(110 + 40 * i, 545 + (15 if i % 2 else 0)) for i in range(9)]
+    segments = [([a, b], False) for a, b in zip(points, points[1:], strict=False)]
+    # Level segments are rules, not chart lines: the same labels over them stay a table.
+    level = [([(110 + 40 * i, 545), (140 + 40 * i, 545)], False) for i in range(8)]
+    assert len(_tables(_extract(_with_drawings(labels, level)))) == 1
+    assert _tables(_extract(_with_drawings(labels, segments))) == []
