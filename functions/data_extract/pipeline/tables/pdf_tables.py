@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import statistics
 from bisect import bisect_left
+from operator import attrgetter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ WORD_SPACE_RATIO = 0.4
 MIN_WORD_GUTTER = 0.45
 
 _CAPTION = re.compile(r"^\s*(table|tab\.|tableau|tabelle|exhibit|schedule)\s*[\dIVXivxA-Z][\w.\-]*\s*[:.\-–—]?", re.I)
+_X0 = attrgetter("x0")
 _CAPTION_STARTS = frozenset({"tab", "exh", "sch"})
 _FIGURE = re.compile(r"^\s*(figure|fig\.|chart|graph|graphique|abbildung|source|sources|note|notes)\b", re.I)
 _NUMERIC = re.compile(r"^[\s(\[{<>≤≥~+\-–−]*[$€£¥%]?\s*[\d.,]+\s*[%)\]}*a-zA-Z]{0,3}$|^[-–—.n/a]+$")
@@ -496,6 +498,11 @@ def _text_lines(words: list[Word]) -> list[list[Word]]:
         return []
     if len(words) == 1:
         return [words]
+    # Words of one line in one font (most cells) need no grouping: the same as group_lines gives.
+    first = words[0]
+    y0, y1 = first.y0, first.y1
+    if all(w.y0 == y0 and w.y1 == y1 for w in words):
+        return [sorted(words, key=_X0)]
     return [line.words for line in group_lines(words)]
 
 
