@@ -237,3 +237,80 @@ def test_given_a_ruled_table_on_a_rotated_page_when_extracted_then_rows_read_upr
     tables = _tables(_extract(_rotated_ruled_pdf()))
     assert len(tables) == 1
     assert _cell_rows(tables[0]) == ROWS
+
+
+def _with_drawings(items: list[Text | Line], paths: list[tuple[list[tuple[float, float]], bool]]) -> bytes:
+    """A page of ``items`` plus stroked paths through the given points (closed when asked)."""
+    pdf = pdfium.PdfDocument(build_pdf([Page(items=items)]))
+    page = pdf[0]
+    for points, closed in paths:
+        path = raw.FPDFPageObj_CreateNewPath(*points[0])
+        for x, y in points[1:]:
+            raw.FPDFPath_LineTo(path, x, y)
+        if closed:
+            raw.FPDFPath_Close(path)
+        raw.FPDFPageObj_SetStrokeColor(path, 0, 0, 0, 255)
+        raw.FPDFPageObj_SetStrokeWidth(path, ctypes.c_float(0.8))
+        raw.FPDFPath_SetDrawMode(path, 0, 1)
+        raw.FPDFPage_InsertObject(page.raw, path)
+    page.gen_content()
+    page.close()
+    out = io.BytesIO()
+    pdf.save(out)
+    pdf.close()
+    return out.getvalue()
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> tuple[list[tuple[float, float]], bool]:
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], True
+
+
+def test_given_a_line_chart_under_labels_that_line_up_when_extracted_then_the_labels_are_not_a_table():
+    labels = _prose(700) + _table_rows(600, ROWS)
+    # Three data series drawn as polylines across the labels' box, as a chart draws them.
+    series = [([(80 + 40 * i, 540 + 8 * k + (12 if i % 2 else 0)) for i in range(11)], False) for k in range(3)]
+    assert len(_tables(_extract(_with_drawings(labels, [])))) == 1
+    document = _extract(_with_drawings(labels, series))
+    assert _tables(document) == []
+    assert "1,204" in document.text  # the labels stay in the text
+
+
+def test_given_bars_drawn_as_stroked_boxes_under_labels_when_extracted_then_the_labels_are_not_a_table():
+    labels = _prose(700) + _table_rows(600, ROWS)
+    # Bars between the label columns, inside the labels' box, with no text in them.
+    bars = [_box(x, 545, x + 20, 565 + 8 * c) for c, x in enumerate((150.0, 275.0, 375.0))]
+    assert _tables(_extract(_with_drawings(labels, bars))) == []
+
+
+def test_given_cells_drawn_as_stroked_boxes_around_their_text_when_extracted_then_the_table_is_kept():
+    top, leading = 600.0, 20.0
+    items = _prose(700) + _table_rows(top, ROWS, leading=leading, columns=[c + 4 for c in COLUMNS])
+    xs = [*COLUMNS, 530.0]
+    boxes = [_box(xs[c], top - 6 - r * leading, xs[c + 1], top + 14 - r * leading)
+             for r in range(len(ROWS)) for c in range(len(COLUMNS))]
+    tables = _tables(_extract(_with_drawings(items, boxes)))
+    assert len(tables) == 1
+    assert _cell_rows(tables[0]) == ROWS
+
+
+def test_given_check_boxes_in_a_table_aligned_by_whitespace_when_extracted_then_the_table_is_kept():
+    rows = [["Item", "Yes", "No"], ["Power", "", ""], ["Water", "", ""], ["Phone", "", ""], ["Heating", "", ""]]
+    items = _prose(700) + _table_rows(600, rows)
+    # A square check box under each answer column of every body row.
+    boxes = [_box(COLUMNS[c] + 2, 600 - r * 16 - 1, COLUMNS[c] + 10, 600 - r * 16 + 7) for r in range(1, 5) for c in (1, 2)]
+    labels = [Text(COLUMNS[3], 600 - r * 16, f"note {r}") for r in range(1, 5)]
+    unticked = _tables(_extract(_with_drawings(items + labels, [])))
+    tables = _tables(_extract(_with_drawings(items + labels, boxes)))
+    assert len(unticked) == 1
+    assert len(tables) == 1
+    assert _cell_rows(tables[0]) == _cell_rows(unticked[0])
+
+
+def test_given_a_chart_drawn_one_slanted_segment_at_a_time_when_extracted_then_its_labels_are_not_a_table():
+    labels = _prose(700) + _table_rows(600, ROWS)
+    points = [(110 + 40 * i, 545 + (15 if i % 2 else 0)) for i in range(9)]
+    segments = [([a, b], False) for a, b in zip(points, points[1:], strict=False)]
+    # Level segments are rules, not chart lines: the same labels over them stay a table.
+    level = [([(110 + 40 * i, 545), (140 + 40 * i, 545)], False) for i in range(8)]
+    assert len(_tables(_extract(_with_drawings(labels, level)))) == 1
+    assert _tables(_extract(_with_drawings(labels, segments))) == []

@@ -33,9 +33,11 @@ import io
 import math
 import re
 import struct
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from data_extract.pipeline.tables.pdf_geometry import address_of, bare_function
 from data_extract.pipeline.tables.pdf_page import mark_continuations, page_tables, text_around_tables, text_may_hold_table
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
@@ -61,6 +63,7 @@ MAX_PATHS_FOR_TABLES = 20000  # a page drawing more paths is a vector drawing, n
 RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
 MAX_PATH_SEGMENTS_INSPECTED = 64
 MIN_OBJECTS_ALWAYS_WALKED = 120
+MAX_DRAWINGS_KEPT = 4000
 
 _PATH, _IMAGE, _FORM = 2, 3, 5  # FPDF_PAGEOBJ_* types
 _SEGMENT_LINETO, _SEGMENT_BEZIERTO, _SEGMENT_MOVETO = 0, 1, 2
@@ -395,6 +398,10 @@ class _Inventory:
     path_count: int = 0
     horizontal_rules: list[tuple[float, float, float]] = field(default_factory=list)  # (y, x0, x1)
     vertical_rules: list[tuple[float, float, float]] = field(default_factory=list)  # (x, y0, y1)
+    # What a chart draws, for telling a chart's labels from a table: (x0, y0, x1, y1, is_box) of
+    # paths with many segments (curves, polylines), slanted lines, and stroked boxes (bars, legend
+    # swatches).
+    drawings: list[tuple[float, float, float, float, bool]] = field(default_factory=list)
 
     @property
     def image_ratio(self) -> float:
@@ -505,9 +512,15 @@ def _lay_out_page(
                 walked = _inventory(page)
             return walked.horizontal_rules, walked.vertical_rules
 
-        found = page_tables(page, textpage, rules)
+        def drawings() -> list[tuple[float, float, float, float, bool]]:
+            nonlocal walked
+            if walked is None:
+                walked = _inventory(page)
+            return walked.drawings
+
+        found = page_tables(page, textpage, rules, stream_text, drawings)
         if found:
-            return _blocks_around_tables(textpage, found, number, stream_blocks), "tables"
+            return _blocks_around_tables(textpage, found, number, stream_blocks, stream_text), "tables"
     if rotated:
         # Rotated pages are laid out in unrotated space; leave their order to the stream.
         return stream_blocks, "stream"
@@ -540,9 +553,11 @@ def _lay_out_page(
     return blocks, ("tables" if tables else "columns")
 
 
-def _blocks_around_tables(textpage: Any, found: list[Any], number: int, stream_blocks: list[Block]) -> list[Block]:
+def _blocks_around_tables(
+    textpage: Any, found: list[Any], number: int, stream_blocks: list[Block], stream_text: str | None = None
+) -> list[Block]:
     """Table blocks where each table starts in the text stream, the text outside them as paragraphs."""
-    pieces = text_around_tables(textpage, found)
+    pieces = text_around_tables(textpage, found, stream_text)
     if not pieces:
         return stream_blocks
     blocks: list[Block] = []
@@ -605,23 +620,62 @@ def _clean_text(text: str) -> str:
 
 
 def _inventory(page: Any) -> _Inventory:
-    import pypdfium2.raw as raw
-
     inventory = _Inventory(width=float(page.get_width()), height=float(page.get_height()))
-    count = raw.FPDFPage_CountObjects(page.raw)
-    getter = raw.FPDFPage_GetObject
-    _walk_objects(page.raw, count, getter, None, inventory, 0)
+    calls = _object_calls()
+    page_handle = address_of(page.raw)
+    count = calls.count_objects(page_handle)
+    _walk_objects(page_handle, count, calls.get_object, None, inventory, 0, calls)
     return inventory
 
 
-def _walk_objects(
-    container: Any, count: int, getter: Any, matrix: tuple[float, ...] | None, inventory: _Inventory, depth: int
-) -> None:
-    import pypdfium2.raw as raw
+class _ObjectCalls:
+    """The pdfium calls of a walk over a page's objects, as bare C calls on addresses (see
+    ``bare_function``): a page can draw thousands of objects, each read with a few calls."""
 
-    left, bottom, right, top = ctypes.c_float(), ctypes.c_float(), ctypes.c_float(), ctypes.c_float()
-    get_type = raw.FPDFPageObj_GetType
-    get_bounds = raw.FPDFPageObj_GetBounds
+    def __init__(self) -> None:
+        import pypdfium2.raw as raw
+
+        ptr, i32, u32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_ulong
+        self.count_objects = bare_function(raw.FPDFPage_CountObjects, ptr)
+        self.get_object = bare_function(raw.FPDFPage_GetObject, ptr, i32, restype=ptr)
+        self.form_count = bare_function(raw.FPDFFormObj_CountObjects, ptr)
+        self.form_get_object = bare_function(raw.FPDFFormObj_GetObject, ptr, u32, restype=ptr)
+        self.get_type = bare_function(raw.FPDFPageObj_GetType, ptr)
+        self.get_bounds = bare_function(raw.FPDFPageObj_GetBounds, ptr, ptr, ptr, ptr, ptr)
+        self.get_matrix = bare_function(raw.FPDFPageObj_GetMatrix, ptr, ptr)
+        self.count_segments = bare_function(raw.FPDFPath_CountSegments, ptr)
+        self.get_draw_mode = bare_function(raw.FPDFPath_GetDrawMode, ptr, ptr, ptr)
+        self.get_segment = bare_function(raw.FPDFPath_GetPathSegment, ptr, i32, restype=ptr)
+        self.segment_point = bare_function(raw.FPDFPathSegment_GetPoint, ptr, ptr, ptr)
+        self.segment_type = bare_function(raw.FPDFPathSegment_GetType, ptr)
+        self.segment_close = bare_function(raw.FPDFPathSegment_GetClose, ptr)
+        # Out-parameters, reused by every call of a walk (each thread has its own).
+        self.floats = [ctypes.c_float() for _ in range(4)]
+        self.float_addresses = [ctypes.addressof(value) for value in self.floats]
+        self.ints = [ctypes.c_int(), ctypes.c_int()]
+        self.int_addresses = [ctypes.addressof(value) for value in self.ints]
+        self.matrix = raw.FS_MATRIX()
+        self.matrix_address = ctypes.addressof(self.matrix)
+
+
+_OBJECT_CALLS = threading.local()
+
+
+def _object_calls() -> _ObjectCalls:
+    calls = getattr(_OBJECT_CALLS, "calls", None)
+    if calls is None:
+        calls = _OBJECT_CALLS.calls = _ObjectCalls()
+    return calls
+
+
+def _walk_objects(
+    container: int, count: int, getter: Any, matrix: tuple[float, ...] | None, inventory: _Inventory, depth: int,
+    calls: _ObjectCalls,
+) -> None:
+    left, bottom, right, top = calls.floats
+    bounds_at = calls.float_addresses
+    get_type = calls.get_type
+    get_bounds = calls.get_bounds
     for i in range(count):
         obj = getter(container, i)
         if not obj:
@@ -631,32 +685,30 @@ def _walk_objects(
             inventory.path_count += 1
             if inventory.path_count > MAX_PATHS_FOR_TABLES:
                 continue
-            if not get_bounds(obj, left, bottom, right, top):
+            if not get_bounds(obj, *bounds_at):
                 continue
             box = _transform_box((left.value, bottom.value, right.value, top.value), matrix)
-            _collect_rules(obj, box, matrix, inventory)
+            _collect_rules(obj, box, matrix, inventory, calls)
         elif kind == _IMAGE:
-            if get_bounds(obj, left, bottom, right, top):
+            if get_bounds(obj, *bounds_at):
                 x0, y0, x1, y1 = _transform_box((left.value, bottom.value, right.value, top.value), matrix)
                 x0, x1 = max(x0, 0.0), min(x1, inventory.width)
                 y0, y1 = max(y0, 0.0), min(y1, inventory.height)
                 if x1 > x0 and y1 > y0:
                     inventory.image_area += (x1 - x0) * (y1 - y0)
         elif kind == _FORM and depth < _FORM_NESTING_LIMIT:
-            child_count = raw.FPDFFormObj_CountObjects(obj)
+            child_count = calls.form_count(obj)
             if child_count > 0:
-                form_matrix = _object_matrix(obj)
+                form_matrix = _object_matrix(obj, calls)
                 combined = _compose(form_matrix, matrix)
-                _walk_objects(obj, child_count, raw.FPDFFormObj_GetObject, combined, inventory, depth + 1)
+                _walk_objects(obj, child_count, calls.form_get_object, combined, inventory, depth + 1, calls)
 
 
-def _object_matrix(obj: Any) -> tuple[float, ...] | None:
-    import pypdfium2.raw as raw
-
-    fs_matrix = raw.FS_MATRIX()
-    if not raw.FPDFPageObj_GetMatrix(obj, fs_matrix):
+def _object_matrix(obj: int, calls: _ObjectCalls) -> tuple[float, ...] | None:
+    if not calls.get_matrix(obj, calls.matrix_address):
         return None
-    return (fs_matrix.a, fs_matrix.b, fs_matrix.c, fs_matrix.d, fs_matrix.e, fs_matrix.f)
+    m = calls.matrix
+    return (m.a, m.b, m.c, m.d, m.e, m.f)
 
 
 def _compose(inner: tuple[float, ...] | None, outer: tuple[float, ...] | None) -> tuple[float, ...] | None:
@@ -694,36 +746,49 @@ def _transform_box(box: tuple[float, float, float, float], matrix: tuple[float, 
     return (min(xs), min(ys), max(xs), max(ys))
 
 
-def _collect_rules(obj: Any, box: tuple[float, ...], matrix: tuple[float, ...] | None, inventory: _Inventory) -> None:
+def _collect_rules(
+    obj: int, box: tuple[float, ...], matrix: tuple[float, ...] | None, inventory: _Inventory, calls: _ObjectCalls
+) -> None:
     """Horizontal/vertical rules drawn by a path: thin boxes, or the edges of stroked outlines."""
-    import pypdfium2.raw as raw
-
     x0, y0, x1, y1 = box
     width, height = x1 - x0, y1 - y0
     if height <= RULE_THICKNESS and width > 3 * max(height, 0.5):
         inventory.horizontal_rules.append(((y0 + y1) / 2, x0, x1))
+        if calls.count_segments(obj) > 6:
+            _add_drawing(inventory, box, False)  # a thin curve: a chart's line or a legend's marker
         return
     if width <= RULE_THICKNESS and height > 3 * max(width, 0.5):
         inventory.vertical_rules.append(((x0 + x1) / 2, y0, y1))
+        if calls.count_segments(obj) > 6:
+            _add_drawing(inventory, box, False)
         return
-    segment_count = raw.FPDFPath_CountSegments(obj)
+    segment_count = calls.count_segments(obj)
+    if segment_count > 6:
+        _add_drawing(inventory, box, False)  # a curve or a polyline
+    elif segment_count < 4 and _is_slanted(obj, segment_count, matrix, calls):
+        _add_drawing(inventory, box, False)  # a chart's line drawn segment by segment
     # A rectangle is 4-5 segments; a grid drawn as one path is large. Anything else
     # (curves of figures, glyph outlines) is not worth reading point by point.
     if not (4 <= segment_count <= 6 or (segment_count <= MAX_PATH_SEGMENTS_INSPECTED and width > 40 and height > 15)):
         return
-    fill_mode, stroke = ctypes.c_int(), ctypes.c_int()
-    if not raw.FPDFPath_GetDrawMode(obj, fill_mode, stroke) or not stroke.value:
+    fill_mode, stroke = calls.ints
+    if not calls.get_draw_mode(obj, *calls.int_addresses) or not stroke.value:
         return  # a filled shape (cell shading, a logo): not a rule
-    full_matrix = _compose(_object_matrix(obj), matrix)
-    px, py = ctypes.c_float(), ctypes.c_float()
+    if 4 <= segment_count <= 6:
+        _add_drawing(inventory, box, True)
+    full_matrix = _compose(_object_matrix(obj, calls), matrix)
+    px, py = calls.floats[0], calls.floats[1]
+    point_at = calls.float_addresses[0], calls.float_addresses[1]
+    get_segment, segment_point = calls.get_segment, calls.segment_point
+    segment_type, segment_close = calls.segment_type, calls.segment_close
     start: tuple[float, float] | None = None
     previous: tuple[float, float] | None = None
     for i in range(segment_count):
-        segment = raw.FPDFPath_GetPathSegment(obj, i)
-        if not segment or not raw.FPDFPathSegment_GetPoint(segment, px, py):
+        segment = get_segment(obj, i)
+        if not segment or not segment_point(segment, *point_at):
             continue
         point = _apply(full_matrix, px.value, py.value)
-        kind = raw.FPDFPathSegment_GetType(segment)
+        kind = segment_type(segment)
         if kind == _SEGMENT_BEZIERTO:
             return  # a curve: a drawing, not a table outline
         if kind == _SEGMENT_MOVETO:
@@ -732,8 +797,32 @@ def _collect_rules(obj: Any, box: tuple[float, ...], matrix: tuple[float, ...] |
         if kind == _SEGMENT_LINETO and previous is not None:
             _add_rule(previous, point, inventory)
         previous = point
-        if raw.FPDFPathSegment_GetClose(segment) and start is not None:
+        if segment_close(segment) and start is not None:
             _add_rule(point, start, inventory)
+
+
+def _is_slanted(obj: int, segment_count: int, matrix: tuple[float, ...] | None, calls: _ObjectCalls) -> bool:
+    """Does a path of a few segments run slanted (its points spread both ways)? Its box alone cannot
+    tell: a dot or a short rule drawn with a wide pen has a square box too."""
+    full_matrix = _compose(_object_matrix(obj, calls), matrix)
+    px, py = calls.floats[0], calls.floats[1]
+    point_at = calls.float_addresses[0], calls.float_addresses[1]
+    xs: list[float] = []
+    ys: list[float] = []
+    for i in range(segment_count):
+        segment = calls.get_segment(obj, i)
+        if not segment or not calls.segment_point(segment, *point_at):
+            continue
+        x, y = _apply(full_matrix, px.value, py.value)
+        xs.append(x)
+        ys.append(y)
+    return bool(xs) and max(xs) - min(xs) > RULE_THICKNESS and max(ys) - min(ys) > RULE_THICKNESS
+
+
+def _add_drawing(inventory: _Inventory, box: tuple[float, ...], is_box: bool) -> None:
+    if len(inventory.drawings) < MAX_DRAWINGS_KEPT:
+        x0, y0, x1, y1 = box
+        inventory.drawings.append((x0, y0, x1, y1, is_box))
 
 
 def _add_rule(a: tuple[float, float], b: tuple[float, float], inventory: _Inventory) -> None:
@@ -765,16 +854,18 @@ def _line_segments(textpage: Any) -> list[list[float]]:
     """
     import pypdfium2.raw as raw
 
-    handle = textpage.raw
-    count = raw.FPDFText_CountRects(handle, 0, -1)
+    handle = address_of(textpage.raw)
+    count = raw.FPDFText_CountRects(textpage.raw, 0, -1)
     left, top, right, bottom = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
-    get_rect = raw.FPDFText_GetRect
+    corners = [ctypes.addressof(value) for value in (left, top, right, bottom)]
+    ptr = ctypes.c_void_p
+    get_rect = bare_function(raw.FPDFText_GetRect, ptr, ctypes.c_int, ptr, ptr, ptr, ptr)
     segments: list[list[float]] = []
     append = segments.append
     cx0 = cy0 = cx1 = cy1 = 0.0
     current: list[float] | None = None
     for i in range(max(count, 0)):
-        if not get_rect(handle, i, left, top, right, bottom):
+        if not get_rect(handle, i, *corners):
             continue
         x0, y0, x1, y1 = left.value, bottom.value, right.value, top.value
         height = y1 - y0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+from operator import attrgetter
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,7 @@ class Line:
     def refresh(self) -> None:
         words = self.words
         if len(words) > 1:
-            words.sort(key=lambda w: w.x0)
+            words.sort(key=_X0)
         first = words[0]
         x0, y0, x1, y1 = first.x0, first.y0, first.x1, first.y1
         for word in words:
@@ -67,6 +68,9 @@ class Line:
     @property
     def text(self) -> str:
         return " ".join(w.text for w in self.words)
+
+
+_X0 = attrgetter("x0")
 
 
 class Rotation:
@@ -104,13 +108,43 @@ class Rotation:
 _WORD = re.compile(r"[^\s\x00\x02\ufffe\u3000]+")
 
 
-def page_text(textpage: Any) -> str | None:
-    """The text page's characters, one string position per character index (None if they do not map)."""
+def bare_function(function: Any, *argtypes: Any, restype: Any = ctypes.c_int) -> Any:
+    """A pdfium function called through a plain C prototype (the given result and argument types).
+
+    pypdfium2's bindings check and convert every argument against its declared pointer types,
+    which costs more than pdfium's own work for the small per-character and per-object calls
+    that table finding makes by the thousand; handles and buffers are passed as addresses
+    (``ctypes.c_void_p`` arguments and results are plain ints).
+    """
+    key = (id(function), restype, argtypes)  # ctypes functions do not hash; the bindings keep theirs alive
+    found = _BARE.get(key)
+    if found is None:
+        address = ctypes.cast(function, ctypes.c_void_p).value
+        found = _BARE[key] = ctypes.CFUNCTYPE(restype, *argtypes)(address)
+    return found
+
+
+_BARE: dict[Any, Any] = {}
+
+
+def address_of(handle: Any) -> int:
+    """The address a pypdfium2 raw handle points to (for ``bare_function`` calls)."""
+    return ctypes.cast(handle, ctypes.c_void_p).value or 0
+
+
+def page_text(textpage: Any, stream_text: str | None = None) -> str | None:
+    """The text page's characters, one string position per character index (None if they do not map).
+
+    ``stream_text``, the page's whole text already read through pypdfium2, is taken as it is when it
+    has one position per character index (reading it again costs as much as the first time).
+    """
     import pypdfium2.raw as raw
 
     count = raw.FPDFText_CountChars(textpage.raw)
     if count <= 0:
         return ""
+    if stream_text is not None and len(stream_text) == count:
+        return stream_text
     buffer = (ctypes.c_ushort * (count + 1))()
     written = raw.FPDFText_GetText(textpage.raw, 0, count, buffer)
     if written <= 0:
@@ -139,19 +173,20 @@ def read_words(textpage: Any, rotation: Rotation, text: str | None = None) -> li
         text = page_text(textpage)
     if not text:
         return []
-    handle = textpage.raw
-    get_box = raw.FPDFText_GetLooseCharBox
+    handle = address_of(textpage.raw)
+    get_box = bare_function(raw.FPDFText_GetLooseCharBox, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
     rect = raw.FS_RECTF()
+    rect_address = ctypes.addressof(rect)
     rotated = rotation.degrees != 0
     words: list[Word] = []
     append = words.append
     for match in _WORD.finditer(text):
         first, end = match.span()
         last = end - 1
-        if not get_box(handle, first, rect):
+        if not get_box(handle, first, rect_address):
             continue
         x0, x1, y0, y1 = rect.left, rect.right, rect.bottom, rect.top
-        if last != first and get_box(handle, last, rect):
+        if last != first and get_box(handle, last, rect_address):
             # The last glyph of a word is right of the first and on its line: only its right edge
             # (and a taller glyph's top or bottom) can widen the box.
             right, bottom, top = rect.right, rect.bottom, rect.top
@@ -183,9 +218,10 @@ def group_lines(words: list[Word]) -> list[Line]:
     for word in ordered:
         wy0, wy1 = word.y0, word.y1
         height = wy1 - wy0
-        placed = False
         # Only the last few lines can still overlap a word further down the page.
-        for position in range(len(lines) - 1, max(len(lines) - 4, -1), -1):
+        position = len(lines) - 1
+        stop = position - 3 if position >= 3 else -1
+        while position > stop:
             bound = bounds[position]
             y0, y1 = bound
             overlap = (y1 if y1 < wy1 else wy1) - (y0 if y0 > wy0 else wy0)
@@ -197,9 +233,9 @@ def group_lines(words: list[Word]) -> list[Line]:
                         bound[0] = wy0
                     if wy1 > y1:
                         bound[1] = wy1
-                placed = True
                 break
-        if not placed:
+            position -= 1
+        else:
             lines.append([word])
             bounds.append([wy0, wy1])
     result = [Line(words=members) for members in lines]

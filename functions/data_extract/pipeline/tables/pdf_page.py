@@ -40,12 +40,16 @@ def text_may_hold_table(stream_text: str) -> bool:
     return False
 
 
-def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]]) -> list[FoundTable]:
+def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]], stream_text: str | None = None,
+                drawings: Callable[[], list] | None = None) -> list[FoundTable]:
     """Tables of a page. ``rules()`` gives its rules in unrotated page space ((y, x0, x1) and
-    (x, y0, y1)); it is called only when the page's words line up anywhere, as every table's do."""
+    (x, y0, y1)); it is called only when the page's words line up anywhere, as every table's do.
+    ``stream_text`` is the page's text as already read, if it was (see ``page_text``).
+    ``drawings()`` gives what a chart draws, (x0, y0, x1, y1, is_box) in unrotated page space:
+    paths of many segments and stroked boxes (asked for only when a table without a grid is found)."""
     width, height = float(page.get_width()), float(page.get_height())
     rotation = Rotation(page.get_rotation(), width, height)
-    words = read_words(textpage, rotation, page_text(textpage))
+    words = read_words(textpage, rotation, page_text(textpage, stream_text))
     if len(words) < 4:
         return []
     lines = group_lines(words)
@@ -56,7 +60,13 @@ def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]]
             return _rotate_rules(rotation, horizontals, verticals)
         return list(horizontals), list(verticals)
 
-    return find_tables(lines, display_rules, rotation.display_size[1])
+    def display_drawings() -> list:
+        found = drawings() if drawings is not None else []
+        if not rotation.degrees:
+            return found
+        return [(*rotation.box(x0, y0, x1, y1), is_box) for x0, y0, x1, y1, is_box in found]
+
+    return find_tables(lines, display_rules, rotation.display_size[1], display_drawings if drawings else None)
 
 
 def _rotate_rules(rotation: Rotation, horizontals, verticals):
@@ -72,13 +82,14 @@ def _rotate_rules(rotation: Rotation, horizontals, verticals):
     return out_h, out_v
 
 
-def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[str, FoundTable | None]]:
+def text_around_tables(textpage: Any, tables: list[FoundTable], stream_text: str | None = None,
+                       ) -> list[tuple[str, FoundTable | None]]:
     """The page in character order: runs of text outside every table, and each table where it starts.
 
     Every character lands in exactly one place, so nothing is lost or repeated whatever
     the geometry; a run holding only whitespace between two parts of one table is dropped.
     """
-    text = page_text(textpage)
+    text = page_text(textpage, stream_text)
     if text is None:
         return []
     count = len(text)
@@ -93,20 +104,25 @@ def text_around_tables(textpage: Any, tables: list[FoundTable]) -> list[tuple[st
     emitted: set[int] = set()
     cursor = 0  # first character not yet placed
     run_parts: list[str] = []  # outside text since the last table piece
+    blank = True  # every part of run_parts is whitespace
     for first, last, position in spans:
         if last < cursor:
             continue
         if first > cursor:
-            run_parts.append(text[cursor:first])
+            part = text[cursor:first]
+            run_parts.append(part)
+            if blank and not part.isspace():
+                blank = False
         cursor = max(cursor, last + 1)
         if position not in emitted:
             outside = "".join(run_parts)
             if outside.strip():
                 pieces.append((outside, None))
             run_parts = []
+            blank = True
             emitted.add(position)
             pieces.append(("", tables[position]))
-        elif run_parts and not any(part.strip() for part in run_parts):
+        elif run_parts and blank:
             run_parts = []
     if cursor < count:
         run_parts.append(text[cursor:])

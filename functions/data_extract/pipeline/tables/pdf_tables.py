@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import re
 import statistics
+from bisect import bisect_left
+from operator import attrgetter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from data_extract.pipeline.tables.pdf_geometry import Line, Word
+from data_extract.pipeline.tables.pdf_geometry import Line, Word, group_lines
 from data_extract.pipeline.types import Table, TableCell
 
 # Two words further apart than this many glyph heights are in different cells.
@@ -45,6 +47,8 @@ WORD_SPACE_RATIO = 0.4
 MIN_WORD_GUTTER = 0.45
 
 _CAPTION = re.compile(r"^\s*(table|tab\.|tableau|tabelle|exhibit|schedule)\s*[\dIVXivxA-Z][\w.\-]*\s*[:.\-–—]?", re.I)
+_X0 = attrgetter("x0")
+_CAPTION_STARTS = frozenset({"tab", "exh", "sch"})
 _FIGURE = re.compile(r"^\s*(figure|fig\.|chart|graph|graphique|abbildung|source|sources|note|notes)\b", re.I)
 _NUMERIC = re.compile(r"^[\s(\[{<>≤≥~+\-–−]*[$€£¥%]?\s*[\d.,]+\s*[%)\]}*a-zA-Z]{0,3}$|^[-–—.n/a]+$")
 
@@ -105,9 +109,12 @@ def _cluster(values: list[float], tolerance: float = RULE_TOLERANCE) -> list[flo
 
 
 def find_tables(lines: list[Line], rules: Callable[[], tuple[list, list]], page_height: float | None = None,
-                ) -> list[FoundTable]:
+                drawings: Callable[[], list] | None = None) -> list[FoundTable]:
     """Every table on the page, top to bottom. ``rules()`` gives the page's horizontal (y, x0, x1)
-    and vertical (x, y0, y1) rules; it is not called for a page whose lines never split into cells."""
+    and vertical (x, y0, y1) rules; it is not called for a page whose lines never split into cells.
+    ``drawings()`` gives the paths a chart is drawn with, (x0, y0, x1, y1, is_box): curves and
+    polylines, and stroked boxes; a block without a grid drawn over several of them is a chart's
+    labels, not a table."""
     if page_height is not None:
         lines = _without_running_lines(lines, page_height)
     if not lines or not any(len(_chunks(line)) >= 2 for line in lines):
@@ -133,8 +140,41 @@ def find_tables(lines: list[Line], rules: Callable[[], tuple[list, list]], page_
             tables.append(found)
     tables.sort(key=lambda t: -t.bbox[3])
     tables = _join_split_headers(tables, horizontals, verticals, line_height)
+    if drawings is not None and any(t.kind != "ruled_grid" for t in tables):
+        drawn = drawings()
+        tables = [t for t in tables if t.kind == "ruled_grid" or not _over_chart(t, drawn)]
     _attach_captions(tables, lines, line_height)
     return tables
+
+
+# A block without a grid whose box holds this many chart marks is a chart's labels and legend.
+MIN_CHART_MARKS = 3
+# A stroked box this small and square is a check box, not a bar or a legend swatch.
+CHECK_BOX_SIDE = 12.0
+
+
+def _over_chart(found: FoundTable, drawings: list) -> bool:
+    """Is the block drawn over a chart: curves or polylines, or stroked boxes with no text in them
+    (bars, legend swatches), with their centres inside the block? Cell borders hold their text."""
+    x0, y0, x1, y1 = found.bbox
+    centres: list[tuple[float, float]] | None = None
+    marks = 0
+    for dx0, dy0, dx1, dy1, is_box in drawings:
+        cx, cy = (dx0 + dx1) / 2, (dy0 + dy1) / 2
+        if not (x0 <= cx <= x1 and y0 <= cy <= y1):
+            continue
+        if is_box:
+            width, height = dx1 - dx0, dy1 - dy0
+            if max(width, height) <= CHECK_BOX_SIDE and abs(width - height) <= 2.0:
+                continue
+            if centres is None:
+                centres = [((w.x0 + w.x1) / 2, (w.y0 + w.y1) / 2) for w in found.words]
+            if any(dx0 <= wx <= dx1 and dy0 <= wy <= dy1 for wx, wy in centres):
+                continue
+        marks += 1
+        if marks >= MIN_CHART_MARKS:
+            return True
+    return False
 
 
 def _join_split_headers(tables: list[FoundTable], horizontals, verticals, line_height: float) -> list[FoundTable]:
@@ -395,12 +435,12 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
         c_min = min(m % n_cols for m in members)
         c_max = max(m % n_cols for m in members)
         cell_words = by_cell.get(root, [])
-        split = _split_by_columns(cell_words, col_edges, c_min, c_max) if c_max > c_min else None
+        cell_lines = _text_lines(cell_words)
+        split = _split_by_columns(cell_words, cell_lines, col_edges, c_min, c_max) if c_max > c_min else None
         if split is not None:
             for c, words in split.items():
                 cells.append((r_min, c, r_max - r_min + 1, 1, _text_lines(words)))
             continue
-        cell_lines = _text_lines(cell_words)
         if len(cell_lines) > 3:
             multi_line_rows += 1
         cells.append((r_min, c_min, r_max - r_min + 1, c_max - c_min + 1, cell_lines))
@@ -413,14 +453,15 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
     return FoundTable(table=table, bbox=bbox, words=inside, kind="ruled_grid", col_edges=col_edges)
 
 
-def _split_by_columns(words: list[Word], col_edges: list[float], c_min: int, c_max: int) -> dict[int, list[Word]] | None:
+def _split_by_columns(words: list[Word], lines: list[list[Word]], col_edges: list[float], c_min: int, c_max: int,
+                      ) -> dict[int, list[Word]] | None:
     """A box merged across columns whose text still sits in those columns (rules drawn in the
     header only): its words by column. None when a run of words crosses a column edge (a
     real spanning cell, such as a centred group heading)."""
     if len(words) < 2:
         return None
     by_column: dict[int, list[Word]] = {}
-    for line in _text_lines(words):
+    for line in lines:  # the words' text lines
         for chunk in _chunks(Line(words=list(line))):
             x0, x1 = chunk[0].x0, chunk[-1].x1
             inner = [e for e in col_edges[c_min + 1 : c_max + 1] if x0 + 1 < e < x1 - 1]
@@ -432,11 +473,24 @@ def _split_by_columns(words: list[Word], col_edges: list[float], c_min: int, c_m
 
 
 def _bisect_edges(edges: list[float], value: float, *, ascending: bool) -> int:
-    for i in range(len(edges) - 1):
-        a, b = edges[i], edges[i + 1]
-        if (a <= value <= b) if ascending else (b <= value <= a):
-            return i
-    return len(edges) - 2
+    """The first box between two consecutive edges (strictly ascending, or strictly descending)
+    that holds ``value``; the last box when none does."""
+    last = len(edges) - 2
+    if last < 0:
+        return last
+    if ascending:
+        if value < edges[0]:
+            return last
+        index = bisect_left(edges, value) - 1
+    else:
+        if value > edges[0]:
+            return last
+        index = bisect_left(edges, -value, key=_negated) - 1
+    return 0 if index < 0 else (index if index < last else last)
+
+
+def _negated(value: float) -> float:
+    return -value
 
 
 def _text_lines(words: list[Word]) -> list[list[Word]]:
@@ -444,8 +498,11 @@ def _text_lines(words: list[Word]) -> list[list[Word]]:
         return []
     if len(words) == 1:
         return [words]
-    from data_extract.pipeline.tables.pdf_geometry import group_lines
-
+    # Words of one line in one font (most cells) need no grouping: the same as group_lines gives.
+    first = words[0]
+    y0, y1 = first.y0, first.y1
+    if all(w.y0 == y0 and w.y1 == y1 for w in words):
+        return [sorted(words, key=_X0)]
     return [line.words for line in group_lines(words)]
 
 
@@ -479,8 +536,12 @@ def _grid_to_table(cells, n_rows: int, n_cols: int, row_edges: list[float]) -> T
 
 
 def _join_words(words: list[Word]) -> str:
+    if len(words) == 1:
+        return words[0].text
+    if any(b.x0 < a.x0 for a, b in zip(words, words[1:])):  # runs of one line are in order already
+        words = sorted(words, key=lambda w: w.x0)
     text = ""
-    for word in sorted(words, key=lambda w: w.x0):
+    for word in words:
         if text.endswith("-") and word.text[:1].islower():
             text = text[:-1] + word.text
         else:
@@ -506,17 +567,24 @@ class _Row:
 
 
 def _chunks(line: Line) -> list[list[Word]]:
-    chunks: list[list[Word]] = []
-    previous: Word | None = None
-    for word in line.words:
-        if previous is not None:
-            height = max(min(previous.height, word.height), 1.0)
-            if word.x0 - previous.x1 <= CELL_GAP_RATIO * height:
-                chunks[-1].append(word)
-                previous = word
-                continue
-        chunks.append([word])
-        previous = word
+    words = line.words
+    if not words:
+        return []
+    first = words[0]
+    current = [first]
+    chunks: list[list[Word]] = [current]
+    previous_x1, previous_height = first.x1, first.y1 - first.y0
+    for word in words[1:]:
+        word_height = word.y1 - word.y0
+        height = previous_height if previous_height < word_height else word_height
+        if height < 1.0:
+            height = 1.0
+        if word.x0 - previous_x1 <= CELL_GAP_RATIO * height:
+            current.append(word)
+        else:
+            current = [word]
+            chunks.append(current)
+        previous_x1, previous_height = word.x1, word_height
     # A list bullet is not a cell of its own.
     if len(chunks) >= 2 and len(chunks[0]) == 1 and (chunks[0][0].text in _BULLETS or len(chunks[0][0].text) == 1 and not chunks[0][0].text.isalnum()):
         chunks[1] = chunks[0] + chunks[1]
@@ -620,12 +688,11 @@ def _build_aligned(region: list[_Row], horizontals, verticals, line_height: floa
     for row in region:
         items = []
         for chunk in row.chunks:
-            crossing = any(w.x0 < g - 0.5 and w.x1 > g + 0.5 for w in chunk for g in gutters)
-            if not crossing:
+            if not _crosses_gutter(chunk, gutters):
                 # Words of a run that the columns separate (a dense table) are cells of their own.
                 pieces: dict[int, list[Word]] = {}
                 for word in chunk:
-                    pieces.setdefault(sum(1 for g in gutters if g < (word.x0 + word.x1) / 2), []).append(word)
+                    pieces.setdefault(bisect_left(gutters, (word.x0 + word.x1) / 2), []).append(word)
                 for col in sorted(pieces):
                     items.append((col, 1, pieces[col]))
                 continue
@@ -656,6 +723,23 @@ def _build_aligned(region: list[_Row], horizontals, verticals, line_height: floa
     return FoundTable(table=table, bbox=(x0, y0, x1, y1), words=words, kind=kind, region=region)
 
 
+def _crosses_gutter(chunk: list[Word], gutters: list[float]) -> bool:
+    """Does a word of the run stand over a gutter (more than half a point on both sides)?
+    ``gutters`` ascend, so only those between a word's edges are looked at."""
+    count = len(gutters)
+    for word in chunk:
+        x0, x1 = word.x0, word.x1
+        index = bisect_left(gutters, x0)
+        while index < count:
+            g = gutters[index]
+            if g >= x1:
+                break
+            if x0 < g - 0.5 and x1 > g + 0.5:
+                return True
+            index += 1
+    return False
+
+
 def _has_rules_around(region: list[_Row], horizontals) -> bool:
     x0 = min(r.line.x0 for r in region)
     x1 = max(r.line.x1 for r in region)
@@ -684,17 +768,18 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
     n = len(region)
     # Spanning header cells and the odd overlong stub may cross a column gap.
     tolerance = max(1, int(0.12 * n)) if n >= 4 else 0
+    # (x, -delta): a word's start (+1) sorts before another's end (-1) at the same x.
     events: list[tuple[float, int]] = []
     for a, b in spans:
-        events.append((a, 1))
-        events.append((b, -1))
-    events.sort(key=lambda e: (e[0], -e[1]))
+        events.append((a, -1))
+        events.append((b, 1))
+    events.sort()
     bands: list[tuple[float, float]] = []
     depth = 0
     open_at: float | None = None
-    for x, delta in events:
+    for x, negated in events:
         was_open = depth <= tolerance
-        depth += delta
+        depth -= negated
         now_open = depth <= tolerance
         if now_open and not was_open:
             open_at = x
@@ -705,24 +790,34 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
     # Per line: where its first word ends and its last word starts (text on both sides of a band).
     extremes = [(min(w.x1 for w in row.line.words), max(w.x0 for w in row.line.words)) for row in region]
     gutters = []
+    word_space: list[float | None] = []  # the region's median word space, once a band needs it
     for a, b in bands:
         both = sum(1 for first_end, last_start in extremes if first_end <= a + 0.5 and last_start >= b - 0.5)
-        if both >= (2 if b - a >= line_height else max(2, 0.25 * n)) and not _inside_word_spaces(region, a, b):
+        if both < (2 if b - a >= line_height else max(2, 0.25 * n)):
+            continue
+        if not word_space:
+            word_space.append(_word_space(region))
+        if not _inside_word_spaces(region, a, b, word_space[0]):
             gutters.append((a + b) / 2)
     return gutters
 
 
-def _inside_word_spaces(region: list[_Row], a: float, b: float) -> bool:
-    """Is a white band only the space between words of one phrase ("40 years", "45 years", ...)?
-
-    Words that line up in every row leave a band between them; it separates columns only if
-    the words on its two sides stand further apart than a word space in most rows.
-    """
+def _word_space(region: list[_Row]) -> float | None:
+    """The median space between words of one run, over a block (None for fewer than three)."""
     spaces = [
         b.x0 - a.x1 for row in region for chunk in row.chunks for a, b in zip(chunk, chunk[1:], strict=False)
         if b.x0 > a.x1
     ]
-    word_space = statistics.median(spaces) if len(spaces) >= 3 else None
+    return statistics.median(spaces) if len(spaces) >= 3 else None
+
+
+def _inside_word_spaces(region: list[_Row], a: float, b: float, word_space: float | None) -> bool:
+    """Is a white band only the space between words of one phrase ("40 years", "45 years", ...)?
+
+    Words that line up in every row leave a band between them; it separates columns only if
+    the words on its two sides stand further apart than a word space in most rows
+    (``word_space``: the block's median, from ``_word_space``).
+    """
     spaced = joined = 0
     for row in region:
         left = right = None
@@ -745,13 +840,13 @@ def _inside_word_spaces(region: list[_Row], a: float, b: float) -> bool:
 
 def _column_of(chunk: list[Word], gutters: list[float]) -> tuple[int, int]:
     x0, x1 = chunk[0].x0, chunk[-1].x1
-    first = sum(1 for g in gutters if g < x0)
-    last = sum(1 for g in gutters if g < x1)
+    first = bisect_left(gutters, x0)
+    last = bisect_left(gutters, x1)
     if first != last:
         # Crossing a gutter by a hair is a long cell, not a span.
         words_by_col: dict[int, float] = {}
         for word in chunk:
-            col = sum(1 for g in gutters if g < (word.x0 + word.x1) / 2)
+            col = bisect_left(gutters, (word.x0 + word.x1) / 2)
             words_by_col[col] = words_by_col.get(col, 0.0) + (word.x1 - word.x0)
         cols = sorted(words_by_col)
         first, last = cols[0], cols[-1]
@@ -903,11 +998,17 @@ def _table_from_cells(cells: list[TableCell], n_rows: int, n_cols: int) -> Table
 
 def _attach_captions(tables: list[FoundTable], lines: list[Line], line_height: float) -> None:
     """A "Table N ..." line just above (or below) a table is its caption."""
+    if not tables:
+        return
+    # Only a line whose first word starts like a caption's can be one (see _CAPTION).
+    candidates = [line for line in lines if line.words and line.words[0].text[:3].lower() in _CAPTION_STARTS]
+    if not candidates:
+        return
     owned = {id(w) for t in tables for w in t.words}
     for found in tables:
         x0, y0, x1, y1 = found.bbox
         best: Line | None = None
-        for line in lines:
+        for line in candidates:
             if any(id(w) in owned for w in line.words):
                 continue
             if line.x1 < x0 - 20 or line.x0 > x1 + 20:
