@@ -45,7 +45,7 @@ build_here() {
     local installer=dnf
     command -v dnf >/dev/null 2>&1 || installer=microdnf
     "$installer" install -y gcc gcc-c++ make cmake pkgconf-pkg-config tar gzip findutils binutils \
-        libpng-devel libjpeg-turbo-devel libtiff-devel zlib-devel >/dev/null
+        libpng-devel libjpeg-turbo-devel zlib-devel >/dev/null
     rm -rf "$work" && mkdir -p "$work" && cd "$work"
 
     fetch "https://github.com/DanBloomberg/leptonica/releases/download/${LEPTONICA_VERSION}/leptonica-${LEPTONICA_VERSION}.tar.gz" \
@@ -53,7 +53,7 @@ build_here() {
     tar xzf leptonica.tar.gz
     (cd "leptonica-${LEPTONICA_VERSION}" \
         && ./configure --prefix="$prefix" --disable-programs --disable-static \
-            --without-giflib --without-libopenjpeg --without-libwebp --without-libwebpmux \
+            --without-giflib --without-libopenjpeg --without-libwebp --without-libwebpmux --without-libtiff \
         && make -j"$(nproc)" >/dev/null && make install >/dev/null)
 
     fetch "https://github.com/tesseract-ocr/tesseract/archive/refs/tags/${TESSERACT_VERSION}.tar.gz" \
@@ -78,6 +78,16 @@ build_here() {
         esac
     done
     strip --strip-unneeded "$OUT/bin/tesseract" "$OUT"/lib/*.so*
+    # The layer ships beside Apache-2.0 code: no copyleft library may come along through a dependency's
+    # dependency (libtiff, for one, links GPL-2 libjbig; the worker feeds Tesseract PNM, so leptonica is built
+    # without TIFF). Refuse the build rather than ship one.
+    for library in "$OUT"/lib/*; do
+        case "$(basename "$library")" in
+            libjbig*|libgnutls*|libnettle*|libhogweed*|libgmp*|libunistring*|libidn2*|libgcrypt*|libreadline*)
+                echo "build.sh: $(basename "$library") is under a copyleft licence; it must not be in the layer" >&2
+                exit 1 ;;
+        esac
+    done
 
     fetch "https://github.com/tesseract-ocr/tessdata_fast/raw/${TESSDATA_VERSION}/eng.traineddata" "$ENG_SHA256" \
         "$OUT/share/tessdata/eng.traineddata"
