@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import faulthandler
+import gc
 import logging
 import os
 import pickle
@@ -103,7 +104,18 @@ def run_isolated_with_stats(
     stderr_read, stderr_write = os.pipe()
     resident_at_fork_kb = _resident_kb()
     started = time.monotonic()
-    pid = os.fork()
+    # The child must never finalize the parent's objects: its garbage collector would run their __del__, and
+    # some act on state the two processes share. An idle asyncio event loop collected in the child closes
+    # itself and unregisters its wake-up socket from the epoll instance the parent still waits on, so the
+    # parent's loop then sleeps through every call_soon_threadsafe. Frozen objects are never collected (and
+    # their pages are not copied by a collection pass either).
+    gc.freeze()
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            gc.unfreeze()
     if pid == 0:  # pragma: no cover - the child leaves through os._exit; coverage cannot follow
         os.close(result_read)
         os.close(stderr_read)

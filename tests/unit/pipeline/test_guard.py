@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import gc
 import os
 import subprocess
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -207,3 +211,28 @@ def test_given_the_module_when_imported_then_it_uses_no_multiprocessing():
     source = Path(guard.__file__).read_text()
 
     assert "import multiprocessing" not in source and "from multiprocessing" not in source
+
+
+def _collect_garbage() -> int:
+    return gc.collect()
+
+
+def test_given_an_idle_event_loop_in_the_parent_when_the_child_collects_garbage_then_the_loop_still_wakes():
+    # Mangum leaves the thread's event loop idle between invocations, held by asyncio's policy alone; a child
+    # that collected it would close it and unregister its wake-up socket from the epoll instance both share.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    try:
+        assert run_isolated(_collect_garbage, timeout_s=30, memory_mb=512) >= 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            loop = asyncio.get_event_loop()
+        woken = loop.create_future()
+        fallback: list[str] = []
+        threading.Timer(0.2, loop.call_soon_threadsafe, args=(woken.set_result, "woken")).start()
+        # A lost wake-up leaves the loop asleep until this timer, which then runs first.
+        loop.call_later(10, fallback.append, "timer")
+        assert loop.run_until_complete(woken) == "woken"
+        assert fallback == []
+    finally:
+        asyncio.get_event_loop_policy().get_event_loop().close()
+        asyncio.set_event_loop(None)
