@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
-import gc
 import os
 import subprocess
-import threading
+import sys
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -213,26 +210,30 @@ def test_given_the_module_when_imported_then_it_uses_no_multiprocessing():
     assert "import multiprocessing" not in source and "from multiprocessing" not in source
 
 
-def _collect_garbage() -> int:
-    return gc.collect()
+# Run in a process of its own: the scenario needs the thread's event loop in asyncio's policy, which is state of
+# the whole test process.
+_IDLE_LOOP_SCENARIO = """
+import asyncio, gc, threading, warnings
+from data_extract.pipeline.guard import run_isolated
+
+asyncio.set_event_loop(asyncio.new_event_loop())  # held by the policy alone, as Mangum leaves it between calls
+run_isolated(gc.collect, timeout_s=30, memory_mb=512)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    loop = asyncio.get_event_loop()
+woken = loop.create_future()
+fallback = []
+threading.Timer(0.2, loop.call_soon_threadsafe, args=(woken.set_result, "woken")).start()
+loop.call_later(10, fallback.append, "timer")  # a lost wake-up leaves the loop asleep until this timer
+print(loop.run_until_complete(woken), fallback)
+loop.close()
+"""
 
 
 def test_given_an_idle_event_loop_in_the_parent_when_the_child_collects_garbage_then_the_loop_still_wakes():
-    # Mangum leaves the thread's event loop idle between invocations, held by asyncio's policy alone; a child
-    # that collected it would close it and unregister its wake-up socket from the epoll instance both share.
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    try:
-        assert run_isolated(_collect_garbage, timeout_s=30, memory_mb=512) >= 0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            loop = asyncio.get_event_loop()
-        woken = loop.create_future()
-        fallback: list[str] = []
-        threading.Timer(0.2, loop.call_soon_threadsafe, args=(woken.set_result, "woken")).start()
-        # A lost wake-up leaves the loop asleep until this timer, which then runs first.
-        loop.call_later(10, fallback.append, "timer")
-        assert loop.run_until_complete(woken) == "woken"
-        assert fallback == []
-    finally:
-        asyncio.get_event_loop_policy().get_event_loop().close()
-        asyncio.set_event_loop(None)
+    # A child that collected the parent's idle loop would close it and unregister its wake-up socket from the
+    # epoll instance both processes share: the parent's loop would then sleep through call_soon_threadsafe.
+    functions = Path(__file__).resolve().parents[3] / "functions"
+    out = subprocess.run([sys.executable, "-c", _IDLE_LOOP_SCENARIO], env={**os.environ, "PYTHONPATH": str(functions)},
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "woken []", out.stderr
