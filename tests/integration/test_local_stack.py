@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,12 +25,6 @@ def stack(tmp_path_factory):
     with running_stack([sys.executable, "-m", "infra.local.stack"], port=port, env=env,
                        log_path=tmp_path_factory.mktemp("stack") / "stack.log") as (base, proc):
         yield base, proc
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pytest.fail("local stack did not stop within 30 s of SIGTERM")
 
 
 def test_upload_processes_to_completed_and_artifacts_download(stack):

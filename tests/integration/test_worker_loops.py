@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.local_stack import free_port, stack_environment
+from tests.support.local_stack import free_port, running_stack, stack_environment
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
@@ -24,33 +20,21 @@ def test_given_two_worker_loops_when_a_job_is_submitted_then_both_processes_take
     calls_dir = tmp_path / "calls"
     env = stack_environment(PORT=str(port), DATA_EXTRACT_LOCAL_AWS_CALL_LOG=str(calls_dir))
     log_path = tmp_path / "stack.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "infra.local.stack", "--worker-loops", "2"], cwd=REPO,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            api = f"http://127.0.0.1:{port}/api/v1"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                assert proc.poll() is None, log_path.read_text()[-5000:]
-                try:
-                    if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
-            files = [("files", (f"note-{i:02d}.txt", f"Note {i}: the controls were tested.".encode(), "text/plain"))
-                     for i in range(30)]
-            job_id = httpx.post(f"{api}/jobs/process", files=files, timeout=60).json()["job_id"]
-            detail: dict = {}
-            while time.monotonic() < deadline + 120:
-                detail = httpx.get(f"{api}/jobs/{job_id}", params={"file_limit": 100}, timeout=30).json()
-                if detail["status"] in ("completed", "partial", "failed"):
-                    break
-                time.sleep(0.3)
-            assert detail["status"] == "completed", json.dumps(detail)[:2000]
-            assert [f["status"] for f in detail["files"]] == ["processed"] * 30
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+    with running_stack([sys.executable, "-m", "infra.local.stack", "--worker-loops", "2"], port=port, env=env,
+                       log_path=log_path, start_seconds=60, stop_seconds=60) as (base, proc):
+        api = f"{base}/api/v1"
+        files = [("files", (f"note-{i:02d}.txt", f"Note {i}: the controls were tested.".encode(), "text/plain"))
+                 for i in range(30)]
+        job_id = httpx.post(f"{api}/jobs/process", files=files, timeout=60).json()["job_id"]
+        deadline = time.monotonic() + 120
+        detail: dict = {}
+        while time.monotonic() < deadline:
+            detail = httpx.get(f"{api}/jobs/{job_id}", params={"file_limit": 100}, timeout=30).json()
+            if detail["status"] in ("completed", "partial", "failed"):
+                break
+            time.sleep(0.3)
+        assert detail["status"] == "completed", json.dumps(detail)[:2000]
+        assert [f["status"] for f in detail["files"]] == ["processed"] * 30
     assert proc.returncode == 0, log_path.read_text()[-5000:]
 
     # Each process wrote its own call log when it stopped: both recorded the results of units they processed.

@@ -1,4 +1,4 @@
-"""Start the local stack as a subprocess for a test module, wait until it answers, and stop it with SIGTERM."""
+"""Start the local stack as a subprocess for a test module, wait until it answers, and stop it with SIGTERM (a\nstack that does not stop in time fails the test)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # What the stack sets for itself: values left in the test process's environment must not leak into it.
 STACK_VARIABLES = ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
-                   "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL")
+                   "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL",
+                   "DATA_EXTRACT_SEMANTIC_QUEUE_URL")
 
 
 def free_port() -> int:
@@ -66,3 +67,6 @@ def running_stack(command: Sequence[str], *, port: int, env: dict[str, str], log
                     proc.wait(timeout=stop_seconds)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
+                    pytest.fail(f"{name} did not stop within {stop_seconds:.0f} s of SIGTERM:\n"
+                                f"{log_path.read_text()[-5000:]}")
