@@ -505,20 +505,15 @@ def _lay_out_page(
     if rotated or ruled or _may_hold_table(segments, line_height) or text_may_hold_table(stream_text):
         walked = inventory
 
-        def rules() -> tuple[list, list]:
+        def walk() -> _Inventory:
             # Walked only once the words line up somewhere: most pages with figures never need it.
             nonlocal walked
             if walked is None:
                 walked = _inventory(page)
-            return walked.horizontal_rules, walked.vertical_rules
+            return walked
 
-        def drawings() -> list[tuple[float, float, float, float, bool]]:
-            nonlocal walked
-            if walked is None:
-                walked = _inventory(page)
-            return walked.drawings
-
-        found = page_tables(page, textpage, rules, stream_text, drawings)
+        found = page_tables(page, textpage, lambda: (walk().horizontal_rules, walk().vertical_rules), stream_text,
+                            lambda: walk().drawings)
         if found:
             return _blocks_around_tables(textpage, found, number, stream_blocks, stream_text), "tables"
     if rotated:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import re
-from operator import attrgetter
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 
