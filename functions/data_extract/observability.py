@@ -53,7 +53,6 @@ class UntracedTracer:
 
     def __init__(self) -> None:
         self.provider = _UntracedProvider()
-        self.disabled = True
 
     def capture_lambda_handler(self, handler: Callable[..., Any] | None = None, **_: Any) -> Any:
         return handler if handler is not None else (lambda h: h)
@@ -62,9 +61,6 @@ class UntracedTracer:
         return method if method is not None else (lambda m: m)
 
     def put_annotation(self, key: str, value: Any) -> None:
-        return None
-
-    def put_metadata(self, key: str, value: Any, namespace: str | None = None) -> None:
         return None
 
 

@@ -124,7 +124,7 @@ RULES = {
         (),
     ),
     "the functions never import the local stack": (
-        (_layer(""),),
+        ("data_extract",),
         ("infra", "tests"),
         (),
     ),
@@ -134,7 +134,6 @@ RULES = {
 @pytest.mark.parametrize("rule", RULES)
 def test_layers_import_one_way(rule):
     importer, forbidden, allowed = RULES[rule]
-    importer = tuple(p.rstrip(".") for p in importer)
     assert _violations(importer, forbidden, allowed) == [], rule
 
 
