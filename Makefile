@@ -23,11 +23,12 @@ SERVICE_BENCH_ARGS ?= --write
 SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint-template build bench ocr ocr-layer browser clean distclean
+.PHONY: help run test lint lint-template build bench ocr ocr-layer browser clean distclean
 
 help:
 	@echo "make run            start the local stack (moto + API on http://127.0.0.1:$${PORT:-8000}); ARGS=\"--seed DIR\""
 	@echo "make test           run the whole test suite; PYTEST_ARGS=\"...\" for pytest, PYTEST_WORKERS=0 for one process"
+	@echo "make lint           ruff (lint and format check) and mypy (strict on functions/data_extract)"
 	@echo "make lint-template  sam validate --lint template.yaml (installs SAM CLI in $(SAM_VENV) once)"
 	@echo "make build          sam build: the functions and their layers into .aws-sam/ (the Tesseract layer needs Docker)"
 	@echo "make ocr-layer      build only the Tesseract layer (Amazon Linux 2023, in Docker) into build/tesseract-layer/"
@@ -85,6 +86,12 @@ run: $(STAMP) ocr
 # stdin from /dev/null: nothing a test starts can ever wait for a terminal answer.
 test: $(STAMP) ocr browser
 	OMP_THREAD_LIMIT=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) </dev/null
+
+# Style (ruff lint and format) and types (mypy, strict on functions/data_extract; configured in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check functions tests infra
+	$(VENV)/bin/ruff format --check functions tests infra
+	$(VENV)/bin/mypy
 
 lint-template: $(SAM_STAMP)
 	$(SAM) validate --lint -t template.yaml

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DataExtractTests")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-from moto import mock_aws  # noqa: E402
+from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +65,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         env = create_resources(boto3.session.Session(region_name="us-east-1"), load_template(REPO / "template.yaml"))
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        monkeypatch.setenv("DATA_EXTRACT_API_ALLOWED_INPUT_ROOTS", f"s3://{env['DATA_EXTRACT_BUCKET_NAME']}/incoming/")
+        monkeypatch.setenv(
+            "DATA_EXTRACT_API_ALLOWED_INPUT_ROOTS", f"s3://{env['DATA_EXTRACT_BUCKET_NAME']}/incoming/"
+        )
         monkeypatch.delenv("DATA_EXTRACT_API_KEY", raising=False)
         _reset_singletons()
         yield env
@@ -96,7 +97,9 @@ def client(request: pytest.FixtureRequest, aws: dict[str, str]) -> Iterator[Any]
     from data_extract.handlers import api as api_handler
     from tests.support.apigw import ApiGatewayTransport
 
-    transport = ApiGatewayTransport(api_handler.lambda_handler, version="2.0" if request.param == "apigw-v2" else "1.0")
+    transport = ApiGatewayTransport(
+        api_handler.lambda_handler, version="2.0" if request.param == "apigw-v2" else "1.0"
+    )
     with httpx.Client(transport=transport, base_url="https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com") as c:
         c.transport_under_test = transport  # type: ignore[attr-defined]
         yield c

@@ -8,7 +8,7 @@ inside a worker.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -16,14 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_valida
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339(value: datetime) -> str:
     """RFC 3339, UTC, with a trailing Z: the one timestamp format of the API."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def now_rfc3339() -> str:
@@ -105,8 +105,11 @@ UPLOAD_NAME_RULES = (
 # Older spellings that clients still send, standing for other fields (see JobOptions._original_spellings).
 LEGACY_ALIAS_SCHEMA: dict[str, dict[str, Any]] = {
     "semantic": {"type": "boolean", "description": "alias of include_semantic"},
-    "export_graph": {"type": "string", "enum": ["json", "csv", "dot"],
-                     "description": "legacy field: semantic_export_graph=true with this graph format"},
+    "export_graph": {
+        "type": "string",
+        "enum": ["json", "csv", "dot"],
+        "description": "legacy field: semantic_export_graph=true with this graph format",
+    },
 }
 
 
@@ -133,8 +136,12 @@ class JobOptions(BaseModel):
         False, description="also write every table of a file as its own CSV: <source>.tables/<table_id>.csv"
     )
     recursive: bool = Field(False, description="for input_path prefixes: include objects in sub-folders")
-    preset: str | None = Field(None, max_length=64, json_schema_extra={"pattern": PRESET_NAME_PATTERN},
-                               description="letters, digits, '_', '-' and '.', starting with a letter or digit; no '..'")
+    preset: str | None = Field(
+        None,
+        max_length=64,
+        json_schema_extra={"pattern": PRESET_NAME_PATTERN},
+        description="letters, digits, '_', '-' and '.', starting with a letter or digit; no '..'",
+    )
     include_semantic: bool = False
     semantic_report: bool | None = None
     semantic_report_format: ReportFormat | None = None
@@ -158,39 +165,60 @@ class JobOptions(BaseModel):
     )
     ocr: bool = Field(True, description="run OCR on image-only pages and images when the worker has Tesseract")
     callback_url: str | None = Field(
-        None, min_length=1, max_length=2048,
+        None,
+        min_length=1,
+        max_length=2048,
         description="https URL that receives a signed POST (webhook-id, webhook-timestamp, webhook-signature "
-                    "headers) when the job ends; public addresses only, optionally limited by an allow-list",
+        "headers) when the job ends; public addresses only, optionally limited by an allow-list",
     )
 
     # --- Fields existing clients and saved requests send: each one works (or is reported in ignored_fields) ---
     incremental: bool = Field(
-        False, description="skip files whose content is unchanged since this source last processed them "
-                           "(skipped, error_type 'unchanged', with a pointer to the job holding the current output); "
-                           "files gone from the source are reported as deleted. Needs a source: the input_path "
-                           "location, or a `source` label for uploads")
+        False,
+        description="skip files whose content is unchanged since this source last processed them "
+        "(skipped, error_type 'unchanged', with a pointer to the job holding the current output); "
+        "files gone from the source are reported as deleted. Needs a source: the input_path "
+        "location, or a `source` label for uploads",
+    )
     force: bool = Field(
-        False, description="with incremental: reprocess every file and refresh the source's state; without resume: "
-                           "earlier unfinished sessions of the source are no longer offered to resume=true")
+        False,
+        description="with incremental: reprocess every file and refresh the source's state; without resume: "
+        "earlier unfinished sessions of the source are no longer offered to resume=true",
+    )
     resume: bool = Field(
-        False, description="process only the files of the source that have no successful result yet in its "
-                           "newest unfinished session (failed, halted, cancelled, or the source grew since); the "
-                           "others are listed as skipped, error_type 'already_processed', with a pointer to their output")
+        False,
+        description="process only the files of the source that have no successful result yet in its "
+        "newest unfinished session (failed, halted, cancelled, or the source grew since); the "
+        "others are listed as skipped, error_type 'already_processed', with a pointer to their output",
+    )
     resume_session: str | None = Field(
-        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
-        description="resume this session id (from GET /sessions or a job's session_id); unknown ids are a 404")
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="resume this session id (from GET /sessions or a job's session_id); unknown ids are a 404",
+    )
     non_interactive: bool = Field(
-        False, description="accepted for compatibility and ignored: every job here runs without prompts")
+        False, description="accepted for compatibility and ignored: every job here runs without prompts"
+    )
     pipeline_profile: PipelineProfile | None = Field(
-        None, description="auto | legacy | advanced (default: DATA_EXTRACT_PIPELINE_PROFILE, else auto). One "
-                          "deterministic chunker serves every format, so every profile selects the same pipeline")
+        None,
+        description="auto | legacy | advanced (default: DATA_EXTRACT_PIPELINE_PROFILE, else auto). One "
+        "deterministic chunker serves every format, so every profile selects the same pipeline",
+    )
     output_path: str | None = Field(
-        None, max_length=1024,
-        description="accepted for compatibility and ignored: outputs always go to the job's own S3 prefix (output_dir)")
+        None,
+        max_length=1024,
+        description="accepted for compatibility and ignored: outputs always go to the job's own S3 prefix (output_dir)",
+    )
     source: str | None = Field(
-        None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$",
+        None,
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
         description="uploads only: a label naming where the files come from (e.g. 'finance/2026-q3'); with it, "
-                    "incremental and resume compare uploads of the same label by their relative paths")
+        "incremental and resume compare uploads of the same label by their relative paths",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -199,8 +227,11 @@ class JobOptions(BaseModel):
         if not isinstance(data, dict):
             return data
         # (input_path keeps its own, clearer error for an empty value.)
-        data = {k: v for k, v in data.items()
-                if k in ("input_path", "upload_id") or not (isinstance(v, str) and v.strip() == "")}
+        data = {
+            k: v
+            for k, v in data.items()
+            if k in ("input_path", "upload_id") or not (isinstance(v, str) and v.strip() == "")
+        }
         if "semantic" in data:
             semantic = data.pop("semantic")
             if "include_semantic" in data and data["include_semantic"] != semantic:
@@ -212,7 +243,9 @@ class JobOptions(BaseModel):
                 if data.get("semantic_graph_format") not in (None, graph):
                     raise ValueError("export_graph and semantic_graph_format differ; send one of them")
                 if data.get("semantic_export_graph") in (False, "false", "0", "no", "off"):
-                    raise ValueError("export_graph asks for the graph export that semantic_export_graph=false turns off")
+                    raise ValueError(
+                        "export_graph asks for the graph export that semantic_export_graph=false turns off"
+                    )
                 data["semantic_export_graph"] = True
                 data["semantic_graph_format"] = graph
         return data
@@ -261,13 +294,18 @@ class ProcessJobRequest(JobOptions):
     model_config = ConfigDict(json_schema_extra=_request_schema_extra)
 
     input_path: str | None = Field(
-        None, max_length=2048, json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN},
+        None,
+        max_length=2048,
+        json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN},
         description="s3://bucket/prefix, a key, or a glob inside DATA_EXTRACT_API_ALLOWED_INPUT_ROOTS; no control "
-                    "characters, no '..' segments; exactly one of input_path and upload_id",
+        "characters, no '..' segments; exactly one of input_path and upload_id",
     )
-    upload_id: str | None = Field(None, pattern=UPLOAD_ID_PATTERN,
-                                  description="id returned by POST /api/v1/uploads once its files are PUT; exactly "
-                                              "one of input_path and upload_id")
+    upload_id: str | None = Field(
+        None,
+        pattern=UPLOAD_ID_PATTERN,
+        description="id returned by POST /api/v1/uploads once its files are PUT; exactly "
+        "one of input_path and upload_id",
+    )
 
     @field_validator("input_path")
     @classmethod
@@ -297,8 +335,13 @@ class CancelJobResponse(BaseModel):
 class UploadFileSpec(BaseModel):
     # Strict: a size is a JSON integer, never true, "12" or 1.0.
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field(..., min_length=1, max_length=1024, json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN},
-                      description=UPLOAD_NAME_RULES)
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=1024,
+        json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN},
+        description=UPLOAD_NAME_RULES,
+    )
     size_bytes: int = Field(..., ge=0, description="exact size; the PUT must send exactly this many bytes")
     content_type: str | None = Field(None, max_length=255)
 
@@ -347,7 +390,8 @@ class JobFile(BaseModel):
     stage_timings_ms: dict[str, float] = Field(default_factory=dict)
     updated_at: Timestamp | None = None
     current_job_id: str | None = Field(
-        None, description="skipped as unchanged or already_processed: the job whose output for this file is current")
+        None, description="skipped as unchanged or already_processed: the job whose output for this file is current"
+    )
     current_output_path: str | None = Field(None, description="that job's output key for this file")
 
 
@@ -413,13 +457,17 @@ class JobDetail(BaseModel):
     files: list[JobFile]
     events: list[JobEvent]
     pipeline_profile: PipelineProfile = Field(
-        PipelineProfile.auto, description="the profile the job ran with; every profile selects the same pipeline here")
+        PipelineProfile.auto, description="the profile the job ran with; every profile selects the same pipeline here"
+    )
     source: str | None = Field(
-        None, description="the source identity incremental runs and resume compare by (S3 location or upload label)")
+        None, description="the source identity incremental runs and resume compare by (S3 location or upload label)"
+    )
     incremental: IncrementalSummary | None = None
     resumes: ResumeLink | None = Field(None, description="the session this job resumes")
     ignored_fields: dict[str, str] = Field(
-        default_factory=dict, description="request fields accepted for compatibility that change nothing here, and why")
+        default_factory=dict,
+        description="request fields accepted for compatibility that change nothing here, and why",
+    )
     notes: list[str] = Field(default_factory=list, description="how the request's options were applied")
 
 

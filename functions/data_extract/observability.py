@@ -90,8 +90,12 @@ STAGE_MS = {"extract": "ExtractMs", "normalize": "NormalizeMs", "chunk": "ChunkM
 JOB_DURATION_MS = "JobDurationMs"
 RETRY_RUN_DURATION_MS = "RetryRunDurationMs"
 FINALIZE_QUEUE_WAIT_MS = "FinalizeQueueWaitMs"
-JOB_STATUS_METRICS = {"completed": "JobsCompleted", "partial": "JobsPartial", "failed": "JobsFailed",
-                      "cancelled": "JobsCancelled"}
+JOB_STATUS_METRICS = {
+    "completed": "JobsCompleted",
+    "partial": "JobsPartial",
+    "failed": "JobsFailed",
+    "cancelled": "JobsCancelled",
+}
 
 
 def route_package_logs(logger: Logger) -> None:
@@ -105,11 +109,13 @@ def route_package_logs(logger: Logger) -> None:
 
 
 @contextmanager
-def correlated(logger: Logger, *, job_id: str | None = None, unit_id: str | None = None,
-               run: int | None = None) -> Iterator[None]:
+def correlated(
+    logger: Logger, *, job_id: str | None = None, unit_id: str | None = None, run: int | None = None
+) -> Iterator[None]:
     """The correlation keys on every line logged inside the block (keys that do not apply are left out)."""
-    keys = {name: value for name, value in (("job_id", job_id), ("unit_id", unit_id), ("run", run))
-            if value is not None}
+    keys = {
+        name: value for name, value in (("job_id", job_id), ("unit_id", unit_id), ("run", run)) if value is not None
+    }
     before = dict(logger.thread_safe_get_current_keys())
     others = {name: value for name, value in before.items() if name not in CORRELATION_KEYS}
     # Replaced, never edited in place: Powertools' removal mutates the dict a copied context may share.
@@ -189,7 +195,8 @@ def emit_run_metrics(store: Any, job_id: str, run: int, *, finalized: bool, wait
         started, finished = _parse_time(run_item.get("started_at")), _parse_time(job.get("finished_at"))
         if started and finished and finished >= started:
             name = RETRY_RUN_DURATION_MS if run_item.get("kind") == "retry" else JOB_DURATION_MS
-            metrics.add_metric(name=name, unit=MetricUnit.Milliseconds,
-                               value=(finished - started).total_seconds() * 1000)
+            metrics.add_metric(
+                name=name, unit=MetricUnit.Milliseconds, value=(finished - started).total_seconds() * 1000
+            )
     if metrics.metric_set:
         metrics.flush_metrics()

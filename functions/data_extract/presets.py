@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 OUTPUT_FORMATS = ("json", "txt", "csv")
 VALIDATION_LEVELS = ("minimal", "standard", "strict")
@@ -43,8 +44,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "chunk": {"max_tokens": 512, "overlap": 128},
     "semantic": {
         # stop_words: "english" (scikit-learn's list) or null to keep every word.
-        "tfidf": {"max_features": 5000, "ngram_range": [1, 2], "min_df": 2, "max_df": 0.95, "sublinear_tf": True,
-                  "stop_words": "english"},
+        "tfidf": {
+            "max_features": 5000,
+            "ngram_range": [1, 2],
+            "min_df": 2,
+            "max_df": 0.95,
+            "sublinear_tf": True,
+            "stop_words": "english",
+        },
         "similarity": {"duplicate_threshold": 0.95, "related_threshold": 0.7},
         # n_clusters null: the semantic stage picks k from the corpus size.
         "lsa": {"n_components": 100, "n_clusters": None},
@@ -92,9 +99,7 @@ _BUILTIN_PRESET_DEFINITIONS: tuple[Preset, ...] = (
     Preset(
         name="quick-scan",
         category=WORKFLOW,
-        description=(
-            "Fast preview of a document set: a 1000-term TF-IDF vocabulary and no readability scoring."
-        ),
+        description=("Fast preview of a document set: a 1000-term TF-IDF vocabulary and no readability scoring."),
         settings={
             "semantic": {"tfidf": {"max_features": 1000}},
             "quality": {"skip_readability": True},
@@ -407,9 +412,7 @@ def resolve_run_config(
         base_overlap = int(base["chunk"]["overlap"])
         chunk_overlap = min(chunk_size * base_overlap // base_size, chunk_size - 1)
     if chunk_overlap >= chunk_size:
-        raise InvalidRunConfig(
-            f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})"
-        )
+        raise InvalidRunConfig(f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})")
 
     tfidf = base["semantic"]["tfidf"]
     ngram_range = tuple(tfidf["ngram_range"])

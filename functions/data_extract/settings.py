@@ -26,28 +26,35 @@ class Settings(BaseSettings):
     work_dlq_url: str = Field("", description="dead-letter queue of the work queue (for health)")
     notify_queue_url: str = Field("", description="SQS queue with one message per job-finished notice")
     event_bus_name: str = Field("", description="EventBridge bus that receives a 'Job Finished' event per job")
-    semantic_queue_url: str = Field("", description="SQS queue with one message per run that asked for the "
-                                                    "corpus semantic stage (finalize hands it over)")
+    semantic_queue_url: str = Field(
+        "",
+        description="SQS queue with one message per run that asked for the "
+        "corpus semantic stage (finalize hands it over)",
+    )
     secrets_key_id: str = Field("", description="KMS key that seals job secrets (document passwords)")
     # Local stack and tests point boto3 at moto with this; empty in AWS.
     aws_endpoint_url: str = Field("", validation_alias="AWS_ENDPOINT_URL")
 
     # --- Auth ---
     api_key: str = Field(
-        "", description="enables auth when set (X-API-Key header or session cookie); several keys, comma-separated, "
-                        "are all valid at once (rotation without downtime)"
+        "",
+        description="enables auth when set (X-API-Key header or session cookie); several keys, comma-separated, "
+        "are all valid at once (rotation without downtime)",
     )
     api_key_secret_id: str = Field(
-        "", description="Secrets Manager id/ARN holding the API key(s), comma- or newline-separated; read once per "
-                        "container when api_key is empty"
+        "",
+        description="Secrets Manager id/ARN holding the API key(s), comma- or newline-separated; read once per "
+        "container when api_key is empty",
     )
     api_session_secret: str = Field(
-        "", description="signing secret for session tokens, never an API key; without it (and without "
-                        "api_session_secret_id) each process signs with a random secret of its own"
+        "",
+        description="signing secret for session tokens, never an API key; without it (and without "
+        "api_session_secret_id) each process signs with a random secret of its own",
     )
     api_session_secret_id: str = Field(
-        "", description="Secrets Manager id/ARN holding the session signing secret; read once per container when "
-                        "api_session_secret is empty"
+        "",
+        description="Secrets Manager id/ARN holding the session signing secret; read once per container when "
+        "api_session_secret is empty",
     )
     api_session_ttl_seconds: int = Field(900, description="session token lifetime, clamped to 1..86400")
 
@@ -80,8 +87,9 @@ class Settings(BaseSettings):
         "", description="Secrets Manager id/ARN of the HMAC-SHA256 key that signs callback notices (notifier only)"
     )
     callback_allowed_hosts: str = Field(
-        "", description="comma-separated hosts a callback_url may name ('.example.com' allows its subdomains); "
-                        "empty allows any public host"
+        "",
+        description="comma-separated hosts a callback_url may name ('.example.com' allows its subdomains); "
+        "empty allows any public host",
     )
     callback_local_mode: bool = Field(
         False, description="local stack only: callbacks may use http and loopback/private addresses"
@@ -94,12 +102,16 @@ class Settings(BaseSettings):
 
     # --- Sweeper ---
     sweep_grace_seconds: int = Field(
-        300, ge=1, description="a job that has shown no progress for this long is inspected (never dispatched, "
-                               "finalize never claimed)"
+        300,
+        ge=1,
+        description="a job that has shown no progress for this long is inspected (never dispatched, "
+        "finalize never claimed)",
     )
     unit_lease_seconds: int = Field(
-        7200, ge=1, description="a file unit running this long is failed as lease_expired; longer than SQS "
-                                "redelivers it (work queue visibility 1200 s x 5 receives)"
+        7200,
+        ge=1,
+        description="a file unit running this long is failed as lease_expired; longer than SQS "
+        "redelivers it (work queue visibility 1200 s x 5 receives)",
     )
     sweep_max_jobs: int = Field(200, ge=1, le=5000, description="jobs one sweep inspects at most")
 
@@ -109,7 +121,8 @@ class Settings(BaseSettings):
 
     # --- Compatibility ---
     pipeline_profile: Literal["auto", "legacy", "advanced"] = Field(
-        "auto", description="profile of jobs that name none; every profile selects the same pipeline here")
+        "auto", description="profile of jobs that name none; every profile selects the same pipeline here"
+    )
 
     @field_validator("api_session_ttl_seconds", mode="before")
     @classmethod

@@ -88,9 +88,16 @@ def uninstall() -> None:
 
 def snapshot() -> list[dict[str, Any]]:
     with _lock:
-        return [{"caller": caller, "service": service, "operation": operation, "calls": int(count),
-                 "ms": round(seconds * 1000, 3)}
-                for (caller, service, operation), (count, seconds) in sorted(_calls.items())]
+        return [
+            {
+                "caller": caller,
+                "service": service,
+                "operation": operation,
+                "calls": int(count),
+                "ms": round(seconds * 1000, 3),
+            }
+            for (caller, service, operation), (count, seconds) in sorted(_calls.items())
+        ]
 
 
 def reset() -> None:

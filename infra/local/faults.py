@@ -22,13 +22,22 @@ from typing import Any
 log = logging.getLogger("data_extract.local.faults")
 
 _THROTTLE_BODIES = {
-    "dynamodb": (400, {"x-amzn-ErrorType": "ThrottlingException", "Content-Type": "application/x-amz-json-1.0"},
-                 b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException",'
-                 b'"message":"Rate of requests exceeds the allowed throughput."}'),
-    "s3": (503, {"Content-Type": "application/xml"},
-           b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"),
-    "sqs": (400, {"x-amzn-query-error": "RequestThrottled;Sender", "Content-Type": "application/x-amz-json-1.0"},
-            b'{"__type":"com.amazonaws.sqs#RequestThrottled","message":"Request is throttled."}'),
+    "dynamodb": (
+        400,
+        {"x-amzn-ErrorType": "ThrottlingException", "Content-Type": "application/x-amz-json-1.0"},
+        b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException",'
+        b'"message":"Rate of requests exceeds the allowed throughput."}',
+    ),
+    "s3": (
+        503,
+        {"Content-Type": "application/xml"},
+        b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+    ),
+    "sqs": (
+        400,
+        {"x-amzn-query-error": "RequestThrottled;Sender", "Content-Type": "application/x-amz-json-1.0"},
+        b'{"__type":"com.amazonaws.sqs#RequestThrottled","message":"Request is throttled."}',
+    ),
 }
 
 
@@ -79,8 +88,10 @@ class FaultInjector:
             for target in targets:
                 event = f"before-send.{target.meta.service_model.service_id.hyphenize()}.{spec.operation}"
                 target.meta.events.register(event, self._hook(spec))
-        log.warning("fault injection on: %s", ", ".join(f"{s.service}:{s.operation} {s.kind} every {s.every}"
-                                                        for s in self.specs))
+        log.warning(
+            "fault injection on: %s",
+            ", ".join(f"{s.service}:{s.operation} {s.kind} every {s.every}" for s in self.specs),
+        )
 
     def _hook(self, spec: FaultSpec):
         def before_send(request: Any, **_: Any) -> Any:
@@ -98,6 +109,7 @@ class FaultInjector:
 
             status, headers, body = _THROTTLE_BODIES[spec.service]
             return AWSResponse(request.url, status, headers, _Body(body))
+
         return before_send
 
     def summary(self) -> str:

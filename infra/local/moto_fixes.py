@@ -79,8 +79,7 @@ def install() -> None:
                 if table is None or not attributes:
                     continue
                 hash_value, range_value = _key_of(table, attributes)
-                saved.append((table, hash_value, range_value,
-                              copy.deepcopy(table.get_item(hash_value, range_value))))
+                saved.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
             try:
                 return original(self, transact_items)
             except Exception:
@@ -102,4 +101,5 @@ def _serialized(write: Any) -> Any:
     def serialized(*args: Any, **kwargs: Any) -> Any:
         with _WRITE_LOCK:
             return write(*args, **kwargs)
+
     return serialized

@@ -32,8 +32,15 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 # The system attributes Lambda copies into a record's "attributes".
 LAMBDA_RECORD_ATTRIBUTES = (
-    "ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
-    "SequenceNumber", "MessageGroupId", "MessageDeduplicationId", "AWSTraceHeader", "DeadLetterQueueSourceArn",
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
 )
 
 
@@ -99,18 +106,20 @@ def sqs_event(messages: Iterable[dict[str, Any]], queue_arn: str, region: str) -
     records = []
     for message in messages:
         system = message.get("Attributes", {})
-        records.append({
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": {name: system[name] for name in LAMBDA_RECORD_ATTRIBUTES if name in system},
-            "messageAttributes": _record_message_attributes(message.get("MessageAttributes", {})),
-            "md5OfMessageAttributes": message.get("MD5OfMessageAttributes"),
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": region,
-        })
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {name: system[name] for name in LAMBDA_RECORD_ATTRIBUTES if name in system},
+                "messageAttributes": _record_message_attributes(message.get("MessageAttributes", {})),
+                "md5OfMessageAttributes": message.get("MD5OfMessageAttributes"),
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
     return {"Records": records}
 
 
@@ -192,11 +201,12 @@ class SqsPoller(threading.Thread):
             try:
                 self.poll_once()
                 backoff = 1.0
-            except Exception:  # noqa: BLE001 - the queue may be briefly unreachable; the mapping keeps polling
+            except Exception:
                 if self.stop.is_set():
                     break
-                log.exception("%s: polling %s failed; retrying in %.0f s", self.function_name, self.queue_url,
-                              backoff)
+                log.exception(
+                    "%s: polling %s failed; retrying in %.0f s", self.function_name, self.queue_url, backoff
+                )
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
@@ -236,9 +246,13 @@ class SqsPoller(threading.Thread):
         succeeded = [m for m in messages if m["MessageId"] not in outcome.failed]
         self._delete_messages(succeeded)
         if outcome.failed:
-            log.warning("%s: %d of %d messages failed%s; they return after the visibility timeout",
-                        self.function_name, len(outcome.failed), len(messages),
-                        f" ({outcome.error})" if outcome.error else "")
+            log.warning(
+                "%s: %d of %d messages failed%s; they return after the visibility timeout",
+                self.function_name,
+                len(outcome.failed),
+                len(messages),
+                f" ({outcome.error})" if outcome.error else "",
+            )
         return outcome
 
     def invoke(self, messages: list[dict[str, Any]]) -> BatchOutcome:
@@ -256,27 +270,41 @@ class SqsPoller(threading.Thread):
         self.busy = True
         try:
             response = self.handler(event, context)
-        except Exception as exc:  # noqa: BLE001 - a raising handler fails its whole batch, as in Lambda
-            log.error("%s: invocation %s raised:\n%s", self.function_name, context.aws_request_id,
-                      traceback.format_exc())
+        except Exception as exc:
+            log.error(
+                "%s: invocation %s raised:\n%s", self.function_name, context.aws_request_id, traceback.format_exc()
+            )
             return BatchOutcome(message_ids, set(message_ids), error=f"{type(exc).__name__}: {exc}")
         finally:
             self.busy = False
         elapsed = time.monotonic() - started
         if elapsed > self.function.timeout_seconds:
             # Lambda would have stopped the invocation: nothing of the batch counts as done.
-            log.error("%s: invocation %s ran %.1f s, over its %d s timeout", self.function_name,
-                      context.aws_request_id, elapsed, self.function.timeout_seconds)
-            return BatchOutcome(message_ids, set(message_ids),
-                                error=f"Task timed out after {self.function.timeout_seconds} seconds")
-        return BatchOutcome(message_ids, failed_message_ids(response, message_ids,
-                                                            self.event.reports_batch_item_failures))
+            log.error(
+                "%s: invocation %s ran %.1f s, over its %d s timeout",
+                self.function_name,
+                context.aws_request_id,
+                elapsed,
+                self.function.timeout_seconds,
+            )
+            return BatchOutcome(
+                message_ids, set(message_ids), error=f"Task timed out after {self.function.timeout_seconds} seconds"
+            )
+        return BatchOutcome(
+            message_ids, failed_message_ids(response, message_ids, self.event.reports_batch_item_failures)
+        )
 
     def _delete_messages(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), 10):
-            chunk = messages[start:start + 10]
-            response = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)])
+            chunk = messages[start : start + 10]
+            response = self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
             for failure in response.get("Failed", []):
-                log.warning("%s: could not delete message %s: %s", self.function_name,
-                            chunk[int(failure["Id"])]["MessageId"], failure.get("Message"))
+                log.warning(
+                    "%s: could not delete message %s: %s",
+                    self.function_name,
+                    chunk[int(failure["Id"])]["MessageId"],
+                    failure.get("Message"),
+                )

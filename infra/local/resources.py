@@ -67,14 +67,20 @@ def provision(
     created = LocalResources(region=region, account_id=LOCAL_ACCOUNT_ID, stack_name=stack_name)
 
     def resolver() -> Resolver:
-        return template.resolver(references=created.references, attributes=created.attributes, region=region,
-                                 account_id=created.account_id, stack_name=stack_name)
+        return template.resolver(
+            references=created.references,
+            attributes=created.attributes,
+            region=region,
+            account_id=created.account_id,
+            stack_name=stack_name,
+        )
 
     # A queue names its dead-letter queue by ARN, so dead-letter queues come first.
     pending = dict(template.queues)
     while pending:
-        ready = [q for q in pending.values()
-                 if q.dead_letter_queue is None or q.dead_letter_queue in created.references]
+        ready = [
+            q for q in pending.values() if q.dead_letter_queue is None or q.dead_letter_queue in created.references
+        ]
         if not ready:
             raise ValueError(f"queues whose dead-letter queues are not in the template: {sorted(pending)}")
         for queue in ready:
@@ -99,7 +105,10 @@ def provision(
 
 
 def create_resources(
-    session_or_clients: Any, template: Template, *, stack_name: str = DEFAULT_STACK_NAME,
+    session_or_clients: Any,
+    template: Template,
+    *,
+    stack_name: str = DEFAULT_STACK_NAME,
 ) -> dict[str, str]:
     """Create the template's resources; return the environment variables the functions get (one merged dict)."""
     return provision(session_or_clients, template, stack_name=stack_name).environment
@@ -165,21 +174,34 @@ def _take(properties: dict[str, Any], known: set[str], where: str) -> dict[str, 
 # ---------------------------------------------------------------- SQS
 
 _QUEUE_ATTRIBUTES = {
-    "ContentBasedDeduplication", "DeduplicationScope", "DelaySeconds", "FifoQueue", "FifoThroughputLimit",
-    "KmsDataKeyReusePeriodSeconds", "KmsMasterKeyId", "MaximumMessageSize", "MessageRetentionPeriod",
-    "ReceiveMessageWaitTimeSeconds", "RedriveAllowPolicy", "RedrivePolicy", "SqsManagedSseEnabled",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "DelaySeconds",
+    "FifoQueue",
+    "FifoThroughputLimit",
+    "KmsDataKeyReusePeriodSeconds",
+    "KmsMasterKeyId",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "RedriveAllowPolicy",
+    "RedrivePolicy",
+    "SqsManagedSseEnabled",
     "VisibilityTimeout",
 }
 
 
-def _create_queue(sqs: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver, created: LocalResources) -> None:
+def _create_queue(
+    sqs: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver, created: LocalResources
+) -> None:
     properties = _take(resolver.resolve(raw), _QUEUE_ATTRIBUTES | {"QueueName", "Tags"}, f"queue {logical_id}")
     name = properties.get("QueueName") or physical_name(created.stack_name, logical_id)
     if properties.get("FifoQueue") and not name.endswith(".fifo"):
         name += ".fifo"
     attributes = {
         key: json.dumps(value) if isinstance(value, dict) else _env_string(value)
-        for key, value in properties.items() if key in _QUEUE_ATTRIBUTES
+        for key, value in properties.items()
+        if key in _QUEUE_ATTRIBUTES
     }
     kwargs: dict[str, Any] = {"QueueName": name, "Attributes": attributes}
     if properties.get("Tags"):
@@ -187,8 +209,9 @@ def _create_queue(sqs: Any, logical_id: str, raw: dict[str, Any], resolver: Reso
     url = sqs.create_queue(**kwargs)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     created.references[logical_id] = url
-    created.attributes.update({(logical_id, "Arn"): arn, (logical_id, "QueueName"): name,
-                               (logical_id, "QueueUrl"): url})
+    created.attributes.update(
+        {(logical_id, "Arn"): arn, (logical_id, "QueueName"): name, (logical_id, "QueueUrl"): url}
+    )
 
 
 # ---------------------------------------------------------------- DynamoDB
@@ -196,14 +219,29 @@ def _create_queue(sqs: Any, logical_id: str, raw: dict[str, Any], resolver: Reso
 _INDEX_KEYS = {"IndexName", "KeySchema", "Projection", "ProvisionedThroughput", "OnDemandThroughput"}
 
 
-def _create_table(dynamodb: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver,
-                  created: LocalResources) -> None:
-    properties = _take(resolver.resolve(raw), {
-        "TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput",
-        "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification", "SSESpecification",
-        "TimeToLiveSpecification", "PointInTimeRecoverySpecification", "DeletionProtectionEnabled", "TableClass",
-        "Tags",
-    }, f"table {logical_id}")
+def _create_table(
+    dynamodb: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver, created: LocalResources
+) -> None:
+    properties = _take(
+        resolver.resolve(raw),
+        {
+            "TableName",
+            "AttributeDefinitions",
+            "KeySchema",
+            "BillingMode",
+            "ProvisionedThroughput",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "StreamSpecification",
+            "SSESpecification",
+            "TimeToLiveSpecification",
+            "PointInTimeRecoverySpecification",
+            "DeletionProtectionEnabled",
+            "TableClass",
+            "Tags",
+        },
+        f"table {logical_id}",
+    )
     name = properties.get("TableName") or physical_name(created.stack_name, logical_id)
     kwargs: dict[str, Any] = {
         "TableName": name,
@@ -221,17 +259,22 @@ def _create_table(dynamodb: Any, logical_id: str, raw: dict[str, Any], resolver:
         kwargs["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
     if "SSESpecification" in properties:
         sse = properties["SSESpecification"]
-        kwargs["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled")),
-                                      **{k: sse[k] for k in ("SSEType", "KMSMasterKeyId") if k in sse}}
+        kwargs["SSESpecification"] = {
+            "Enabled": bool(sse.get("SSEEnabled")),
+            **{k: sse[k] for k in ("SSEType", "KMSMasterKeyId") if k in sse},
+        }
     description = dynamodb.create_table(**kwargs)["TableDescription"]
     if "TimeToLiveSpecification" in properties:
         ttl = properties["TimeToLiveSpecification"]
-        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-            "AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])})
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])},
+        )
     if "PointInTimeRecoverySpecification" in properties:
         enabled = bool(properties["PointInTimeRecoverySpecification"].get("PointInTimeRecoveryEnabled"))
-        dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
-            "PointInTimeRecoveryEnabled": enabled})
+        dynamodb.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": enabled}
+        )
     created.references[logical_id] = name
     created.attributes[(logical_id, "Arn")] = description["TableArn"]
     if "LatestStreamArn" in description:
@@ -240,16 +283,34 @@ def _create_table(dynamodb: Any, logical_id: str, raw: dict[str, Any], resolver:
 
 # ---------------------------------------------------------------- S3
 
-_LIFECYCLE_RULE_KEYS = {"Id", "Status", "Prefix", "ExpirationInDays", "AbortIncompleteMultipartUpload",
-                        "NoncurrentVersionExpiration"}
+_LIFECYCLE_RULE_KEYS = {
+    "Id",
+    "Status",
+    "Prefix",
+    "ExpirationInDays",
+    "AbortIncompleteMultipartUpload",
+    "NoncurrentVersionExpiration",
+}
 _CORS_RULE_KEYS = {"Id", "AllowedHeaders", "AllowedMethods", "AllowedOrigins", "ExposedHeaders", "MaxAge"}
 
 
-def _create_bucket(s3: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver, created: LocalResources) -> None:
-    properties = _take(resolver.resolve(raw), {
-        "BucketName", "BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls",
-        "LifecycleConfiguration", "CorsConfiguration", "VersioningConfiguration", "Tags",
-    }, f"bucket {logical_id}")
+def _create_bucket(
+    s3: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver, created: LocalResources
+) -> None:
+    properties = _take(
+        resolver.resolve(raw),
+        {
+            "BucketName",
+            "BucketEncryption",
+            "PublicAccessBlockConfiguration",
+            "OwnershipControls",
+            "LifecycleConfiguration",
+            "CorsConfiguration",
+            "VersioningConfiguration",
+            "Tags",
+        },
+        f"bucket {logical_id}",
+    )
     name = properties.get("BucketName") or physical_name(created.stack_name, logical_id, lowercase=True)
     if created.region == "us-east-1":
         s3.create_bucket(Bucket=name)
@@ -265,33 +326,48 @@ def _create_bucket(s3: Any, logical_id: str, raw: dict[str, Any], resolver: Reso
             rules.append(entry)
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
     if "PublicAccessBlockConfiguration" in properties:
-        s3.put_public_access_block(Bucket=name,
-                                   PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"])
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"]
+        )
     if "OwnershipControls" in properties:
         s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=properties["OwnershipControls"])
     if "VersioningConfiguration" in properties:
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=properties["VersioningConfiguration"])
     if "LifecycleConfiguration" in properties:
-        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
-            _lifecycle_rule(rule, logical_id) for rule in properties["LifecycleConfiguration"]["Rules"]]})
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=name,
+            LifecycleConfiguration={
+                "Rules": [_lifecycle_rule(rule, logical_id) for rule in properties["LifecycleConfiguration"]["Rules"]]
+            },
+        )
     if "CorsConfiguration" in properties:
-        s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
-            _cors_rule(rule, logical_id) for rule in properties["CorsConfiguration"]["CorsRules"]]})
+        s3.put_bucket_cors(
+            Bucket=name,
+            CORSConfiguration={
+                "CORSRules": [_cors_rule(rule, logical_id) for rule in properties["CorsConfiguration"]["CorsRules"]]
+            },
+        )
     if properties.get("Tags"):
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": properties["Tags"]})
 
     created.references[logical_id] = name
-    created.attributes.update({
-        (logical_id, "Arn"): f"arn:aws:s3:::{name}",
-        (logical_id, "DomainName"): f"{name}.s3.amazonaws.com",
-        (logical_id, "RegionalDomainName"): f"{name}.s3.{created.region}.amazonaws.com",
-    })
+    created.attributes.update(
+        {
+            (logical_id, "Arn"): f"arn:aws:s3:::{name}",
+            (logical_id, "DomainName"): f"{name}.s3.amazonaws.com",
+            (logical_id, "RegionalDomainName"): f"{name}.s3.{created.region}.amazonaws.com",
+        }
+    )
 
 
-def _create_kms_key(kms: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver,
-                    created: LocalResources) -> None:
-    properties = _take(resolver.resolve(raw), {"Description", "EnableKeyRotation", "KeyPolicy", "KeyUsage",
-                                               "KeySpec", "Tags"}, f"KMS key {logical_id}")
+def _create_kms_key(
+    kms: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver, created: LocalResources
+) -> None:
+    properties = _take(
+        resolver.resolve(raw),
+        {"Description", "EnableKeyRotation", "KeyPolicy", "KeyUsage", "KeySpec", "Tags"},
+        f"KMS key {logical_id}",
+    )
     request: dict[str, Any] = {
         "Description": properties.get("Description", logical_id),
         "KeyUsage": properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
@@ -309,20 +385,35 @@ def _create_kms_key(kms: Any, logical_id: str, raw: dict[str, Any], resolver: Re
 
 # ---------------------------------------------------------------- Secrets Manager and EventBridge
 
-_GENERATE_SECRET_KEYS = {"PasswordLength", "ExcludePunctuation", "ExcludeCharacters", "ExcludeLowercase",
-                         "ExcludeUppercase", "ExcludeNumbers", "IncludeSpace", "RequireEachIncludedType"}
+_GENERATE_SECRET_KEYS = {
+    "PasswordLength",
+    "ExcludePunctuation",
+    "ExcludeCharacters",
+    "ExcludeLowercase",
+    "ExcludeUppercase",
+    "ExcludeNumbers",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+}
 
 
-def _create_secret(secrets: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver,
-                   created: LocalResources) -> None:
-    properties = _take(resolver.resolve(raw), {"Name", "Description", "SecretString", "GenerateSecretString",
-                                               "KmsKeyId", "Tags"}, f"secret {logical_id}")
+def _create_secret(
+    secrets: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver, created: LocalResources
+) -> None:
+    properties = _take(
+        resolver.resolve(raw),
+        {"Name", "Description", "SecretString", "GenerateSecretString", "KmsKeyId", "Tags"},
+        f"secret {logical_id}",
+    )
     name = properties.get("Name") or physical_name(created.stack_name, logical_id)
     if "SecretString" in properties:
         value = properties["SecretString"]
     else:
-        generate = _take(properties.get("GenerateSecretString", {}), _GENERATE_SECRET_KEYS,
-                         f"secret {logical_id} GenerateSecretString")
+        generate = _take(
+            properties.get("GenerateSecretString", {}),
+            _GENERATE_SECRET_KEYS,
+            f"secret {logical_id} GenerateSecretString",
+        )
         # What CloudFormation does: Secrets Manager's GetRandomPassword with the same options.
         value = secrets.get_random_password(**generate)["RandomPassword"]
     request: dict[str, Any] = {"Name": name, "SecretString": value}
@@ -334,8 +425,9 @@ def _create_secret(secrets: Any, logical_id: str, raw: dict[str, Any], resolver:
     created.attributes[(logical_id, "Id")] = arn
 
 
-def _create_event_bus(events: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver,
-                      created: LocalResources) -> None:
+def _create_event_bus(
+    events: Any, logical_id: str, raw: dict[str, Any], resolver: Resolver, created: LocalResources
+) -> None:
     properties = _take(resolver.resolve(raw), {"Name", "Description", "Tags"}, f"event bus {logical_id}")
     name = properties["Name"]
     request: dict[str, Any] = {"Name": name}
@@ -358,10 +450,12 @@ def _lifecycle_rule(rule: dict[str, Any], logical_id: str) -> dict[str, Any]:
         converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
     if "AbortIncompleteMultipartUpload" in rule:
         converted["AbortIncompleteMultipartUpload"] = {
-            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        }
     if "NoncurrentVersionExpiration" in rule:
         converted["NoncurrentVersionExpiration"] = {
-            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        }
     return converted
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from infra.local.poller import Handler, LambdaContext, import_handler
@@ -22,7 +22,7 @@ log = logging.getLogger("data_extract.local.schedule")
 
 
 def scheduled_event(rule_arn: str, region: str, account_id: str, when: datetime | None = None) -> dict[str, Any]:
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -39,9 +39,18 @@ def scheduled_event(rule_arn: str, region: str, account_id: str, when: datetime 
 class ScheduleRunner(threading.Thread):
     """One Schedule event: invoke the function every interval until ``stop`` is set."""
 
-    def __init__(self, function: FunctionSpec, event: ScheduleEventSource, *, function_name: str,
-                 stop: threading.Event, region: str = "us-east-1", account_id: str = "123456789012",
-                 interval_seconds: float | None = None, handler: Handler | None = None) -> None:
+    def __init__(
+        self,
+        function: FunctionSpec,
+        event: ScheduleEventSource,
+        *,
+        function_name: str,
+        stop: threading.Event,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+        interval_seconds: float | None = None,
+        handler: Handler | None = None,
+    ) -> None:
         super().__init__(name=f"schedule-{function.logical_id}-{event.name}", daemon=False)
         self.function = function
         self.event = event
@@ -65,14 +74,18 @@ class ScheduleRunner(threading.Thread):
         return f"arn:aws:events:{self.region}:{self.account_id}:rule/{self.function_name}-{self.event.name}"
 
     def invoke_once(self) -> Any:
-        context = LambdaContext(function_name=self.function_name, memory_limit_in_mb=self.function.memory_mb,
-                                timeout_seconds=self.function.timeout_seconds, region=self.region,
-                                account_id=self.account_id)
+        context = LambdaContext(
+            function_name=self.function_name,
+            memory_limit_in_mb=self.function.memory_mb,
+            timeout_seconds=self.function.timeout_seconds,
+            region=self.region,
+            account_id=self.account_id,
+        )
         self.invocations += 1
         self.busy = True
         try:
             return self.handler(scheduled_event(self.rule_arn, self.region, self.account_id), context)
-        except Exception:  # noqa: BLE001 - EventBridge just invokes again at the next rate
+        except Exception:
             log.error("%s: scheduled invocation raised:\n%s", self.function_name, traceback.format_exc())
             return None
         finally:

@@ -49,20 +49,28 @@ log = logging.getLogger("data_extract.local.stack")
 
 def _isolate_from_real_aws(endpoint_url: str) -> None:
     """Every boto3 client of this process talks to moto, with credentials that open nothing real."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ):
         os.environ.pop(name, None)
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_SESSION_TOKEN": "local",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ENDPOINT_URL": endpoint_url,
-        # No shared config or credentials files: nothing there may override the endpoint or the keys.
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    })
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint_url,
+            # No shared config or credentials files: nothing there may override the endpoint or the keys.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
 
 
 def apply_function_environment(environment: dict[str, str], resource_variables: set[str]) -> None:
@@ -95,9 +103,17 @@ class LocalStack:
     # What starts one more worker "container" (worker_loop.py reads its spec from the environment).
     loop_command: tuple[str, ...] = (sys.executable, "-m", "infra.local.worker_loop")
 
-    def __init__(self, *, api_port: int, moto_port: int, template_path: Path | None = None,
-                 worker_loops: int = 1, schedule_interval: float | None = None,
-                 faults: list[str] | None = None, isolated_workers: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        api_port: int,
+        moto_port: int,
+        template_path: Path | None = None,
+        worker_loops: int = 1,
+        schedule_interval: float | None = None,
+        faults: list[str] | None = None,
+        isolated_workers: bool = False,
+    ) -> None:
         if worker_loops < 1:
             raise ValueError("worker_loops must be at least 1")
         self.api_port = api_port
@@ -168,10 +184,15 @@ class LocalStack:
                 if not event.enabled or (self.isolated_workers and function.logical_id == SCALED_FUNCTION):
                     continue
                 poller = SqsPoller(
-                    sqs, function, event,
-                    queue_url=resources.queue_url(event.queue), queue_arn=resources.queue_arn(event.queue),
+                    sqs,
+                    function,
+                    event,
+                    queue_url=resources.queue_url(event.queue),
+                    queue_arn=resources.queue_arn(event.queue),
                     function_name=physical_name(resources.stack_name, function.logical_id),
-                    stop=self.stop, region=resources.region, account_id=resources.account_id,
+                    stop=self.stop,
+                    region=resources.region,
+                    account_id=resources.account_id,
                 )
                 # Import the handler now, as Lambda's init phase would: a broken handler stops the stack at once.
                 poller.handler  # noqa: B018
@@ -186,9 +207,15 @@ class LocalStack:
         for function in template.functions.values():
             for schedule in function.schedule_events:
                 if schedule.enabled:
-                    runner = ScheduleRunner(function, schedule, stop=self.stop, region=resources.region,
-                                            account_id=resources.account_id, interval_seconds=self.schedule_interval,
-                                            function_name=physical_name(resources.stack_name, function.logical_id))
+                    runner = ScheduleRunner(
+                        function,
+                        schedule,
+                        stop=self.stop,
+                        region=resources.region,
+                        account_id=resources.account_id,
+                        interval_seconds=self.schedule_interval,
+                        function_name=physical_name(resources.stack_name, function.logical_id),
+                    )
                     runner.handler  # noqa: B018 - import now, as for the pollers
                     self.schedules.append(runner)
         for poller in self.pollers:
@@ -207,19 +234,27 @@ class LocalStack:
         if processes == 0 or function is None:
             return
         spec = loop_spec(
-            template_path=template.path, function_id=function.logical_id,
+            template_path=template.path,
+            function_id=function.logical_id,
             function_name=physical_name(resources.stack_name, function.logical_id),
-            queues={e.queue: (resources.queue_url(e.queue), resources.queue_arn(e.queue)) for e in function.sqs_events},
-            region=resources.region, account_id=resources.account_id,
+            queues={
+                e.queue: (resources.queue_url(e.queue), resources.queue_arn(e.queue)) for e in function.sqs_events
+            },
+            region=resources.region,
+            account_id=resources.account_id,
         )
         root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, SPEC_VARIABLE: spec,
-               "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            SPEC_VARIABLE: spec,
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        }
         with self.loop_lock:
             for _ in range(processes):
                 self.loop_processes.append(self._start_loop_process(env))
-        self.loop_watcher = threading.Thread(target=self._replace_dead_loop_processes, args=(env,),
-                                             name="worker-loop-watcher", daemon=True)
+        self.loop_watcher = threading.Thread(
+            target=self._replace_dead_loop_processes, args=(env,), name="worker-loop-watcher", daemon=True
+        )
         self.loop_watcher.start()
 
     def _start_loop_process(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -241,9 +276,15 @@ class LocalStack:
                     continue
                 lived = time.monotonic() - self.loop_started.pop(process.pid)
                 delay = EARLY_EXIT_SECONDS if lived < EARLY_EXIT_SECONDS else 0.0
-                log.warning("%s: worker process %d %s after %.0f s; starting another%s (a batch it held returns "
-                            "to the queue after the visibility timeout)", SCALED_FUNCTION, process.pid,
-                            _exit_description(status), lived, f" in {delay:.0f} s" if delay else "")
+                log.warning(
+                    "%s: worker process %d %s after %.0f s; starting another%s (a batch it held returns "
+                    "to the queue after the visibility timeout)",
+                    SCALED_FUNCTION,
+                    process.pid,
+                    _exit_description(status),
+                    lived,
+                    f" in {delay:.0f} s" if delay else "",
+                )
                 if delay and self.stop.wait(delay):
                     return
                 with self.loop_lock:
@@ -255,8 +296,14 @@ class LocalStack:
         """Serve the API in this (main) thread until a signal asks to stop."""
         import uvicorn
 
-        config = uvicorn.Config("data_extract.api.app:create_app", factory=True, host=HOST, port=self.api_port,
-                                log_level=os.environ.get("UVICORN_LOG_LEVEL", "info"), lifespan="on")
+        config = uvicorn.Config(
+            "data_extract.api.app:create_app",
+            factory=True,
+            host=HOST,
+            port=self.api_port,
+            log_level=os.environ.get("UVICORN_LOG_LEVEL", "info"),
+            lifespan="on",
+        )
         self.server = uvicorn.Server(config)
         self.server.run()
 
@@ -269,8 +316,11 @@ class LocalStack:
         self.request_stop()
         busy = [p for p in [*self.pollers, *self.schedules] if p.busy]
         if busy:
-            print(f"Stopping: waiting for {', '.join(p.function_name for p in busy)} to finish the batch in hand "
-                  "(Ctrl-C again abandons it)...", flush=True)
+            print(
+                f"Stopping: waiting for {', '.join(p.function_name for p in busy)} to finish the batch in hand "
+                "(Ctrl-C again abandons it)...",
+                flush=True,
+            )
         with self.loop_lock:  # stop is set: the watcher starts no other process after this
             for process in self.loop_processes:
                 if process.poll() is None:
@@ -290,24 +340,29 @@ class LocalStack:
         consumers = ", ".join(f"{p.function.logical_id} <- {p.event.queue}" for p in self.pollers)
         if self.loop_processes:
             pids = ", ".join(str(p.pid) for p in self.loop_processes)
-            consumers += (f"; {SCALED_FUNCTION} x{self.worker_loops} "
-                          f"({'' if self.isolated_workers else 'this process and '}processes {pids})")
+            consumers += (
+                f"; {SCALED_FUNCTION} x{self.worker_loops} "
+                f"({'' if self.isolated_workers else 'this process and '}processes {pids})"
+            )
         schedules = ", ".join(f"{r.function.logical_id} every {r.interval_seconds:g} s" for r in self.schedules)
-        return "\n".join([
-            "data-extract local stack",
-            f"  API        {self.api_url}{API_PREFIX}",
-            f"  API docs   {self.api_url}/docs",
-            f"  moto       {self.endpoint_url}   (AWS_ENDPOINT_URL for the aws CLI or boto3)",
-            f"  auth       {auth}",
-            f"  table      {os.environ['DATA_EXTRACT_TABLE_NAME']}",
-            f"  bucket     {os.environ['DATA_EXTRACT_BUCKET_NAME']}",
-            f"  pollers    {consumers}",
-            f"  schedules  {schedules or '(none)'}",
-            "  Ctrl-C stops the stack; its data lives in memory only.",
-        ])
+        return "\n".join(
+            [
+                "data-extract local stack",
+                f"  API        {self.api_url}{API_PREFIX}",
+                f"  API docs   {self.api_url}/docs",
+                f"  moto       {self.endpoint_url}   (AWS_ENDPOINT_URL for the aws CLI or boto3)",
+                f"  auth       {auth}",
+                f"  table      {os.environ['DATA_EXTRACT_TABLE_NAME']}",
+                f"  bucket     {os.environ['DATA_EXTRACT_BUCKET_NAME']}",
+                f"  pollers    {consumers}",
+                f"  schedules  {schedules or '(none)'}",
+                "  Ctrl-C stops the stack; its data lives in memory only.",
+            ]
+        )
 
 
 # ---------------------------------------------------------------- --seed
+
 
 def _first_api_key() -> str | None:
     """The first of the keys DATA_EXTRACT_API_KEY lists (several are valid at once while keys rotate)."""
@@ -334,8 +389,10 @@ def seed(api_url: str, directory: Path, *, timeout_seconds: float, out: Any = sy
 
         def report(job: Any) -> None:
             p = job.progress
-            line = (f"seed: {job.status}  processed {p.processed}  failed {p.failed}  skipped {p.skipped}  "
-                    f"pending {p.pending}")
+            line = (
+                f"seed: {job.status}  processed {p.processed}  failed {p.failed}  skipped {p.skipped}  "
+                f"pending {p.pending}"
+            )
             if line not in last_progress:
                 print(line, file=out, flush=True)
                 last_progress[:] = [line]
@@ -343,13 +400,19 @@ def seed(api_url: str, directory: Path, *, timeout_seconds: float, out: Any = sy
         try:
             job = client.wait_for_job(job_id, timeout=timeout_seconds, on_update=report)
         except WaitTimedOut as exc:
-            print(f"seed: job {job_id} still {exc.job.status} after {timeout_seconds:.0f} s; giving up waiting",
-                  file=out, flush=True)
+            print(
+                f"seed: job {job_id} still {exc.job.status} after {timeout_seconds:.0f} s; giving up waiting",
+                file=out,
+                flush=True,
+            )
             return str(exc.job.status)
         for file in job.files:
             if file.status in ("failed", "skipped"):
-                print(f"seed:   {file.status:<8} {file.source_path}: {file.error_type} "
-                      f"{file.error_message or ''}".rstrip(), file=out)
+                print(
+                    f"seed:   {file.status:<8} {file.source_path}: {file.error_type} "
+                    f"{file.error_message or ''}".rstrip(),
+                    file=out,
+                )
         artifacts = client.list_artifacts(job_id).artifacts
         print(f"seed: job {job_id} {job.status}; {len(artifacts)} artifact(s):", file=out)
         for artifact in artifacts:
@@ -368,32 +431,58 @@ def _seed_when_ready(stack: LocalStack, directory: Path, timeout_seconds: float)
         seed(stack.api_url, directory, timeout_seconds=timeout_seconds)
     except SystemExit as exc:
         print(exc, file=sys.stderr, flush=True)
-    except Exception:  # noqa: BLE001 - seeding is a convenience; the stack keeps serving
+    except Exception:
         log.exception("seeding from %s failed", directory)
 
 
 # ---------------------------------------------------------------- entry point
 
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=Path, metavar="DIR",
-                        help="after start, submit every file in DIR as one job and print its result")
-    parser.add_argument("--seed-timeout", type=float, default=1800.0, metavar="SECONDS",
-                        help="how long --seed waits for the job to end (default 1800)")
+    parser.add_argument(
+        "--seed",
+        type=Path,
+        metavar="DIR",
+        help="after start, submit every file in DIR as one job and print its result",
+    )
+    parser.add_argument(
+        "--seed-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="how long --seed waits for the job to end (default 1800)",
+    )
     parser.add_argument("--template", type=Path, help="template to run (default: the repository's template.yaml)")
-    parser.add_argument("--worker-loops", type=int, default=int(os.environ.get("WORKER_LOOPS", "1")), metavar="N",
-                        help="worker processes polling the work queue, like Lambda containers (default 1, env "
-                             "WORKER_LOOPS)")
-    parser.add_argument("--isolated-workers", action="store_true",
-                        default=os.environ.get("ISOLATED_WORKERS", "").lower() in ("1", "true", "yes"),
-                        help="run all --worker-loops workers as processes of their own and none in the stack's "
-                             "process: the API and moto share theirs with no worker, and any worker can be killed "
-                             "alone (it is replaced) (env ISOLATED_WORKERS=1)")
-    parser.add_argument("--schedule-interval", type=float, metavar="SECONDS",
-                        help="run scheduled functions (the sweeper) this often instead of the template's rate")
-    parser.add_argument("--fault", action="append", default=[], metavar="SERVICE:OPERATION:KIND:N",
-                        help="inject a fault into every Nth call, e.g. dynamodb:TransactWriteItems:throttle:3 "
-                             "(see infra/local/faults.py); repeatable")
+    parser.add_argument(
+        "--worker-loops",
+        type=int,
+        default=int(os.environ.get("WORKER_LOOPS", "1")),
+        metavar="N",
+        help="worker processes polling the work queue, like Lambda containers (default 1, env WORKER_LOOPS)",
+    )
+    parser.add_argument(
+        "--isolated-workers",
+        action="store_true",
+        default=os.environ.get("ISOLATED_WORKERS", "").lower() in ("1", "true", "yes"),
+        help="run all --worker-loops workers as processes of their own and none in the stack's "
+        "process: the API and moto share theirs with no worker, and any worker can be killed "
+        "alone (it is replaced) (env ISOLATED_WORKERS=1)",
+    )
+    parser.add_argument(
+        "--schedule-interval",
+        type=float,
+        metavar="SECONDS",
+        help="run scheduled functions (the sweeper) this often instead of the template's rate",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SERVICE:OPERATION:KIND:N",
+        help="inject a fault into every Nth call, e.g. dynamodb:TransactWriteItems:throttle:3 "
+        "(see infra/local/faults.py); repeatable",
+    )
     return parser.parse_args(argv)
 
 
@@ -429,8 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal signals_seen
         signals_seen += 1
         if signals_seen > 1 and not stack.server_running:
-            print("Stopping at once; in-flight batches are abandoned (their messages return to the queue).",
-                  file=sys.stderr, flush=True)
+            print(
+                "Stopping at once; in-flight batches are abandoned (their messages return to the queue).",
+                file=sys.stderr,
+                flush=True,
+            )
             os._exit(130)
         stack.request_stop()
 
@@ -443,8 +535,9 @@ def main(argv: list[str] | None = None) -> int:
             awscalls.reset()  # count what the functions do, not the stack's own provisioning
         print(stack.banner(), flush=True)
         if args.seed is not None:
-            threading.Thread(target=_seed_when_ready, args=(stack, args.seed, args.seed_timeout),
-                             name="seed", daemon=True).start()
+            threading.Thread(
+                target=_seed_when_ready, args=(stack, args.seed, args.seed_timeout), name="seed", daemon=True
+            ).start()
         if not stack.stop.is_set():
             stack.server_running = True
             stack.serve_api()

@@ -28,6 +28,7 @@ SQS_DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
 
 # ---------------------------------------------------------------- YAML with CloudFormation tags
 
+
 def parse_template_text(text: str) -> dict[str, Any]:
     """The template as plain dicts, lists and strings, short tags in their long form (``{"Ref": ...}``).
 
@@ -43,6 +44,7 @@ def parse_template_text(text: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- evaluating intrinsic functions
+
 
 class _NoValue:
     def __repr__(self) -> str:
@@ -99,7 +101,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             handler = self._FUNCTIONS.get(key)
             if handler is not None:
                 return handler(self, argument)
@@ -190,7 +192,7 @@ class Resolver:
 def _logical_id_of(expression: Any) -> str:
     """The resource an ARN/URL expression points at: `!GetAtt Queue.Arn` or `!Ref Queue` -> "Queue"."""
     if isinstance(expression, dict) and len(expression) == 1:
-        (key, argument), = expression.items()
+        ((key, argument),) = expression.items()
         if key == "Fn::GetAtt":
             return argument[0]
         if key == "Ref":
@@ -199,6 +201,7 @@ def _logical_id_of(expression: Any) -> str:
 
 
 # ---------------------------------------------------------------- what the template declares
+
 
 @dataclass(frozen=True)
 class SqsEventSource:
@@ -330,14 +333,16 @@ def _merge_maps(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 
 def load_template(
-    path: str | Path = DEFAULT_TEMPLATE, parameter_overrides: Mapping[str, Any] | None = None,
+    path: str | Path = DEFAULT_TEMPLATE,
+    parameter_overrides: Mapping[str, Any] | None = None,
 ) -> Template:
     path = Path(path)
     document = parse_template_text(path.read_text(encoding="utf-8"))
     parameters = _parameter_values(document, parameter_overrides or {})
     # Numbers and flags may come from parameters; nothing here may depend on a resource.
-    static = Resolver(parameters=parameters, conditions=document.get("Conditions", {}),
-                      mappings=document.get("Mappings", {}))
+    static = Resolver(
+        parameters=parameters, conditions=document.get("Conditions", {}), mappings=document.get("Mappings", {})
+    )
     globals_ = document.get("Globals", {}).get("Function", {})
 
     functions: dict[str, FunctionSpec] = {}
@@ -370,8 +375,19 @@ def load_template(
             secrets[logical_id] = properties
         elif kind == "AWS::Events::EventBus":
             event_buses[logical_id] = properties
-    return Template(path, document, parameters, functions, queues, tables, buckets, bucket_policies, kms_keys,
-                    secrets, event_buses)
+    return Template(
+        path,
+        document,
+        parameters,
+        functions,
+        queues,
+        tables,
+        buckets,
+        bucket_policies,
+        kms_keys,
+        secrets,
+        event_buses,
+    )
 
 
 def _function_spec(logical_id: str, properties: dict[str, Any], static: Resolver) -> FunctionSpec:
@@ -380,23 +396,29 @@ def _function_spec(logical_id: str, properties: dict[str, Any], static: Resolver
     for name, event in (properties.get("Events") or {}).items():
         if event.get("Type") == "Schedule":
             props = event.get("Properties", {})
-            schedules.append(ScheduleEventSource(
-                name=name, rate_seconds=parse_rate(str(static.resolve(props["Schedule"]))),
-                enabled=bool(static.resolve(props.get("Enabled", True)))))
+            schedules.append(
+                ScheduleEventSource(
+                    name=name,
+                    rate_seconds=parse_rate(str(static.resolve(props["Schedule"]))),
+                    enabled=bool(static.resolve(props.get("Enabled", True))),
+                )
+            )
             continue
         if event.get("Type") != "SQS":
             continue
         props = event.get("Properties", {})
         scaling = static.resolve(props.get("ScalingConfig", {}))
-        events.append(SqsEventSource(
-            name=name,
-            queue=_logical_id_of(props["Queue"]),
-            batch_size=int(static.resolve(props.get("BatchSize", SQS_DEFAULT_BATCH_SIZE))),
-            maximum_batching_window_seconds=int(static.resolve(props.get("MaximumBatchingWindowInSeconds", 0))),
-            function_response_types=tuple(static.resolve(props.get("FunctionResponseTypes", []))),
-            maximum_concurrency=int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
-            enabled=bool(static.resolve(props.get("Enabled", True))),
-        ))
+        events.append(
+            SqsEventSource(
+                name=name,
+                queue=_logical_id_of(props["Queue"]),
+                batch_size=int(static.resolve(props.get("BatchSize", SQS_DEFAULT_BATCH_SIZE))),
+                maximum_batching_window_seconds=int(static.resolve(props.get("MaximumBatchingWindowInSeconds", 0))),
+                function_response_types=tuple(static.resolve(props.get("FunctionResponseTypes", []))),
+                maximum_concurrency=int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
+                enabled=bool(static.resolve(props.get("Enabled", True))),
+            )
+        )
     return FunctionSpec(
         logical_id=logical_id,
         handler=static.resolve(properties["Handler"]),
@@ -416,8 +438,9 @@ def _queue_spec(logical_id: str, properties: dict[str, Any], static: Resolver) -
     return QueueSpec(
         logical_id=logical_id,
         properties=properties,
-        visibility_timeout_seconds=int(static.resolve(
-            properties.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT_SECONDS))),
+        visibility_timeout_seconds=int(
+            static.resolve(properties.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT_SECONDS))
+        ),
         dead_letter_queue=_logical_id_of(redrive["deadLetterTargetArn"]) if redrive else None,
         max_receive_count=int(static.resolve(redrive["maxReceiveCount"])) if redrive else None,
     )

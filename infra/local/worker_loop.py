@@ -32,30 +32,55 @@ log = logging.getLogger("data_extract.local.worker_loop")
 PARENT_CHECK_SECONDS = 1.0
 
 
-def loop_spec(*, template_path: Path, function_id: str, function_name: str, queues: dict[str, tuple[str, str]],
-              region: str, account_id: str) -> str:
+def loop_spec(
+    *,
+    template_path: Path,
+    function_id: str,
+    function_name: str,
+    queues: dict[str, tuple[str, str]],
+    region: str,
+    account_id: str,
+) -> str:
     """The JSON a loop process reads: ``queues`` maps each SQS event's queue logical id to (url, arn)."""
-    return json.dumps({"template": str(template_path), "function": function_id, "function_name": function_name,
-                       "queues": {name: list(pair) for name, pair in queues.items()}, "region": region,
-                       "account_id": account_id})
+    return json.dumps(
+        {
+            "template": str(template_path),
+            "function": function_id,
+            "function_name": function_name,
+            "queues": {name: list(pair) for name, pair in queues.items()},
+            "region": region,
+            "account_id": account_id,
+        }
+    )
 
 
 def logged_invocations(handler: Any) -> Any:
     """The handler, with Lambda's START and END lines around each invocation."""
 
     def invoke(event: dict[str, Any], context: Any) -> Any:
-        records = ", ".join(f"{r['messageId']} (receive {r.get('attributes', {}).get('ApproximateReceiveCount', '?')})"
-                            for r in event.get("Records", []))
+        records = ", ".join(
+            f"{r['messageId']} (receive {r.get('attributes', {}).get('ApproximateReceiveCount', '?')})"
+            for r in event.get("Records", [])
+        )
         # The process id in the message itself: the handler's JSON log formatter (which these lines go through once
         # it is imported) has no field for it.
-        log.info("START RequestId: %s Version: %s Process: %d Records: %s", context.aws_request_id,
-                 context.function_version, os.getpid(), records)
+        log.info(
+            "START RequestId: %s Version: %s Process: %d Records: %s",
+            context.aws_request_id,
+            context.function_version,
+            os.getpid(),
+            records,
+        )
         started = time.monotonic()
         try:
             return handler(event, context)
         finally:
-            log.info("END RequestId: %s Process: %d Duration: %.0f ms", context.aws_request_id, os.getpid(),
-                     (time.monotonic() - started) * 1000)
+            log.info(
+                "END RequestId: %s Process: %d Duration: %.0f ms",
+                context.aws_request_id,
+                os.getpid(),
+                (time.monotonic() - started) * 1000,
+            )
 
     return invoke
 
@@ -95,9 +120,18 @@ def main() -> int:
             continue
         url, arn = spec["queues"][event.queue]
         # The handler is imported now, as Lambda's init phase would.
-        poller = SqsPoller(sqs, function, event, queue_url=url, queue_arn=arn, function_name=spec["function_name"],
-                           stop=stop, region=spec["region"], account_id=spec["account_id"],
-                           handler=logged_invocations(import_handler(function.handler)))
+        poller = SqsPoller(
+            sqs,
+            function,
+            event,
+            queue_url=url,
+            queue_arn=arn,
+            function_name=spec["function_name"],
+            stop=stop,
+            region=spec["region"],
+            account_id=spec["account_id"],
+            handler=logged_invocations(import_handler(function.handler)),
+        )
         pollers.append(poller)
     for poller in pollers:
         poller.start()

@@ -58,30 +58,55 @@ def test_health_basic_and_detailed(client, aws, pump):
 def test_openapi_lists_every_operation_with_models_and_status_codes(client, aws):
     doc = client.get("/openapi.json").json()
     expected = {
-        ("post", "/api/v1/auth/session"), ("get", "/api/v1/auth/session"), ("delete", "/api/v1/auth/session"),
-        ("post", "/api/v1/jobs/process"), ("get", "/api/v1/jobs"), ("get", "/api/v1/jobs/{job_id}"),
-        ("post", "/api/v1/jobs/{job_id}/retry-failures"), ("delete", "/api/v1/jobs/{job_id}/artifacts"),
-        ("get", "/api/v1/jobs/{job_id}/artifacts"), ("get", "/api/v1/jobs/{job_id}/artifacts/{artifact_path}"),
-        ("get", "/api/v1/sessions"), ("get", "/api/v1/sessions/{session_id}"),
-        ("get", "/api/v1/config/effective"), ("get", "/api/v1/config/current-preset"),
-        ("get", "/api/v1/config/presets"), ("get", "/api/v1/config/presets/{name}/preview"),
-        ("post", "/api/v1/config/presets/{name}/apply"), ("get", "/api/v1/health"),
+        ("post", "/api/v1/auth/session"),
+        ("get", "/api/v1/auth/session"),
+        ("delete", "/api/v1/auth/session"),
+        ("post", "/api/v1/jobs/process"),
+        ("get", "/api/v1/jobs"),
+        ("get", "/api/v1/jobs/{job_id}"),
+        ("post", "/api/v1/jobs/{job_id}/retry-failures"),
+        ("delete", "/api/v1/jobs/{job_id}/artifacts"),
+        ("get", "/api/v1/jobs/{job_id}/artifacts"),
+        ("get", "/api/v1/jobs/{job_id}/artifacts/{artifact_path}"),
+        ("get", "/api/v1/sessions"),
+        ("get", "/api/v1/sessions/{session_id}"),
+        ("get", "/api/v1/config/effective"),
+        ("get", "/api/v1/config/current-preset"),
+        ("get", "/api/v1/config/presets"),
+        ("get", "/api/v1/config/presets/{name}/preview"),
+        ("post", "/api/v1/config/presets/{name}/apply"),
+        ("get", "/api/v1/health"),
     }
     present = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert expected <= present
     process = doc["paths"]["/api/v1/jobs/process"]["post"]
     assert {"application/json", "multipart/form-data"} <= set(process["requestBody"]["content"])
     assert {"202", "200", "400", "409", "413", "415", "422", "503"} <= set(process["responses"])
-    for name in ("ProcessJobRequest", "EnqueueJobResponse", "JobSummary", "JobDetail", "ArtifactListResponse",
-                 "CleanupResponse", "SessionSummary", "SessionDetail", "SessionStatusResponse", "PresetInfo",
-                 "PresetPreview", "HealthResponse", "DetailedHealthResponse", "ErrorResponse"):
+    for name in (
+        "ProcessJobRequest",
+        "EnqueueJobResponse",
+        "JobSummary",
+        "JobDetail",
+        "ArtifactListResponse",
+        "CleanupResponse",
+        "SessionSummary",
+        "SessionDetail",
+        "SessionStatusResponse",
+        "PresetInfo",
+        "PresetPreview",
+        "HealthResponse",
+        "DetailedHealthResponse",
+        "ErrorResponse",
+    ):
         assert name in doc["components"]["schemas"], name
 
 
 def test_every_status_the_api_answers_with_is_documented(client, aws):
     # A fuzzer sends arbitrary bytes as a JSON body; the answer must be one the document lists.
     doc = client.get("/openapi.json").json()
-    resp = client.post("/api/v1/auth/session", content=b"\x19\xff\xfe\x06\x1d", headers={"content-type": "application/json"})
+    resp = client.post(
+        "/api/v1/auth/session", content=b"\x19\xff\xfe\x06\x1d", headers={"content-type": "application/json"}
+    )
     documented = doc["paths"]["/api/v1/auth/session"]["post"]["responses"]
     assert str(resp.status_code) in documented
     assert resp.status_code in (400, 422)

@@ -3,7 +3,6 @@ browser needs, names that round-trip, strict and bounded validation, and a docum
 
 from __future__ import annotations
 
-import json
 import logging
 from urllib.parse import quote
 
@@ -164,15 +163,35 @@ def test_security_headers_on_every_kind_of_answer(client, keyed):
 
 
 def test_uploaded_html_and_svg_download_as_inert_attachments(client, keyed, pump):
-    job_id = _upload(client, [
-        ("files", ("page.html", b"<html><body><p>Visible words.</p><script>alert(1)</script></body></html>", "text/html")),
-        ("files", ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
-                   "image/svg+xml")),
-        ("files", ("notes.txt", b"Plain words.", "text/plain")),
-    ])
+    job_id = _upload(
+        client,
+        [
+            (
+                "files",
+                (
+                    "page.html",
+                    b"<html><body><p>Visible words.</p><script>alert(1)</script></body></html>",
+                    "text/html",
+                ),
+            ),
+            (
+                "files",
+                (
+                    "logo.svg",
+                    b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+                    "image/svg+xml",
+                ),
+            ),
+            ("files", ("notes.txt", b"Plain words.", "text/plain")),
+        ],
+    )
     pump.run()
-    expected = {"inputs/page.html": "application/octet-stream", "inputs/logo.svg": "application/octet-stream",
-                "inputs/notes.txt": "text/plain; charset=utf-8", "outputs/page.html.json": "application/json"}
+    expected = {
+        "inputs/page.html": "application/octet-stream",
+        "inputs/logo.svg": "application/octet-stream",
+        "inputs/notes.txt": "text/plain; charset=utf-8",
+        "outputs/page.html.json": "application/json",
+    }
     for path, content_type in expected.items():
         resp = client.get(f"/api/v1/jobs/{job_id}/artifacts/{path}", headers={"X-API-Key": KEY})
         assert resp.status_code == 200, path
@@ -202,8 +221,12 @@ def test_only_the_services_own_semantic_report_downloads_as_html_and_it_runs_no_
 
 
 def test_the_405_allow_header_names_every_method_of_the_path(client, keyed):
-    cases = {"/api/v1/auth/session": "DELETE, GET, POST", "/api/v1/jobs/abc/artifacts": "DELETE, GET",
-             "/api/v1/jobs/abc/artifacts/outputs/a.json": "GET", "/api/v1/uploads": "POST"}
+    cases = {
+        "/api/v1/auth/session": "DELETE, GET, POST",
+        "/api/v1/jobs/abc/artifacts": "DELETE, GET",
+        "/api/v1/jobs/abc/artifacts/outputs/a.json": "GET",
+        "/api/v1/uploads": "POST",
+    }
     for path, allowed in cases.items():
         resp = client.request("PUT", path, headers={"X-API-Key": KEY})
         assert resp.status_code == 405, path
@@ -215,8 +238,13 @@ def test_the_405_allow_header_names_every_method_of_the_path(client, keyed):
 
 def test_listed_names_with_percent_escapes_download_as_listed(client, keyed, pump):
     # "50%25off.txt" is a real file name; curl sends a '"' in a name as %22 (HTML's multipart rule).
-    job_id = _upload(client, [("files", ("50%25off.txt", b"Half price today.", "text/plain")),
-                              ("files", ("q%22x.txt", b"Quoted name.", "text/plain"))])
+    job_id = _upload(
+        client,
+        [
+            ("files", ("50%25off.txt", b"Half price today.", "text/plain")),
+            ("files", ("q%22x.txt", b"Quoted name.", "text/plain")),
+        ],
+    )
     pump.run()
     listed = client.get(f"/api/v1/jobs/{job_id}/artifacts", headers={"X-API-Key": KEY}).json()["artifacts"]
     paths = {a["path"] for a in listed}
@@ -243,11 +271,16 @@ def test_names_that_differ_only_by_an_escape_each_download_their_own_file(keyed,
 
     async def scenario() -> dict[str, bytes]:
         transport = httpx.ASGITransport(app=create_app())
-        async with httpx.AsyncClient(transport=transport, base_url="https://testserver",
-                                     headers={"X-API-Key": KEY}) as c:
-            resp = await c.post("/api/v1/jobs/process", files=[
-                ("files", ("50%25off.txt", b"Half price today.", "text/plain")),
-                ("files", ("50%off.txt", b"A different file.", "text/plain"))])
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://testserver", headers={"X-API-Key": KEY}
+        ) as c:
+            resp = await c.post(
+                "/api/v1/jobs/process",
+                files=[
+                    ("files", ("50%25off.txt", b"Half price today.", "text/plain")),
+                    ("files", ("50%off.txt", b"A different file.", "text/plain")),
+                ],
+            )
             assert resp.status_code == 202, resp.text
             job_id = resp.json()["job_id"]
             got = {}
@@ -280,8 +313,9 @@ def test_an_overlong_artifact_path_is_400_before_any_storage_call(client, keyed,
     calls: list[str] = []
     for name in ("head", "list", "get_bytes", "presign_get"):
         original = getattr(ObjectStore, name)
-        monkeypatch.setattr(ObjectStore, name, lambda self, *a, _n=name, _o=original, **k: (calls.append(_n),
-                                                                                            _o(self, *a, **k))[1])
+        monkeypatch.setattr(
+            ObjectStore, name, lambda self, *a, _n=name, _o=original, **k: (calls.append(_n), _o(self, *a, **k))[1]
+        )
     for length in (64_000, 1003):  # httpx itself refuses URLs over 64 KiB
         resp = client.get(f"/api/v1/jobs/{job_id}/artifacts/{'a' * length}", headers={"X-API-Key": KEY})
         assert resp.status_code == 400, length
@@ -291,10 +325,16 @@ def test_an_overlong_artifact_path_is_400_before_any_storage_call(client, keyed,
     assert near.status_code == 404  # as long as a key can be: looked up, and not there
 
 
-@pytest.mark.parametrize("path,reason", [
-    ("outputs/a.json%00", "control characters"), ("outputs\\a.json", "backslash"), ("outputs//a.json", "segments"),
-    ("outputs/%2E/a.json", "segments"), ("outputs/", "segments"),
-])
+@pytest.mark.parametrize(
+    "path,reason",
+    [
+        ("outputs/a.json%00", "control characters"),
+        ("outputs\\a.json", "backslash"),
+        ("outputs//a.json", "segments"),
+        ("outputs/%2E/a.json", "segments"),
+        ("outputs/", "segments"),
+    ],
+)
 def test_artifact_path_errors_say_what_is_wrong(asgi, path, reason):
     job_id = _upload(asgi, [("files", ("a.txt", b"Some text.", "text/plain"))])
     resp = asgi.get(f"/api/v1/jobs/{job_id}/artifacts/{path}")
@@ -347,10 +387,12 @@ def test_upload_names_too_long_get_a_precise_message(asgi):
 
 
 def test_a_deeply_nested_json_file_fails_as_corrupt_not_internal_error(asgi, pump):
-    files = [("files", ("deep.json", b"[" * 100_000 + b"]" * 100_000, "application/json")),
-             ("files", ("deep-head.json", b'{"a":' * 4000 + b"1" + b"}" * 4000, "application/json")),
-             ("files", ("deep.ndjson", b"[" * 50_000 + b"]" * 50_000 + b"\n[1]\n", "application/x-ndjson")),
-             ("files", ("fine.txt", b"Still processed.", "text/plain"))]
+    files = [
+        ("files", ("deep.json", b"[" * 100_000 + b"]" * 100_000, "application/json")),
+        ("files", ("deep-head.json", b'{"a":' * 4000 + b"1" + b"}" * 4000, "application/json")),
+        ("files", ("deep.ndjson", b"[" * 50_000 + b"]" * 50_000 + b"\n[1]\n", "application/x-ndjson")),
+        ("files", ("fine.txt", b"Still processed.", "text/plain")),
+    ]
     job_id = _upload(asgi, files)
     pump.run()
     by_path = {f["source_path"]: f for f in job(asgi, job_id)["files"]}
@@ -372,7 +414,8 @@ def _create_upload(asgi, files):
 
 def _put(aws, upload_id, name, body):
     boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"uploads/{upload_id}/{name}", Body=body)
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"uploads/{upload_id}/{name}", Body=body
+    )
 
 
 def test_presigned_urls_sign_the_declared_size(asgi):
@@ -383,11 +426,14 @@ def test_presigned_urls_sign_the_declared_size(asgi):
     assert target["size_bytes"] == 12 and target["method"] == "PUT"
 
 
-@pytest.mark.parametrize("put,message", [
-    ({"a.txt": b"twelve bytes", "b.txt": b"too long!"}, "declared as 5 bytes but 9 bytes"),
-    ({"a.txt": b"twelve bytes"}, "incomplete; PUT these files first: b.txt"),
-    ({"a.txt": b"twelve bytes", "b.txt": b"five!", "extra.txt": b"x"}, "never declared: extra.txt"),
-])
+@pytest.mark.parametrize(
+    "put,message",
+    [
+        ({"a.txt": b"twelve bytes", "b.txt": b"too long!"}, "declared as 5 bytes but 9 bytes"),
+        ({"a.txt": b"twelve bytes"}, "incomplete; PUT these files first: b.txt"),
+        ({"a.txt": b"twelve bytes", "b.txt": b"five!", "extra.txt": b"x"}, "never declared: extra.txt"),
+    ],
+)
 def test_an_upload_that_differs_from_its_declaration_creates_no_job(asgi, keyed, aws, put, message):
     upload = _create_upload(asgi, [{"name": "a.txt", "size_bytes": 12}, {"name": "b.txt", "size_bytes": 5}])
     for name, body in put.items():
@@ -440,8 +486,18 @@ def test_the_openapi_document_states_the_rules_the_api_enforces(asgi):
     artifact = param("/api/v1/jobs/{job_id}/artifacts/{artifact_path}", "get", "artifact_path")["schema"]
     assert artifact["maxLength"] == 1002
     job_id = _upload(asgi, [("files", ("a.txt", b"Some text.", "text/plain"))])
-    for candidate in ["outputs/a.json", "50%25off.txt", "a/.b", "/etc/passwd", "a//b", "../x", "a/..", "a\\b",
-                      "a/", "x\x01y"]:
+    for candidate in [
+        "outputs/a.json",
+        "50%25off.txt",
+        "a/.b",
+        "/etc/passwd",
+        "a//b",
+        "../x",
+        "a/..",
+        "a\\b",
+        "a/",
+        "x\x01y",
+    ]:
         # Dots encoded too: an HTTP client would otherwise resolve '..' before sending.
         resp = asgi.get(f"/api/v1/jobs/{job_id}/artifacts/{quote(candidate).replace('.', '%2E')}")
         assert (resp.status_code != 400) is bool(re.match(artifact["pattern"], candidate)), (candidate, resp.text)

@@ -51,8 +51,12 @@ def _dispatched(detail) -> int:
     return sum(e["payload"]["units"] for e in detail["events"] if e["event_type"] == "dispatch")
 
 
-BODIES = {"a.txt": b"Alpha report. The first control passed.", "b.txt": b"Bravo report. Second control.",
-          "c.txt": b"Charlie report. Third control.", "d.txt": b"Delta report. Fourth control."}
+BODIES = {
+    "a.txt": b"Alpha report. The first control passed.",
+    "b.txt": b"Bravo report. Second control.",
+    "c.txt": b"Charlie report. Third control.",
+    "d.txt": b"Delta report. Fourth control.",
+}
 
 
 def test_incremental_runs_skip_unchanged_files_report_deletions_and_force_reprocesses(api, aws, pump, store):
@@ -84,15 +88,24 @@ def test_incremental_runs_skip_unchanged_files_report_deletions_and_force_reproc
         assert files[name]["current_job_id"] == first
         assert files[name]["current_output_path"] == _files(run1)[name]["output_path"]
     assert _dispatched(run2) == 2  # unchanged files were never sent to a worker
-    assert run2["incremental"] == {"source": root, "force": False, "unchanged_count": 2, "deleted_count": 1,
-                                   "deleted_files": ["d.txt"]}
+    assert run2["incremental"] == {
+        "source": root,
+        "force": False,
+        "unchanged_count": 2,
+        "deleted_count": 1,
+        "deleted_files": ["d.txt"],
+    }
     result = run2["result_payload"]
     assert (result["processed_count"], result["skipped_count"], result["deleted_count"]) == (2, 2, 1)
     assert result["deleted_files"] == ["d.txt"] and result["unchanged_count"] == 2
     state = _state(store, root)
     assert set(state) == {"a.txt", "b.txt", "c.txt", "e.txt"}
-    assert {p: e["job_id"] for p, e in state.items()} == {"a.txt": first, "c.txt": first, "b.txt": second,
-                                                         "e.txt": second}
+    assert {p: e["job_id"] for p, e in state.items()} == {
+        "a.txt": first,
+        "c.txt": first,
+        "b.txt": second,
+        "e.txt": second,
+    }
 
     third = _submit(api, input_path=root, incremental=True, force=True)
     pump.run()
@@ -112,10 +125,15 @@ def test_same_content_under_a_new_etag_is_found_unchanged_by_the_worker(api, aws
     # A multipart upload of the same bytes: another ETag, same content.
     s3 = _s3()
     upload = s3.create_multipart_upload(Bucket=bucket, Key="incoming/etag/a.txt")
-    part = s3.upload_part(Bucket=bucket, Key="incoming/etag/a.txt", UploadId=upload["UploadId"], PartNumber=1,
-                          Body=BODIES["a.txt"])
-    s3.complete_multipart_upload(Bucket=bucket, Key="incoming/etag/a.txt", UploadId=upload["UploadId"],
-                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    part = s3.upload_part(
+        Bucket=bucket, Key="incoming/etag/a.txt", UploadId=upload["UploadId"], PartNumber=1, Body=BODIES["a.txt"]
+    )
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="incoming/etag/a.txt",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
     assert s3.head_object(Bucket=bucket, Key="incoming/etag/a.txt")["ETag"] != etag_before
 
     second = _submit(api, input_path="incoming/etag/", incremental=True)
@@ -191,11 +209,15 @@ def test_two_concurrent_incremental_runs_leave_the_state_of_a_serial_order(api, 
     pump.run()
     assert job(api, run_a)["status"] == job(api, run_b)["status"] == "completed"
     state = _state(store, root)
-    current = {k["Key"].rsplit("/", 1)[1]: _s3().get_object(Bucket=aws["DATA_EXTRACT_BUCKET_NAME"],
-                                                            Key=k["Key"])["Body"].read()
-               for k in _s3().list_objects_v2(Bucket=aws["DATA_EXTRACT_BUCKET_NAME"],
-                                              Prefix="incoming/race/")["Contents"]}
-    assert {p: e["sha256"] for p, e in state.items()} == {p: hashlib.sha256(b).hexdigest() for p, b in current.items()}
+    current = {
+        k["Key"].rsplit("/", 1)[1]: _s3()
+        .get_object(Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=k["Key"])["Body"]
+        .read()
+        for k in _s3().list_objects_v2(Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Prefix="incoming/race/")["Contents"]
+    }
+    assert {p: e["sha256"] for p, e in state.items()} == {
+        p: hashlib.sha256(b).hexdigest() for p, b in current.items()
+    }
     changed_holders = {state["a.txt"]["job_id"], state["b.txt"]["job_id"]}
     # Serially, the first run processes the changed files and the second finds them unchanged: one job holds both.
     assert changed_holders in ({run_a}, {run_b})
@@ -210,11 +232,22 @@ def test_the_commit_lock_excludes_a_second_committer(aws, store, monkeypatch):
     from data_extract.store import ConditionFailed
 
     source = incremental.SourceIdentity.of("s3://bucket/locked/")
-    job_item = {"job_id": "j2", "source_id": source.source_id, "source_digest": source.digest,
-                "incremental": {"source": source.source_id, "force": False, "options_digest": "x",
-                                "full_listing": True}}
-    units = [{"unit_id": "00001", "source_path": "a.txt", "status": "processed", "file_hash": "ab" * 32,
-              "size_bytes": 3, "output_path": "jobs/j2/outputs/a.txt.json"}]
+    job_item = {
+        "job_id": "j2",
+        "source_id": source.source_id,
+        "source_digest": source.digest,
+        "incremental": {"source": source.source_id, "force": False, "options_digest": "x", "full_listing": True},
+    }
+    units = [
+        {
+            "unit_id": "00001",
+            "source_path": "a.txt",
+            "status": "processed",
+            "file_hash": "ab" * 32,
+            "size_bytes": 3,
+            "output_path": "jobs/j2/outputs/a.txt.json",
+        }
+    ]
     import time as _time
 
     assert store.table.acquire_source_lock(source.digest, source.source_id, "j1#1", _time.time(), 60)
@@ -240,8 +273,9 @@ def test_the_commit_lock_excludes_a_second_committer(aws, store, monkeypatch):
         t.join()
     (entry,) = store.table.list_source_paths(source.digest)
     assert entry["job_id"] in ("j3", "j4") and entry["output_path"] == f"jobs/{entry['job_id']}/o"
-    assert store.table.get_source(source.digest)["version"] == 3 and "lock_owner" not in \
-        store.table.get_source(source.digest)
+    assert store.table.get_source(source.digest)["version"] == 3 and "lock_owner" not in store.table.get_source(
+        source.digest
+    )
 
 
 # ---------------------------------------------------------------- resume
@@ -259,8 +293,11 @@ def test_resume_processes_only_files_without_a_result_and_links_the_session(api,
     first = _submit(api, input_path=root, continue_on_error=False)
     pump.run()
     run1 = job(api, first)
-    assert {p: f["status"] for p, f in _files(run1).items()} == {"a.txt": "processed", "b.json": "failed",
-                                                                 "c.txt": "skipped"}
+    assert {p: f["status"] for p, f in _files(run1).items()} == {
+        "a.txt": "processed",
+        "b.json": "failed",
+        "c.txt": "skipped",
+    }
     _put(aws, "incoming/res/b.json", b'{"fixed": true}')
 
     resumed = _submit(api, input_path=root, resume=True)
@@ -298,7 +335,11 @@ def test_resume_processes_only_files_without_a_result_and_links_the_session(api,
     explicit = _submit(api, input_path=root, resume_session=run1["session_id"])
     pump.run()
     explicit_detail = job(api, explicit)
-    assert {p for p, f in _files(explicit_detail).items() if f["status"] == "processed"} == {"b.json", "c.txt", "d.txt"}
+    assert {p for p, f in _files(explicit_detail).items() if f["status"] == "processed"} == {
+        "b.json",
+        "c.txt",
+        "d.txt",
+    }
 
 
 def test_resume_session_checks_at_submit(api, aws, pump):
@@ -354,8 +395,11 @@ def test_resume_of_uploads_by_session_id_and_by_label(api, aws, pump):
     assert by_id.status_code == 202, by_id.text
     pump.run()
     assert _files(job(api, by_id.json()["job_id"]))["a.txt"]["error_type"] == "already_processed"
-    mismatched = api.post("/api/v1/jobs/process", files=fixed,
-                          data={"source": "inbox", "resume_session": job(api, unlabeled)["session_id"]})
+    mismatched = api.post(
+        "/api/v1/jobs/process",
+        files=fixed,
+        data={"source": "inbox", "resume_session": job(api, unlabeled)["session_id"]},
+    )
     assert mismatched.status_code == 400
 
 
@@ -364,8 +408,9 @@ def test_force_in_a_form_reprocesses_an_unchanged_upload(api, aws, pump):
     first = api.post("/api/v1/jobs/process", files=parts, data={"source": "forms", "incremental": "on"})
     pump.run()
     again = api.post("/api/v1/jobs/process", files=parts, data={"source": "forms", "incremental": "on"})
-    forced = api.post("/api/v1/jobs/process", files=parts, data={"source": "forms", "incremental": "on",
-                                                                  "force": "yes"})
+    forced = api.post(
+        "/api/v1/jobs/process", files=parts, data={"source": "forms", "incremental": "on", "force": "yes"}
+    )
     pump.run()
     assert _files(job(api, again.json()["job_id"]))["a.txt"]["current_job_id"] == first.json()["job_id"]
     forced_detail = job(api, forced.json()["job_id"])

@@ -7,8 +7,10 @@ import boto3
 
 from tests.support.jobs import job, submit_upload
 
-FILES = [("files", (f"{name}.txt", f"File {name}. It has one sentence.".encode(), "text/plain"))
-         for name in ("a", "b", "c")]
+FILES = [
+    ("files", (f"{name}.txt", f"File {name}. It has one sentence.".encode(), "text/plain"))
+    for name in ("a", "b", "c")
+]
 
 
 def _events(detail: dict, kind: str) -> list[dict]:
@@ -17,18 +19,22 @@ def _events(detail: dict, kind: str) -> list[dict]:
 
 def _outputs(aws, job_id: str) -> list[str]:
     listing = boto3.client("s3", region_name="us-east-1").list_objects_v2(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Prefix=f"jobs/{job_id}/outputs/")
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Prefix=f"jobs/{job_id}/outputs/"
+    )
     return [o["Key"] for o in listing.get("Contents", [])]
 
 
-def test_given_a_queued_job_when_cancelled_then_no_file_is_extracted_and_it_ends_cancelled(client, pump, aws,
-                                                                                          monkeypatch):
+def test_given_a_queued_job_when_cancelled_then_no_file_is_extracted_and_it_ends_cancelled(
+    client, pump, aws, monkeypatch
+):
     from data_extract.pipeline import run
 
     job_id = submit_upload(client, files=FILES)["job_id"]
     extracted: list[str] = []
     real = run.process_file
-    monkeypatch.setattr(run, "process_file", lambda data, **kw: extracted.append(kw["source_path"]) or real(data, **kw))
+    monkeypatch.setattr(
+        run, "process_file", lambda data, **kw: extracted.append(kw["source_path"]) or real(data, **kw)
+    )
 
     resp = client.post(f"/api/v1/jobs/{job_id}/cancel")
 
@@ -39,8 +45,15 @@ def test_given_a_queued_job_when_cancelled_then_no_file_is_extracted_and_it_ends
     assert detail["status"] == "cancelled"
     assert extracted == []  # the work messages still arrived; none was extracted
     assert {(f["status"], f["error_type"]) for f in detail["files"]} == {("skipped", "cancelled")}
-    assert detail["progress"] == {"total": 3, "queued": 0, "running": 0, "processed": 0, "failed": 0,
-                                       "skipped": 3, "pending": 0}
+    assert detail["progress"] == {
+        "total": 3,
+        "queued": 0,
+        "running": 0,
+        "processed": 0,
+        "failed": 0,
+        "skipped": 3,
+        "pending": 0,
+    }
     (cancelled,) = _events(detail, "cancelled")
     assert cancelled["payload"] == {"run": 1, "processed": 0, "failed": 0, "skipped": 3}
     assert len(_events(detail, "cancelling")) == 1 and not _events(detail, "finished")
@@ -73,8 +86,9 @@ def test_given_ended_jobs_when_cancelled_then_409_says_it_already_ended(client, 
     assert client.post("/api/v1/jobs/doesnotexist/cancel").status_code == 404
 
 
-def test_given_a_file_being_extracted_when_the_job_is_cancelled_then_it_stops_at_the_next_boundary(client, pump,
-                                                                                                  aws, monkeypatch):
+def test_given_a_file_being_extracted_when_the_job_is_cancelled_then_it_stops_at_the_next_boundary(
+    client, pump, aws, monkeypatch
+):
     from data_extract.jobs.cancel import cancel_job
     from data_extract.pipeline import run
     from data_extract.settings import get_settings
@@ -108,8 +122,9 @@ def test_given_a_file_being_extracted_when_the_job_is_cancelled_then_it_stops_at
     assert detail["result_payload"]["processed_count"] == 1
 
 
-def test_given_a_cancel_during_finalize_when_the_run_ends_then_it_is_finalized_once_as_cancelled(client, pump,
-                                                                                                monkeypatch):
+def test_given_a_cancel_during_finalize_when_the_run_ends_then_it_is_finalized_once_as_cancelled(
+    client, pump, monkeypatch
+):
     from data_extract.governance import evaluate as governance
     from data_extract.jobs.cancel import cancel_job
     from data_extract.settings import get_settings

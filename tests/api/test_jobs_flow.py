@@ -21,10 +21,21 @@ def test_multipart_upload_runs_to_completed_with_skipped_unsupported_file(client
     assert detail["status"] == "completed"
     by_path = {f["source_path"]: f for f in detail["files"]}
     assert {p: f["status"] for p, f in by_path.items()} == {
-        "alpha.txt": "processed", "notes/beta.md": "processed", "gamma.txt": "processed", "delta.xyz": "skipped"}
+        "alpha.txt": "processed",
+        "notes/beta.md": "processed",
+        "gamma.txt": "processed",
+        "delta.xyz": "skipped",
+    }
     assert by_path["delta.xyz"]["error_type"] == "unsupported_format"
-    assert detail["progress"] == {"total": 4, "queued": 0, "running": 0, "processed": 3, "failed": 0,
-                                  "skipped": 1, "pending": 0}
+    assert detail["progress"] == {
+        "total": 4,
+        "queued": 0,
+        "running": 0,
+        "processed": 3,
+        "failed": 0,
+        "skipped": 1,
+        "pending": 0,
+    }
     result = detail["result_payload"]
     assert (result["processed_count"], result["failed_count"], result["skipped_count"]) == (3, 0, 1)
     assert result["semantic"]["status"] == "disabled"
@@ -66,8 +77,10 @@ def test_txt_and_csv_outputs_are_downloadable_binary_safe(client, pump):
     assert resp.status_code == 200
     assert resp.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM survives base64 transport
     assert b"chunk_id,source_file" in resp.content
-    assert UTF16_TEXT.split("\n")[0].encode() in client.get(
-        f"/api/v1/jobs/{job_id}/artifacts/outputs/gamma.txt.csv").content
+    assert (
+        UTF16_TEXT.split("\n")[0].encode()
+        in client.get(f"/api/v1/jobs/{job_id}/artifacts/outputs/gamma.txt.csv").content
+    )
 
 
 def test_job_list_is_newest_first_and_paginated(client, pump):
@@ -82,13 +95,14 @@ def test_job_list_is_newest_first_and_paginated(client, pump):
 
 def test_progress_is_visible_while_the_job_runs(client, pump, aws):
     from data_extract.handlers import worker
-    from tests.support.sqs import records_from_messages
     from tests.support.lambda_context import LambdaContext
+    from tests.support.sqs import records_from_messages
 
     job_id = submit_upload(client)["job_id"]
     sqs = pump.sqs
-    msg = sqs.receive_message(QueueUrl=aws["DATA_EXTRACT_WORK_QUEUE_URL"], MaxNumberOfMessages=1,
-                              AttributeNames=["All"])["Messages"]
+    msg = sqs.receive_message(
+        QueueUrl=aws["DATA_EXTRACT_WORK_QUEUE_URL"], MaxNumberOfMessages=1, AttributeNames=["All"]
+    )["Messages"]
     worker.lambda_handler(records_from_messages(msg, "arn:aws:sqs:us-east-1:123456789012:work"), LambdaContext())
     sqs.delete_message(QueueUrl=aws["DATA_EXTRACT_WORK_QUEUE_URL"], ReceiptHandle=msg[0]["ReceiptHandle"])
 

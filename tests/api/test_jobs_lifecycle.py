@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import boto3
-import pytest
 
 from tests.support.jobs import job, submit_upload
 
 
 def _failing_upload(client, **fields):
     # A .json file that is not valid JSON fails as corrupt; the text file succeeds.
-    files = [("files", ("good.txt", b"Good text. It has two sentences.", "text/plain")),
-             ("files", ("bad.json", b'{"truncated": [1, 2', "application/json"))]
+    files = [
+        ("files", ("good.txt", b"Good text. It has two sentences.", "text/plain")),
+        ("files", ("bad.json", b'{"truncated": [1, 2', "application/json")),
+    ]
     return submit_upload(client, files=files, **fields)["job_id"]
 
 
@@ -24,8 +25,9 @@ def test_retry_requeues_only_failed_files_and_keeps_successes(client, pump, aws)
 
     # The broken file gets fixed in place, then retried.
     s3 = boto3.client("s3", region_name="us-east-1")
-    s3.put_object(Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/bad.json",
-                  Body=b'{"fixed": [1, 2, 3]}')
+    s3.put_object(
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/bad.json", Body=b'{"fixed": [1, 2, 3]}'
+    )
     resp = client.post(f"/api/v1/jobs/{job_id}/retry-failures")
     assert resp.status_code == 202
     assert resp.json() == {"job_id": job_id, "status": "queued"}
@@ -86,9 +88,16 @@ def test_cleanup_deletes_everything_refuses_running_jobs_and_sticks(client, pump
 
 
 ESCAPING_PATHS = [
-    "../result.json", "outputs/../../other/result.json", "outputs/%2e%2e/%2e%2e/x", "outputs%2F..%2F..%2Fx",
-    "outputs/..%252F..%252Fx", "outputs\\..\\x", "%2Fetc%2Fpasswd", "outputs//alpha.txt.json",
-    "outputs/alpha.txt.json%00", "..%5c..%5cresult.json",
+    "../result.json",
+    "outputs/../../other/result.json",
+    "outputs/%2e%2e/%2e%2e/x",
+    "outputs%2F..%2F..%2Fx",
+    "outputs/..%252F..%252Fx",
+    "outputs\\..\\x",
+    "%2Fetc%2Fpasswd",
+    "outputs//alpha.txt.json",
+    "outputs/alpha.txt.json%00",
+    "..%5c..%5cresult.json",
 ]
 
 

@@ -22,8 +22,9 @@ def test_json_submit_with_input_path_inside_allowed_root(client, aws, pump):
     assert detail["status"] == "completed"
     assert sorted(f["source_path"] for f in detail["files"]) == ["a.txt", "b.csv"]  # not recursive
 
-    recursive = client.post("/api/v1/jobs/process",
-                            json={"input_path": f"s3://{bucket}/incoming/batch1/", "recursive": True})
+    recursive = client.post(
+        "/api/v1/jobs/process", json={"input_path": f"s3://{bucket}/incoming/batch1/", "recursive": True}
+    )
     assert len(job(client, recursive.json()["job_id"])["files"]) == 3
 
     glob = client.post("/api/v1/jobs/process", json={"input_path": f"s3://{bucket}/incoming/batch1/*.csv"})
@@ -43,15 +44,18 @@ def test_input_path_with_no_objects_is_a_clear_400(client, aws):
     assert "No files found" in resp.json()["detail"]
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"input_path": "incoming/a", "output_format": "xml"}, "output_format"),
-    ({"input_path": "incoming/a", "strategy": "by_magic", "organize": True}, "strategy"),
-    ({"input_path": "incoming/a", "chunk_size": 0}, "chunk_size"),
-    ({"input_path": "incoming/a", "semantic_graph_format": "png"}, "semantic_graph_format"),
-    ({"input_path": "incoming/a", "evaluation_policy": "nope_v9"}, "evaluation_policy"),
-    ({"input_path": "incoming/a", "surprise": 1}, "surprise"),
-    ({}, "input_path"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"input_path": "incoming/a", "output_format": "xml"}, "output_format"),
+        ({"input_path": "incoming/a", "strategy": "by_magic", "organize": True}, "strategy"),
+        ({"input_path": "incoming/a", "chunk_size": 0}, "chunk_size"),
+        ({"input_path": "incoming/a", "semantic_graph_format": "png"}, "semantic_graph_format"),
+        ({"input_path": "incoming/a", "evaluation_policy": "nope_v9"}, "evaluation_policy"),
+        ({"input_path": "incoming/a", "surprise": 1}, "surprise"),
+        ({}, "input_path"),
+    ],
+)
 def test_unknown_option_values_are_rejected_at_submit_with_422(client, aws, body, field):
     resp = client.post("/api/v1/jobs/process", json=body)
     assert resp.status_code == 422
@@ -59,21 +63,26 @@ def test_unknown_option_values_are_rejected_at_submit_with_422(client, aws, body
 
 
 def test_unknown_preset_is_rejected_at_submit(client, aws):
-    resp = client.post("/api/v1/jobs/process", files=[("files", ("a.txt", b"x y z", "text/plain"))],
-                       data={"preset": "no-such-preset"})
+    resp = client.post(
+        "/api/v1/jobs/process",
+        files=[("files", ("a.txt", b"x y z", "text/plain"))],
+        data={"preset": "no-such-preset"},
+    )
     assert resp.status_code == 422
     assert "no-such-preset" in resp.json()["detail"]
 
 
 def test_multipart_option_values_are_validated_too(client, aws):
-    resp = client.post("/api/v1/jobs/process", files=[("files", ("a.txt", b"x", "text/plain"))],
-                       data={"chunk_size": "many"})
+    resp = client.post(
+        "/api/v1/jobs/process", files=[("files", ("a.txt", b"x", "text/plain"))], data={"chunk_size": "many"}
+    )
     assert resp.status_code == 422
 
 
 def test_unsupported_content_type_is_415(client, aws):
-    resp = client.post("/api/v1/jobs/process", content=b"input_path=x",
-                       headers={"content-type": "application/x-www-form-urlencoded"})
+    resp = client.post(
+        "/api/v1/jobs/process", content=b"input_path=x", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert resp.status_code == 415
 
 
@@ -91,15 +100,20 @@ def test_upload_limits_answer_413_naming_the_limit(client, aws, monkeypatch):
 
 
 def test_upload_names_are_sanitized_and_duplicates_refused(client, aws, pump):
-    resp = client.post("/api/v1/jobs/process", files=[
-        ("files", ("../../etc/passwd.txt", b"root text", "text/plain")),
-        ("files", ("C:/Users/me/notes.txt", b"win text", "text/plain")),
-    ])
+    resp = client.post(
+        "/api/v1/jobs/process",
+        files=[
+            ("files", ("../../etc/passwd.txt", b"root text", "text/plain")),
+            ("files", ("C:/Users/me/notes.txt", b"win text", "text/plain")),
+        ],
+    )
     assert resp.status_code == 202
     files = sorted(f["source_path"] for f in job(client, resp.json()["job_id"])["files"])
     assert files == ["Users/me/notes.txt", "etc/passwd.txt"]
-    dup = client.post("/api/v1/jobs/process", files=[("files", ("a.txt", b"1", "text/plain")),
-                                                     ("files", ("./a.txt", b"2", "text/plain"))])
+    dup = client.post(
+        "/api/v1/jobs/process",
+        files=[("files", ("a.txt", b"1", "text/plain")), ("files", ("./a.txt", b"2", "text/plain"))],
+    )
     assert dup.status_code == 400 and "Duplicate" in dup.json()["detail"]
 
 
@@ -126,8 +140,11 @@ def test_presigned_upload_flow(client, aws, pump):
     assert target["name"] == "big/report.txt"
     # The URL points at S3 (moto intercepts it in-process).
     s3 = boto3.client("s3", region_name="us-east-1")
-    s3.put_object(Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"uploads/{upload['upload_id']}/big/report.txt",
-                  Body=b"Presigned upload content here.")
+    s3.put_object(
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"],
+        Key=f"uploads/{upload['upload_id']}/big/report.txt",
+        Body=b"Presigned upload content here.",
+    )
     assert httpx.URL(target["url"]).host.endswith("amazonaws.com")
     created = client.post("/api/v1/jobs/process", json={"upload_id": upload["upload_id"]})
     assert created.status_code == 202, created.text

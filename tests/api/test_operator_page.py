@@ -9,8 +9,14 @@ import pytest
 
 from data_extract.api.routers import ui
 
-ASSETS = {"app.js": "text/javascript", "api.js": "text/javascript", "upload.js": "text/javascript",
-          "dom.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml"}
+ASSETS = {
+    "app.js": "text/javascript",
+    "api.js": "text/javascript",
+    "upload.js": "text/javascript",
+    "dom.js": "text/javascript",
+    "app.css": "text/css",
+    "favicon.svg": "image/svg+xml",
+}
 
 
 def _base_href(html: str) -> str:
@@ -37,8 +43,10 @@ def test_page_and_assets_are_served_without_auth_and_with_a_strict_policy(client
     bucket = aws["DATA_EXTRACT_BUCKET_NAME"]
     connect = next(d for d in policy.split("; ") if d.startswith("connect-src"))
     assert f"https://{bucket}.s3.amazonaws.com" in connect.split()
-    assert all(src == "'self'" or bucket in src or re.fullmatch(r"https://s3(\.[a-z0-9-]+)?\.amazonaws\.com", src)
-               for src in connect.split()[1:]), connect
+    assert all(
+        src == "'self'" or bucket in src or re.fullmatch(r"https://s3(\.[a-z0-9-]+)?\.amazonaws\.com", src)
+        for src in connect.split()[1:]
+    ), connect
     assert page.headers["x-content-type-options"] == "nosniff"
     # Every script and style the page names is one of ours, relative to <base>: no CDN, no absolute URL.
     referenced = re.findall(r'(?:src|href)="([^"]+)"', page.text)
@@ -102,17 +110,20 @@ class _Request:
         self.url = httpx.URL(f"https://example.test{path}")
 
 
-@pytest.mark.parametrize(("scope", "expected"), [
-    ({"root_path": ""}, ""),
-    ({"root_path": "/ops/"}, "/ops"),
-    ({"aws.event": {"version": "2.0", "rawPath": "/prod"}}, "/prod"),
-    ({"aws.event": {"version": "2.0", "rawPath": "/prod/"}}, "/prod"),
-    ({"aws.event": {"version": "1.0", "requestContext": {"path": "/v1-stage/"}}}, "/v1-stage"),
-    # Anything that could make <base> name another origin or climb out falls back to the root.
-    ({"aws.event": {"version": "2.0", "rawPath": "//evil.example/"}}, ""),
-    ({"aws.event": {"version": "2.0", "rawPath": "/a/../"}}, ""),
-    ({"aws.event": {"version": "2.0", "rawPath": '/x"><script>/'}}, ""),
-    ({"root_path": "https://evil.example"}, ""),
-])
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [
+        ({"root_path": ""}, ""),
+        ({"root_path": "/ops/"}, "/ops"),
+        ({"aws.event": {"version": "2.0", "rawPath": "/prod"}}, "/prod"),
+        ({"aws.event": {"version": "2.0", "rawPath": "/prod/"}}, "/prod"),
+        ({"aws.event": {"version": "1.0", "requestContext": {"path": "/v1-stage/"}}}, "/v1-stage"),
+        # Anything that could make <base> name another origin or climb out falls back to the root.
+        ({"aws.event": {"version": "2.0", "rawPath": "//evil.example/"}}, ""),
+        ({"aws.event": {"version": "2.0", "rawPath": "/a/../"}}, ""),
+        ({"aws.event": {"version": "2.0", "rawPath": '/x"><script>/'}}, ""),
+        ({"root_path": "https://evil.example"}, ""),
+    ],
+)
 def test_public_prefix(scope, expected):
     assert ui.public_prefix(_Request(scope, "/")) == expected

@@ -22,8 +22,13 @@ from schemathesis.checks import (
 
 API_KEY = "fuzz-key-0123456789abcdef"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 def _app():
@@ -50,8 +55,9 @@ def keyed_stack(aws, monkeypatch):
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 def test_every_operation_answers_as_documented(case, keyed_stack):
     case.call_and_validate(headers={"X-API-Key": API_KEY}, checks=CHECKS)
 

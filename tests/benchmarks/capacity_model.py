@@ -42,16 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs-per-unit", type=int, default=1)
     args = parser.parse_args(argv)
     print(f"{args.files:,} files, {args.workers:,} workers, {args.unit_seconds} s per unit")
-    print("| counter shards | units/s | drain s | WCU/s on a counter item (limit 1,000) | "
-          "S3 PUT/s on outputs (limit 3,500) | S3 GET/s on inputs (limit 5,500) | holds |")
+    print(
+        "| counter shards | units/s | drain s | WCU/s on a counter item (limit 1,000) | "
+        "S3 PUT/s on outputs (limit 3,500) | S3 GET/s on inputs (limit 5,500) | holds |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---|")
     for shards in [int(s) for s in args.shards.split(",")]:
         m = model(args.files, args.workers, args.unit_seconds, shards, args.outputs_per_unit)
-        holds = (m["counter_item_wcu"] <= ITEM_WCU_LIMIT and m["output_prefix_puts"] <= S3_PREFIX_WRITES
-                 and m["input_prefix_gets"] <= S3_PREFIX_READS)
-        print(f"| {shards} | {m['units_per_second']:,.0f} | {m['drain_seconds']:,.0f} | "
-              f"{m['counter_item_wcu']:,.0f} | {m['output_prefix_puts']:,.0f} | {m['input_prefix_gets']:,.0f} | "
-              f"{'yes' if holds else 'no'} |")
+        holds = (
+            m["counter_item_wcu"] <= ITEM_WCU_LIMIT
+            and m["output_prefix_puts"] <= S3_PREFIX_WRITES
+            and m["input_prefix_gets"] <= S3_PREFIX_READS
+        )
+        print(
+            f"| {shards} | {m['units_per_second']:,.0f} | {m['drain_seconds']:,.0f} | "
+            f"{m['counter_item_wcu']:,.0f} | {m['output_prefix_puts']:,.0f} | {m['input_prefix_gets']:,.0f} | "
+            f"{'yes' if holds else 'no'} |"
+        )
     return 0
 
 

@@ -112,7 +112,7 @@ PEER_ENV = {
 # Worker scripts. Each is the shared harness plus a tool-specific setup that defines run(path) -> (text, extra).
 # ---------------------------------------------------------------------------------------------------------------
 
-WORKER_HARNESS = r'''
+WORKER_HARNESS = r"""
 import hashlib, json, os, resource, statistics, sys, time
 
 # Keep the protocol channel clean: whatever a library prints goes to stderr.
@@ -176,10 +176,10 @@ def _serve(run, describe_error, prepare=None):
 
 def _describe(exc):
     return f"{type(exc).__name__}: {str(exc)[:200]}"
-'''
+"""
 
 WORKER_TOOLS: dict[str, str] = {
-    OURS: r'''
+    OURS: r"""
 from data_extract.pipeline.chunk import chunk_document
 from data_extract.pipeline.extract import extract_document
 from data_extract.pipeline.normalize import normalize_document
@@ -211,8 +211,8 @@ def describe_error(exc):
 
 
 _serve(run, describe_error)
-''',
-    "pypdfium2": r'''
+""",
+    "pypdfium2": r"""
 import pypdfium2 as pdfium
 
 
@@ -231,8 +231,8 @@ def run(path):
 
 
 _serve(run, _describe)
-''',
-    "kreuzberg": r'''
+""",
+    "kreuzberg": r"""
 import shutil
 from kreuzberg import ExtractionConfig, extract_file_sync
 
@@ -251,8 +251,8 @@ def run(path):
 
 
 _serve(run, _describe, prepare)
-''',
-    "unstructured": r'''
+""",
+    "unstructured": r"""
 from unstructured.partition.auto import partition
 
 
@@ -262,8 +262,8 @@ def run(path):
 
 
 _serve(run, _describe)
-''',
-    "markitdown": r'''
+""",
+    "markitdown": r"""
 from markitdown import MarkItDown
 
 _CONVERTER = MarkItDown()
@@ -274,8 +274,8 @@ def run(path):
 
 
 _serve(run, _describe)
-''',
-    "docling": r'''
+""",
+    "docling": r"""
 from docling.document_converter import DocumentConverter
 
 _CONVERTER = DocumentConverter()
@@ -286,7 +286,7 @@ def run(path):
 
 
 _serve(run, _describe)
-''',
+""",
 }
 
 VERSION_PROBE = r"""
@@ -528,13 +528,16 @@ def probe_version(tool: str, python: Path) -> str:
         try:
             commit = subprocess.run(
                 ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return "commit unknown"
         dirty = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "functions"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         return f"commit {commit}" + (" + uncommitted changes" if dirty else "")
     dist = PEER_DISTRIBUTIONS[tool]
@@ -550,9 +553,14 @@ def probe_version(tool: str, python: Path) -> str:
 def ours_importable() -> str:
     """Empty when the pipeline modules import in the project venv, else the reason they do not."""
     probe = subprocess.run(
-        [str(tool_python(OURS, Path())), "-c",
-         "import data_extract.pipeline.extract, data_extract.pipeline.normalize, data_extract.pipeline.chunk"],
-        capture_output=True, text=True, env=tool_env(OURS, False),
+        [
+            str(tool_python(OURS, Path())),
+            "-c",
+            "import data_extract.pipeline.extract, data_extract.pipeline.normalize, data_extract.pipeline.chunk",
+        ],
+        capture_output=True,
+        text=True,
+        env=tool_env(OURS, False),
     )
     if probe.returncode == 0:
         return ""
@@ -636,7 +644,9 @@ def run_tool(
                 result.extract_ms = extra["extract_ms"]
                 result.post_ms = extra["post_ms"]
             if phrases:
-                result.missing = phrases_missing(reply.get("text", ""), phrases) if reply["status"] == "ok" else phrases
+                result.missing = (
+                    phrases_missing(reply.get("text", ""), phrases) if reply["status"] == "ok" else phrases
+                )
                 result.found = len(phrases) - len(result.missing)
             run.results[f.path] = result
     finally:
@@ -660,11 +670,27 @@ def measure_peak_rss(files: list[CorpusFile], corpus: Path, workdir: Path, timeo
             worker.start(max(timeout, 300.0))
             reply = worker.request({"path": str(corpus / f.path)}, timeout)
             rss = worker.request({"op": "rusage"}, 30)["max_rss_kb"] / 1024
-            rows.append({"kind": kind, "path": f.path, "bytes": f.size, "status": reply["status"],
-                         "error": reply.get("error", ""), "peak_rss_mb": rss})
+            rows.append(
+                {
+                    "kind": kind,
+                    "path": f.path,
+                    "bytes": f.size,
+                    "status": reply["status"],
+                    "error": reply.get("error", ""),
+                    "peak_rss_mb": rss,
+                }
+            )
         except (TimeoutError, WorkerDied) as exc:
-            rows.append({"kind": kind, "path": f.path, "bytes": f.size, "status": "timeout"
-                         if isinstance(exc, TimeoutError) else "error", "error": str(exc), "peak_rss_mb": None})
+            rows.append(
+                {
+                    "kind": kind,
+                    "path": f.path,
+                    "bytes": f.size,
+                    "status": "timeout" if isinstance(exc, TimeoutError) else "error",
+                    "error": str(exc),
+                    "peak_rss_mb": None,
+                }
+            )
         finally:
             worker.stop()
     return rows
@@ -808,28 +834,39 @@ class Report:
         ours_page = per_page(OURS) if pdf else None
         floor_page = per_page("pypdfium2")
         r = ratio(ours_page, floor_page)
-        rows.append((
-            "PDF within 1.5x of raw pypdfium2 per page",
-            f"{fmt_ratio(r)} ({fmt_ms(ours_page)} vs {fmt_ms(floor_page)} ms/page)" if r else "—",
-            "not measured" if r is None else ("met" if r <= 1.5 else "not met"),
-        ))
+        rows.append(
+            (
+                "PDF within 1.5x of raw pypdfium2 per page",
+                f"{fmt_ratio(r)} ({fmt_ms(ours_page)} vs {fmt_ms(floor_page)} ms/page)" if r else "—",
+                "not measured" if r is None else ("met" if r <= 1.5 else "not met"),
+            )
+        )
         kz_page = per_page("kreuzberg")
         r = ratio(ours_page, kz_page)
-        rows.append((
-            "PDF faster than kreuzberg per page",
-            f"{fmt_ratio(r)} of kreuzberg's time ({fmt_ms(ours_page)} vs {fmt_ms(kz_page)} ms/page)" if r else "—",
-            "not measured" if r is None else ("met" if r < 1.0 else "not met"),
-        ))
+        rows.append(
+            (
+                "PDF faster than kreuzberg per page",
+                f"{fmt_ratio(r)} of kreuzberg's time ({fmt_ms(ours_page)} vs {fmt_ms(kz_page)} ms/page)"
+                if r
+                else "—",
+                "not measured" if r is None else ("met" if r < 1.0 else "not met"),
+            )
+        )
         for kind in OFFICE_KINDS:
             ours_med = self.stats(OURS, kind).median_ms if ours_ok and kind in self.kinds else None
-            kz_med = (self.stats("kreuzberg", kind).median_ms
-                      if "kreuzberg" in self.available_tools and kind in self.kinds else None)
+            kz_med = (
+                self.stats("kreuzberg", kind).median_ms
+                if "kreuzberg" in self.available_tools and kind in self.kinds
+                else None
+            )
             r = ratio(ours_med, kz_med)
-            rows.append((
-                f"{kind.upper()} within 2x of kreuzberg (median per file)",
-                f"{fmt_ratio(r)} ({fmt_ms(ours_med)} vs {fmt_ms(kz_med)} ms)" if r else "—",
-                "not measured" if r is None else ("met" if r <= 2.0 else "not met"),
-            ))
+            rows.append(
+                (
+                    f"{kind.upper()} within 2x of kreuzberg (median per file)",
+                    f"{fmt_ratio(r)} ({fmt_ms(ours_med)} vs {fmt_ms(kz_med)} ms)" if r else "—",
+                    "not measured" if r is None else ("met" if r <= 2.0 else "not met"),
+                )
+            )
         for peer in ("unstructured", "markitdown"):
             if not ours_ok or peer not in self.available_tools:
                 rows.append((f">=30x faster than {peer} on every format", "—", "not measured"))
@@ -856,22 +893,26 @@ class Report:
             if best is None:
                 rows.append(("EXPECT recall >= best peer", f"{ours_found}/{total}", "not measured"))
             else:
-                rows.append((
-                    "EXPECT recall >= best peer",
-                    f"{ours_found}/{total} vs {best[1]}/{total} ({PEER_LABELS[best[0]]})",
-                    "met" if ours_found >= best[1] else "not met",
-                ))
+                rows.append(
+                    (
+                        "EXPECT recall >= best peer",
+                        f"{ours_found}/{total} vs {best[1]}/{total} ({PEER_LABELS[best[0]]})",
+                        "met" if ours_found >= best[1] else "not met",
+                    )
+                )
         else:
             rows.append(("EXPECT recall >= best peer", "—", "not measured"))
         if self.memory is not None:
             peaks = [m for m in self.memory if m["peak_rss_mb"] is not None]
             if peaks:
                 top = max(peaks, key=lambda m: m["peak_rss_mb"])
-                rows.append((
-                    "peak RSS < 512 MB on the largest files",
-                    f"{top['peak_rss_mb']:.0f} MiB ({top['path']})",
-                    "met" if top["peak_rss_mb"] < 512 else "not met",
-                ))
+                rows.append(
+                    (
+                        "peak RSS < 512 MB on the largest files",
+                        f"{top['peak_rss_mb']:.0f} MiB ({top['path']})",
+                        "met" if top["peak_rss_mb"] < 512 else "not met",
+                    )
+                )
             else:
                 rows.append(("peak RSS < 512 MB on the largest files", "—", "not measured"))
         return rows
@@ -920,10 +961,18 @@ class Report:
                 continue
             s = self.stats(tool)
             pct = f" ({100 * s.found / s.expected:.0f}%)" if s.expected else ""
-            rows.append([
-                PEER_LABELS[tool], run.version, f"{s.ok}/{s.attempted}", str(s.empty), str(s.errors),
-                str(s.timeouts), f"{s.found}/{s.expected}{pct}", f"{run.seconds:.1f}",
-            ])
+            rows.append(
+                [
+                    PEER_LABELS[tool],
+                    run.version,
+                    f"{s.ok}/{s.attempted}",
+                    str(s.empty),
+                    str(s.errors),
+                    str(s.timeouts),
+                    f"{s.found}/{s.expected}{pct}",
+                    f"{run.seconds:.1f}",
+                ]
+            )
         return rows
 
     def skipped_lines(self) -> list[str]:
@@ -969,21 +1018,32 @@ class Report:
         return [
             ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
             ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
-            ("cpu", f"{cpu}, {os.cpu_count()} cores" + (
-                f"; load average {self.load_averages[0][0]:.2f} at start, {self.load_averages[1][0]:.2f} at end"
-                if self.load_averages else ""
-            )),
+            (
+                "cpu",
+                f"{cpu}, {os.cpu_count()} cores"
+                + (
+                    f"; load average {self.load_averages[0][0]:.2f} at start, {self.load_averages[1][0]:.2f} at end"
+                    if self.load_averages
+                    else ""
+                ),
+            ),
             ("corpus", f"{len(self.files)} files; {len(text_pdfs)} text PDFs, {text_pdf_pages} pages"),
-            ("settings", (
-                f"chunk_size={CHUNK_SIZE}, overlap={CHUNK_OVERLAP}, OCR {'on' if self.args.ocr else 'off'} "
-                f"(ours and kreuzberg), median of {self.args.repeat} run(s) per file for ours and "
-                f"{self.args.peer_repeat} for peers, per-file timeout {self.args.timeout:.0f} s"
-                + (f", run at niceness {os.nice(0)}" if os.nice(0) else "")
-            )),
-            ("tools", "; ".join(
-                f"{PEER_LABELS[t]} {r.version}" if r.available else f"{PEER_LABELS[t]} skipped ({r.skip_reason})"
-                for t, r in self.runs.items()
-            )),
+            (
+                "settings",
+                (
+                    f"chunk_size={CHUNK_SIZE}, overlap={CHUNK_OVERLAP}, OCR {'on' if self.args.ocr else 'off'} "
+                    f"(ours and kreuzberg), median of {self.args.repeat} run(s) per file for ours and "
+                    f"{self.args.peer_repeat} for peers, per-file timeout {self.args.timeout:.0f} s"
+                    + (f", run at niceness {os.nice(0)}" if os.nice(0) else "")
+                ),
+            ),
+            (
+                "tools",
+                "; ".join(
+                    f"{PEER_LABELS[t]} {r.version}" if r.available else f"{PEER_LABELS[t]} skipped ({r.skip_reason})"
+                    for t, r in self.runs.items()
+                ),
+            ),
         ]
 
     def render_text(self) -> str:
@@ -1013,11 +1073,15 @@ class Report:
     def memory_table(self) -> list[list[str]]:
         rows = [["kind", "file", "MiB on disk", "status", "peak RSS MiB"]]
         for m in self.memory or []:
-            rows.append([
-                m["kind"], m["path"], f"{m['bytes'] / 1048576:.1f}",
-                m["status"] + (f" ({m['error'][:60]})" if m["status"] != "ok" and m["error"] else ""),
-                f"{m['peak_rss_mb']:.0f}" if m["peak_rss_mb"] is not None else "—",
-            ])
+            rows.append(
+                [
+                    m["kind"],
+                    m["path"],
+                    f"{m['bytes'] / 1048576:.1f}",
+                    m["status"] + (f" ({m['error'][:60]})" if m["status"] != "ok" and m["error"] else ""),
+                    f"{m['peak_rss_mb']:.0f}" if m["peak_rss_mb"] is not None else "—",
+                ]
+            )
         return rows
 
     def render_markdown(self) -> str:
@@ -1028,7 +1092,7 @@ class Report:
             "by hand. Every tool runs in its own process and venv and is timed on its extraction call only, after a "
             "warm-up call per file extension; a file's time is the median of its repeated runs. Median ms is over the files the tool extracted with text; pages/s is "
             "over the text PDFs (MANIFEST page counts; scanned, image-only, malformed and password-required PDFs "
-            "excluded); \"time vs ours\" is the tool's time over ours (above 1x: slower than data-extract).",
+            'excluded); "time vs ours" is the tool\'s time over ours (above 1x: slower than data-extract).',
             "",
         ]
         lines += [f"- **{key}**: {value}" for key, value in self.environment()]
@@ -1059,9 +1123,14 @@ class Report:
             if not_ok:
                 lines += [""] + [f"- {line}" for line in not_ok]
         if self.memory:
-            lines += ["", "## Peak memory of data-extract", "",
-                      "ru_maxrss of a fresh worker process that extracts, normalizes and chunks one file "
-                      "(the largest of each kind).", ""]
+            lines += [
+                "",
+                "## Peak memory of data-extract",
+                "",
+                "ru_maxrss of a fresh worker process that extracts, normalizes and chunks one file "
+                "(the largest of each kind).",
+                "",
+            ]
             lines.append(render_markdown_table(self.memory_table()))
         return "\n".join(lines) + "\n"
 
@@ -1081,8 +1150,9 @@ def render_markdown_table(rows: list[list[str]]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     header, *body = rows
-    aligns = ["---"] + ["---:" if all(_numeric(r[i]) for r in body if i < len(r) and r[i]) else "---"
-                        for i in range(1, len(header))]
+    aligns = ["---"] + [
+        "---:" if all(_numeric(r[i]) for r in body if i < len(r) and r[i]) else "---" for i in range(1, len(header))
+    ]
     return "\n".join([line(header), "| " + " | ".join(aligns) + " |", *(line(r) for r in body)])
 
 
@@ -1121,7 +1191,9 @@ def load_ocr_phrases(path: Path = OCR_PHRASES_PATH) -> dict[str, dict[int, list[
 
 def ocr_corpus_files(files: list[CorpusFile]) -> list[CorpusFile]:
     """The corpus's scanned/image-only PDFs and its image files: what OCR reads."""
-    scans = [f for f in files if f.kind == "pdf" and ("scanned" in f.notes.lower() or "image-only" in f.notes.lower())]
+    scans = [
+        f for f in files if f.kind == "pdf" and ("scanned" in f.notes.lower() or "image-only" in f.notes.lower())
+    ]
     images = [f for f in files if f.kind in IMAGE_KINDS]
     return scans + images
 
@@ -1133,8 +1205,14 @@ def _baseline_tesseract(image, dpi: int | None) -> str:
     args = ["tesseract", "stdin", "stdout", "-l", "eng", "--psm", "3", "-c", "thresholding_method=2"]
     if dpi:
         args += ["--dpi", str(int(dpi))]
-    completed = subprocess.run([*args, "tsv"], input=buffer.getvalue(), capture_output=True, timeout=300,
-                               env={**os.environ, "OMP_THREAD_LIMIT": "1"}, check=False)
+    completed = subprocess.run(
+        [*args, "tsv"],
+        input=buffer.getvalue(),
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+        check=False,
+    )
     lines: list[str] = []
     key = paragraph = None
     for row in completed.stdout.decode("utf-8", "replace").splitlines()[1:]:
@@ -1232,8 +1310,10 @@ def current_pages(data: bytes, filename: str) -> tuple[dict[int, str], list[dict
     for block in document.blocks:
         pages[block.page or 1].append(block.text)
         if block.kind == "ocr":
-            provenance.append({k: v for k, v in block.meta.items() if k.startswith("ocr_") or k.startswith("text_layer")}
-                              | {"page": block.page})
+            provenance.append(
+                {k: v for k, v in block.meta.items() if k.startswith("ocr_") or k.startswith("text_layer")}
+                | {"page": block.page}
+            )
     return {p: "\n\n".join(t) for p, t in pages.items()}, provenance
 
 
@@ -1242,8 +1322,9 @@ def _normalized(pages: dict[int, str], fmt: str) -> dict[int, str]:
     from data_extract.pipeline.normalize import normalize_document
     from data_extract.pipeline.types import Block, Document
 
-    document = normalize_document(Document(format=fmt, blocks=[Block(kind="ocr", text=t, page=p)
-                                                               for p, t in pages.items() if t.strip()]))
+    document = normalize_document(
+        Document(format=fmt, blocks=[Block(kind="ocr", text=t, page=p) for p, t in pages.items() if t.strip()])
+    )
     out: dict[int, list[str]] = defaultdict(list)
     for block in document.blocks:
         out[block.page].append(block.text)
@@ -1264,7 +1345,9 @@ class OcrFileResult:
     provenance: list[dict] = field(default_factory=list)
 
 
-def run_ocr_section(corpus: Path, files: list[CorpusFile], phrases: dict[str, dict[int, list[str]]]) -> list[OcrFileResult]:
+def run_ocr_section(
+    corpus: Path, files: list[CorpusFile], phrases: dict[str, dict[int, list[str]]]
+) -> list[OcrFileResult]:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     results = []
     for f in ocr_corpus_files(files):
@@ -1289,8 +1372,12 @@ def run_ocr_section(corpus: Path, files: list[CorpusFile], phrases: dict[str, di
                     result.found_now += 1
                 else:
                     result.missed_now.append(f"p{page}: {phrase}")
-        print(f"  {f.path}: {result.found_before}/{result.phrases} -> {result.found_now}/{result.phrases} "
-              f"({seconds_before:.1f} s -> {seconds_now:.1f} s)", file=sys.stderr, flush=True)
+        print(
+            f"  {f.path}: {result.found_before}/{result.phrases} -> {result.found_now}/{result.phrases} "
+            f"({seconds_before:.1f} s -> {seconds_now:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
         results.append(result)
     return results
 
@@ -1317,10 +1404,20 @@ def render_ocr_section(results: list[OcrFileResult], load: tuple[tuple[float, ..
 
     rows = [["file", "OCR pages", "phrases", "found before", "found now", "s before", "s now"]]
     for r in results:
-        rows.append([r.path, str(r.pages), str(r.phrases), str(r.found_before), str(r.found_now),
-                     f"{r.seconds_before:.1f}", f"{r.seconds_now:.1f}"])
-    rows.append(["**all**", str(pages), str(phrases), str(before), str(now), f"{seconds_before:.1f}",
-                 f"{seconds_now:.1f}"])
+        rows.append(
+            [
+                r.path,
+                str(r.pages),
+                str(r.phrases),
+                str(r.found_before),
+                str(r.found_now),
+                f"{r.seconds_before:.1f}",
+                f"{r.seconds_now:.1f}",
+            ]
+        )
+    rows.append(
+        ["**all**", str(pages), str(phrases), str(before), str(now), f"{seconds_before:.1f}", f"{seconds_now:.1f}"]
+    )
     lines = [
         OCR_SECTION_START,
         "## OCR: scans and page images",
@@ -1340,23 +1437,37 @@ def render_ocr_section(results: list[OcrFileResult], load: tuple[tuple[float, ..
         f"- **phrase recall**: before {pct(before)}, now {pct(now)}",
         f"- **pages/s with OCR**: before {pages / seconds_before:.2f}, now {pages / seconds_now:.2f} ({pages} pages; "
         f"{seconds_before:.1f} s before, {seconds_now:.1f} s now)"
-        if seconds_before and seconds_now else "- **pages/s with OCR**: —",
+        if seconds_before and seconds_now
+        else "- **pages/s with OCR**: —",
         "",
         render_markdown_table(rows),
     ]
     misses = [f"- now misses {r.path} {m}" for r in results for m in r.missed_now]
     if misses:
         lines += ["", *misses]
-    turned = [f"{r.path} p{p['page']} ({p['ocr_rotation']}°)" for r in results for p in r.provenance
-              if p.get("ocr_rotation")]
+    turned = [
+        f"{r.path} p{p['page']} ({p['ocr_rotation']}°)"
+        for r in results
+        for p in r.provenance
+        if p.get("ocr_rotation")
+    ]
     skewed = [f"{r.path} p{p['page']} ({p['ocr_skew']}°)" for r in results for p in r.provenance if p.get("ocr_skew")]
-    enlarged = [f"{r.path} p{p['page']} ({p['ocr_scale']}x)" for r in results for p in r.provenance
-                if p.get("ocr_scale", 1.0) > 1.0]
+    enlarged = [
+        f"{r.path} p{p['page']} ({p['ocr_scale']}x)"
+        for r in results
+        for p in r.provenance
+        if p.get("ocr_scale", 1.0) > 1.0
+    ]
     sparse = [f"{r.path} p{p['page']}" for r in results for p in r.provenance if p.get("ocr_psm") == 11]
     vertical = [f"{r.path} p{p['page']}" for r in results for p in r.provenance if p.get("ocr_vertical_lines")]
     lines += ["", "What the pipeline did to the pages it read:", ""]
-    for label, items in (("turned upright", turned), ("straightened", skewed), ("enlarged", enlarged),
-                         ("read with sparse-text segmentation", sparse), ("vertical lines read whole", vertical)):
+    for label, items in (
+        ("turned upright", turned),
+        ("straightened", skewed),
+        ("enlarged", enlarged),
+        ("read with sparse-text segmentation", sparse),
+        ("vertical lines read whole", vertical),
+    ):
         lines.append(f"- {label}: {', '.join(items) if items else 'none'}")
     lines.append(OCR_SECTION_END)
     return "\n".join(lines) + "\n"
@@ -1367,7 +1478,7 @@ def write_ocr_section(markdown: str) -> None:
     existing = REPORT_PATH.read_text(encoding="utf-8") if REPORT_PATH.exists() else "# Extraction benchmark\n"
     if OCR_SECTION_START in existing and OCR_SECTION_END in existing:
         head = existing[: existing.index(OCR_SECTION_START)]
-        tail = existing[existing.index(OCR_SECTION_END) + len(OCR_SECTION_END):].lstrip("\n")
+        tail = existing[existing.index(OCR_SECTION_END) + len(OCR_SECTION_END) :].lstrip("\n")
         updated = head + markdown + ("\n" + tail if tail else "")
     else:
         updated = existing.rstrip("\n") + "\n\n" + markdown
@@ -1381,25 +1492,38 @@ def write_ocr_section(markdown: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path,
-                        default=Path(os.environ.get("DATA_EXTRACT_CORPUS_DIR") or DEFAULT_CORPUS))
-    parser.add_argument("--peer-venvs", type=Path,
-                        default=Path(os.environ.get("DATA_EXTRACT_BENCH_VENVS") or DEFAULT_PEER_VENVS))
-    parser.add_argument("--peers", default=",".join(PEERS),
-                        help=f"comma-separated subset of {', '.join(PEERS)}, or 'none' (default: all)")
+    parser.add_argument(
+        "--corpus", type=Path, default=Path(os.environ.get("DATA_EXTRACT_CORPUS_DIR") or DEFAULT_CORPUS)
+    )
+    parser.add_argument(
+        "--peer-venvs", type=Path, default=Path(os.environ.get("DATA_EXTRACT_BENCH_VENVS") or DEFAULT_PEER_VENVS)
+    )
+    parser.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help=f"comma-separated subset of {', '.join(PEERS)}, or 'none' (default: all)",
+    )
     parser.add_argument("--only", default="", help="comma-separated MANIFEST kinds, e.g. pdf,docx (default: all)")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per file for data-extract (median)")
-    parser.add_argument("--peer-repeat", type=int, default=1,
-                        help="timed runs per file for each peer (median); steadies the numbers on a busy machine")
+    parser.add_argument(
+        "--peer-repeat",
+        type=int,
+        default=1,
+        help="timed runs per file for each peer (median); steadies the numbers on a busy machine",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per file before a worker is killed")
     parser.add_argument("--ocr", action="store_true", help="let data-extract and kreuzberg OCR image-only pages")
     parser.add_argument("--memory", action="store_true", help="measure data-extract's peak RSS on the largest files")
-    parser.add_argument("--write", action="store_true",
-                        help=f"write the report to {REPORT_PATH.relative_to(REPO_ROOT)}")
+    parser.add_argument(
+        "--write", action="store_true", help=f"write the report to {REPORT_PATH.relative_to(REPO_ROOT)}"
+    )
     parser.add_argument("--json", type=Path, help="also dump every per-file result as JSON here")
-    parser.add_argument("--ocr-section", action="store_true",
-                        help="also read the corpus's scans and page images with OCR, now and as wired before "
-                             f"(phrases: {OCR_PHRASES_PATH.relative_to(REPO_ROOT)}); --write updates only its section")
+    parser.add_argument(
+        "--ocr-section",
+        action="store_true",
+        help="also read the corpus's scans and page images with OCR, now and as wired before "
+        f"(phrases: {OCR_PHRASES_PATH.relative_to(REPO_ROOT)}); --write updates only its section",
+    )
     parser.add_argument("--ocr-section-only", action="store_true", help="run the OCR section and nothing else")
     args = parser.parse_args(argv)
     peers = [] if args.peers.strip() == "none" else [p.strip() for p in args.peers.split(",") if p.strip()]
@@ -1443,16 +1567,26 @@ def main(argv: list[str] | None = None) -> int:
     memory = None
     load_at_start = os.getloadavg()
     if load_at_start[0] > 1.0:
-        print(f"warning: load average {load_at_start[0]:.2f} before the run: other work on this machine will skew "
-              "the timings", file=sys.stderr, flush=True)
+        print(
+            f"warning: load average {load_at_start[0]:.2f} before the run: other work on this machine will skew "
+            "the timings",
+            file=sys.stderr,
+            flush=True,
+        )
     with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
         workdir = Path(tmp)
         for tool in [OURS, *args.peer_list]:
             tool_files = files_for_tool(tool, files)
             print(f"running {PEER_LABELS[tool]} on {len(tool_files)} files ...", file=sys.stderr, flush=True)
             runs[tool] = run_tool(
-                tool, tool_files, corpus=corpus, peer_venvs=args.peer_venvs, expectations=expectations,
-                workdir=workdir, timeout=args.timeout, repeat=args.repeat if tool == OURS else args.peer_repeat,
+                tool,
+                tool_files,
+                corpus=corpus,
+                peer_venvs=args.peer_venvs,
+                expectations=expectations,
+                workdir=workdir,
+                timeout=args.timeout,
+                repeat=args.repeat if tool == OURS else args.peer_repeat,
                 ocr=args.ocr,
             )
             if not runs[tool].available:
@@ -1461,15 +1595,31 @@ def main(argv: list[str] | None = None) -> int:
             print("measuring data-extract peak RSS ...", file=sys.stderr, flush=True)
             memory = measure_peak_rss(files, corpus, workdir, args.timeout, args.ocr)
 
-    report = Report(files=files, runs=runs, expectations=expectations, args=args, memory=memory,
-                    load_averages=(load_at_start, os.getloadavg()))
+    report = Report(
+        files=files,
+        runs=runs,
+        expectations=expectations,
+        args=args,
+        memory=memory,
+        load_averages=(load_at_start, os.getloadavg()),
+    )
     print(report.render_text())
     if args.json:
-        args.json.write_text(json.dumps({
-            tool: {"available": r.available, "skip_reason": r.skip_reason, "version": r.version,
-                   "results": [vars(x) for x in r.results.values()]}
-            for tool, r in runs.items()
-        }, indent=1), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    tool: {
+                        "available": r.available,
+                        "skip_reason": r.skip_reason,
+                        "version": r.version,
+                        "results": [vars(x) for x in r.results.values()],
+                    }
+                    for tool, r in runs.items()
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
     if args.write:
         REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
         # The analysis of the targets is written by people, below a marker; a new run keeps it.
@@ -1477,7 +1627,7 @@ def main(argv: list[str] | None = None) -> int:
         if REPORT_PATH.exists():
             previous = REPORT_PATH.read_text(encoding="utf-8")
             if ANALYSIS_MARKER in previous:
-                analysis = "\n" + previous[previous.index(ANALYSIS_MARKER):]
+                analysis = "\n" + previous[previous.index(ANALYSIS_MARKER) :]
         REPORT_PATH.write_text(report.render_markdown().rstrip("\n") + "\n" + analysis, encoding="utf-8")
         print(f"\nwrote {REPORT_PATH.relative_to(REPO_ROOT)}", file=sys.stderr)
     return 0

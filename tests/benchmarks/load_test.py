@@ -32,7 +32,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -82,8 +82,10 @@ class Stats:
             elif what == "status":
                 self.status_ms.append(elapsed_ms)
             if response.status_code >= 500:
-                self.server_errors.append(f"{what} {response.request.method} {response.request.url.path}: "
-                                          f"{response.status_code} {response.text[:200]}")
+                self.server_errors.append(
+                    f"{what} {response.request.method} {response.request.url.path}: "
+                    f"{response.status_code} {response.text[:200]}"
+                )
 
     def problem(self, text: str) -> None:
         with self.lock:
@@ -121,8 +123,10 @@ class LoadTest:
         try:
             response = self.http().request(method, url, **kwargs)
         except httpx.TransportError as exc:  # no answer within the timeout, connection reset: a failed request
-            self.stats.problem(f"{what} {method} {urlsplit(url).path}: {type(exc).__name__} after "
-                               f"{time.perf_counter() - started:.0f} s")
+            self.stats.problem(
+                f"{what} {method} {urlsplit(url).path}: {type(exc).__name__} after "
+                f"{time.perf_counter() - started:.0f} s"
+            )
             with self.stats.lock:
                 self.stats.statuses["no answer"] += 1
             raise RequestFailed from exc
@@ -137,15 +141,20 @@ class LoadTest:
         return [f"{i}-{p.name}" for i, p in enumerate(paths)]  # distinct names within a job
 
     def _submit_multipart(self, paths: list[Path], key: str) -> httpx.Response:
-        parts = [("files", (name, p.read_bytes(), "application/octet-stream"))
-                 for name, p in zip(self._names(paths), paths, strict=True)]
-        return self._call("submit", "POST", f"{self.api}/jobs/process", files=parts,
-                          headers={"Idempotency-Key": key})
+        parts = [
+            ("files", (name, p.read_bytes(), "application/octet-stream"))
+            for name, p in zip(self._names(paths), paths, strict=True)
+        ]
+        return self._call("submit", "POST", f"{self.api}/jobs/process", files=parts, headers={"Idempotency-Key": key})
 
     def _upload(self, paths: list[Path]) -> str | None:
         """The presigned flow: ask for URLs, upload each file straight to S3 (moto); returns the upload_id."""
-        spec = {"files": [{"name": n, "size_bytes": p.stat().st_size, "content_type": "application/octet-stream"}
-                          for n, p in zip(self._names(paths), paths, strict=True)]}
+        spec = {
+            "files": [
+                {"name": n, "size_bytes": p.stat().st_size, "content_type": "application/octet-stream"}
+                for n, p in zip(self._names(paths), paths, strict=True)
+            ]
+        }
         upload = self._call("upload", "POST", f"{self.api}/uploads", json=spec)
         if upload.status_code != 201:
             self.stats.problem(f"POST /uploads answered {upload.status_code}: {upload.text[:200]}")
@@ -155,8 +164,12 @@ class LoadTest:
             _require_loopback(target["url"])
             data = path.read_bytes()
             if target.get("method", "PUT").upper() == "POST":  # presigned POST: form fields, then the file
-                put = httpx.post(target["url"], data=target.get("fields") or {},
-                                 files={"file": (target["name"], data)}, timeout=120)
+                put = httpx.post(
+                    target["url"],
+                    data=target.get("fields") or {},
+                    files={"file": (target["name"], data)},
+                    timeout=120,
+                )
             else:
                 put = httpx.put(target["url"], content=data, headers=target.get("headers") or {}, timeout=120)
             if put.status_code >= 300:
@@ -164,21 +177,34 @@ class LoadTest:
         return body["upload_id"]
 
     def _submit_upload_id(self, upload_id: str, key: str, what: str = "submit") -> httpx.Response:
-        return self._call(what, "POST", f"{self.api}/jobs/process", json={"upload_id": upload_id},
-                          headers={"Idempotency-Key": key})
+        return self._call(
+            what, "POST", f"{self.api}/jobs/process", json={"upload_id": upload_id}, headers={"Idempotency-Key": key}
+        )
 
     def submit(self, index: int, last: Submitted | None) -> Submitted | None:
         """Job ``index``; a replay of ``last`` (this client's previous submission) every duplicate_every-th time."""
         args = self.args
         if last is not None and index % args.duplicate_every == 0:
-            response = (self._submit_upload_id(last.upload_id, last.key) if last.upload_id
-                        else self._submit_multipart(last.paths, last.key))
+            response = (
+                self._submit_upload_id(last.upload_id, last.key)
+                if last.upload_id
+                else self._submit_multipart(last.paths, last.key)
+            )
             if response.status_code != 200 or response.headers.get("Idempotent-Replayed") != "true":
-                self.stats.problem(f"job {index}: replay answered {response.status_code} "
-                                   f"(Idempotent-Replayed: {response.headers.get('Idempotent-Replayed')})")
+                self.stats.problem(
+                    f"job {index}: replay answered {response.status_code} "
+                    f"(Idempotent-Replayed: {response.headers.get('Idempotent-Replayed')})"
+                )
                 return None
-            return Submitted(index, response.json()["job_id"], last.files, replay_of=last.index, key=last.key,
-                             paths=last.paths, upload_id=last.upload_id)
+            return Submitted(
+                index,
+                response.json()["job_id"],
+                last.files,
+                replay_of=last.index,
+                key=last.key,
+                paths=last.paths,
+                upload_id=last.upload_id,
+            )
         key, paths = f"load-{uuid.uuid4().hex}", self._pick(index)
         started = time.perf_counter()
         upload_id = None
@@ -194,8 +220,9 @@ class LoadTest:
         if response.status_code != 202:
             self.stats.problem(f"job {index}: submit answered {response.status_code}: {response.text[:200]}")
             return None
-        job = Submitted(index, response.json()["job_id"], self._names(paths), key=key, paths=paths,
-                        upload_id=upload_id)
+        job = Submitted(
+            index, response.json()["job_id"], self._names(paths), key=key, paths=paths, upload_id=upload_id
+        )
         if index % args.cancel_every == 3:
             cancel = self._call("cancel", "POST", f"{self.api}/jobs/{job.job_id}/cancel")
             if cancel.status_code not in (202, 409):
@@ -206,8 +233,9 @@ class LoadTest:
     def poll(self, job: Submitted, deadline: float) -> dict | None:
         while time.monotonic() < deadline:
             try:
-                response = self._call("status", "GET", f"{self.api}/jobs/{job.job_id}",
-                                      params={"file_limit": 10, "event_limit": 1})
+                response = self._call(
+                    "status", "GET", f"{self.api}/jobs/{job.job_id}", params={"file_limit": 10, "event_limit": 1}
+                )
             except RequestFailed:
                 continue
             if response.status_code == 200 and response.json()["status"] in TERMINAL:
@@ -268,15 +296,25 @@ class LoadTest:
                 self.stats.problem(f"job {s.index}: replay named {s.job_id}, not {original.job_id}")
         distinct = len(by_job)
         return {
-            "jobs_submitted": len(submitted), "distinct_jobs": distinct, "replays": len(replays),
-            "cancel_requests": sum(1 for s in submitted if s.cancelled), "files": files_total,
-            "outcomes": dict(sorted(outcome.items())), "submit_seconds": submit_seconds,
-            "total_seconds": total_seconds, "submit_rate": len(submitted) / submit_seconds,
-            "file_rate": files_total / total_seconds, "job_rate": distinct / total_seconds,
-            "submit_p50": _percentile(self.stats.submit_ms, 50), "submit_p99": _percentile(self.stats.submit_ms, 99),
-            "status_p50": _percentile(self.stats.status_ms, 50), "status_p99": _percentile(self.stats.status_ms, 99),
-            "status_requests": len(self.stats.status_ms), "http_statuses": dict(sorted(self.stats.statuses.items())),
-            "server_errors": len(self.stats.server_errors), "problems": list(self.stats.problems),
+            "jobs_submitted": len(submitted),
+            "distinct_jobs": distinct,
+            "replays": len(replays),
+            "cancel_requests": sum(1 for s in submitted if s.cancelled),
+            "files": files_total,
+            "outcomes": dict(sorted(outcome.items())),
+            "submit_seconds": submit_seconds,
+            "total_seconds": total_seconds,
+            "submit_rate": len(submitted) / submit_seconds,
+            "file_rate": files_total / total_seconds,
+            "job_rate": distinct / total_seconds,
+            "submit_p50": _percentile(self.stats.submit_ms, 50),
+            "submit_p99": _percentile(self.stats.submit_ms, 99),
+            "status_p50": _percentile(self.stats.status_ms, 50),
+            "status_p99": _percentile(self.stats.status_ms, 99),
+            "status_requests": len(self.stats.status_ms),
+            "http_statuses": dict(sorted(self.stats.statuses.items())),
+            "server_errors": len(self.stats.server_errors),
+            "problems": list(self.stats.problems),
             "corpus_files": len(self.files),
         }
 
@@ -291,8 +329,12 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def render(report: dict, args: argparse.Namespace) -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, check=False).stdout.strip() or "unknown"
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+            ).stdout.strip()
+            or "unknown"
+        )
     except OSError:
         commit = "unknown"
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
@@ -305,7 +347,7 @@ def render(report: dict, args: argparse.Namespace) -> str:
         "The local stack runs each function one invocation at a time, so throughput here is a floor for one "
         "machine, not what Lambda's concurrency gives.",
         "",
-        f"- **date**: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; commit {commit}; "
+        f"- **date**: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; commit {commit}; "
         f"python {platform.python_version()}; {os.cpu_count()} cores, load average {load[0]:.2f} at the end",
         f"- **run**: {args.jobs} submissions from {args.clients} concurrent clients; 1-3 corpus files per job "
         f"({report['corpus_files']} corpus files of at most {args.max_file_bytes} bytes, mixed formats); every "
@@ -342,8 +384,8 @@ def _outcomes(outcomes: dict) -> str:
 def write_section(section: str) -> None:
     text = REPORT_PATH.read_text(encoding="utf-8") if REPORT_PATH.exists() else ""
     if SECTION_START in text and SECTION_END in text:
-        before = text[:text.index(SECTION_START)]
-        after = text[text.index(SECTION_END) + len(SECTION_END):].lstrip("\n")
+        before = text[: text.index(SECTION_START)]
+        after = text[text.index(SECTION_END) + len(SECTION_END) :].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
     else:
         # At the end, below the extraction report's hand-written analysis, which its --write keeps.
@@ -376,11 +418,21 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no local stack answers at {args.base_url}")
 
     report = LoadTest(args).run()
-    for key in ("jobs_submitted", "distinct_jobs", "replays", "cancel_requests", "files", "outcomes",
-                "http_statuses", "server_errors"):
+    for key in (
+        "jobs_submitted",
+        "distinct_jobs",
+        "replays",
+        "cancel_requests",
+        "files",
+        "outcomes",
+        "http_statuses",
+        "server_errors",
+    ):
         print(f"{key:>18}: {report[key]}")
-    print(f"{'throughput':>18}: {report['submit_rate']:.1f} submissions/s, {report['job_rate']:.2f} jobs/s, "
-          f"{report['file_rate']:.2f} files/s")
+    print(
+        f"{'throughput':>18}: {report['submit_rate']:.1f} submissions/s, {report['job_rate']:.2f} jobs/s, "
+        f"{report['file_rate']:.2f} files/s"
+    )
     print(f"{'submit latency':>18}: p50 {report['submit_p50']:.0f} ms, p99 {report['submit_p99']:.0f} ms")
     print(f"{'status latency':>18}: p50 {report['status_p50']:.0f} ms, p99 {report['status_p99']:.0f} ms")
     print(f"{'wall time':>18}: {report['submit_seconds']:.1f} s submitting, {report['total_seconds']:.1f} s in all")

@@ -30,7 +30,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--threads", default="1", help="BLAS/OpenMP threads (the targets are for one core)")
     parser.add_argument("--recall", action="store_true", help="measure the embedding search's recall at 10,000")
-    parser.add_argument("--corpus", default=os.environ.get("DATA_EXTRACT_CORPUS_DIR", str(REPO.parent / "shared" / "corpus")))
+    parser.add_argument(
+        "--corpus", default=os.environ.get("DATA_EXTRACT_CORPUS_DIR", str(REPO.parent / "shared" / "corpus"))
+    )
     return parser.parse_args()
 
 
@@ -102,10 +104,12 @@ def run(size: int, corpus: Path) -> dict[str, tuple[float, int, int, float]]:
     total_peak = sampler.peak(started, ended)
     rows["total"] = ((ended - started) * 1000, total_peak, total_peak - baseline, sampler.cpu(started, ended))
     s = analysis.summary
-    print(f"\n{size:,} chunks ({len({c.source_file for c in chunks})} files): vocabulary {s['summary']['vocabulary_size']}, "
-          f"{s['summary']['n_components']} topics, {s['summary']['n_clusters']} clusters, "
-          f"silhouette {s['clusters']['silhouette_score']}, {s['similarity']['statistics']['n_similar_pairs']} related "
-          f"pairs, {len(s['similarity']['duplicate_groups'])} duplicate groups, search {s['similarity']['search']}")
+    print(
+        f"\n{size:,} chunks ({len({c.source_file for c in chunks})} files): vocabulary {s['summary']['vocabulary_size']}, "
+        f"{s['summary']['n_components']} topics, {s['summary']['n_clusters']} clusters, "
+        f"silhouette {s['clusters']['silhouette_score']}, {s['similarity']['statistics']['n_similar_pairs']} related "
+        f"pairs, {len(s['similarity']['duplicate_groups'])} duplicate groups, search {s['similarity']['search']}"
+    )
     print(f"  {'step':<22}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}{'+peak MiB':>10}")
     for step, (ms, peak, delta, cpu) in rows.items():
         print(f"  {step:<22}{ms / 1000:9.2f}{cpu:9.2f}{mib(peak):>10}{mib(delta):>10}")
@@ -127,15 +131,21 @@ def recall(corpus: Path, size: int = 10_000) -> None:
         exact_s = time.perf_counter() - started
         started = time.perf_counter()
         approx = similarity.pairs_above_via_embedding(
-            matrix, result.vectors, threshold, candidates_per_row=options.embedding_candidates,
-            embedding_floor=threshold - options.embedding_margin)
+            matrix,
+            result.vectors,
+            threshold,
+            candidates_per_row=options.embedding_candidates,
+            embedding_floor=threshold - options.embedding_margin,
+        )
         approx_s = time.perf_counter() - started
         truth = set(zip(exact.i.tolist(), exact.j.tolist()))
         got = set(zip(approx.i.tolist(), approx.j.tolist()))
         hit = len(truth & got)
-        print(f"  threshold {threshold}: exact {len(truth)} pairs in {exact_s:.2f} s; embedding search "
-              f"{len(got)} pairs in {approx_s:.2f} s, recall {hit / len(truth) if truth else 1.0:.4f}, "
-              f"precision {hit / len(got) if got else 1.0:.4f}")
+        print(
+            f"  threshold {threshold}: exact {len(truth)} pairs in {exact_s:.2f} s; embedding search "
+            f"{len(got)} pairs in {approx_s:.2f} s, recall {hit / len(truth) if truth else 1.0:.4f}, "
+            f"precision {hit / len(got) if got else 1.0:.4f}"
+        )
 
 
 def main() -> int:
@@ -144,9 +154,11 @@ def main() -> int:
         print(f"corpus not found at {corpus} (set DATA_EXTRACT_CORPUS_DIR)", file=sys.stderr)
         return 2
     real = corpus_chunks(corpus)
-    print(f"semantic stage benchmark: {len(real)} real corpus chunks from {len({c.source_file for c in real})} "
-          f"documents as sentence source; threads={ARGS.threads}; python {sys.version.split()[0]}; "
-          f"numpy {np.__version__}; cpus {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"semantic stage benchmark: {len(real)} real corpus chunks from {len({c.source_file for c in real})} "
+        f"documents as sentence source; threads={ARGS.threads}; python {sys.version.split()[0]}; "
+        f"numpy {np.__version__}; cpus {os.cpu_count()}; load {os.getloadavg()[0]:.1f}"
+    )
     results = {}
     for size in [int(s) for s in ARGS.sizes.split(",") if s]:
         results[size] = run(size, corpus)
@@ -154,8 +166,10 @@ def main() -> int:
     for small, large in zip(sizes, sizes[1:]):
         t_small, t_large = results[small]["total"][3] or 1e-9, results[large]["total"][3]
         m_small, m_large = results[small]["total"][2], results[large]["total"][2]
-        print(f"\n{large:,} vs {small:,} chunks ({large / small:.0f}x): time x{t_large / t_small:.1f}, "
-              f"added memory x{m_large / max(m_small, 1):.1f}")
+        print(
+            f"\n{large:,} vs {small:,} chunks ({large / small:.0f}x): time x{t_large / t_small:.1f}, "
+            f"added memory x{m_large / max(m_small, 1):.1f}"
+        )
     if ARGS.recall:
         print("\nlarge-corpus candidate search vs exact search, 10,000 chunks:")
         recall(corpus)

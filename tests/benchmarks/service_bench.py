@@ -84,11 +84,19 @@ HOSTED_PER_1000_PAGES = [
 # transaction costs double per item, and TransactWriteItems holds three items in the unit's result).
 DYNAMODB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1, "TransactWriteItems": 6, "BatchWriteItem": 1}
 DYNAMODB_READS = {"GetItem": 1, "Query": 1, "BatchGetItem": 1, "TransactGetItems": 2, "Scan": 1}
-S3_PUTS = {"PutObject", "CopyObject", "ListObjectsV2", "CreateMultipartUpload", "UploadPart",
-           "CompleteMultipartUpload", "DeleteObjects"}
+S3_PUTS = {
+    "PutObject",
+    "CopyObject",
+    "ListObjectsV2",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "DeleteObjects",
+}
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def corpus_dir(arg: str | None) -> Path:
     path = Path(arg or os.environ.get("DATA_EXTRACT_CORPUS_DIR") or REPO_ROOT.parent / "shared" / "corpus")
@@ -111,8 +119,9 @@ def manifest(corpus: Path) -> list[CorpusFile]:
     files = []
     for row in rows:
         pages = row.get("pages_or_sheets_or_slides") or ""
-        files.append(CorpusFile(corpus / row["path"], row["path"], row["kind"],
-                                int(pages) if pages.isdigit() else None))
+        files.append(
+            CorpusFile(corpus / row["path"], row["path"], row["kind"], int(pages) if pages.isdigit() else None)
+        )
     return [f for f in files if f.path.is_file()]
 
 
@@ -154,13 +163,23 @@ class Stack:
         self.port = free_port()
         self.call_log = workdir / f"calls-{worker_loops}-{self.port}"
         self.log_path = workdir / f"stack-{worker_loops}-{self.port}.log"
-        env = {**os.environ, "PORT": str(self.port), "UVICORN_LOG_LEVEL": "warning",
-               "DATA_EXTRACT_LOCAL_AWS_CALL_LOG": str(self.call_log), "POWERTOOLS_LOG_LEVEL": "WARNING",
-               "OMP_THREAD_LIMIT": "1"}
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "UVICORN_LOG_LEVEL": "warning",
+            "DATA_EXTRACT_LOCAL_AWS_CALL_LOG": str(self.call_log),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "OMP_THREAD_LIMIT": "1",
+        }
         env.pop("DATA_EXTRACT_API_KEY", None)
         self.log = self.log_path.open("wb")
-        self.process = subprocess.Popen([PYTHON, "-m", "infra.local.stack", "--worker-loops", str(worker_loops)],
-                                        cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "infra.local.stack", "--worker-loops", str(worker_loops)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -212,6 +231,7 @@ def wait_for(client: httpx.Client, job_id: str, timeout: float = 1800, interval:
 
 # ---------------------------------------------------------------- e2e and round trips
 
+
 @dataclass
 class E2eRun:
     label: str
@@ -258,55 +278,102 @@ def run_e2e(label: str, files: list[CorpusFile], loops: int, workdir: Path) -> E
     units = detail["files"]
     latencies = [(parse_time(u["updated_at"]) - created) * 1000 for u in units if u.get("updated_at")]
     pipeline = [sum((u.get("stage_timings_ms") or {}).values()) for u in units]
-    pdf_pages = sum(pages_of.get(u["source_path"]) or 0 for u in units
-                    if u["status"] == "processed" and u["source_path"].lower().endswith(".pdf"))
-    return E2eRun(label, loops, len(files), wall, job["status"], dict(Counter(u["status"] for u in units)), pdf_pages,
-                  latencies, statistics.fmean(pipeline) if pipeline else 0.0, calls, polls)
+    pdf_pages = sum(
+        pages_of.get(u["source_path"]) or 0
+        for u in units
+        if u["status"] == "processed" and u["source_path"].lower().endswith(".pdf")
+    )
+    return E2eRun(
+        label,
+        loops,
+        len(files),
+        wall,
+        job["status"],
+        dict(Counter(u["status"] for u in units)),
+        pdf_pages,
+        latencies,
+        statistics.fmean(pipeline) if pipeline else 0.0,
+        calls,
+        polls,
+    )
 
 
 def e2e_tables(runs: list[E2eRun]) -> list[str]:
-    out = ["## End to end on the local stack", "",
-           "One multipart job per row; submit to terminal status, polling `GET /jobs/{id}` every 250 ms.", "",
-           "| batch | worker loops | files | status | wall s | files/min | PDF pages/s | p50 file ms | p99 file ms |",
-           "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    out = [
+        "## End to end on the local stack",
+        "",
+        "One multipart job per row; submit to terminal status, polling `GET /jobs/{id}` every 250 ms.",
+        "",
+        "| batch | worker loops | files | status | wall s | files/min | PDF pages/s | p50 file ms | p99 file ms |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for run in runs:
-        out.append(f"| {run.label} | {run.loops} | {run.files} | {run.status} {run.counts} | {run.wall_s:.1f} | "
-                   f"{run.files / run.wall_s * 60:.0f} | {run.pdf_pages / run.wall_s:.0f} | "
-                   f"{percentile(run.latencies_ms, 50):.0f} | {percentile(run.latencies_ms, 99):.0f} |")
-    out += ["", "### Where a file unit's time goes (worker, ms per unit)", "",
-            "| batch | loops | S3 | DynamoDB | SQS | other AWS | pipeline | round trips total | p50 latency |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        out.append(
+            f"| {run.label} | {run.loops} | {run.files} | {run.status} {run.counts} | {run.wall_s:.1f} | "
+            f"{run.files / run.wall_s * 60:.0f} | {run.pdf_pages / run.wall_s:.0f} | "
+            f"{percentile(run.latencies_ms, 50):.0f} | {percentile(run.latencies_ms, 99):.0f} |"
+        )
+    out += [
+        "",
+        "### Where a file unit's time goes (worker, ms per unit)",
+        "",
+        "| batch | loops | S3 | DynamoDB | SQS | other AWS | pipeline | round trips total | p50 latency |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for run in runs:
         ms = run.service_ms_per_unit()
         known = {"s3", "dynamodb", "sqs"}
         other = sum(v for k, v in ms.items() if k not in known)
         total = sum(ms.values())
-        out.append(f"| {run.label} | {run.loops} | {ms.get('s3', 0):.1f} | {ms.get('dynamodb', 0):.1f} | "
-                   f"{ms.get('sqs', 0):.1f} | {other:.1f} | {run.pipeline_ms_per_unit:.1f} | {total:.1f} | "
-                   f"{percentile(run.latencies_ms, 50):.0f} |")
-    out += ["", "The p50 latency is measured from the job's creation, so it includes the time a unit waited in the "
-            "queue behind the others of its batch; with one loop that wait dominates.", ""]
+        out.append(
+            f"| {run.label} | {run.loops} | {ms.get('s3', 0):.1f} | {ms.get('dynamodb', 0):.1f} | "
+            f"{ms.get('sqs', 0):.1f} | {other:.1f} | {run.pipeline_ms_per_unit:.1f} | {total:.1f} | "
+            f"{percentile(run.latencies_ms, 50):.0f} |"
+        )
+    out += [
+        "",
+        "The p50 latency is measured from the job's creation, so it includes the time a unit waited in the "
+        "queue behind the others of its batch; with one loop that wait dominates.",
+        "",
+    ]
     return out
 
 
 def round_trip_tables(run: E2eRun) -> list[str]:
-    out = [f"## Round trips (AWS calls), {run.label}, {run.loops} worker loop(s)", "",
-           f"{run.files} file units; the API's calls include the benchmark's {run.polls} status polls.", "",
-           "| function | service | operation | calls | per file unit | ms per call |", "|---|---|---|---:|---:|---:|"]
-    for caller in ("WorkerFunction", "FinalizeFunction", "ApiFunction", "WorkerFunction:EventSourceMapping",
-                   "FinalizeFunction:EventSourceMapping"):
+    out = [
+        f"## Round trips (AWS calls), {run.label}, {run.loops} worker loop(s)",
+        "",
+        f"{run.files} file units; the API's calls include the benchmark's {run.polls} status polls.",
+        "",
+        "| function | service | operation | calls | per file unit | ms per call |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for caller in (
+        "WorkerFunction",
+        "FinalizeFunction",
+        "ApiFunction",
+        "WorkerFunction:EventSourceMapping",
+        "FinalizeFunction:EventSourceMapping",
+    ):
         for (service, operation), (count, ms) in run.calls_by(caller).items():
-            out.append(f"| {caller} | {service} | {operation} | {count} | {count / max(1, run.files):.2f} | "
-                       f"{ms / max(1, count):.1f} |")
+            out.append(
+                f"| {caller} | {service} | {operation} | {count} | {count / max(1, run.files):.2f} | "
+                f"{ms / max(1, count):.1f} |"
+            )
     worker = sum(c for c, _ in run.calls_by("WorkerFunction").values())
     finalize = sum(c for c, _ in run.calls_by("FinalizeFunction").values())
     api = sum(c for c, _ in run.calls_by("ApiFunction").values())
-    out += ["", f"Per file unit: **{worker / max(1, run.files):.2f}** worker calls. Per job: {worker} worker, "
-            f"{finalize} finalize, {api} API (submit + {run.polls} polls + final detail).", ""]
+    out += [
+        "",
+        f"Per file unit: **{worker / max(1, run.files):.2f}** worker calls. Per job: {worker} worker, "
+        f"{finalize} finalize, {api} API (submit + {run.polls} polls + final detail).",
+        "",
+    ]
     return out
 
 
 # ---------------------------------------------------------------- API latency
+
 
 def _time_requests(send, count: int, concurrency: int) -> list[float]:
     latencies: list[float] = []
@@ -325,8 +392,10 @@ def _time_requests(send, count: int, concurrency: int) -> list[float]:
 
 
 def _small_files(n: int) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [("files", (f"note-{i}.txt", f"Small note {i}: the quarterly figures were reviewed.".encode(),
-                       "text/plain")) for i in range(n)]
+    return [
+        ("files", (f"note-{i}.txt", f"Small note {i}: the quarterly figures were reviewed.".encode(), "text/plain"))
+        for i in range(n)
+    ]
 
 
 def api_over_http(requests: int, workdir: Path) -> list[tuple[str, int, list[float]]]:
@@ -352,8 +421,9 @@ def api_over_http(requests: int, workdir: Path) -> list[tuple[str, int, list[flo
             check(upload, 200, 201)
             body = upload.json()
             target = body["files"][0]
-            put = httpx.request(target.get("method", "PUT"), target["url"], content=b"x" * 40,
-                                headers=target.get("headers") or {})
+            put = httpx.request(
+                target.get("method", "PUT"), target["url"], content=b"x" * 40, headers=target.get("headers") or {}
+            )
             check(put, 200)
             check(c.post(f"{API}/jobs/process", json={"upload_id": body["upload_id"]}), 200, 202)
 
@@ -361,8 +431,9 @@ def api_over_http(requests: int, workdir: Path) -> list[tuple[str, int, list[flo
             "GET /jobs/{id}": lambda: check(client().get(f"{API}/jobs/{seed}"), 200),
             "GET /jobs": lambda: check(client().get(f"{API}/jobs", params={"limit": 50}), 200),
             "POST /jobs/process (JSON, upload id; includes its upload)": upload_and_submit,
-            "POST /jobs/process (multipart, 10 files)":
-                lambda: check(client().post(f"{API}/jobs/process", files=_small_files(10)), 202),
+            "POST /jobs/process (multipart, 10 files)": lambda: check(
+                client().post(f"{API}/jobs/process", files=_small_files(10)), 202
+            ),
         }
         for name, send in cases.items():
             for concurrency in (1, 16):
@@ -377,7 +448,7 @@ def api_in_process(requests: int) -> list[tuple[str, int, list[float]]]:
     """Through the Lambda handler with API Gateway v2 events, against moto in this process."""
     code = f"""
 import json, os, sys, time
-sys.path[:0] = [{str(REPO_ROOT)!r}, {str(REPO_ROOT / 'functions')!r}]
+sys.path[:0] = [{str(REPO_ROOT)!r}, {str(REPO_ROOT / "functions")!r}]
 for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
     os.environ[k] = "testing"
 os.environ.update(AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true",
@@ -425,16 +496,23 @@ with mock_aws():
 
 
 def api_tables(in_process: list, over_http: list) -> list[str]:
-    out = ["## API latency", "", "| path | where | clients | requests | p50 ms | p99 ms |",
-           "|---|---|---:|---:|---:|---:|"]
+    out = [
+        "## API latency",
+        "",
+        "| path | where | clients | requests | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for where, rows in (("in-process (Mangum, moto in-process)", in_process), ("HTTP, local stack", over_http)):
         for name, concurrency, times in rows:
-            out.append(f"| {name} | {where} | {concurrency} | {len(times)} | {percentile(times, 50):.1f} | "
-                       f"{percentile(times, 99):.1f} |")
+            out.append(
+                f"| {name} | {where} | {concurrency} | {len(times)} | {percentile(times, 50):.1f} | "
+                f"{percentile(times, 99):.1f} |"
+            )
     return out + [""]
 
 
 # ---------------------------------------------------------------- cold start
+
 
 def handler_modules() -> dict[str, str]:
     from infra.local.template import load_template
@@ -445,8 +523,9 @@ def handler_modules() -> dict[str, str]:
 
 def _fresh_import_seconds(statement: str, env: dict[str, str]) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    done = subprocess.run([PYTHON, "-c", code], cwd=REPO_ROOT / "functions", env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [PYTHON, "-c", code], cwd=REPO_ROOT / "functions", env=env, capture_output=True, text=True, timeout=120
+    )
     if done.returncode != 0:
         raise SystemExit(f"{statement!r} failed: {done.stderr[-400:]}")
     return float(done.stdout.strip().splitlines()[-1])
@@ -467,30 +546,49 @@ print(imported - t, time.perf_counter() - imported)
 
 
 def cold_start(repeat: int) -> list[str]:
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
-           "DATA_EXTRACT_TABLE_NAME": "t", "DATA_EXTRACT_BUCKET_NAME": "b", "DATA_EXTRACT_WORK_QUEUE_URL": "q",
-           "DATA_EXTRACT_FINALIZE_QUEUE_URL": "q"}
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "DATA_EXTRACT_TABLE_NAME": "t",
+        "DATA_EXTRACT_BUCKET_NAME": "b",
+        "DATA_EXTRACT_WORK_QUEUE_URL": "q",
+        "DATA_EXTRACT_FINALIZE_QUEUE_URL": "q",
+    }
     baseline = statistics.median(_fresh_import_seconds("import fastapi, mangum, boto3", env) for _ in range(repeat))
-    out = ["## Cold start (fresh interpreter, median of %d)" % repeat, "",
-           "| module | import ms | x baseline |", "|---|---:|---:|",
-           f"| `import fastapi, mangum, boto3` (baseline) | {baseline * 1000:.0f} | 1.00 |"]
+    out = [
+        "## Cold start (fresh interpreter, median of %d)" % repeat,
+        "",
+        "| module | import ms | x baseline |",
+        "|---|---:|---:|",
+        f"| `import fastapi, mangum, boto3` (baseline) | {baseline * 1000:.0f} | 1.00 |",
+    ]
     for function, module in sorted(handler_modules().items()):
         seconds = statistics.median(_fresh_import_seconds(f"import {module}", env) for _ in range(repeat))
         out.append(f"| {function}: `{module}` | {seconds * 1000:.0f} | {seconds / baseline:.2f} |")
     event = REPO_ROOT / "tests" / "events" / "api_http_v2_get_health.json"
     firsts = []
     for _ in range(repeat):
-        done = subprocess.run([PYTHON, "-c", FIRST_REQUEST.format(root=str(REPO_ROOT), event=str(event))],
-                              cwd=REPO_ROOT / "functions", env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [PYTHON, "-c", FIRST_REQUEST.format(root=str(REPO_ROOT), event=str(event))],
+            cwd=REPO_ROOT / "functions",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if done.returncode == 0:
             firsts.append(float(done.stdout.split()[-1]))
     if firsts:
-        out.append(f"| ApiFunction: first request after import (`GET /api/v1/health`) | "
-                   f"{statistics.median(firsts) * 1000:.0f} | |")
+        out.append(
+            f"| ApiFunction: first request after import (`GET /api/v1/health`) | "
+            f"{statistics.median(firsts) * 1000:.0f} | |"
+        )
     return out + [""]
 
 
 # ---------------------------------------------------------------- size
+
 
 def _tree_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
@@ -521,6 +619,7 @@ def package_sizes() -> list[str]:
 
 # ---------------------------------------------------------------- cost
 
+
 def cost_table(run: E2eRun, pdf_run_pages: int) -> list[str]:
     from infra.local.template import load_template
 
@@ -538,8 +637,10 @@ def cost_table(run: E2eRun, pdf_run_pages: int) -> list[str]:
         cost = 0.0
         for (service, operation), (count, _) in run.calls_by(caller).items():
             if service == "dynamodb":
-                cost += count * (DYNAMODB_WRITES.get(operation, 0) * DYNAMODB_WRITE_UNIT
-                                 + DYNAMODB_READS.get(operation, 0) * DYNAMODB_READ_UNIT)
+                cost += count * (
+                    DYNAMODB_WRITES.get(operation, 0) * DYNAMODB_WRITE_UNIT
+                    + DYNAMODB_READS.get(operation, 0) * DYNAMODB_READ_UNIT
+                )
             elif service == "s3":
                 cost += count * (S3_PUT if operation in S3_PUTS else S3_GET)
             elif service == "sqs":
@@ -552,13 +653,18 @@ def cost_table(run: E2eRun, pdf_run_pages: int) -> list[str]:
     per_1000_files = per_file * 1000
     pages_per_file = pdf_run_pages / max(1, run.files) if pdf_run_pages else 1
     per_1000_pages = per_1000_files / max(pages_per_file, 1e-9)
-    out = [f"## Cost (list prices of {PRICES_AS_OF}, us-east-1, x86_64)", "",
-           f"From the {run.label} run with {run.loops} loop(s): {worker_ms_per_unit:.0f} ms billed per file unit at "
-           f"{memory_gb.get('WorkerFunction', 2) * 1024:.0f} MB, its measured AWS requests, and finalize once per "
-           "job. The API request of the submit is left out (one per job).", "",
-           "| what | USD per 1,000 files | USD per 1,000 pages |", "|---|---:|---:|",
-           f"| data-extract on Lambda (this batch: {pages_per_file:.1f} pages per file) | {per_1000_files:.4f} | "
-           f"{per_1000_pages:.4f} |"]
+    out = [
+        f"## Cost (list prices of {PRICES_AS_OF}, us-east-1, x86_64)",
+        "",
+        f"From the {run.label} run with {run.loops} loop(s): {worker_ms_per_unit:.0f} ms billed per file unit at "
+        f"{memory_gb.get('WorkerFunction', 2) * 1024:.0f} MB, its measured AWS requests, and finalize once per "
+        "job. The API request of the submit is left out (one per job).",
+        "",
+        "| what | USD per 1,000 files | USD per 1,000 pages |",
+        "|---|---:|---:|",
+        f"| data-extract on Lambda (this batch: {pages_per_file:.1f} pages per file) | {per_1000_files:.4f} | "
+        f"{per_1000_pages:.4f} |",
+    ]
     for name, price, note in HOSTED_PER_1000_PAGES:
         out.append(f"| {name} ({note}) | | {price:.2f} |")
     return out + [""]
@@ -566,10 +672,14 @@ def cost_table(run: E2eRun, pdf_run_pages: int) -> list[str]:
 
 # ---------------------------------------------------------------- report
 
+
 def environment_lines() -> list[str]:
-    return [f"- **date**: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-            f"- **machine**: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "- **stack**: moto server on loopback; every AWS call is a real HTTP round trip to it", ""]
+    return [
+        f"- **date**: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        f"- **machine**: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "- **stack**: moto server on loopback; every AWS call is a real HTTP round trip to it",
+        "",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -585,8 +695,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sections = set(args.sections.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="service-bench-"))
-    lines = ["# Service benchmark", "", "`tests/benchmarks/service_bench.py` (see its docstring for the method).", "",
-             *environment_lines()]
+    lines = [
+        "# Service benchmark",
+        "",
+        "`tests/benchmarks/service_bench.py` (see its docstring for the method).",
+        "",
+        *environment_lines(),
+    ]
     runs: list[E2eRun] = []
     try:
         if "e2e" in sections or "cost" in sections:
@@ -621,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         if REPORT_PATH.exists():
             previous = REPORT_PATH.read_text(encoding="utf-8")
             if ANALYSIS_MARKER in previous:
-                analysis = "\n" + previous[previous.index(ANALYSIS_MARKER):]
+                analysis = "\n" + previous[previous.index(ANALYSIS_MARKER) :]
         REPORT_PATH.write_text(report + "\n" + (analysis or f"\n{ANALYSIS_MARKER}\n"), encoding="utf-8")
         print(f"written to {REPORT_PATH}")
     return 0

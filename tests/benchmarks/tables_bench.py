@@ -180,8 +180,12 @@ def _run_json(command: list[str], timeout: float, env: dict[str, str] | None = N
 
 def _score(scorer: Path, data: Path, pred: Path) -> tuple[dict, dict]:
     out = pred / "_score.json"
-    subprocess.run([sys.executable, str(scorer), "score", "--data", str(data), "--pred", str(pred),
-                    "--json", str(out)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, str(scorer), "score", "--data", str(data), "--pred", str(pred), "--json", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result = json.loads(out.read_text())
     out.unlink()
     return result["summary"], result["per_doc"]
@@ -215,7 +219,10 @@ def run(args: argparse.Namespace) -> tuple[list[ToolResult], ToolResult | None]:
         out = workdir / "data-extract"
         out.mkdir(exist_ok=True)
         timed: list[tuple[ToolResult, list[str]]] = [
-            (ours, [sys.executable, "-c", OURS_WORKER, str(REPO / "functions"), str(data), str(out), str(args.repeat)])
+            (
+                ours,
+                [sys.executable, "-c", OURS_WORKER, str(REPO / "functions"), str(data), str(out), str(args.repeat)],
+            )
         ]
         baseline: ToolResult | None = None
         if args.baseline_ref:
@@ -223,8 +230,12 @@ def run(args: argparse.Namespace) -> tuple[list[ToolResult], ToolResult | None]:
             tree = _baseline_tree(args.baseline_ref, workdir / "baseline-src")
             baseline_out = workdir / "baseline"
             baseline_out.mkdir(exist_ok=True)
-            timed.append((baseline, [sys.executable, "-c", OURS_WORKER, str(tree), str(data), str(baseline_out),
-                                     str(args.repeat)]))
+            timed.append(
+                (
+                    baseline,
+                    [sys.executable, "-c", OURS_WORKER, str(tree), str(data), str(baseline_out), str(args.repeat)],
+                )
+            )
         # Ours and the baseline take turns (--rounds times), each keeping its best round: on a shared
         # machine the load moves within a minute, and a ratio of two runs far apart measures the load.
         for _ in range(max(args.rounds, 1)):
@@ -263,8 +274,10 @@ def run(args: argparse.Namespace) -> tuple[list[ToolResult], ToolResult | None]:
                 results.append(result)
                 continue
             try:
-                info = _run_json([str(python), "-c", PEER_WORKER, tool, str(data), str(out), json.dumps(counts)],
-                                 timeout=args.timeout)
+                info = _run_json(
+                    [str(python), "-c", PEER_WORKER, tool, str(data), str(out), json.dumps(counts)],
+                    timeout=args.timeout,
+                )
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 result.skipped = f"failed: {str(exc)[-300:]}"
                 results.append(result)
@@ -319,11 +332,17 @@ def report(results: list[ToolResult], baseline: ToolResult | None, args: argpars
     failures = [(r.name, r.errors) for r in results if r.errors]
     for name, errors in failures:
         lines.append("")
-        lines.append(f"{name} raised on {len(errors)} document(s): " + "; ".join(f"{k} ({v})" for k, v in
-                                                                              sorted(errors.items())[:5]))
+        lines.append(
+            f"{name} raised on {len(errors)} document(s): "
+            + "; ".join(f"{k} ({v})" for k, v in sorted(errors.items())[:5])
+        )
     lines += ["", "Targets:", ""]
-    names = {"f1": "structure F1", "mean_doc_f1": "mean per-document F1", "det_recall": "detection recall",
-             "det_precision": "detection precision"}
+    names = {
+        "f1": "structure F1",
+        "mean_doc_f1": "mean per-document F1",
+        "det_recall": "detection recall",
+        "det_precision": "detection precision",
+    }
     for key, target in TARGETS.items():
         value = ours.summary.get(key) or 0.0
         verdict = "met" if value >= target else f"**missed by {100 * (target - value):.1f} points**"
@@ -333,13 +352,19 @@ def report(results: list[ToolResult], baseline: ToolResult | None, args: argpars
         verdict = "met" if ratio <= MAX_TIME_RATIO else f"**missed: {ratio:.2f}x**"
         cpu = ""
         if ours.cpu_seconds and baseline.cpu_seconds:
-            cpu = (f" (CPU time {ours.cpu_seconds:.2f} s against {baseline.cpu_seconds:.2f} s = "
-                   f"{ours.cpu_seconds / baseline.cpu_seconds:.2f}x)")
-        lines.append(f"- PDF extraction time at most {MAX_TIME_RATIO:.0f}x the baseline's "
-                     f"({baseline.seconds:.2f} s): {ours.seconds:.2f} s = {ratio:.2f}x, {verdict}{cpu}")
+            cpu = (
+                f" (CPU time {ours.cpu_seconds:.2f} s against {baseline.cpu_seconds:.2f} s = "
+                f"{ours.cpu_seconds / baseline.cpu_seconds:.2f}x)"
+            )
+        lines.append(
+            f"- PDF extraction time at most {MAX_TIME_RATIO:.0f}x the baseline's "
+            f"({baseline.seconds:.2f} s): {ours.seconds:.2f} s = {ratio:.2f}x, {verdict}{cpu}"
+        )
     worst = sorted(ours.per_doc.items(), key=lambda kv: kv[1]["f1"])[:6]
-    lines += ["", "Our weakest documents (structure F1): " + ", ".join(
-        f"{name} {_pct(d['f1'])}" for name, d in worst) + "."]
+    lines += [
+        "",
+        "Our weakest documents (structure F1): " + ", ".join(f"{name} {_pct(d['f1'])}" for name, d in worst) + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -348,7 +373,7 @@ def write_results(section: str) -> None:
     block = f"{START_MARKER}\n{section}{END_MARKER}"
     if START_MARKER in text and END_MARKER in text:
         before = text[: text.index(START_MARKER)]
-        after = text[text.index(END_MARKER) + len(END_MARKER):]
+        after = text[text.index(END_MARKER) + len(END_MARKER) :]
         text = before + block + after
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
@@ -360,15 +385,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with NAME.pdf and NAME-str.xml")
     parser.add_argument("--scorer", type=Path, default=DEFAULT_SCORER)
     parser.add_argument("--peer-venvs", type=Path, default=DEFAULT_VENVS)
-    parser.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated, of {', '.join(PEERS)}; '' for none")
+    parser.add_argument(
+        "--peers", default=",".join(PEERS), help=f"comma-separated, of {', '.join(PEERS)}; '' for none"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per document for ours (best is kept)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="times ours and the baseline are each run, taking turns (each keeps its best)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="times ours and the baseline are each run, taking turns (each keeps its best)",
+    )
     parser.add_argument("--baseline-ref", default=DEFAULT_BASELINE_REF, help="git ref to time as 'today'; '' to skip")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per tool")
     parser.add_argument("--keep", help="keep every tool's NAME.json files in this folder")
-    parser.add_argument("--reuse-peers", type=Path,
-                        help="score the peers from a previous run's --keep folder instead of running them again")
+    parser.add_argument(
+        "--reuse-peers",
+        type=Path,
+        help="score the peers from a previous run's --keep folder instead of running them again",
+    )
     parser.add_argument("--write", action="store_true", help=f"write the results into {RESULTS_FILE.name}")
     args = parser.parse_args(argv)
     args.peers = [p for p in args.peers.split(",") if p]

@@ -37,8 +37,12 @@ def stack(tmp_path_factory) -> Iterator[str]:
     """The local stack as `make run` starts it, with authentication on. Yields its base URL."""
     port = free_port()
     env = stack_environment(PORT=str(port), DATA_EXTRACT_API_KEY=API_KEY, UVICORN_LOG_LEVEL="warning")
-    with running_stack([sys.executable, "-m", "infra.local.stack"], port=port, env=env,
-                       log_path=tmp_path_factory.mktemp("stack") / "stack.log") as (base, _):
+    with running_stack(
+        [sys.executable, "-m", "infra.local.stack"],
+        port=port,
+        env=env,
+        log_path=tmp_path_factory.mktemp("stack") / "stack.log",
+    ) as (base, _):
         yield base
 
 

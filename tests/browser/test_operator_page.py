@@ -8,7 +8,6 @@ out. Each step leaves a screenshot (see conftest.py).
 from __future__ import annotations
 
 import asyncio
-
 import json
 import re
 import shutil
@@ -107,8 +106,9 @@ def test_operator_signs_in_uploads_retries_downloads_and_cleans_up(stack, page, 
     page.click("#retry-job")
     page.locator("#job-message", has_text="requeued").wait_for()
     _wait_for_job_status(page, ["partial"])
-    page.locator("#files-table tbody tr", has_text="password_protected.xlsx").locator("td.num").nth(1) \
-        .filter(has_text=re.compile("^1$")).wait_for()
+    page.locator("#files-table tbody tr", has_text="password_protected.xlsx").locator("td.num").nth(1).filter(
+        has_text=re.compile("^1$")
+    ).wait_for()
     assert _row(page, "fake-text.txt").locator("td.num").nth(1).inner_text() == "0"
     shot("retried")
 
@@ -185,21 +185,33 @@ def test_page_works_behind_an_api_gateway_stage_prefix(aws, pump, page, shot, tm
         if not path.startswith("/prod"):
             route.fulfill(status=404, body="not under the stage")  # what API Gateway answers outside the stage
             return
-        headers = {k: v for k, v in route.request.all_headers().items()
-                   if not k.startswith(":") and k not in ("content-length", "host")}
-        inner = httpx.Request(route.request.method, EXECUTE_API + (path[len("/prod"):] or "/"), headers=headers,
-                              content=route.request.post_data_buffer or b"")
+        headers = {
+            k: v
+            for k, v in route.request.all_headers().items()
+            if not k.startswith(":") and k not in ("content-length", "host")
+        }
+        inner = httpx.Request(
+            route.request.method,
+            EXECUTE_API + (path[len("/prod") :] or "/"),
+            headers=headers,
+            content=route.request.post_data_buffer or b"",
+        )
         # Mangum runs its own event loop; Playwright's is already running in this thread.
         answer = lambda_thread.submit(transport.handle_request, inner).result()
-        route.fulfill(status=answer.status_code, body=answer.content,
-                      headers={k: v for k, v in answer.headers.items() if k != "content-length"})
+        route.fulfill(
+            status=answer.status_code,
+            body=answer.content,
+            headers={k: v for k, v in answer.headers.items() if k != "content-length"},
+        )
 
     def nowhere_else(route):
         elsewhere.append(route.request.url)
         route.abort()
 
     # Lambda runs the handler in its main thread, which has an event loop for Mangum; so does this one.
-    lambda_thread = ThreadPoolExecutor(max_workers=1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop()))
+    lambda_thread = ThreadPoolExecutor(
+        max_workers=1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop())
+    )
     page.route("**/*", nowhere_else)
     page.route(EXECUTE_API + "/**", through_api_gateway)
 
@@ -213,12 +225,15 @@ def test_page_works_behind_an_api_gateway_stage_prefix(aws, pump, page, shot, tm
     shot("stage-signed-in")
 
     # Dropped onto the drop zone (a DataTransfer as a drag from the desktop carries it).
-    page.evaluate("""(text) => {
+    page.evaluate(
+        """(text) => {
       const dt = new DataTransfer();
       dt.items.add(new File([text], "stage-note.txt", { type: "text/plain" }));
       document.getElementById("dropzone").dispatchEvent(
         new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
-    }""", "Stage prefix check. The controls were tested in October.\n")
+    }""",
+        "Stage prefix check. The controls were tested in October.\n",
+    )
     page.locator("#selection-summary", has_text="1 file(s)").wait_for()
     page.click("#submit-job")
     message = page.locator("#submit-message", has_text=re.compile(r"^Job \S+ queued\.$"))
@@ -231,11 +246,14 @@ def test_page_works_behind_an_api_gateway_stage_prefix(aws, pump, page, shot, tm
     link = page.locator("#artifacts a", has_text="outputs/stage-note.txt.json")
     link.wait_for()
     assert link.get_attribute("href") is not None
-    assert page.evaluate("(a) => a.href", link.element_handle()) == \
-        f"{EXECUTE_API}/prod/api/v1/jobs/{job_id}/artifacts/outputs/stage-note.txt.json"
+    assert (
+        page.evaluate("(a) => a.href", link.element_handle())
+        == f"{EXECUTE_API}/prod/api/v1/jobs/{job_id}/artifacts/outputs/stage-note.txt.json"
+    )
     # Downloads by click are covered against the local stack; here the link's URL is fetched with the session.
-    body = page.evaluate("(a) => fetch(a.href, { credentials: 'same-origin' }).then((r) => r.text())",
-                         link.element_handle())
+    body = page.evaluate(
+        "(a) => fetch(a.href, { credentials: 'same-origin' }).then((r) => r.text())", link.element_handle()
+    )
     assert "tested in October" in json.dumps(json.loads(body))
     shot("stage-job-completed")
 

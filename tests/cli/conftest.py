@@ -43,7 +43,9 @@ def quietly(aws: dict[str, str]) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def run(aws: dict[str, str], pump, capsys: pytest.CaptureFixture[str], config_files, quietly) -> Callable[..., Result]:
+def run(
+    aws: dict[str, str], pump, capsys: pytest.CaptureFixture[str], config_files, quietly
+) -> Callable[..., Result]:
     """run(*argv, kind="asgi") -> Result: the command against the app; a job poll first delivers the queues."""
     from data_extract.cli import State, main
     from data_extract.client import DataExtractClient

@@ -41,8 +41,9 @@ def test_exit_codes_completed_and_failed(run, tmp_path):
 
 def test_submit_json_without_and_with_wait(run, tmp_path):
     docs = make_docs(tmp_path, failing=False)
-    queued = run("submit", str(docs), "--json", "--format", "txt", "--preset", "quick-scan",
-                 "-o", "include_metadata=true")
+    queued = run(
+        "submit", str(docs), "--json", "--format", "txt", "--preset", "quick-scan", "-o", "include_metadata=true"
+    )
     assert queued.code == 0
     body = queued.json
     assert set(body) == {"job_id", "status"} and body["status"] == "queued"
@@ -54,8 +55,9 @@ def test_submit_json_without_and_with_wait(run, tmp_path):
     assert detail["request_payload"]["output_format"] == "txt"
     assert detail["request_payload"]["preset"] == "quick-scan"
     assert detail["request_payload"]["include_metadata"] is True
-    assert "outputs/docs/alpha.txt.txt" in {f["output_path"].split(f"jobs/{body['job_id']}/", 1)[-1]
-                                            for f in detail["files"] if f["output_path"]}
+    assert "outputs/docs/alpha.txt.txt" in {
+        f["output_path"].split(f"jobs/{body['job_id']}/", 1)[-1] for f in detail["files"] if f["output_path"]
+    }
 
 
 def test_the_live_progress_bar_on_a_terminal(run, tmp_path, monkeypatch):
@@ -80,8 +82,9 @@ def test_large_submissions_go_through_presigned_uploads(run, tmp_path, monkeypat
 
 def test_submit_an_s3_location(run, aws):
     bucket = aws["DATA_EXTRACT_BUCKET_NAME"]
-    boto3.client("s3", region_name="us-east-1").put_object(Bucket=bucket, Key="incoming/x/a.txt",
-                                                           Body=b"Plain words here.")
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=bucket, Key="incoming/x/a.txt", Body=b"Plain words here."
+    )
     result = run("submit", f"s3://{bucket}/incoming/x/", "--wait", "--json", "--poll-interval", "0.05")
     assert result.code == 0 and result.json["input_path"] == f"s3://{bucket}/incoming/x/"
     outside = run("submit", f"s3://{bucket}/elsewhere/")
@@ -134,7 +137,10 @@ def test_jobs_list_show_retry_cleanup(run, tmp_path, aws):
     assert run("jobs", "show", job_id, "--json").json["progress"]["failed"] == 1
 
     boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/docs/bad.json", Body=b'{"fixed": [1, 2, 3]}')
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"],
+        Key=f"jobs/{job_id}/inputs/docs/bad.json",
+        Body=b'{"fixed": [1, 2, 3]}',
+    )
     retried = run("jobs", "retry", job_id, "--wait", "--poll-interval", "0.05")
     assert retried.code == 0 and "completed" in retried.out
     again = run("jobs", "retry", job_id)
@@ -154,7 +160,8 @@ def test_artifacts_list_and_download_with_resume(run, tmp_path, aws, monkeypatch
     assert run("jobs", "wait", job_id, "--poll-interval", "0.05").code == 0
     payload = os.urandom(300_000)
     boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/big.bin", Body=payload)
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/big.bin", Body=payload
+    )
     monkeypatch.setenv("DATA_EXTRACT_API_INLINE_DOWNLOAD_MAX_BYTES", "100000")  # big.bin redirects to S3
     get_settings.cache_clear()
 
@@ -182,8 +189,16 @@ def test_artifacts_list_and_download_with_resume(run, tmp_path, aws, monkeypatch
 
 def test_submit_download_through_api_gateway_events(run, tmp_path):
     out = tmp_path / "out"
-    result = run("submit", str(make_docs(tmp_path, failing=False)), "--download", str(out), "--json",
-                 "--poll-interval", "0.05", kind="1.0")
+    result = run(
+        "submit",
+        str(make_docs(tmp_path, failing=False)),
+        "--download",
+        str(out),
+        "--json",
+        "--poll-interval",
+        "0.05",
+        kind="1.0",
+    )
     assert result.code == 0, result.err
     assert result.json["job"]["status"] == "completed"
     assert {r["path"] for r in result.json["downloads"]} >= {"outputs/docs/alpha.txt.json", "result.json"}
@@ -277,12 +292,17 @@ def test_the_console_script_is_installed():
 
     script = Path(sys.executable).with_name("data-extract")
     assert script.exists() or shutil.which("data-extract"), "pip install -e '.[cli]' installs data-extract"
-    out = subprocess.run([str(script if script.exists() else shutil.which("data-extract")), "--help"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(script if script.exists() else shutil.which("data-extract")), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and "submit" in out.stdout and "local" in out.stdout
 
 
 # ---- commands whose server side lands separately (the cancel endpoint, incremental/force/resume fields)
+
 
 def test_jobs_cancel(run, tmp_path, aws, pump, capsys, config_files, quietly):
     from data_extract.cli import State, main
@@ -306,8 +326,17 @@ def test_jobs_cancel(run, tmp_path, aws, pump, capsys, config_files, quietly):
 
 
 def test_submit_incremental_force_resume(run, tmp_path):
-    result = run("submit", str(make_docs(tmp_path, failing=False)), "--incremental", "--force", "--resume",
-                 "--wait", "--json", "--poll-interval", "0.05")
+    result = run(
+        "submit",
+        str(make_docs(tmp_path, failing=False)),
+        "--incremental",
+        "--force",
+        "--resume",
+        "--wait",
+        "--json",
+        "--poll-interval",
+        "0.05",
+    )
     assert result.code == 0, result.err
     payload = result.json["request_payload"]
     assert (payload["incremental"], payload["force"], payload["resume"]) == (True, True, True)
@@ -319,11 +348,13 @@ def test_no_lambda_handler_imports_the_client_or_the_command():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[2]
-    code = ("import json, sys; sys.path.insert(0, 'functions'); "
-            "import data_extract.handlers.api, data_extract.handlers.worker, data_extract.handlers.finalize, "
-            "data_extract.handlers.dead_letter; "
-            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich') "
-            "or m.startswith(('data_extract.client', 'data_extract.cli')))))")
+    code = (
+        "import json, sys; sys.path.insert(0, 'functions'); "
+        "import data_extract.handlers.api, data_extract.handlers.worker, data_extract.handlers.finalize, "
+        "data_extract.handlers.dead_letter; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich') "
+        "or m.startswith(('data_extract.client', 'data_extract.cli')))))"
+    )
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
@@ -337,8 +368,9 @@ def test_waiting_past_the_timeout_exits_2_and_says_how_to_go_on(aws, tmp_path, c
     _, http = api_http("asgi")  # nothing delivers the queue: the job stays queued
     with http:
         state = State(client_factory=lambda s: DataExtractClient(s.url, s.api_key, http_client=http))
-        code = main(["submit", str(make_docs(tmp_path)), "--wait", "--timeout", "0.2", "--poll-interval", "0.05"],
-                    state=state)
+        code = main(
+            ["submit", str(make_docs(tmp_path)), "--wait", "--timeout", "0.2", "--poll-interval", "0.05"], state=state
+        )
     err = capsys.readouterr().err
     assert code == 2
     assert "still queued after 0.2 s" in err and "data-extract jobs wait" in err

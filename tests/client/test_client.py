@@ -21,9 +21,9 @@ from data_extract.client import (
     Unauthorized,
     ValidationFailed,
     WaitTimedOut,
+    _core,
     collect_files,
 )
-from data_extract.client import _core
 
 
 def _docs(tmp_path: Path) -> Path:
@@ -40,8 +40,13 @@ def test_collect_files_walks_folders_and_names_files_below_the_folder(tmp_path):
     root = _docs(tmp_path)
     (tmp_path / "single.txt").write_text("one")
     files = collect_files([root, tmp_path / "single.txt", root / "alpha.txt"])
-    assert [f.name for f in files] == ["docs/alpha.txt", "docs/bad.json", "docs/notes/beta.md", "single.txt",
-                                       "alpha.txt"]
+    assert [f.name for f in files] == [
+        "docs/alpha.txt",
+        "docs/bad.json",
+        "docs/notes/beta.md",
+        "single.txt",
+        "alpha.txt",
+    ]
     assert files[0].size == (root / "alpha.txt").stat().st_size
     with pytest.raises(FileSelectionError, match="no such file"):
         collect_files([tmp_path / "missing"])
@@ -65,7 +70,10 @@ def test_submit_wait_and_read_a_job_with_the_contract_models(any_api, tmp_path):
     assert isinstance(detail, contract.JobDetail)
     assert detail.status == contract.JobStatus.partial
     assert {f.source_path: f.status for f in detail.files} == {
-        "docs/alpha.txt": "processed", "docs/notes/beta.md": "processed", "docs/bad.json": "failed"}
+        "docs/alpha.txt": "processed",
+        "docs/notes/beta.md": "processed",
+        "docs/bad.json": "failed",
+    }
     assert detail.progress.total == 3 and detail.progress.pending == 0
     assert seen[-1].status == contract.JobStatus.partial
     assert detail.request_payload["chunk_size"] == 64
@@ -93,10 +101,13 @@ def test_presigned_uploads_carry_large_submissions(api, tmp_path, monkeypatch):
 def test_json_submission_of_an_s3_location(api, aws):
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.put_object(Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key="incoming/batch/a.txt", Body=b"Plain text. Two lines.")
-    created = api.submit_job(contract.ProcessJobRequest(input_path=f"s3://{aws['DATA_EXTRACT_BUCKET_NAME']}/incoming/batch/"),
-                             idempotency_key="batch-1")
-    again = api.submit_job({"input_path": f"s3://{aws['DATA_EXTRACT_BUCKET_NAME']}/incoming/batch/"},
-                           idempotency_key="batch-1")
+    created = api.submit_job(
+        contract.ProcessJobRequest(input_path=f"s3://{aws['DATA_EXTRACT_BUCKET_NAME']}/incoming/batch/"),
+        idempotency_key="batch-1",
+    )
+    again = api.submit_job(
+        {"input_path": f"s3://{aws['DATA_EXTRACT_BUCKET_NAME']}/incoming/batch/"}, idempotency_key="batch-1"
+    )
     assert again.job_id == created.job_id
     assert api.wait_for_job(created.job_id, poll_interval=0.01, timeout=30).status == "completed"
 
@@ -135,7 +146,8 @@ def test_retry_cleanup_artifacts_sessions_presets_and_health(api, tmp_path, aws)
     assert b"Alpha report" in api.download_artifact(job_id, "outputs/docs/alpha.txt.json")
 
     boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/docs/bad.json", Body=b'{"fixed": true}')
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/docs/bad.json", Body=b'{"fixed": true}'
+    )
     assert api.retry_failures(job_id).status == "queued"
     assert api.wait_for_job(job_id, poll_interval=0.01, timeout=30).status == "completed"
 
@@ -168,7 +180,8 @@ def test_resumable_download_through_the_presigned_redirect(any_api, aws, tmp_pat
     api.wait_for_job(job_id, poll_interval=0.01, timeout=30)
     payload = bytes(range(256)) * 400  # 100 KiB of binary: base64 would outgrow the inline limit below
     boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/big.bin", Body=payload)
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/big.bin", Body=payload
+    )
     monkeypatch.setenv("DATA_EXTRACT_API_INLINE_DOWNLOAD_MAX_BYTES", "1000")
     get_settings.cache_clear()
 
@@ -246,8 +259,10 @@ def test_an_unreachable_server_is_its_own_error():
 
 
 def test_server_urls_are_normalized():
-    assert _core.api_root("https://x.execute-api.us-east-1.amazonaws.com/prod/") == \
-        "https://x.execute-api.us-east-1.amazonaws.com/prod/api/v1"
+    assert (
+        _core.api_root("https://x.execute-api.us-east-1.amazonaws.com/prod/")
+        == "https://x.execute-api.us-east-1.amazonaws.com/prod/api/v1"
+    )
     assert _core.api_root("http://127.0.0.1:8000/api/v1") == "http://127.0.0.1:8000/api/v1"
     with pytest.raises(ValueError, match="http"):
         _core.api_root("127.0.0.1:8000")
@@ -258,8 +273,10 @@ def test_the_async_client_is_the_same_api(aws, pump, tmp_path):
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=create_app())
-        async with httpx.AsyncClient(transport=transport) as http, \
-                AsyncDataExtractClient("http://testserver", http_client=http) as client:
+        async with (
+            httpx.AsyncClient(transport=transport) as http,
+            AsyncDataExtractClient("http://testserver", http_client=http) as client,
+        ):
             assert (await client.health()).ready
             created = await client.submit_files(collect_files([_docs(tmp_path)]), {"chunk_size": 128})
             await asyncio.to_thread(pump.run)
@@ -287,6 +304,7 @@ def test_the_async_client_is_the_same_api(aws, pump, tmp_path):
 
 
 # ---- operations whose server side lands separately (the cancel endpoint, incremental/force/resume fields)
+
 
 def test_cancel_a_queued_job_and_conflict_on_a_finished_one(aws, pump, tmp_path):
     from tests.support.client import api_http

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,9 @@ pytestmark = pytest.mark.corpus
 
 CORPUS = corpus_dir()
 if CORPUS is None:
-    pytest.skip("document corpus not found at ../shared/corpus (set DATA_EXTRACT_CORPUS_DIR)",
-                allow_module_level=True)
+    pytest.skip(
+        "document corpus not found at ../shared/corpus (set DATA_EXTRACT_CORPUS_DIR)", allow_module_level=True
+    )
 
 # Files that must NOT be processed, with the error type they must report. Image-only documents need OCR:
 # with Tesseract installed they are processed, without it they report needs_ocr.
@@ -34,10 +35,18 @@ EXPECTED_ERRORS = {
     "xlsx/password_protected.xlsx": "encrypted",
 }
 NEEDS_OCR = {
-    "images/bmp_24.bmp", "images/english-and-korean.png", "images/layout-parser-paper-combined.tiff",
-    "images/layout-parser-paper-fast.jpg", "images/layout-parser-paper-fast.tiff",
-    "images/layout-parser-paper-with-table.jpg", "images/page-23-Im2.png", "images/table-multi-row-column-cells.png",
-    "pdf/audit-scan.pdf", "pdf/grayscale-image.pdf", "pdf/loremipsum-flat.pdf", "pdf/nemotron_multipage.pdf",
+    "images/bmp_24.bmp",
+    "images/english-and-korean.png",
+    "images/layout-parser-paper-combined.tiff",
+    "images/layout-parser-paper-fast.jpg",
+    "images/layout-parser-paper-fast.tiff",
+    "images/layout-parser-paper-with-table.jpg",
+    "images/page-23-Im2.png",
+    "images/table-multi-row-column-cells.png",
+    "pdf/audit-scan.pdf",
+    "pdf/grayscale-image.pdf",
+    "pdf/loremipsum-flat.pdf",
+    "pdf/nemotron_multipage.pdf",
     "pdf/table-multi-row-column-cells.pdf",
 }
 # Images without any words in them: OCR runs but finds nothing to chunk (processed, or skipped as empty).
@@ -60,7 +69,7 @@ def _ocr_available() -> bool:
     return tesseract_available()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _process(path: str):
     from data_extract.pipeline.output import OutputOptions
     from data_extract.pipeline.run import PipelineLimits, process_file
@@ -68,21 +77,24 @@ def _process(path: str):
 
     data = (CORPUS / path).read_bytes()
     return process_file(
-        data, source_path=path, options=OutputOptions(chunk_size=512, overlap=128),
+        data,
+        source_path=path,
+        options=OutputOptions(chunk_size=512, overlap=128),
         extract_options=ExtractOptions(ocr=True),
         limits=PipelineLimits(max_file_bytes=200 * 2**20, timeout_s=300, memory_mb=1536),
         processing_timestamp="2026-01-01T00:00:00.000Z",
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _document_text(path: str) -> str:
     from data_extract.pipeline.extract import extract_document
     from data_extract.pipeline.normalize import normalize_document
     from data_extract.pipeline.types import ExtractOptions
 
-    doc = normalize_document(extract_document((CORPUS / path).read_bytes(), filename=Path(path).name,
-                                              options=ExtractOptions(ocr=True)))
+    doc = normalize_document(
+        extract_document((CORPUS / path).read_bytes(), filename=Path(path).name, options=ExtractOptions(ocr=True))
+    )
     return doc.text
 
 
@@ -116,9 +128,12 @@ def test_encrypted_pdf_opens_with_the_job_password():
     from data_extract.pipeline.types import ExtractOptions
 
     result = process_file(
-        (CORPUS / "pdf/libreoffice-writer-password.pdf").read_bytes(), source_path="p.pdf",
-        options=OutputOptions(), extract_options=ExtractOptions(password="openpassword"),
-        limits=PipelineLimits(200 * 2**20, 120, 1536), processing_timestamp="2026-01-01T00:00:00.000Z",
+        (CORPUS / "pdf/libreoffice-writer-password.pdf").read_bytes(),
+        source_path="p.pdf",
+        options=OutputOptions(),
+        extract_options=ExtractOptions(password="openpassword"),
+        limits=PipelineLimits(200 * 2**20, 120, 1536),
+        processing_timestamp="2026-01-01T00:00:00.000Z",
     )
     assert result.status == "processed", result.error_message
 

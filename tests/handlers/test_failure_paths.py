@@ -33,8 +33,7 @@ def test_units_that_cannot_be_queued_fail_and_the_job_still_ends(client, pump, m
 
 
 def test_a_halted_job_can_be_retried_and_its_halted_files_run(client, pump, aws):
-    files = [("files", ("a.json", b"{broken", "application/json")),
-             ("files", ("b.txt", b"Fine text.", "text/plain"))]
+    files = [("files", ("a.json", b"{broken", "application/json")), ("files", ("b.txt", b"Fine text.", "text/plain"))]
     job_id = submit_upload(client, files=files, continue_on_error=False)["job_id"]
     pump.run()
     first = {f["source_path"]: f for f in job(client, job_id)["files"]}
@@ -42,7 +41,8 @@ def test_a_halted_job_can_be_retried_and_its_halted_files_run(client, pump, aws)
     assert (first["b.txt"]["status"], first["b.txt"]["error_type"]) == ("skipped", "halted")
 
     boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/a.json", Body=b'{"ok": true}')
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/a.json", Body=b'{"ok": true}'
+    )
     assert client.post(f"/api/v1/jobs/{job_id}/retry-failures").status_code == 202
     pump.run()
     after = job(client, job_id)
@@ -56,8 +56,16 @@ def test_an_abandoned_idempotency_key_is_taken_over(client, pump, aws):
     first = client.post("/api/v1/jobs/process", files=files, headers={"Idempotency-Key": "crashy"})
     real_hash = ddb.get_item(Key={"PK": "IDEMPOTENCY#crashy", "SK": "IDEMPOTENCY"})["Item"]["request_hash"]
     # The key now points at a job whose creation "never happened", claimed long ago.
-    ddb.put_item(Item={"PK": "IDEMPOTENCY#crashy", "SK": "IDEMPOTENCY", "request_hash": real_hash,
-                       "job_id": "neverexisted", "created_at": "2026-01-01T00:00:00.000Z", "expires_at": 2**31})
+    ddb.put_item(
+        Item={
+            "PK": "IDEMPOTENCY#crashy",
+            "SK": "IDEMPOTENCY",
+            "request_hash": real_hash,
+            "job_id": "neverexisted",
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "expires_at": 2**31,
+        }
+    )
     again = client.post("/api/v1/jobs/process", files=files, headers={"Idempotency-Key": "crashy"})
     assert again.status_code == 202
     assert again.json()["job_id"] not in ("neverexisted", first.json()["job_id"])

@@ -19,8 +19,10 @@ from tests.support.jobs import job, submit_upload
 from tests.support.lambda_context import LambdaContext
 from tests.support.sqs import as_lambda, records_from_messages
 
-FILES = [("files", (f"{name}.txt", f"File {name}. It holds a sentence or two of text.".encode(), "text/plain"))
-         for name in ("a", "b", "c")]
+FILES = [
+    ("files", (f"{name}.txt", f"File {name}. It holds a sentence or two of text.".encode(), "text/plain"))
+    for name in ("a", "b", "c")
+]
 
 
 class WorkerKilled(BaseException):
@@ -46,8 +48,9 @@ def _store():
 
 def _receive_all(sqs, url: str) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                       WaitTimeSeconds=0).get("Messages", []):
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+    ).get("Messages", []):
         messages.extend(batch)
     return messages
 
@@ -72,16 +75,24 @@ def assert_consistent(client, aws, job_id: str, runs: int = 1) -> dict[str, Any]
         item = table.get_item(Key={"PK": f"JOB#{job_id}", "SK": f"RUN#{run:03d}"})["Item"]
         assert item["done_units"] == item["total_units"], item
         assert item["finalize_state"] == "done"
-    file_events = Counter((e["payload"]["unit_id"], e["payload"]["run"]) for e in detail["events"]
-                          if e["event_type"] == "file")
+    file_events = Counter(
+        (e["payload"]["unit_id"], e["payload"]["run"]) for e in detail["events"] if e["event_type"] == "file"
+    )
     assert all(count == 1 for count in file_events.values()), file_events
-    terminal = [e for e in detail["events"] if e["event_type"] in ("finished", "cancelled")
-                or (e["event_type"] == "error" and e["payload"].get("reason") == "finalize_exhausted")]
+    terminal = [
+        e
+        for e in detail["events"]
+        if e["event_type"] in ("finished", "cancelled")
+        or (e["event_type"] == "error" and e["payload"].get("reason") == "finalize_exhausted")
+    ]
     assert len(terminal) == runs
     result = detail["result_payload"]
     statuses = Counter(f["status"] for f in detail["files"])
     assert (result["processed_count"], result["failed_count"], result["skipped_count"]) == (
-        statuses["processed"], statuses["failed"], statuses["skipped"])
+        statuses["processed"],
+        statuses["failed"],
+        statuses["skipped"],
+    )
     assert result["total_files"] == len(detail["files"]) == sum(statuses.values())
     s3 = boto3.client("s3", region_name="us-east-1")
     for f in detail["files"]:
@@ -94,8 +105,9 @@ def assert_consistent(client, aws, job_id: str, runs: int = 1) -> dict[str, Any]
 
 
 @pytest.mark.parametrize("kill_point", ["extracting", "after_outputs_written", "after_result_recorded"])
-def test_given_a_worker_killed_mid_file_when_redelivered_then_each_file_is_processed_once(client, pump, aws,
-                                                                                          monkeypatch, kill_point):
+def test_given_a_worker_killed_mid_file_when_redelivered_then_each_file_is_processed_once(
+    client, pump, aws, monkeypatch, kill_point
+):
     from data_extract.handlers import worker
     from data_extract.jobs import units
     from data_extract.pipeline import run
@@ -112,6 +124,7 @@ def test_given_a_worker_killed_mid_file_when_redelivered_then_each_file_is_proce
                 killed.append(kill_point)
                 raise WorkerKilled
             return real(*args, **kwargs)
+
         return maybe_kill
 
     if kill_point == "extracting":
@@ -157,12 +170,19 @@ def _inject(client_obj, event: str, fault) -> list[dict[str, Any]]:
 
 def _throttled(operation: str, code: str, status: int) -> ClientError:
     # What botocore raises once its own retries are exhausted.
-    return ClientError({"Error": {"Code": code, "Message": "Rate exceeded"},
-                        "ResponseMetadata": {"HTTPStatusCode": status, "MaxAttemptsReached": True}}, operation)
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": "Rate exceeded"},
+            "ResponseMetadata": {"HTTPStatusCode": status, "MaxAttemptsReached": True},
+        },
+        operation,
+    )
 
 
 def test_given_dynamodb_throttling_the_result_write_when_processed_then_the_unit_retries_and_counts_once(
-    client, pump, aws,
+    client,
+    pump,
+    aws,
 ):
     from data_extract.store import get_store
 
@@ -171,8 +191,9 @@ def test_given_dynamodb_throttling_the_result_write_when_processed_then_the_unit
     throttled = []
 
     def throttle_first(params, n):
-        records_a_result = any("done_units" in i.get("Update", {}).get("UpdateExpression", "")
-                               for i in params["TransactItems"])
+        records_a_result = any(
+            "done_units" in i.get("Update", {}).get("UpdateExpression", "") for i in params["TransactItems"]
+        )
         if records_a_result and not throttled:
             throttled.append(params)
             raise _throttled("TransactWriteItems", "ProvisionedThroughputExceededException", 400)
@@ -230,8 +251,9 @@ def test_given_s3_refusing_one_files_outputs_every_time_when_processed_then_it_f
 # ---------------------------------------------------------------- a parser that segfaults
 
 
-def test_given_a_parser_that_segfaults_when_processed_then_that_file_fails_and_the_batch_goes_on(client, pump, aws,
-                                                                                                monkeypatch):
+def test_given_a_parser_that_segfaults_when_processed_then_that_file_fails_and_the_batch_goes_on(
+    client, pump, aws, monkeypatch
+):
     from data_extract.pipeline.extract import html
 
     def segfault(data, **kwargs):
@@ -267,7 +289,7 @@ def test_given_duplicated_and_reordered_deliveries_when_processed_then_nothing_i
     copies = _receive_all(sqs, work)
     deliveries = list(reversed(originals + copies))  # last file first, copies before originals
     for start in range(0, len(deliveries), 4):
-        batch = deliveries[start:start + 4]
+        batch = deliveries[start : start + 4]
         result = worker.lambda_handler(records_from_messages(batch, pump._arn(work)), LambdaContext())
         assert result == {"batchItemFailures": []}
     finalize_messages = _receive_all(sqs, fin)
@@ -280,8 +302,9 @@ def test_given_duplicated_and_reordered_deliveries_when_processed_then_nothing_i
     assert detail["status"] == "completed"
 
 
-def test_given_a_late_message_of_an_earlier_run_when_delivered_after_a_retry_then_it_changes_nothing(client, pump,
-                                                                                                    aws):
+def test_given_a_late_message_of_an_earlier_run_when_delivered_after_a_retry_then_it_changes_nothing(
+    client, pump, aws
+):
     from data_extract.handlers import worker
 
     bad = [("files", ("a.json", b"{broken", "application/json")), *FILES[:1]]
@@ -289,15 +312,22 @@ def test_given_a_late_message_of_an_earlier_run_when_delivered_after_a_retry_the
     pump.run()
     assert job(client, job_id)["status"] == "partial"
     boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/a.json", Body=b'{"ok": true}')
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/a.json", Body=b'{"ok": true}'
+    )
     assert client.post(f"/api/v1/jobs/{job_id}/retry-failures").status_code == 202
     pump.run()
     before = job(client, job_id)
 
-    late = {"MessageId": "late-1", "ReceiptHandle": "r", "MD5OfBody": "x", "Attributes": {},
-            "Body": json.dumps({"job_id": job_id, "unit_id": "00001", "run": 1})}
-    result = worker.lambda_handler(records_from_messages([late], pump._arn(aws["DATA_EXTRACT_WORK_QUEUE_URL"])),
-                                   LambdaContext())
+    late = {
+        "MessageId": "late-1",
+        "ReceiptHandle": "r",
+        "MD5OfBody": "x",
+        "Attributes": {},
+        "Body": json.dumps({"job_id": job_id, "unit_id": "00001", "run": 1}),
+    }
+    result = worker.lambda_handler(
+        records_from_messages([late], pump._arn(aws["DATA_EXTRACT_WORK_QUEUE_URL"])), LambdaContext()
+    )
 
     assert result == {"batchItemFailures": []}
     after = assert_consistent(client, aws, job_id, runs=2)
@@ -309,13 +339,17 @@ def test_given_a_late_message_of_an_earlier_run_when_delivered_after_a_retry_the
 
 
 def test_given_a_finalize_that_crashed_after_half_its_records_when_rerun_then_the_records_are_the_same(
-    client, pump, aws, monkeypatch,
+    client,
+    pump,
+    aws,
+    monkeypatch,
 ):
     from data_extract.handlers import finalize, worker
     from data_extract.store import ObjectStore
 
     job_id = submit_upload(client, files=[*FILES, ("files", ("d.xyz", b"\x00\x01", "application/octet-stream"))])[
-        "job_id"]
+        "job_id"
+    ]
     pump.drain(aws["DATA_EXTRACT_WORK_QUEUE_URL"], worker.lambda_handler)
     real_put_json = ObjectStore.put_json
     written: list[str] = []
@@ -340,8 +374,9 @@ def test_given_a_finalize_that_crashed_after_half_its_records_when_rerun_then_th
     final = json.loads(s3.get_object(Bucket=bucket, Key=f"records/jobs/{job_id}/result-001.json")["Body"].read())
     artifact = json.loads(s3.get_object(Bucket=bucket, Key=f"jobs/{job_id}/result.json")["Body"].read())
     volatile = {"finished_at"}
-    assert {k: v for k, v in final.items() if k not in volatile} == {k: v for k, v in half.items()
-                                                                     if k not in volatile}
+    assert {k: v for k, v in final.items() if k not in volatile} == {
+        k: v for k, v in half.items() if k not in volatile
+    }
     assert artifact == final == detail["result_payload"]
     assert detail["status"] == "completed" and (final["processed_count"], final["skipped_count"]) == (3, 1)
     sessions = s3.list_objects_v2(Bucket=bucket, Prefix="records/sessions/")["Contents"]

@@ -14,8 +14,10 @@ from tests.support.jobs import job, submit_upload
 from tests.support.receiver import Receiver, verify
 from tests.support.sqs import as_lambda
 
-FILES = [("files", ("a.txt", b"A short text to extract.", "text/plain")),
-         ("files", ("b.xyz", b"\x00\x01 not a document", "application/octet-stream"))]
+FILES = [
+    ("files", ("a.txt", b"A short text to extract.", "text/plain")),
+    ("files", ("b.xyz", b"\x00\x01 not a document", "application/octet-stream")),
+]
 
 
 @pytest.fixture
@@ -55,7 +57,8 @@ def _run_all(pump) -> None:
 
 def _secret(aws) -> str:
     return boto3.client("secretsmanager", region_name="us-east-1").get_secret_value(
-        SecretId=aws["DATA_EXTRACT_CALLBACK_SECRET_ID"])["SecretString"]
+        SecretId=aws["DATA_EXTRACT_CALLBACK_SECRET_ID"]
+    )["SecretString"]
 
 
 def _events(detail: dict, *kinds: str) -> list[dict]:
@@ -75,10 +78,18 @@ def test_given_a_callback_url_when_the_job_ends_then_a_signed_notice_is_posted_o
     assert verify(_secret(aws), notice.headers, notice.body)
     assert not verify("another-secret", notice.headers, notice.body)
     body = notice.json
-    assert body == {"id": f"notice_{job_id}_1", "type": "job.finished", "job_id": job_id, "run": 1,
-                    "status": "completed", "processed_count": 1, "failed_count": 0, "skipped_count": 1,
-                    "finished_at": body["finished_at"],
-                    "result_path": f"s3://{aws['DATA_EXTRACT_BUCKET_NAME']}/records/jobs/{job_id}/result-001.json"}
+    assert body == {
+        "id": f"notice_{job_id}_1",
+        "type": "job.finished",
+        "job_id": job_id,
+        "run": 1,
+        "status": "completed",
+        "processed_count": 1,
+        "failed_count": 0,
+        "skipped_count": 1,
+        "finished_at": body["finished_at"],
+        "result_path": f"s3://{aws['DATA_EXTRACT_BUCKET_NAME']}/records/jobs/{job_id}/result-001.json",
+    }
     detail = job(client, job_id)
     (delivered,) = _events(detail, "callback_delivered", "callback_failed")
     assert delivered["event_type"] == "callback_delivered"
@@ -86,8 +97,9 @@ def test_given_a_callback_url_when_the_job_ends_then_a_signed_notice_is_posted_o
     assert body["finished_at"] == detail["finished_at"]
 
 
-def test_given_a_failing_receiver_when_notified_then_attempts_back_off_and_each_is_an_event(client, pump, aws,
-                                                                                           local_mode):
+def test_given_a_failing_receiver_when_notified_then_attempts_back_off_and_each_is_an_event(
+    client, pump, aws, local_mode
+):
     with Receiver(statuses=[500, 503, 200]) as receiver:
         job_id = submit_upload(client, files=FILES[:1], callback_url=receiver.url)["job_id"]
         _run_all(pump)
@@ -95,14 +107,16 @@ def test_given_a_failing_receiver_when_notified_then_attempts_back_off_and_each_
     assert len(receiver.received) == 3
     assert len({n.headers["webhook-id"] for n in receiver.received}) == 1  # receivers can drop duplicates
     assert all(verify(_secret(aws), n.headers, n.body) for n in receiver.received)
-    attempts = [(e["event_type"], e["payload"]["status"], e["payload"]["attempt"])
-                for e in _events(job(client, job_id), "callback_delivered", "callback_failed")]
+    attempts = [
+        (e["event_type"], e["payload"]["status"], e["payload"]["attempt"])
+        for e in _events(job(client, job_id), "callback_delivered", "callback_failed")
+    ]
     assert attempts == [("callback_failed", 500, 1), ("callback_failed", 503, 2), ("callback_delivered", 200, 3)]
 
 
-def test_given_a_receiver_that_never_answers_2xx_when_notified_then_it_gives_up_after_the_bound(client, pump, aws,
-                                                                                               local_mode,
-                                                                                               monkeypatch):
+def test_given_a_receiver_that_never_answers_2xx_when_notified_then_it_gives_up_after_the_bound(
+    client, pump, aws, local_mode, monkeypatch
+):
     from data_extract.settings import get_settings
 
     monkeypatch.setenv("DATA_EXTRACT_CALLBACK_MAX_ATTEMPTS", "3")
@@ -118,8 +132,9 @@ def test_given_a_receiver_that_never_answers_2xx_when_notified_then_it_gives_up_
     assert pump.messages_waiting(aws["DATA_EXTRACT_NOTIFY_QUEUE_URL"]) == 0
 
 
-def test_given_a_receiver_that_is_down_when_notified_then_the_retry_waits_with_exponential_backoff(client, pump,
-                                                                                                  aws, monkeypatch):
+def test_given_a_receiver_that_is_down_when_notified_then_the_retry_waits_with_exponential_backoff(
+    client, pump, aws, monkeypatch
+):
     from data_extract.handlers import notifier
     from data_extract.jobs.notify import retry_delay_seconds
     from data_extract.settings import Settings, get_settings
@@ -137,21 +152,24 @@ def test_given_a_receiver_that_is_down_when_notified_then_the_retry_waits_with_e
     assert failed["payload"]["status"] is None and failed["payload"]["error"] == "ConnectionRefusedError"
     assert failed["payload"]["retry_in_seconds"] == 30
     attrs = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
-        QueueUrl=aws["DATA_EXTRACT_NOTIFY_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+        QueueUrl=aws["DATA_EXTRACT_NOTIFY_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )
     assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"  # the next attempt, delayed
     settings = Settings(callback_backoff_seconds=30)
     assert [retry_delay_seconds(settings, a) for a in range(1, 8)] == [30, 60, 120, 240, 480, 900, 900]
 
 
-def test_given_a_job_ending_when_notified_then_the_same_notice_is_a_job_finished_event_on_the_bus(client, pump,
-                                                                                                  aws):
+def test_given_a_job_ending_when_notified_then_the_same_notice_is_a_job_finished_event_on_the_bus(client, pump, aws):
     events = boto3.client("events", region_name="us-east-1")
     sqs = boto3.client("sqs", region_name="us-east-1")
     bus = aws["DATA_EXTRACT_EVENT_BUS_NAME"]
     subscriber = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=subscriber, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="finished-jobs", EventBusName=bus,
-                    EventPattern=json.dumps({"source": ["data-extract"], "detail-type": ["Job Finished"]}))
+    events.put_rule(
+        Name="finished-jobs",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["data-extract"], "detail-type": ["Job Finished"]}),
+    )
     events.put_targets(Rule="finished-jobs", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
 
     job_id = submit_upload(client, files=FILES)["job_id"]  # no callback_url: the event is published anyway
@@ -165,9 +183,9 @@ def test_given_a_job_ending_when_notified_then_the_same_notice_is_a_job_finished
     assert not _events(job(client, job_id), "callback_delivered", "callback_failed")
 
 
-def test_given_the_notice_queue_refusing_when_finalized_then_the_redelivered_finalize_sends_it(client, pump, aws,
-                                                                                              local_mode,
-                                                                                              monkeypatch):
+def test_given_the_notice_queue_refusing_when_finalized_then_the_redelivered_finalize_sends_it(
+    client, pump, aws, local_mode, monkeypatch
+):
     from data_extract.store import Queues
 
     real = Queues.send_notice
@@ -193,18 +211,21 @@ def test_given_the_notice_queue_refusing_when_finalized_then_the_redelivered_fin
 # ---------------------------------------------------------------- callback URL checks
 
 
-@pytest.mark.parametrize(("url", "reason"), [
-    ("http://hooks.example.com/x", "must use https"),
-    ("https://127.0.0.1/x", "non-public address"),
-    ("https://10.1.2.3/x", "non-public address"),
-    ("https://169.254.169.254/latest/meta-data", "non-public address"),
-    ("https://[::1]/x", "non-public address"),
-    ("https://[::ffff:127.0.0.1]/x", "non-public address"),
-    ("https://100.64.0.7/x", "non-public address"),
-    ("https://localhost:8443/x", "localhost"),
-    ("https://user:pw@hooks.example.com/x", "credentials"),
-    ("ftp://hooks.example.com/x", "must use https"),
-])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://hooks.example.com/x", "must use https"),
+        ("https://127.0.0.1/x", "non-public address"),
+        ("https://10.1.2.3/x", "non-public address"),
+        ("https://169.254.169.254/latest/meta-data", "non-public address"),
+        ("https://[::1]/x", "non-public address"),
+        ("https://[::ffff:127.0.0.1]/x", "non-public address"),
+        ("https://100.64.0.7/x", "non-public address"),
+        ("https://localhost:8443/x", "localhost"),
+        ("https://user:pw@hooks.example.com/x", "credentials"),
+        ("ftp://hooks.example.com/x", "must use https"),
+    ],
+)
 def test_given_a_deployed_stack_when_a_job_names_a_bad_callback_url_then_submit_answers_400(client, url, reason):
     resp = client.post("/api/v1/jobs/process", files=FILES[:1], data={"callback_url": url})
 
@@ -256,7 +277,11 @@ def test_given_a_public_name_resolving_to_a_private_address_when_delivering_then
 
 
 def test_given_a_name_whose_answer_changes_when_delivering_then_the_checked_address_is_the_one_connected(
-    client, pump, aws, local_mode, monkeypatch,
+    client,
+    pump,
+    aws,
+    local_mode,
+    monkeypatch,
 ):
     # First answer: the receiver on loopback (allowed in local mode). Any later lookup would answer an address
     # nothing listens on; the notice arrives only if the connection uses the address that was checked.
@@ -272,8 +297,9 @@ def test_given_a_name_whose_answer_changes_when_delivering_then_the_checked_addr
     assert _events(job(client, job_id), "callback_delivered")
 
 
-def test_given_a_refused_address_when_delivering_then_the_attempt_is_a_failed_event_without_retry(client, pump,
-                                                                                                 aws, monkeypatch):
+def test_given_a_refused_address_when_delivering_then_the_attempt_is_a_failed_event_without_retry(
+    client, pump, aws, monkeypatch
+):
     from data_extract.handlers import notifier
 
     _fake_dns(monkeypatch, {"hooks.example.com": ["10.9.8.7"]})
@@ -297,8 +323,9 @@ def test_given_the_notice_event_when_invoked_from_the_events_file_then_the_handl
     assert result == {"batchItemFailures": []}  # published to the bus; its job is unknown here, so no callback
 
 
-def test_given_a_host_that_does_not_resolve_now_when_delivering_then_the_attempt_fails_and_is_retried(client, pump,
-                                                                                                     aws, monkeypatch):
+def test_given_a_host_that_does_not_resolve_now_when_delivering_then_the_attempt_fails_and_is_retried(
+    client, pump, aws, monkeypatch
+):
     from data_extract.handlers import notifier
 
     real = socket.getaddrinfo

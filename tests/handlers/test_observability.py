@@ -101,16 +101,27 @@ def test_worker_and_finalize_lines_carry_the_correlation_keys_and_emit_the_metri
     skipped = metrics["FilesSkipped"]
     assert len(skipped) == 1 and skipped[0]["error_type"] == "unsupported_format"
     assert ["service", "format", "error_type"] in _dimension_sets(skipped[0])
-    for name in ("InputBytes", "QueueWaitMs", "ExtractMs", "ChunkMs", "UnitsReceived", "RunsFinalized",
-                 "FinalizeQueueWaitMs", "JobsCompleted", "JobDurationMs"):
+    for name in (
+        "InputBytes",
+        "QueueWaitMs",
+        "ExtractMs",
+        "ChunkMs",
+        "UnitsReceived",
+        "RunsFinalized",
+        "FinalizeQueueWaitMs",
+        "JobsCompleted",
+        "JobDurationMs",
+    ):
         assert name in metrics, (name, sorted(metrics))
     assert sum(_value(r["InputBytes"]) for r in processed) > 0
     assert _value(metrics["JobDurationMs"][0]["JobDurationMs"]) >= 0
 
 
 def test_a_retry_run_is_measured_on_its_own(asgi, pump, log_lines, capsys):
-    files = [("files", ("good.txt", b"Readable text for the job.", "text/plain")),
-             ("files", ("bad.json", b"{not json", "application/json"))]
+    files = [
+        ("files", ("good.txt", b"Readable text for the job.", "text/plain")),
+        ("files", ("bad.json", b"{not json", "application/json")),
+    ]
     job_id = submit_upload(asgi, files=files)["job_id"]
     pump.run()
     assert asgi.post(f"/api/v1/jobs/{job_id}/retry-failures").status_code == 202
@@ -148,8 +159,9 @@ def test_dead_letter_lines_carry_the_keys(aws, log_lines):
     event["Records"][0]["body"] = json.dumps({"job_id": "gonejob", "unit_id": "00002", "run": 1})
     assert dead_letter.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
     handled = [line for line in log_lines() if line["message"] == "dead-lettered message handled"]
-    assert [(h["job_id"], h["unit_id"], h["run"], h["outcome"]) for h in handled] == \
-        [("gonejob", "00002", 1, "unit_already_done")]
+    assert [(h["job_id"], h["unit_id"], h["run"], h["outcome"]) for h in handled] == [
+        ("gonejob", "00002", 1, "unit_already_done")
+    ]
 
 
 def test_api_lines_about_a_job_carry_its_id(aws, log_lines, monkeypatch):

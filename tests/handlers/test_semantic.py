@@ -47,8 +47,10 @@ def _files(corpus) -> list[tuple[str, tuple[str, bytes, str]]]:
 
 
 def _submit(client, files, **fields) -> str:
-    data = {"include_semantic": "true", **{k: str(v).lower() if isinstance(v, bool) else str(v)
-                                           for k, v in fields.items()}}
+    data = {
+        "include_semantic": "true",
+        **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()},
+    }
     resp = client.post("/api/v1/jobs/process", files=files, data=data)
     assert resp.status_code == 202, resp.text
     return resp.json()["job_id"]
@@ -68,7 +70,8 @@ def _chunk_ids_by_source(store, job_id: str) -> dict[str, list[str]]:
 
 @pytest.mark.corpus
 def test_given_mixed_corpus_files_with_a_twin_when_semantic_requested_then_the_run_carries_the_analysis(
-        client, pump, store, corpus):
+    client, pump, store, corpus
+):
     job_id = _submit(client, _files(corpus), semantic_report_format="html", semantic_export_graph=True)
 
     pump.run()
@@ -81,8 +84,12 @@ def test_given_mixed_corpus_files_with_a_twin_when_semantic_requested_then_the_r
     summary = semantic["summary"]
     assert summary["total_chunks"] > 0 and summary["vocabulary_size"] > 0
     assert summary["n_components"] > 0 and summary["n_clusters"] >= 2
-    assert set(semantic["stage_timings_ms"]) >= {"semantic_tfidf", "semantic_similarity", "semantic_lsa",
-                                                  "semantic_quality"}
+    assert set(semantic["stage_timings_ms"]) >= {
+        "semantic_tfidf",
+        "semantic_similarity",
+        "semantic_lsa",
+        "semantic_quality",
+    }
     assert result["stage_totals_ms"]["semantic"] > 0
     by_type = {a["artifact_type"]: a for a in semantic["artifacts"]}
     assert by_type["summary"]["path"] == "semantic/semantic_summary.json"
@@ -125,19 +132,29 @@ def test_given_mixed_corpus_files_with_a_twin_when_semantic_requested_then_the_r
 
 
 def test_given_txt_output_when_semantic_requested_then_it_runs_and_the_txt_shows_the_quality(client, pump, store):
-    files = [("files", ("audit.txt", (PROSE * 4).encode(), "text/plain")),
-             ("files", ("other.txt", (OTHER * 4).encode(), "text/plain")),
-             ("files", ("again.txt", (PROSE * 4).encode(), "text/plain"))]
-    job_id = _submit(client, files, output_format="txt", include_metadata=True, semantic_report_format="csv",
-                     semantic_graph_format="dot")
+    files = [
+        ("files", ("audit.txt", (PROSE * 4).encode(), "text/plain")),
+        ("files", ("other.txt", (OTHER * 4).encode(), "text/plain")),
+        ("files", ("again.txt", (PROSE * 4).encode(), "text/plain")),
+    ]
+    job_id = _submit(
+        client,
+        files,
+        output_format="txt",
+        include_metadata=True,
+        semantic_report_format="csv",
+        semantic_graph_format="dot",
+    )
 
     pump.run()
 
     result = job(client, job_id)["result_payload"]
     assert result["semantic"]["status"] == "completed", result["semantic"]
     text = client.get(f"/api/v1/jobs/{job_id}/artifacts/outputs/audit.txt.txt").text
-    assert any(line.startswith("Quality: ") and line.rstrip().endswith(("(high)", "(medium)", "(low)", "(review)"))
-               for line in text.splitlines())
+    assert any(
+        line.startswith("Quality: ") and line.rstrip().endswith(("(high)", "(medium)", "(low)", "(review)"))
+        for line in text.splitlines()
+    )
     report = client.get(f"/api/v1/jobs/{job_id}/artifacts/semantic/semantic_report.csv").text
     assert "# Duplicate Groups" in report
     rows = list(csv.reader(io.StringIO(report.split("# Duplicate Groups\n", 1)[1].split("\n\n", 1)[0])))
@@ -154,7 +171,8 @@ def test_given_txt_output_when_semantic_requested_then_it_runs_and_the_txt_shows
 
 
 def test_given_a_stage_that_raises_when_the_run_finishes_then_semantic_failed_and_extraction_kept(
-        client, pump, monkeypatch):
+    client, pump, monkeypatch
+):
     import data_extract.pipeline.semantic.analyze as analyze_module
 
     def broken(chunks, options):
@@ -176,7 +194,8 @@ def test_given_a_stage_that_raises_when_the_run_finishes_then_semantic_failed_an
 
 
 def test_given_a_semantic_message_that_kept_failing_when_dead_lettered_then_the_run_finishes_without_it(
-        client, pump, aws):
+    client, pump, aws
+):
     import boto3
 
     from data_extract.handlers import dead_letter, finalize, worker

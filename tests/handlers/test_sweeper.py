@@ -47,8 +47,9 @@ def _job_item(aws, job_id: str) -> dict:
     return table.get_item(Key={"PK": f"JOB#{job_id}", "SK": "JOB"})["Item"]
 
 
-def test_given_the_api_died_before_queueing_when_swept_then_the_job_is_dispatched_and_finishes(client, pump, aws,
-                                                                                               monkeypatch):
+def test_given_the_api_died_before_queueing_when_swept_then_the_job_is_dispatched_and_finishes(
+    client, pump, aws, monkeypatch
+):
     from data_extract.jobs import submit
 
     def die(*args, **kwargs):
@@ -75,8 +76,9 @@ def test_given_the_api_died_before_queueing_when_swept_then_the_job_is_dispatche
     assert _sweep(after_seconds=4000) == {}
 
 
-def test_given_a_run_whose_finalize_was_never_claimed_when_swept_then_it_is_finalized_once(client, pump, aws,
-                                                                                          monkeypatch):
+def test_given_a_run_whose_finalize_was_never_claimed_when_swept_then_it_is_finalized_once(
+    client, pump, aws, monkeypatch
+):
     from data_extract.handlers import worker
     from data_extract.jobs import units
 
@@ -106,8 +108,11 @@ def test_given_a_claimed_finalize_whose_message_was_lost_when_swept_then_it_is_s
     (lost,) = sqs.receive_message(QueueUrl=aws["DATA_EXTRACT_FINALIZE_QUEUE_URL"])["Messages"]
     sqs.delete_message(QueueUrl=aws["DATA_EXTRACT_FINALIZE_QUEUE_URL"], ReceiptHandle=lost["ReceiptHandle"])
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws["DATA_EXTRACT_TABLE_NAME"])
-    table.update_item(Key={"PK": f"JOB#{job_id}", "SK": "RUN#001"}, UpdateExpression="SET finalize_claimed_at = :t",
-                      ExpressionAttributeValues={":t": "2026-01-01T00:00:00.000Z"})  # claimed long ago
+    table.update_item(
+        Key={"PK": f"JOB#{job_id}", "SK": "RUN#001"},
+        UpdateExpression="SET finalize_claimed_at = :t",
+        ExpressionAttributeValues={":t": "2026-01-01T00:00:00.000Z"},
+    )  # claimed long ago
 
     assert _sweep(after_seconds=400) == {"finalize_handed_over": 1}
     pump.run()
@@ -155,8 +160,9 @@ def test_given_a_unit_that_started_recently_when_swept_then_its_lease_holds(clie
     assert {f["status"] for f in job(client, job_id)["files"]} == {"running", "queued"}
 
 
-def test_given_a_cancelled_job_never_dispatched_when_swept_then_its_units_are_skipped_and_it_ends(client, pump,
-                                                                                                 aws, monkeypatch):
+def test_given_a_cancelled_job_never_dispatched_when_swept_then_its_units_are_skipped_and_it_ends(
+    client, pump, aws, monkeypatch
+):
     from data_extract.jobs import cancel, submit
 
     def die(*args, **kwargs):
@@ -184,8 +190,9 @@ def test_given_many_jobs_when_swept_then_one_index_query_finds_them_and_nothing_
     store = _store()
     calls: list[tuple[str, dict]] = []
     for dynamodb in (store.table._table.meta.client, store.table._client):
-        dynamodb.meta.events.register("before-parameter-build.dynamodb",
-                                      lambda model, params, **kw: calls.append((model.name, params)))
+        dynamodb.meta.events.register(
+            "before-parameter-build.dynamodb", lambda model, params, **kw: calls.append((model.name, params))
+        )
 
     from data_extract.contract import utc_now
     from data_extract.jobs.sweep import sweep

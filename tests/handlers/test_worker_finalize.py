@@ -31,7 +31,8 @@ def test_redelivered_record_for_a_finished_unit_changes_nothing(client, pump, aw
     unit = next(f for f in before["files"] if f["source_path"] == "alpha.txt")
 
     result = worker.lambda_handler(
-        _event("sqs_work_unit.json", {"job_id": job_id, "unit_id": unit["file_id"], "run": 1}), LambdaContext())
+        _event("sqs_work_unit.json", {"job_id": job_id, "unit_id": unit["file_id"], "run": 1}), LambdaContext()
+    )
     assert result == {"batchItemFailures": []}
     pump.run()
     after = job(client, job_id)
@@ -71,8 +72,10 @@ def test_malformed_message_is_reported_as_a_batch_item_failure_only(client, pump
 def test_dead_lettered_unit_is_failed_so_the_job_still_finishes(client, pump, aws):
     from data_extract.handlers import dead_letter
 
-    job_id = submit_upload(client, files=[("files", ("a.txt", b"Some text.", "text/plain")),
-                                          ("files", ("b.txt", b"Other text.", "text/plain"))])["job_id"]
+    job_id = submit_upload(
+        client,
+        files=[("files", ("a.txt", b"Some text.", "text/plain")), ("files", ("b.txt", b"Other text.", "text/plain"))],
+    )["job_id"]
     sqs = boto3.client("sqs", region_name="us-east-1")
     # Simulate: b.txt's message kept failing and SQS moved it to the dead-letter queue.
     msgs = sqs.receive_message(QueueUrl=aws["DATA_EXTRACT_WORK_QUEUE_URL"], MaxNumberOfMessages=10)["Messages"]
@@ -80,8 +83,9 @@ def test_dead_lettered_unit_is_failed_so_the_job_still_finishes(client, pump, aw
     sqs.delete_message(QueueUrl=aws["DATA_EXTRACT_WORK_QUEUE_URL"], ReceiptHandle=b_msg["ReceiptHandle"])
     for m in msgs:
         if m is not b_msg:
-            sqs.change_message_visibility(QueueUrl=aws["DATA_EXTRACT_WORK_QUEUE_URL"],
-                                          ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+            sqs.change_message_visibility(
+                QueueUrl=aws["DATA_EXTRACT_WORK_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
     event = _event("sqs_work_unit.json", json.loads(b_msg["Body"]))
     event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "5"
     assert dead_letter.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
@@ -95,7 +99,8 @@ def test_dead_lettered_unit_is_failed_so_the_job_still_finishes(client, pump, aw
 def test_source_object_deleted_before_processing_fails_that_file_only(client, pump, aws):
     job_id = submit_upload(client)["job_id"]
     boto3.client("s3", region_name="us-east-1").delete_object(
-        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/alpha.txt")
+        Bucket=aws["DATA_EXTRACT_BUCKET_NAME"], Key=f"jobs/{job_id}/inputs/alpha.txt"
+    )
     pump.run()
     detail = job(client, job_id)
     assert detail["status"] == "partial"
@@ -110,11 +115,14 @@ def test_continue_on_error_false_halts_remaining_files(aws, pump):
     from data_extract.store import get_store
 
     store, settings = get_store(), get_settings()
-    files = [submit.InputFile("a.json", store.objects.bucket, "", 5, "h1", data=b"{bad"),
-             submit.InputFile("b.txt", store.objects.bucket, "", 5, "h2", data=b"fine text")]
+    files = [
+        submit.InputFile("a.json", store.objects.bucket, "", 5, "h1", data=b"{bad"),
+        submit.InputFile("b.txt", store.objects.bucket, "", 5, "h2", data=b"fine text"),
+    ]
     inputs = submit.ResolvedInputs(files, "upload")
-    out = submit.submit_job(store, settings, JobOptions(continue_on_error=False), submit.uploaded_source(files),
-                            lambda: inputs, {})
+    out = submit.submit_job(
+        store, settings, JobOptions(continue_on_error=False), submit.uploaded_source(files), lambda: inputs, {}
+    )
     pump.run()
     units = {u["source_path"]: u for u in store.table.list_units(out.job_id)}
     assert units["a.json"]["status"] == "failed"

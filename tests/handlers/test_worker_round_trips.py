@@ -9,12 +9,15 @@ from tests.support.jobs import job
 
 
 def _files(n: int):
-    return [("files", (f"note-{i}.txt", f"Note {i}: the first control passed review.".encode(), "text/plain"))
-            for i in range(n)]
+    return [
+        ("files", (f"note-{i}.txt", f"Note {i}: the first control passed review.".encode(), "text/plain"))
+        for i in range(n)
+    ]
 
 
 def test_given_a_batch_of_five_units_of_one_job_when_processed_then_the_job_record_is_read_once(client, pump, aws):
-    from data_extract.store.clients import client as aws_client, resource as aws_resource
+    from data_extract.store.clients import client as aws_client
+    from data_extract.store.clients import resource as aws_resource
 
     job_id = client.post("/api/v1/jobs/process", files=_files(5)).json()["job_id"]
     calls: Counter[tuple[str, str]] = Counter()

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.local_stack import free_port, running_stack, stack_environment
@@ -40,14 +39,20 @@ def stack(tmp_path_factory):
     # Artifacts over 2000 bytes answer with a redirect to a presigned S3 URL, as large ones do in Lambda.
     env = _environment(DATA_EXTRACT_API_INLINE_DOWNLOAD_MAX_BYTES="2000")
     log_path = work / "stack.log"
-    with running_stack([*COMMAND, "local", "--port", str(port), "--seed", str(seed_dir)], port=port, env=env,
-                       log_path=log_path, name="data-extract local") as (base, proc):
+    with running_stack(
+        [*COMMAND, "local", "--port", str(port), "--seed", str(seed_dir)],
+        port=port,
+        env=env,
+        log_path=log_path,
+        name="data-extract local",
+    ) as (base, proc):
         yield base, proc, log_path, work
 
 
 def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*COMMAND, *args], cwd=cwd, env=env or _environment(), capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [*COMMAND, *args], cwd=cwd, env=env or _environment(), capture_output=True, text=True, timeout=300
+    )
 
 
 def test_seed_submits_the_folder_and_prints_where_the_artifacts_are(stack):
@@ -71,8 +76,11 @@ def test_submit_wait_and_download_over_http(stack):
     job = json.loads(submitted.stdout)
     assert job["status"] == "partial"
     assert {f["source_path"]: f["status"] for f in job["files"]} == {
-        "docs/alpha.txt": "processed", "docs/notes/beta.md": "processed", "docs/table.csv": "processed",
-        "docs/broken.json": "failed"}
+        "docs/alpha.txt": "processed",
+        "docs/notes/beta.md": "processed",
+        "docs/table.csv": "processed",
+        "docs/broken.json": "failed",
+    }
 
     out = work / "downloads"
     downloaded = _cli("artifacts", job["job_id"], "--download", str(out), "--url", base, cwd=work)
@@ -86,8 +94,19 @@ def test_submit_wait_and_download_over_http(stack):
 def test_presigned_uploads_over_http(stack):
     base, _, _, work = stack
     docs = _documents(work / "presigned")
-    result = _cli("submit", str(docs), "--upload", "presigned", "--wait", "--json", "--url", base,
-                  "--poll-interval", "0.3", cwd=work)
+    result = _cli(
+        "submit",
+        str(docs),
+        "--upload",
+        "presigned",
+        "--wait",
+        "--json",
+        "--url",
+        base,
+        "--poll-interval",
+        "0.3",
+        cwd=work,
+    )
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)
     assert job["input_path"].startswith("upload:") and job["progress"]["processed"] == 3

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.integration
 def stack(tmp_path_factory):
     port = free_port()
     env = stack_environment(PORT=str(port))
-    with running_stack([sys.executable, "-m", "infra.local.stack"], port=port, env=env,
-                       log_path=tmp_path_factory.mktemp("stack") / "stack.log") as (base, proc):
+    with running_stack(
+        [sys.executable, "-m", "infra.local.stack"],
+        port=port,
+        env=env,
+        log_path=tmp_path_factory.mktemp("stack") / "stack.log",
+    ) as (base, proc):
         yield base, proc
 
 
@@ -44,8 +48,12 @@ def test_upload_processes_to_completed_and_artifacts_download(stack):
             time.sleep(0.5)
         assert detail["status"] == "completed", json.dumps(detail, indent=1)[:3000]
         statuses = {f["source_path"]: f["status"] for f in detail["files"]}
-        assert statuses == {"alpha.txt": "processed", "notes/beta.md": "processed", "gamma.txt": "processed",
-                            "delta.xyz": "skipped"}
+        assert statuses == {
+            "alpha.txt": "processed",
+            "notes/beta.md": "processed",
+            "gamma.txt": "processed",
+            "delta.xyz": "skipped",
+        }
 
         artifacts = {a["path"] for a in http.get(f"{api}/jobs/{job_id}/artifacts").json()["artifacts"]}
         assert "outputs/gamma.txt.json" in artifacts and "result.json" in artifacts

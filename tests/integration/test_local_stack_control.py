@@ -15,14 +15,16 @@ import httpx
 import pytest
 
 from tests.support.local_stack import free_port, running_stack, stack_environment
-
 from tests.support.receiver import Receiver, verify
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
-FAULTS = ["dynamodb:TransactWriteItems:throttle:4", "dynamodb:GetItem:timeout:9", "s3:GetObject:timeout:3",
-          "s3:PutObject:throttle:5"]
-
+FAULTS = [
+    "dynamodb:TransactWriteItems:throttle:4",
+    "dynamodb:GetItem:timeout:9",
+    "s3:GetObject:timeout:3",
+    "s3:PutObject:throttle:5",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,12 @@ def stack(tmp_path_factory):
     for fault in FAULTS:
         args += ["--fault", fault]
     with running_stack(args, port=port, env=env, log_path=log_path, stop_seconds=60) as (base, _):
-        aws = {"endpoint_url": f"http://127.0.0.1:{moto_port}", "region_name": "us-east-1",
-               "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        aws = {
+            "endpoint_url": f"http://127.0.0.1:{moto_port}",
+            "region_name": "us-east-1",
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",
+        }
         yield {"api": f"{base}/api/v1", "aws": aws, "log": log_path}
 
 
@@ -50,8 +56,10 @@ def _wait(http: httpx.Client, api: str, job_id: str, timeout: float = 240) -> di
 
 
 def _files(n: int, prefix: str = "f") -> list:
-    return [("files", (f"{prefix}{i:02d}.txt", f"File {i}. It says something short.".encode(), "text/plain"))
-            for i in range(n)]
+    return [
+        ("files", (f"{prefix}{i:02d}.txt", f"File {i}. It says something short.".encode(), "text/plain"))
+        for i in range(n)
+    ]
 
 
 def _assert_counted_once(detail: dict) -> None:
@@ -62,7 +70,10 @@ def _assert_counted_once(detail: dict) -> None:
     result = detail["result_payload"]
     progress = detail["progress"]
     assert (result["processed_count"], result["failed_count"], result["skipped_count"]) == (
-        progress["processed"], progress["failed"], progress["skipped"])
+        progress["processed"],
+        progress["failed"],
+        progress["skipped"],
+    )
 
 
 def test_jobs_finish_with_right_counts_while_aws_calls_are_throttled_and_time_out(stack):
@@ -83,8 +94,9 @@ def test_duplicated_and_reordered_deliveries_on_the_real_queue_count_once(stack)
         units = [f["file_id"] for f in http.get(f"{stack['api']}/jobs/{job_id}").json()["files"]]
         for unit_id in sorted(units, reverse=True):  # every unit again, last first, twice
             for _ in range(2):
-                sqs.send_message(QueueUrl=work, MessageBody=json.dumps({"job_id": job_id, "unit_id": unit_id,
-                                                                        "run": 1}))
+                sqs.send_message(
+                    QueueUrl=work, MessageBody=json.dumps({"job_id": job_id, "unit_id": unit_id, "run": 1})
+                )
         detail = _wait(http, stack["api"], job_id)
         time.sleep(3)  # let the copies that arrive after the end be delivered too
         detail = http.get(f"{stack['api']}/jobs/{job_id}", params={"event_limit": 5000}).json()
@@ -126,8 +138,9 @@ def test_a_callback_receiver_on_loopback_gets_the_signed_notice_after_a_retry(st
     (arn,) = [s["ARN"] for s in secrets.list_secrets()["SecretList"] if "CallbackSigningSecret" in s["Name"]]
     secret = secrets.get_secret_value(SecretId=arn)["SecretString"]
     with Receiver(statuses=[500, 200]) as receiver, httpx.Client(timeout=60) as http:
-        job_id = http.post(f"{stack['api']}/jobs/process", files=_files(1, "n"),
-                           data={"callback_url": receiver.url}).json()["job_id"]
+        job_id = http.post(
+            f"{stack['api']}/jobs/process", files=_files(1, "n"), data={"callback_url": receiver.url}
+        ).json()["job_id"]
         _wait(http, stack["api"], job_id)
         deadline = time.monotonic() + 60
         while len(receiver.received) < 2 and time.monotonic() < deadline:
@@ -138,8 +151,9 @@ def test_a_callback_receiver_on_loopback_gets_the_signed_notice_after_a_retry(st
     assert len(receiver.received) == 2
     assert all(verify(secret, n.headers, n.body) for n in receiver.received)
     assert {n.json["job_id"] for n in receiver.received} == {job_id}
-    attempts = [(e["event_type"], e["payload"]["status"]) for e in detail["events"]
-                if e["event_type"].startswith("callback_")]
+    attempts = [
+        (e["event_type"], e["payload"]["status"]) for e in detail["events"] if e["event_type"].startswith("callback_")
+    ]
     assert attempts == [("callback_failed", 500), ("callback_delivered", 200)]
 
 

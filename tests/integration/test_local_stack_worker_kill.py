@@ -74,8 +74,31 @@ def short_redelivery_template(directory: Path) -> Path:
 
 def text_file(seed: int) -> bytes:
     rng = random.Random(seed)
-    words = ("the audit tested each control and found the revenue report complete while the board reviewed "
-             "every finding of the quarter before the filing").split()
+    words = [
+        "the",
+        "audit",
+        "tested",
+        "each",
+        "control",
+        "and",
+        "found",
+        "the",
+        "revenue",
+        "report",
+        "complete",
+        "while",
+        "the",
+        "board",
+        "reviewed",
+        "every",
+        "finding",
+        "of",
+        "the",
+        "quarter",
+        "before",
+        "the",
+        "filing",
+    ]
     parts: list[str] = []
     size = 0
     while size < FILE_BYTES:
@@ -112,8 +135,11 @@ class StackLog:
                     pass
                 else:
                     # Powertools' timestamp: "2026-12-01 14:00:19,306+0000"
-                    logged = datetime.strptime(record["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z").timestamp() \
-                        if "timestamp" in record else None
+                    logged = (
+                        datetime.strptime(record["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z").timestamp()
+                        if "timestamp" in record
+                        else None
+                    )
                     lines.append((logged, str(record.get("message", ""))))
                     continue
             lines.append((None, line))
@@ -154,25 +180,44 @@ def wait_for(condition, what: str, seconds: float, log: StackLog):
     pytest.fail(f"{what} within {seconds:.0f} s:\n" + "\n".join(log.messages()[-60:]))
 
 
-def test_given_a_worker_process_killed_mid_file_when_its_message_returns_then_each_file_is_processed_once(
-        tmp_path):
+def test_given_a_worker_process_killed_mid_file_when_its_message_returns_then_each_file_is_processed_once(tmp_path):
     port, moto_port = free_port(), free_port()
-    env = stack_environment(PORT=str(port), MOTO_PORT=str(moto_port),
-                            DATA_EXTRACT_EXTRACT_TIMEOUT_SECONDS=str(EXTRACT_TIMEOUT_SECONDS))
-    command = [sys.executable, "-m", "infra.local.stack", "--template", str(short_redelivery_template(tmp_path)),
-               "--worker-loops", "2", "--isolated-workers"]
+    env = stack_environment(
+        PORT=str(port), MOTO_PORT=str(moto_port), DATA_EXTRACT_EXTRACT_TIMEOUT_SECONDS=str(EXTRACT_TIMEOUT_SECONDS)
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "infra.local.stack",
+        "--template",
+        str(short_redelivery_template(tmp_path)),
+        "--worker-loops",
+        "2",
+        "--isolated-workers",
+    ]
     log = StackLog(tmp_path / "stack.log")
-    aws = {"endpoint_url": f"http://127.0.0.1:{moto_port}", "region_name": "us-east-1",
-           "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    aws = {
+        "endpoint_url": f"http://127.0.0.1:{moto_port}",
+        "region_name": "us-east-1",
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
 
-    with running_stack(command, port=port, env=env, log_path=log.path, start_seconds=120,
-                       stop_seconds=90) as (base, stack), httpx.Client(base_url=f"{base}/api/v1", timeout=120) as http:
-        first_pids = wait_for(lambda: len(log.started_pids()) == 2 and log.started_pids(),
-                              "two worker processes started", 30, log)
+    with (
+        running_stack(command, port=port, env=env, log_path=log.path, start_seconds=120, stop_seconds=90) as (
+            base,
+            stack,
+        ),
+        httpx.Client(base_url=f"{base}/api/v1", timeout=120) as http,
+    ):
+        first_pids = wait_for(
+            lambda: len(log.started_pids()) == 2 and log.started_pids(), "two worker processes started", 30, log
+        )
         assert all(parent_of(pid) == stack.pid for pid in first_pids), (first_pids, stack.pid)
         names = [f"long-{i}.txt" for i in range(FILES)]
-        job_id = http.post("/jobs/process", files=[("files", (name, text_file(i), "text/plain"))
-                                                    for i, name in enumerate(names)]).json()["job_id"]
+        job_id = http.post(
+            "/jobs/process", files=[("files", (name, text_file(i), "text/plain")) for i, name in enumerate(names)]
+        ).json()["job_id"]
 
         # A process mid-file: its START is recent, and as many files are running as processes hold one (one file
         # per invocation), read between two identical reads of the log.
@@ -180,7 +225,8 @@ def test_given_a_worker_process_killed_mid_file_when_its_message_returns_then_ea
         victim: tuple[str, Invocation] | None = None
         while victim is None:
             assert time.monotonic() < deadline, "no worker process was seen mid-file:\n" + "\n".join(
-                log.messages()[-60:])
+                log.messages()[-60:]
+            )
             before = log.invocations()
             files = http.get(f"/jobs/{job_id}", params={"file_limit": 100}).json()["files"]
             after = log.invocations()
@@ -188,9 +234,15 @@ def test_given_a_worker_process_killed_mid_file_when_its_message_returns_then_ea
             held = {rid: inv for rid, inv in after.items() if not inv.ended}
             running = {f["file_id"] for f in files if f["status"] == "running"}
             if before == after and held and len(running) >= len(held):
-                victim = next(((rid, inv) for rid, inv in held.items() if inv.pid in first_pids
-                               and KILL_AFTER_START_SECONDS[0] <= now - inv.started_at <= KILL_AFTER_START_SECONDS[1]),
-                              None)
+                victim = next(
+                    (
+                        (rid, inv)
+                        for rid, inv in held.items()
+                        if inv.pid in first_pids
+                        and KILL_AFTER_START_SECONDS[0] <= now - inv.started_at <= KILL_AFTER_START_SECONDS[1]
+                    ),
+                    None,
+                )
             if victim is None:
                 time.sleep(0.1)
         victim_request, victim_invocation = victim
@@ -199,10 +251,15 @@ def test_given_a_worker_process_killed_mid_file_when_its_message_returns_then_ea
         running_at_kill = running
 
         # The stack notices and starts another process in its place.
-        wait_for(lambda: any(int(m.group(1)) == killed_pid for m in map(KILLED.search, log.messages()) if m),
-                 f"the stack logging that worker process {killed_pid} was killed", 30, log)
-        replacements = wait_for(lambda: [p for p in log.started_pids() if p not in first_pids],
-                                "a replacement worker process", 30, log)
+        wait_for(
+            lambda: any(int(m.group(1)) == killed_pid for m in map(KILLED.search, log.messages()) if m),
+            f"the stack logging that worker process {killed_pid} was killed",
+            30,
+            log,
+        )
+        replacements = wait_for(
+            lambda: [p for p in log.started_pids() if p not in first_pids], "a replacement worker process", 30, log
+        )
         assert len(replacements) == 1 and parent_of(replacements[0]) == stack.pid, (replacements, stack.pid)
 
         def ended_job() -> dict | None:
@@ -213,12 +270,18 @@ def test_given_a_worker_process_killed_mid_file_when_its_message_returns_then_ea
         invocations = log.invocations()
         banner = log.path.read_text()
         bucket, table = BUCKET.search(banner).group(1), TABLE.search(banner).group(1)
-        outputs = [o["Key"] for page in boto3.client("s3", **aws).get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=f"jobs/{job_id}/outputs/") for o in page.get("Contents", [])]
+        outputs = [
+            o["Key"]
+            for page in boto3.client("s3", **aws)
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=bucket, Prefix=f"jobs/{job_id}/outputs/")
+            for o in page.get("Contents", [])
+        ]
         units = boto3.client("dynamodb", **aws).query(
             TableName=table,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :file)",
-            ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}, ":file": {"S": "FILE#"}})["Items"]
+            ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}, ":file": {"S": "FILE#"}},
+        )["Items"]
         assert stack.poll() is None, "the stack died"
 
     assert stack.returncode == 0, "\n".join(log.messages()[-60:])
@@ -232,7 +295,10 @@ def test_given_a_worker_process_killed_mid_file_when_its_message_returns_then_ea
     assert progress["processed"] == FILES
     result = detail["result_payload"]
     assert (result["processed_count"], result["failed_count"], result["skipped_count"]) == (
-        progress["processed"], progress["failed"], progress["skipped"])
+        progress["processed"],
+        progress["failed"],
+        progress["skipped"],
+    )
     assert sorted(f["source_path"] for f in detail["files"]) == names
     assert {f["status"] for f in detail["files"]} == {"processed"}
     # One result per file: one file event each, one record each, one output each.

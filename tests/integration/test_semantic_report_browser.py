@@ -52,17 +52,23 @@ def _wait(http: httpx.Client, api: str, job_id: str, seconds: float) -> dict:
     pytest.fail(f"job still {detail.get('status')} after {seconds} s: {json.dumps(detail)[:2000]}")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium): the HTML "
-                                              "report cannot be rendered; the rest of the stage is tested in-process")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (apt-get install chromium): the HTML "
+    "report cannot be rendered; the rest of the stage is tested in-process",
+)
 def test_semantic_job_over_http_renders_its_html_report_in_chromium(stack, corpus):  # noqa: F811
     base, _ = stack
     api = f"{base}/api/v1"
-    files = [("files", (name, (corpus / rel).read_bytes(), "application/octet-stream"))
-             for name, rel in SOURCES.items()]
+    files = [
+        ("files", (name, (corpus / rel).read_bytes(), "application/octet-stream")) for name, rel in SOURCES.items()
+    ]
     with httpx.Client(timeout=60) as http:
-        resp = http.post(f"{api}/jobs/process", files=files,
-                         data={"include_semantic": "true", "semantic_report_format": "html",
-                               "semantic_export_graph": "true"})
+        resp = http.post(
+            f"{api}/jobs/process",
+            files=files,
+            data={"include_semantic": "true", "semantic_report_format": "html", "semantic_export_graph": "true"},
+        )
         assert resp.status_code == 202, resp.text
         job_id = resp.json()["job_id"]
         detail = _wait(http, api, job_id, 600)
@@ -75,8 +81,10 @@ def test_semantic_job_over_http_renders_its_html_report_in_chromium(stack, corpu
         for name in SOURCES:
             output = http.get(f"{api}/jobs/{job_id}/artifacts/outputs/{name}.json").json()
             assert output["chunks"] and all("quality_score" in c and "quality_flag" in c for c in output["chunks"])
-        twin_ids = [http.get(f"{api}/jobs/{job_id}/artifacts/outputs/{name}.json").json()["chunks"]
-                    for name in ("norwich-city.txt", "copies/norwich-city (copy).txt")]
+        twin_ids = [
+            http.get(f"{api}/jobs/{job_id}/artifacts/outputs/{name}.json").json()["chunks"]
+            for name in ("norwich-city.txt", "copies/norwich-city (copy).txt")
+        ]
         groups = [set(g) for g in summary["similarity"]["duplicate_groups"]]
         for original, copy_ in zip(*twin_ids):
             assert any({original["id"], copy_["id"]} <= g for g in groups)

@@ -22,17 +22,22 @@ def test_2_idempotency_key_job_really_processes_and_replays_return_the_same_job(
     replay = client.post("/api/v1/jobs/process", files=files, headers={"Idempotency-Key": "k-123"})
     assert replay.status_code == 200
     assert replay.json() == {"job_id": first.json()["job_id"], "status": "completed"}
-    other = client.post("/api/v1/jobs/process", files=[("files", ("a.txt", b"different", "text/plain"))],
-                        headers={"Idempotency-Key": "k-123"})
+    other = client.post(
+        "/api/v1/jobs/process",
+        files=[("files", ("a.txt", b"different", "text/plain"))],
+        headers={"Idempotency-Key": "k-123"},
+    )
     assert other.status_code == 409
 
 
 def test_3_same_stem_outputs_never_collide(client, pump):
-    files = [("files", ("sample.txt", b"Text version.", "text/plain")),
-             ("files", ("sample.md", b"Markdown version.", "text/markdown")),
-             ("files", ("sample.csv", b"a,b\n1,2\n", "text/csv")),
-             ("files", ("result", b"A file named result.", "text/plain")),
-             ("files", ("result.txt", b"Another named result.", "text/plain"))]
+    files = [
+        ("files", ("sample.txt", b"Text version.", "text/plain")),
+        ("files", ("sample.md", b"Markdown version.", "text/markdown")),
+        ("files", ("sample.csv", b"a,b\n1,2\n", "text/csv")),
+        ("files", ("result", b"A file named result.", "text/plain")),
+        ("files", ("result.txt", b"Another named result.", "text/plain")),
+    ]
     job_id = submit_upload(client, files=files)["job_id"]
     pump.run()
     detail = job(client, job_id)
@@ -44,8 +49,10 @@ def test_3_same_stem_outputs_never_collide(client, pump):
 
 
 def test_4_retry_keeps_format_chunk_size_and_result(client, pump):
-    files = [("files", ("ok.txt", b"Fine text here.", "text/plain")),
-             ("files", ("bad.json", b"{oops", "application/json"))]
+    files = [
+        ("files", ("ok.txt", b"Fine text here.", "text/plain")),
+        ("files", ("bad.json", b"{oops", "application/json")),
+    ]
     job_id = submit_upload(client, files=files, output_format="csv", chunk_size=100)["job_id"]
     pump.run()
     first = job(client, job_id)

@@ -48,12 +48,14 @@ def build_v2_event(request: httpx.Request, stage: str = "$default") -> dict[str,
     headers["x-forwarded-proto"] = "https"
     headers["x-forwarded-port"] = "443"
     body, is_b64 = _body_fields(request)
-    event.update({
-        "rawPath": full_path,
-        "rawQueryString": request.url.query.decode("ascii"),
-        "headers": headers,
-        "isBase64Encoded": is_b64,
-    })
+    event.update(
+        {
+            "rawPath": full_path,
+            "rawQueryString": request.url.query.decode("ascii"),
+            "headers": headers,
+            "isBase64Encoded": is_b64,
+        }
+    )
     cookie = request.headers.get("cookie")
     if cookie:
         event["cookies"] = [c.strip() for c in cookie.split(";")]
@@ -89,17 +91,19 @@ def build_v1_event(request: httpx.Request) -> dict[str, Any]:
     # API Gateway REST delivers the path percent-decoded once; keep what the client sent otherwise.
     from urllib.parse import unquote
 
-    event.update({
-        "path": unquote(path),
-        "httpMethod": request.method,
-        "headers": headers,
-        "multiValueHeaders": multi,
-        "queryStringParameters": {k: v[-1] for k, v in mvq.items()} or None,
-        "multiValueQueryStringParameters": mvq or None,
-        "pathParameters": {"proxy": unquote(path).lstrip("/")},
-        "body": body,
-        "isBase64Encoded": is_b64,
-    })
+    event.update(
+        {
+            "path": unquote(path),
+            "httpMethod": request.method,
+            "headers": headers,
+            "multiValueHeaders": multi,
+            "queryStringParameters": {k: v[-1] for k, v in mvq.items()} or None,
+            "multiValueQueryStringParameters": mvq or None,
+            "pathParameters": {"proxy": unquote(path).lstrip("/")},
+            "body": body,
+            "isBase64Encoded": is_b64,
+        }
+    )
     event["requestContext"]["httpMethod"] = request.method
     event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{unquote(path)}"
     return event

@@ -14,8 +14,14 @@ import tempfile
 from pathlib import Path
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # Containers often give /dev/shm only 64 MB; Chromium then crashes or stalls rendering tall pages.
     "--disable-dev-shm-usage",
 ]
@@ -45,8 +51,13 @@ def screenshot(html_path: Path, png_path: Path, *, width: int = 1280) -> None:
     try:
         with sync_playwright() as driver:
             context = driver.chromium.launch_persistent_context(
-                user_data_dir=profile, executable_path=executable, headless=True, args=CHROMIUM_FLAGS,
-                viewport={"width": width, "height": 900}, timeout=STEP_TIMEOUT_MS)
+                user_data_dir=profile,
+                executable_path=executable,
+                headless=True,
+                args=CHROMIUM_FLAGS,
+                viewport={"width": width, "height": 900},
+                timeout=STEP_TIMEOUT_MS,
+            )
             try:
                 context.set_default_timeout(STEP_TIMEOUT_MS)
                 page = context.pages[0] if context.pages else context.new_page()

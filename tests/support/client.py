@@ -18,8 +18,9 @@ APIGW_URL = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 def moto_http() -> httpx.Client:
     from moto.server import DomainDispatcherApplication, create_backend_app
 
-    return httpx.Client(transport=httpx.WSGITransport(app=DomainDispatcherApplication(create_backend_app)),
-                        follow_redirects=True)
+    return httpx.Client(
+        transport=httpx.WSGITransport(app=DomainDispatcherApplication(create_backend_app)), follow_redirects=True
+    )
 
 
 def api_http(kind: str, before_poll: Callable[[], Any] | None = None) -> tuple[str, httpx.Client]:
@@ -33,10 +34,12 @@ def api_http(kind: str, before_poll: Callable[[], Any] | None = None) -> tuple[s
 
     hooks: dict[str, list[Callable[[httpx.Request], None]]] = {}
     if before_poll is not None:
+
         def deliver(request: httpx.Request) -> None:
             parts = request.url.path.rstrip("/").split("/")
             if request.method == "GET" and len(parts) >= 2 and parts[-2] == "jobs":
                 before_poll()
+
         hooks["request"] = [deliver]
     if kind == "asgi":
         client = TestClient(create_app(), base_url=ASGI_URL)
@@ -45,8 +48,9 @@ def api_http(kind: str, before_poll: Callable[[], Any] | None = None) -> tuple[s
     from data_extract.handlers import api as api_handler
     from tests.support.apigw import ApiGatewayTransport
 
-    return APIGW_URL, httpx.Client(transport=ApiGatewayTransport(api_handler.lambda_handler, version=kind),
-                                   event_hooks=hooks)
+    return APIGW_URL, httpx.Client(
+        transport=ApiGatewayTransport(api_handler.lambda_handler, version=kind), event_hooks=hooks
+    )
 
 
 def enable_api_key(monkeypatch: Any, key: str = "s3cret-key") -> str:
@@ -72,10 +76,12 @@ def handler_output_kept_aside() -> Iterator[Callable[[Callable[[], Any]], Callab
         for handler in handlers:
             handler.stream = sink  # not setStream: it flushes the old stream, which may be a closed capture
         try:
+
             def quietly(deliver: Callable[[], Any]) -> Callable[[], None]:
                 def run() -> None:
                     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                         deliver()
+
                 return run
 
             yield quietly

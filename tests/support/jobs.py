@@ -10,10 +10,16 @@ UTF16_TEXT = "Quarterly audit notes.\nThe controls were tested in October.\n"
 def text_files() -> list[tuple[str, tuple[str, bytes, str]]]:
     """Three text files (one UTF-16 with BOM) and one unsupported .xyz file, as multipart parts."""
     return [
-        ("files", ("alpha.txt", b"Alpha report. The first control passed review.\n\nSecond paragraph here.", "text/plain")),
+        (
+            "files",
+            ("alpha.txt", b"Alpha report. The first control passed review.\n\nSecond paragraph here.", "text/plain"),
+        ),
         ("files", ("notes/beta.md", "# Beta\n\nUmlauts: Grüße aus Köln. Prices in €.".encode(), "text/markdown")),
         ("files", ("gamma.txt", UTF16_TEXT.encode("utf-16"), "text/plain")),
-        ("files", ("delta.xyz", b"\x00\x01\x02binary blob that is not a document\xff\xfe", "application/octet-stream")),
+        (
+            "files",
+            ("delta.xyz", b"\x00\x01\x02binary blob that is not a document\xff\xfe", "application/octet-stream"),
+        ),
     ]
 
 

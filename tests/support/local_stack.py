@@ -16,9 +16,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # What the stack sets for itself: values left in the test process's environment must not leak into it.
-STACK_VARIABLES = ("AWS_ENDPOINT_URL", "DATA_EXTRACT_API_KEY", "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME",
-                   "DATA_EXTRACT_WORK_QUEUE_URL", "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL",
-                   "DATA_EXTRACT_SEMANTIC_QUEUE_URL")
+STACK_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "DATA_EXTRACT_API_KEY",
+    "DATA_EXTRACT_TABLE_NAME",
+    "DATA_EXTRACT_BUCKET_NAME",
+    "DATA_EXTRACT_WORK_QUEUE_URL",
+    "DATA_EXTRACT_FINALIZE_QUEUE_URL",
+    "DATA_EXTRACT_WORK_DLQ_URL",
+    "DATA_EXTRACT_SEMANTIC_QUEUE_URL",
+)
 
 
 def free_port() -> int:
@@ -37,9 +44,16 @@ def stack_environment(*drop: str, **values: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_stack(command: Sequence[str], *, port: int, env: dict[str, str], log_path: Path,
-                  name: str = "local stack", start_seconds: float = 90,
-                  stop_seconds: float = 30) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def running_stack(
+    command: Sequence[str],
+    *,
+    port: int,
+    env: dict[str, str],
+    log_path: Path,
+    name: str = "local stack",
+    start_seconds: float = 90,
+    stop_seconds: float = 30,
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Yields the stack's base URL and process once ``/api/v1/health`` answers 200; its output goes to
     ``log_path`` (a pipe nobody reads would block the stack once it filled up)."""
     with log_path.open("w") as log:
@@ -68,5 +82,6 @@ def running_stack(command: Sequence[str], *, port: int, env: dict[str, str], log
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-                    pytest.fail(f"{name} did not stop within {stop_seconds:.0f} s of SIGTERM:\n"
-                                f"{log_path.read_text()[-5000:]}")
+                    pytest.fail(
+                        f"{name} did not stop within {stop_seconds:.0f} s of SIGTERM:\n{log_path.read_text()[-5000:]}"
+                    )

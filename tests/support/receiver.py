@@ -37,8 +37,9 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_seconds:
     notice_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
     if abs(time.time() - int(timestamp)) > tolerance_seconds:
         return False
-    expected = base64.b64encode(hmac.new(key, f"{notice_id}.{timestamp}.".encode() + body,
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(key, f"{notice_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    ).decode()
     offered = [s.split(",", 1)[1] for s in headers["webhook-signature"].split() if s.startswith("v1,")]
     return any(hmac.compare_digest(expected, candidate) for candidate in offered)
 
@@ -56,10 +57,11 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append(ReceivedNotice(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                        body))
+                receiver.received.append(
+                    ReceivedNotice(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 index = min(len(receiver.received), len(receiver.statuses)) - 1
                 self.send_response(receiver.statuses[index])
                 self.send_header("Content-Length", "2")
@@ -102,9 +104,16 @@ def main() -> None:
             while True:
                 time.sleep(0.2)
                 for notice in receiver.received[seen:]:
-                    verdict = "" if secret is None else f" signature {'valid' if verify(secret, notice.headers, notice.body) else 'INVALID'}"
-                    print(f"POST {notice.path} webhook-id={notice.headers.get('webhook-id')}{verdict} "
-                          f"{notice.body.decode()}", flush=True)
+                    verdict = (
+                        ""
+                        if secret is None
+                        else f" signature {'valid' if verify(secret, notice.headers, notice.body) else 'INVALID'}"
+                    )
+                    print(
+                        f"POST {notice.path} webhook-id={notice.headers.get('webhook-id')}{verdict} "
+                        f"{notice.body.decode()}",
+                        flush=True,
+                    )
                 seen = len(receiver.received)
         except KeyboardInterrupt:
             pass

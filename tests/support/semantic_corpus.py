@@ -46,12 +46,14 @@ def corpus_chunks(corpus: Path, chunk_size: int = 256) -> tuple[SemanticChunk, .
         data = path.read_bytes()
         fmt = detect_format(data, path.name)
         try:
-            document = normalize_document(get_extractor(fmt)(data, filename=path.name,
-                                                             options=ExtractOptions(ocr=False, max_pages=400)))
+            document = normalize_document(
+                get_extractor(fmt)(data, filename=path.name, options=ExtractOptions(ocr=False, max_pages=400))
+            )
         except ExtractionError:  # an image-only file without OCR here: it has no text to give
             continue
-        for chunk in chunk_document(document, source_key=rel.replace("/", "_"), chunk_size=chunk_size,
-                                    overlap=chunk_size // 8):
+        for chunk in chunk_document(
+            document, source_key=rel.replace("/", "_"), chunk_size=chunk_size, overlap=chunk_size // 8
+        ):
             out.append(SemanticChunk(chunk.id, chunk.text, rel, chunk.position_index))
     return tuple(out)
 
@@ -76,9 +78,10 @@ def synthetic_chunks(corpus: Path, count: int, *, seed: int = 7) -> list[Semanti
     for index in range(count):
         run = rng.randint(2, 3)
         start = rng.randrange(0, max(1, len(pool) - run))
-        picked = pool[start:start + run]
+        picked = pool[start : start + run]
         for _ in range(rng.randint(4, 9)):
             picked.insert(rng.randrange(len(picked) + 1), pool[rng.randrange(len(pool))])
-        chunks.append(SemanticChunk(f"syn_{index:06d}", " ".join(picked), f"synthetic/{index // 50:05d}.txt",
-                                    index % 50))
+        chunks.append(
+            SemanticChunk(f"syn_{index:06d}", " ".join(picked), f"synthetic/{index // 50:05d}.txt", index % 50)
+        )
     return chunks

@@ -31,9 +31,13 @@ class QueuePump:
     def drain(self, queue_url: str, handler: Any, batch_size: int = 10) -> int:
         delivered = 0
         while True:
-            resp = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=batch_size,
-                                            AttributeNames=["All"], MessageAttributeNames=["All"],
-                                            WaitTimeSeconds=0)
+            resp = self.sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=batch_size,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            )
             messages = resp.get("Messages", [])
             if not messages:
                 return delivered
@@ -46,8 +50,9 @@ class QueuePump:
                     self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
                 else:
                     # Make the failure visible again at once (Lambda would wait for the visibility timeout).
-                    self.sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"],
-                                                       VisibilityTimeout=0)
+                    self.sqs.change_message_visibility(
+                        QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                    )
             delivered += len(messages)
             if failed:
                 return delivered
@@ -78,9 +83,11 @@ def as_lambda(handler: Any) -> Any:
     Powertools raises when every record of a batch failed; Lambda then keeps the whole batch, which is what the
     returned item failures tell ``QueuePump.drain``.
     """
+
     def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             return handler(event, context)
-        except Exception:  # noqa: BLE001 - the invocation failed
+        except Exception:
             return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+
     return invoke

@@ -37,8 +37,12 @@ def _loaded_after_import(module: str, watched: tuple[str, ...]) -> list[str]:
 
 def test_importing_the_worker_finalize_and_dead_letter_handlers_loads_no_semantic_stack():
     # Their layer does not carry numpy/scipy/scikit-learn: importing them there would fail at cold start.
-    for module in ("data_extract.handlers.worker", "data_extract.handlers.finalize",
-                   "data_extract.handlers.dead_letter", "data_extract.handlers.api"):
+    for module in (
+        "data_extract.handlers.worker",
+        "data_extract.handlers.finalize",
+        "data_extract.handlers.dead_letter",
+        "data_extract.handlers.api",
+    ):
         assert _loaded_after_import(module, NUMERICAL) == [], module
 
 
@@ -66,6 +70,9 @@ def test_outside_lambda_the_handlers_import_no_xray_sdk():
 
 def test_in_lambda_with_tracing_on_the_handlers_trace_with_powertools():
     assert _tracer_after_import("data_extract.handlers.api", LAMBDA_TASK_ROOT="/var/task") == {
-        "tracer": "Tracer", "xray": True}
-    assert _tracer_after_import("data_extract.handlers.api", LAMBDA_TASK_ROOT="/var/task",
-                                POWERTOOLS_TRACE_DISABLED="true") == {"tracer": "UntracedTracer", "xray": False}
+        "tracer": "Tracer",
+        "xray": True,
+    }
+    assert _tracer_after_import(
+        "data_extract.handlers.api", LAMBDA_TASK_ROOT="/var/task", POWERTOOLS_TRACE_DISABLED="true"
+    ) == {"tracer": "UntracedTracer", "xray": False}

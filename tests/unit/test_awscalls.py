@@ -45,13 +45,16 @@ def test_given_calls_from_a_poller_thread_and_the_api_when_logged_then_each_is_c
 
 
 def test_given_the_event_source_mappings_own_calls_when_logged_then_they_are_not_billed_to_the_function():
-    assert awscalls.caller_of("poller-WorkerFunction-WorkQueue", "ReceiveMessage") == "WorkerFunction:EventSourceMapping"
+    assert (
+        awscalls.caller_of("poller-WorkerFunction-WorkQueue", "ReceiveMessage") == "WorkerFunction:EventSourceMapping"
+    )
     assert awscalls.caller_of("poller-WorkerFunction-WorkQueue", "SendMessage") == "WorkerFunction"
     assert awscalls.caller_of("AnyIO worker thread", "Query") == "ApiFunction"
 
 
-def test_given_the_environment_variable_when_installed_then_the_log_is_written_per_process(call_log, tmp_path,
-                                                                                          monkeypatch):
+def test_given_the_environment_variable_when_installed_then_the_log_is_written_per_process(
+    call_log, tmp_path, monkeypatch
+):
     monkeypatch.setenv(awscalls.ENV_VARIABLE, str(tmp_path / "calls"))
     path = awscalls.install_from_environment()
     with mock_aws():

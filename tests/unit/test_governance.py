@@ -368,13 +368,29 @@ def test_given_any_evaluation_then_checks_carry_the_full_outcome_shape():
     }
     for item in outcome["milestones"]:
         assert set(item) == {
-            "milestone_id", "title", "weight", "status", "score", "skipped", "critical_failed", "checks",
+            "milestone_id",
+            "title",
+            "weight",
+            "status",
+            "score",
+            "skipped",
+            "critical_failed",
+            "checks",
             "reason_codes",
         }
         for entry in item["checks"]:
             assert set(entry) == {
-                "check_id", "metric", "critical", "weight", "operator", "target", "observed", "passed", "score",
-                "reason_code", "evidence",
+                "check_id",
+                "metric",
+                "critical",
+                "weight",
+                "operator",
+                "target",
+                "observed",
+                "passed",
+                "score",
+                "reason_code",
+                "evidence",
             }
             assert (entry["reason_code"] is None) == entry["passed"]
     json.dumps(outcome)  # storable as-is in result.json
@@ -402,7 +418,11 @@ def test_given_checks_sharing_reason_codes_then_codes_are_deduped_in_stable_orde
                 frozenset(),
             ),
             governance.PolicyMilestone(
-                "second", "Second", 1, (shared("d", "semantic.summary_present", "CODE_A", critical=True),), frozenset()
+                "second",
+                "Second",
+                1,
+                (shared("d", "semantic.summary_present", "CODE_A", critical=True),),
+                frozenset(),
             ),
         ),
     )

@@ -17,8 +17,20 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "functions"
 PACKAGE = PACKAGE_ROOT / "data_extract"
 
 AWS = ("boto3", "botocore", "aws_lambda_powertools", "mangum")
-EXTRACTION = ("pypdfium2", "pdfminer", "openpyxl", "xlrd", "docx", "pptx", "lxml", "PIL", "olefile", "oxmsg",
-              "ftfy", "charset_normalizer")
+EXTRACTION = (
+    "pypdfium2",
+    "pdfminer",
+    "openpyxl",
+    "xlrd",
+    "docx",
+    "pptx",
+    "lxml",
+    "PIL",
+    "olefile",
+    "oxmsg",
+    "ftfy",
+    "charset_normalizer",
+)
 SEMANTIC = ("sklearn", "scipy", "numpy")
 
 
@@ -50,8 +62,11 @@ def _imports() -> list[Import]:
                     target = node.module or ""
                 found.append(Import(module, target, node.lineno))
                 # `from data_extract import store` names a package, not a symbol: count it as that package.
-                found.extend(Import(module, f"{target}.{alias.name}", node.lineno) for alias in node.names
-                             if (PACKAGE_ROOT / Path(*target.split("."), alias.name)).is_dir())
+                found.extend(
+                    Import(module, f"{target}.{alias.name}", node.lineno)
+                    for alias in node.names
+                    if (PACKAGE_ROOT / Path(*target.split("."), alias.name)).is_dir()
+                )
     return found
 
 
@@ -70,9 +85,14 @@ EXEMPT = {
 
 
 def _violations(importer: tuple[str, ...], forbidden: tuple[str, ...], allowed: tuple[str, ...] = ()) -> list[str]:
-    return [f"{i.module} (line {i.line}) imports {i.target}" for i in IMPORTS
-            if _within(i.module, importer) and _within(i.target, forbidden) and not _within(i.target, allowed)
-            and (i.module, i.target) not in EXEMPT]
+    return [
+        f"{i.module} (line {i.line}) imports {i.target}"
+        for i in IMPORTS
+        if _within(i.module, importer)
+        and _within(i.target, forbidden)
+        and not _within(i.target, allowed)
+        and (i.module, i.target) not in EXEMPT
+    ]
 
 
 def _layer(name: str) -> str:
@@ -83,8 +103,16 @@ RULES = {
     # Pipeline stages are pure functions of bytes and text: no AWS, no job state, no HTTP.
     "pipeline never touches AWS, jobs, the API or the handlers": (
         (_layer("pipeline"),),
-        (*AWS, _layer("store"), _layer("jobs"), _layer("api"), _layer("handlers"), _layer("settings"),
-         "fastapi", "httpx"),
+        (
+            *AWS,
+            _layer("store"),
+            _layer("jobs"),
+            _layer("api"),
+            _layer("handlers"),
+            _layer("settings"),
+            "fastapi",
+            "httpx",
+        ),
         (),
     ),
     # The API function stays light for cold starts: it may name formats (the registry leaf) but never load an
@@ -96,8 +124,17 @@ RULES = {
     ),
     # AWS access lives in the storage layer; the handlers only wire Powertools and Mangum around it.
     "only store talks to AWS": (
-        (_layer("api"), _layer("jobs"), _layer("pipeline"), _layer("governance"), _layer("contract"),
-         _layer("presets"), _layer("settings"), _layer("cli"), _layer("client")),
+        (
+            _layer("api"),
+            _layer("jobs"),
+            _layer("pipeline"),
+            _layer("governance"),
+            _layer("contract"),
+            _layer("presets"),
+            _layer("settings"),
+            _layer("cli"),
+            _layer("client"),
+        ),
         ("boto3", "botocore"),
         (),
     ),
@@ -119,8 +156,15 @@ RULES = {
     # The client and the command line are installed on users' machines: nothing of the server comes with them.
     "client and cli import no server code": (
         (_layer("client"), _layer("cli")),
-        (_layer("api"), _layer("jobs"), _layer("store"), _layer("pipeline"), _layer("handlers"),
-         _layer("settings"), *AWS),
+        (
+            _layer("api"),
+            _layer("jobs"),
+            _layer("store"),
+            _layer("pipeline"),
+            _layer("handlers"),
+            _layer("settings"),
+            *AWS,
+        ),
         (),
     ),
     "the functions never import the local stack": (
@@ -146,8 +190,12 @@ def test_the_reader_sees_every_module():
 
 
 def test_a_forbidden_import_is_reported_with_its_line(monkeypatch):
-    planted = [Import("data_extract.pipeline.chunk", "boto3", 7), Import("data_extract.api.app",
-                                                                        "data_extract.pipeline.formats", 3)]
+    planted = [
+        Import("data_extract.pipeline.chunk", "boto3", 7),
+        Import("data_extract.api.app", "data_extract.pipeline.formats", 3),
+    ]
     monkeypatch.setattr(__import__(__name__, fromlist=["IMPORTS"]), "IMPORTS", planted)
-    assert _violations(("data_extract.pipeline",), ("boto3",)) == ["data_extract.pipeline.chunk (line 7) imports boto3"]
+    assert _violations(("data_extract.pipeline",), ("boto3",)) == [
+        "data_extract.pipeline.chunk (line 7) imports boto3"
+    ]
     assert _violations(("data_extract.api",), ("data_extract.pipeline",), ("data_extract.pipeline.formats",)) == []

@@ -21,7 +21,9 @@ LAYER_DIRS = sorted(path.parent for path in (REPO / "infra" / "layers").glob("*/
 
 COPYLEFT = re.compile(r"\b(A|L)?GPL|GNU (Affero |Lesser |Library )?General Public", re.IGNORECASE)
 # Dual licences where the package lets the user pick a permissive branch (read from the package's own metadata).
-PERMISSIVE_CHOICE = re.compile(r"\b(MIT|BSD|Apache|ISC|PSF|MPL)\b[^()]*\bOR\b|\bOR\b[^()]*\b(MIT|BSD|Apache|ISC|PSF)\b")
+PERMISSIVE_CHOICE = re.compile(
+    r"\b(MIT|BSD|Apache|ISC|PSF|MPL)\b[^()]*\bOR\b|\bOR\b[^()]*\b(MIT|BSD|Apache|ISC|PSF)\b"
+)
 
 
 def _layer_requirements(layer_dir: Path) -> list[Requirement]:
@@ -53,7 +55,9 @@ def _closure(requirements: list[Requirement]) -> dict[str, metadata.Distribution
         try:
             dist = metadata.distribution(requirement.name)
         except metadata.PackageNotFoundError:
-            pytest.fail(f"{requirement.name} is in a layer but not installed: `make test` installs every layer's group")
+            pytest.fail(
+                f"{requirement.name} is in a layer but not installed: `make test` installs every layer's group"
+            )
         found[name] = dist
         for raw in dist.requires or []:
             dependency = Requirement(raw)
@@ -77,8 +81,18 @@ def test_given_a_lambda_layer_when_its_dependencies_are_walked_then_none_is_unde
 
 
 def test_given_the_licence_check_when_fed_a_copyleft_expression_then_it_flags_it():
-    for licence in ("GPL-3.0-only", "LGPL-2.1-or-later", "AGPL-3.0", "License :: OSI Approved :: GNU General Public License v3 (GPLv3)"):
+    for licence in (
+        "GPL-3.0-only",
+        "LGPL-2.1-or-later",
+        "AGPL-3.0",
+        "License :: OSI Approved :: GNU General Public License v3 (GPLv3)",
+    ):
         assert COPYLEFT.search(licence) and not PERMISSIVE_CHOICE.search(licence), licence
-    for licence in ("MIT", "BSD-3-Clause", "Apache-2.0 OR BSD-3-Clause", "License :: OSI Approved :: MIT License",
-                    "MIT OR GPL-2.0"):
+    for licence in (
+        "MIT",
+        "BSD-3-Clause",
+        "Apache-2.0 OR BSD-3-Clause",
+        "License :: OSI Approved :: MIT License",
+        "MIT OR GPL-2.0",
+    ):
         assert not (COPYLEFT.search(licence) and not PERMISSIVE_CHOICE.search(licence)), licence

@@ -34,8 +34,10 @@ def test_given_the_template_when_provisioned_then_the_table_has_its_keys_gsi_ttl
     name = local.references["Table"]
 
     table = dynamodb.describe_table(TableName=name)["Table"]
-    assert table["KeySchema"] == [{"AttributeName": "PK", "KeyType": "HASH"},
-                                  {"AttributeName": "SK", "KeyType": "RANGE"}]
+    assert table["KeySchema"] == [
+        {"AttributeName": "PK", "KeyType": "HASH"},
+        {"AttributeName": "SK", "KeyType": "RANGE"},
+    ]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
     assert sorted(indexes) == ["GSI1", "GSI2"]
@@ -49,12 +51,16 @@ def test_given_the_template_when_provisioned_then_the_table_has_its_keys_gsi_ttl
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 
 
-def test_given_the_template_when_provisioned_then_the_bucket_is_private_encrypted_and_expires_old_data(session, local):
+def test_given_the_template_when_provisioned_then_the_bucket_is_private_encrypted_and_expires_old_data(
+    session, local
+):
     s3 = session.client("s3")
     bucket = local.references["Bucket"]
 
     block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    assert all(block[k] for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert all(
+        block[k] for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
     (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     lifecycle = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
@@ -62,24 +68,35 @@ def test_given_the_template_when_provisioned_then_the_bucket_is_private_encrypte
     assert lifecycle["expire-uploads"]["Expiration"] == {"Days": 7}
     assert lifecycle["expire-jobs"]["Expiration"] == {"Days": 30}  # RetentionDays' default
     assert lifecycle["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {
-        "DaysAfterInitiation": 1}
+        "DaysAfterInitiation": 1
+    }
     (cors,) = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
     assert set(cors["AllowedMethods"]) == {"GET", "PUT", "HEAD"}
 
 
-@pytest.mark.parametrize(("queue", "dead_letters", "visibility"), [
-    ("WorkQueue", "WorkDeadLetterQueue", "1200"),
-    ("FinalizeQueue", "FinalizeDeadLetterQueue", "1800"),
-    ("NotifyQueue", "NotifyDeadLetterQueue", "360"),
-])
+@pytest.mark.parametrize(
+    ("queue", "dead_letters", "visibility"),
+    [
+        ("WorkQueue", "WorkDeadLetterQueue", "1200"),
+        ("FinalizeQueue", "FinalizeDeadLetterQueue", "1800"),
+        ("NotifyQueue", "NotifyDeadLetterQueue", "360"),
+    ],
+)
 def test_given_the_template_when_provisioned_then_each_queue_redrives_to_its_dead_letter_queue(
-    session, local, queue, dead_letters, visibility,
+    session,
+    local,
+    queue,
+    dead_letters,
+    visibility,
 ):
-    attributes = session.client("sqs").get_queue_attributes(QueueUrl=local.queue_url(queue),
-                                                            AttributeNames=["All"])["Attributes"]
+    attributes = session.client("sqs").get_queue_attributes(QueueUrl=local.queue_url(queue), AttributeNames=["All"])[
+        "Attributes"
+    ]
 
-    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": local.queue_arn(dead_letters),
-                                                       "maxReceiveCount": 5}
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": local.queue_arn(dead_letters),
+        "maxReceiveCount": 5,
+    }
     assert attributes["VisibilityTimeout"] == visibility
     assert attributes["SqsManagedSseEnabled"] == "true"
 
@@ -91,8 +108,9 @@ def test_given_the_template_when_provisioned_then_the_environment_names_the_crea
     assert session.client("dynamodb").describe_table(TableName=env["DATA_EXTRACT_TABLE_NAME"])
     assert session.client("s3").head_bucket(Bucket=env["DATA_EXTRACT_BUCKET_NAME"])
     work = sqs.get_queue_attributes(QueueUrl=env["DATA_EXTRACT_WORK_QUEUE_URL"], AttributeNames=["RedrivePolicy"])
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=env["DATA_EXTRACT_WORK_DLQ_URL"],
-                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=env["DATA_EXTRACT_WORK_DLQ_URL"], AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     assert json.loads(work["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"] == dlq_arn
     assert env["DATA_EXTRACT_FINALIZE_QUEUE_URL"].endswith("-FinalizeQueue")
     # Parameters arrive as their defaults, as strings.
@@ -102,10 +120,17 @@ def test_given_the_template_when_provisioned_then_the_environment_names_the_crea
 
 def test_given_the_function_environment_when_classified_then_resource_variables_are_known():
     assert resource_variables(TEMPLATE) == {
-        "DATA_EXTRACT_TABLE_NAME", "DATA_EXTRACT_BUCKET_NAME", "DATA_EXTRACT_WORK_QUEUE_URL",
-        "DATA_EXTRACT_FINALIZE_QUEUE_URL", "DATA_EXTRACT_WORK_DLQ_URL", "DATA_EXTRACT_SECRETS_KEY_ID",
-        "DATA_EXTRACT_NOTIFY_QUEUE_URL", "DATA_EXTRACT_CALLBACK_SECRET_ID", "DATA_EXTRACT_EVENT_BUS_NAME",
-        "DATA_EXTRACT_SEMANTIC_QUEUE_URL"}
+        "DATA_EXTRACT_TABLE_NAME",
+        "DATA_EXTRACT_BUCKET_NAME",
+        "DATA_EXTRACT_WORK_QUEUE_URL",
+        "DATA_EXTRACT_FINALIZE_QUEUE_URL",
+        "DATA_EXTRACT_WORK_DLQ_URL",
+        "DATA_EXTRACT_SECRETS_KEY_ID",
+        "DATA_EXTRACT_NOTIFY_QUEUE_URL",
+        "DATA_EXTRACT_CALLBACK_SECRET_ID",
+        "DATA_EXTRACT_EVENT_BUS_NAME",
+        "DATA_EXTRACT_SEMANTIC_QUEUE_URL",
+    }
 
 
 def test_given_a_clients_mapping_instead_of_a_session_when_provisioned_then_the_same_resources_exist(session):
@@ -114,7 +139,9 @@ def test_given_a_clients_mapping_instead_of_a_session_when_provisioned_then_the_
     env = create_resources(clients, TEMPLATE, stack_name="mapped")
 
     assert env["DATA_EXTRACT_TABLE_NAME"] == "mapped-Table"
-    assert clients["sqs"].get_queue_url(QueueName="mapped-WorkQueue")["QueueUrl"] == env["DATA_EXTRACT_WORK_QUEUE_URL"]
+    assert (
+        clients["sqs"].get_queue_url(QueueName="mapped-WorkQueue")["QueueUrl"] == env["DATA_EXTRACT_WORK_QUEUE_URL"]
+    )
 
 
 def _template_with(tmp_path: Path, resources: str) -> Any:
@@ -124,23 +151,30 @@ def _template_with(tmp_path: Path, resources: str) -> Any:
 
 
 def test_given_a_property_the_local_stack_does_not_create_when_provisioned_then_it_stops_with_its_name(
-    session, tmp_path,
+    session,
+    tmp_path,
 ):
-    template = _template_with(tmp_path, """
+    template = _template_with(
+        tmp_path,
+        """
   Archive:
     Type: AWS::S3::Bucket
     Properties:
       ObjectLockEnabled: true
-""")
+""",
+    )
 
     with pytest.raises(UnsupportedProperty, match="ObjectLockEnabled"):
         provision(session, template)
 
 
 def test_given_a_function_environment_naming_a_resource_not_created_locally_when_provisioned_then_it_fails(
-    session, tmp_path,
+    session,
+    tmp_path,
 ):
-    template = _template_with(tmp_path, """
+    template = _template_with(
+        tmp_path,
+        """
   Topic:
     Type: AWS::SNS::Topic
   Fn:
@@ -150,7 +184,8 @@ def test_given_a_function_environment_naming_a_resource_not_created_locally_when
       Environment:
         Variables:
           TOPIC_ARN: !Ref Topic
-""")
+""",
+    )
 
     with pytest.raises(UnresolvedReference, match="Fn environment TOPIC_ARN"):
         provision(session, template)
@@ -177,15 +212,20 @@ Resources:
 def test_given_intrinsic_functions_when_resolved_then_they_evaluate_as_cloudformation_does():
     resolver = Resolver(
         parameters={"Stage": "prod", "Roots": "a,b"},
-        conditions={"IsProd": {"Fn::Equals": [{"Ref": "Stage"}, "prod"]},
-                    "IsDev": {"Fn::Not": [{"Condition": "IsProd"}]}},
+        conditions={
+            "IsProd": {"Fn::Equals": [{"Ref": "Stage"}, "prod"]},
+            "IsDev": {"Fn::Not": [{"Condition": "IsProd"}]},
+        },
         references={"Queue": "https://queue"},
         attributes={("Queue", "Arn"): "arn:aws:sqs:us-east-1:123456789012:q"},
     )
 
     assert resolver.resolve({"Fn::Sub": "${Stage}/${Queue.Arn}/${!Literal}"}) == (
-        "prod/arn:aws:sqs:us-east-1:123456789012:q/${Literal}")
-    assert resolver.resolve({"Fn::Sub": ["${X}-${AWS::Region}", {"X": {"Ref": "Queue"}}]}) == "https://queue-us-east-1"
+        "prod/arn:aws:sqs:us-east-1:123456789012:q/${Literal}"
+    )
+    assert (
+        resolver.resolve({"Fn::Sub": ["${X}-${AWS::Region}", {"X": {"Ref": "Queue"}}]}) == "https://queue-us-east-1"
+    )
     assert resolver.resolve({"Fn::If": ["IsDev", "dev", {"Ref": "AWS::NoValue"}]}) is NO_VALUE
     assert resolver.resolve([{"Fn::If": ["IsDev", "dev", {"Ref": "AWS::NoValue"}]}, "kept"]) == ["kept"]
     assert resolver.resolve({"Fn::Select": [1, {"Fn::Split": [",", {"Ref": "Roots"}]}]}) == "b"

@@ -17,8 +17,10 @@ from infra.local import stack as stack_module
 from infra.local.stack import LocalStack
 
 # A loop stops with status 0 on SIGTERM, as worker_loop.py does after its batch.
-LOOP = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); "
-        "[time.sleep(0.1) for _ in range(600)]; sys.exit(5)")
+LOOP = (
+    "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); "
+    "[time.sleep(0.1) for _ in range(600)]; sys.exit(5)"
+)
 
 
 @pytest.fixture
@@ -84,8 +86,11 @@ def test_a_loop_process_that_dies_right_after_starting_is_replaced_only_after_a_
     _wait_until(lambda: stack.loop_processes[0] is not crashed)
 
     assert time.monotonic() - died >= stack_module.EARLY_EXIT_SECONDS - 0.1
-    assert any(f"worker process {crashed.pid} was killed by SIGSEGV" in r.getMessage()
-               and "starting another in 3 s" in r.getMessage() for r in logged.records)
+    assert any(
+        f"worker process {crashed.pid} was killed by SIGSEGV" in r.getMessage()
+        and "starting another in 3 s" in r.getMessage()
+        for r in logged.records
+    )
 
 
 def test_a_loop_process_asked_to_stop_is_not_replaced(stack):

@@ -26,14 +26,22 @@ ALARMS = {n: r["Properties"] for n, r in RESOURCES.items() if r["Type"] == "AWS:
 
 def _metric_stats(alarm: dict[str, Any]) -> list[dict[str, Any]]:
     if "MetricName" in alarm:
-        return [{"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"],
-                 "Dimensions": alarm.get("Dimensions", [])}]
+        return [
+            {
+                "Namespace": alarm["Namespace"],
+                "MetricName": alarm["MetricName"],
+                "Dimensions": alarm.get("Dimensions", []),
+            }
+        ]
     return [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
 
 
 def _alarms_on(namespace: str, metric: str) -> dict[str, dict[str, Any]]:
-    return {name: alarm for name, alarm in ALARMS.items()
-            if any(s["Namespace"] == namespace and s["MetricName"] == metric for s in _metric_stats(alarm))}
+    return {
+        name: alarm
+        for name, alarm in ALARMS.items()
+        if any(s["Namespace"] == namespace and s["MetricName"] == metric for s in _metric_stats(alarm))
+    }
 
 
 def _dimension_refs(alarm: dict[str, Any]) -> set[str]:
@@ -48,8 +56,9 @@ def _dimension_refs(alarm: dict[str, Any]) -> set[str]:
 
 @pytest.mark.parametrize("queue", ["WorkDeadLetterQueue", "FinalizeDeadLetterQueue"])
 def test_a_message_in_a_dead_letter_queue_raises_an_alarm(queue):
-    alarms = [a for a in _alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible").values()
-              if queue in _dimension_refs(a)]
+    alarms = [
+        a for a in _alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible").values() if queue in _dimension_refs(a)
+    ]
     assert len(alarms) == 1
     alarm = alarms[0]
     assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
@@ -58,8 +67,9 @@ def test_a_message_in_a_dead_letter_queue_raises_an_alarm(queue):
 
 @pytest.mark.parametrize("queue", ["WorkQueue", "FinalizeQueue"])
 def test_work_that_waits_too_long_raises_an_alarm(queue):
-    alarms = [a for a in _alarms_on("AWS/SQS", "ApproximateAgeOfOldestMessage").values()
-              if queue in _dimension_refs(a)]
+    alarms = [
+        a for a in _alarms_on("AWS/SQS", "ApproximateAgeOfOldestMessage").values() if queue in _dimension_refs(a)
+    ]
     assert len(alarms) == 1 and alarms[0]["Threshold"] == {"Ref": "OldestMessageAlarmSeconds"}
 
 
@@ -95,8 +105,14 @@ def _dashboard() -> tuple[dict[str, Any], str]:
     """The dashboard body with every ${...} filled in (as CloudFormation would), parsed."""
     body, variables = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     names = re.findall(r"\$\{([^}]+)\}", body)
-    unknown = [n for n in names if n not in variables and n.split(".")[0] not in RESOURCES
-               and not n.startswith("AWS::") and n not in DOCUMENT["Parameters"]]
+    unknown = [
+        n
+        for n in names
+        if n not in variables
+        and n.split(".")[0] not in RESOURCES
+        and not n.startswith("AWS::")
+        and n not in DOCUMENT["Parameters"]
+    ]
     assert unknown == []
     filled = re.sub(r"\$\{([^}]+)\}", lambda m: str(variables.get(m.group(1), f"filled-{m.group(1)}")), body)
     return json.loads(filled), body
@@ -126,8 +142,15 @@ def test_the_dashboard_reads_the_metrics_the_service_emits():
             if namespace == variables["Namespace"] and strings[1] != ".":
                 shown.add(strings[1])
     assert shown and shown <= emitted, shown - emitted
-    for needed in ("FilesProcessed", "FilesFailed", "Pages", "InputBytes", "ExtractMs", "QueueWaitMs",
-                   "JobDurationMs"):
+    for needed in (
+        "FilesProcessed",
+        "FilesFailed",
+        "Pages",
+        "InputBytes",
+        "ExtractMs",
+        "QueueWaitMs",
+        "JobDurationMs",
+    ):
         assert needed in shown, needed
     # Failures by error type and files by format read the dimension sets the worker emits.
     assert "{${Namespace},service,format,error_type}" in raw and "{${Namespace},service,format}" in raw

@@ -24,8 +24,13 @@ DELIVERED: list[dict[str, Any]] = []
 
 def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Reports records whose body asks to fail; raises for a body that asks to raise."""
-    DELIVERED.append({"event": event, "remaining_ms": context.get_remaining_time_in_millis(),
-                      "function_name": context.function_name})
+    DELIVERED.append(
+        {
+            "event": event,
+            "remaining_ms": context.get_remaining_time_in_millis(),
+            "function_name": context.function_name,
+        }
+    )
     failures = []
     for record in event["Records"]:
         instruction = json.loads(record["body"]).get("then")
@@ -81,9 +86,13 @@ def queue_stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         function = template.functions["Consumer"]
         stop = threading.Event()
         poller = SqsPoller(
-            sqs, function, function.sqs_events[0],
-            queue_url=resources.queue_url("Jobs"), queue_arn=resources.queue_arn("Jobs"),
-            function_name="poller-test-Consumer", stop=stop,
+            sqs,
+            function,
+            function.sqs_events[0],
+            queue_url=resources.queue_url("Jobs"),
+            queue_arn=resources.queue_arn("Jobs"),
+            function_name="poller-test-Consumer",
+            stop=stop,
         )
         yield {"sqs": sqs, "poller": poller, "resources": resources, "stop": stop}
         stop.set()
@@ -92,18 +101,24 @@ def queue_stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
 def _send(sqs: Any, url: str, *bodies: dict[str, Any]) -> list[str]:
     ids = []
     for body in bodies:
-        ids.append(sqs.send_message(
-            QueueUrl=url, MessageBody=json.dumps(body),
-            MessageAttributes={"kind": {"DataType": "String", "StringValue": "unit"},
-                               "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}},
-        )["MessageId"])
+        ids.append(
+            sqs.send_message(
+                QueueUrl=url,
+                MessageBody=json.dumps(body),
+                MessageAttributes={
+                    "kind": {"DataType": "String", "StringValue": "unit"},
+                    "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+                },
+            )["MessageId"]
+        )
     return ids
 
 
 def _counts(sqs: Any, url: str) -> tuple[int, int]:
     """(visible, in flight) messages of the queue."""
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -134,8 +149,12 @@ def test_given_queued_messages_when_polled_then_handler_gets_lambda_shaped_sqs_r
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert {"SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(record["attributes"])
     assert record["messageAttributes"]["kind"] == {
-        "stringValue": "unit", "binaryValue": None, "stringListValues": [], "binaryListValues": [],
-        "dataType": "String"}
+        "stringValue": "unit",
+        "binaryValue": None,
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
     assert record["messageAttributes"]["blob"]["binaryValue"] == "AAE="  # base64 of b"\x00\x01"
     assert DELIVERED[0]["function_name"] == "poller-test-Consumer"
     assert 0 < DELIVERED[0]["remaining_ms"] <= 20_000
@@ -178,8 +197,9 @@ def test_given_a_message_that_always_fails_when_polled_repeatedly_then_it_lands_
     moved = []
     for _ in range(60):
         poller.poll_once()
-        moved = sqs.receive_message(QueueUrl=dead_letters_url, MaxNumberOfMessages=10,
-                                    MessageSystemAttributeNames=["All"]).get("Messages", [])
+        moved = sqs.receive_message(
+            QueueUrl=dead_letters_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
         if moved:
             break
 
@@ -252,8 +272,13 @@ def test_given_a_template_handler_string_when_imported_then_it_is_the_function()
 
 
 def test_given_a_context_when_created_then_it_describes_the_function_like_lambda():
-    context = LambdaContext(function_name="stack-Worker", memory_limit_in_mb=2048, timeout_seconds=180,
-                            region="eu-west-1", account_id="111122223333")
+    context = LambdaContext(
+        function_name="stack-Worker",
+        memory_limit_in_mb=2048,
+        timeout_seconds=180,
+        region="eu-west-1",
+        account_id="111122223333",
+    )
 
     assert context.invoked_function_arn == "arn:aws:lambda:eu-west-1:111122223333:function:stack-Worker"
     assert context.log_group_name == "/aws/lambda/stack-Worker"

@@ -49,8 +49,14 @@ def test_given_no_preset_when_effective_config_then_it_is_the_documented_default
         "format": "json",
         "chunk": {"max_tokens": 512, "overlap": 128},
         "semantic": {
-            "tfidf": {"max_features": 5000, "ngram_range": [1, 2], "min_df": 2, "max_df": 0.95,
-                      "sublinear_tf": True, "stop_words": "english"},
+            "tfidf": {
+                "max_features": 5000,
+                "ngram_range": [1, 2],
+                "min_df": 2,
+                "max_df": 0.95,
+                "sublinear_tf": True,
+                "stop_words": "english",
+            },
             "similarity": {"duplicate_threshold": 0.95, "related_threshold": 0.7},
             "lsa": {"n_components": 100, "n_clusters": None},
             "quality": {"min_score": 0.3},

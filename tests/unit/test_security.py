@@ -14,8 +14,19 @@ def test_given_a_comma_or_newline_separated_list_when_parsed_then_every_key_coun
     assert security.parse_keys("  ") == ()
 
 
-@pytest.mark.parametrize("given,index", [(KEYS[0], 0), (KEYS[1], 1), (f"  {KEYS[1]} ", 1), ("new-key", None),
-                                         (KEYS[1] + "x", None), ("", None), (None, None), ("ключ", None)])
+@pytest.mark.parametrize(
+    "given,index",
+    [
+        (KEYS[0], 0),
+        (KEYS[1], 1),
+        (f"  {KEYS[1]} ", 1),
+        ("new-key", None),
+        (KEYS[1] + "x", None),
+        ("", None),
+        (None, None),
+        ("ключ", None),
+    ],
+)
 def test_given_several_keys_when_one_is_offered_then_exactly_that_one_matches(given, index):
     assert security.matching_key_index(given, KEYS) == index
     assert security.keys_match(given, KEYS) is (index is not None)
@@ -42,10 +53,22 @@ def test_a_token_signed_with_another_secret_is_refused():
     assert security.verify_token("session-secret", token, now=1_000) is None
 
 
-@pytest.mark.parametrize("raw", [
-    "abc.é", "abc.\u00e9\u00e9", "é" * 40, "a.b.c", "", ".", "..", "x" * 513, "eyJ.\x00", "abc.Ã©",
-    "eyJzaWQiOiJ4IiwiZXhwIjoxfQ.aw6Sjw.v3YCybM7nYDkxCN_VSAn27r6S40",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "abc.é",
+        "abc.\u00e9\u00e9",
+        "é" * 40,
+        "a.b.c",
+        "",
+        ".",
+        "..",
+        "x" * 513,
+        "eyJ.\x00",
+        "abc.Ã©",
+        "eyJzaWQiOiJ4IiwiZXhwIjoxfQ.aw6Sjw.v3YCybM7nYDkxCN_VSAn27r6S40",
+    ],
+)
 def test_any_cookie_value_is_refused_without_raising(raw):
     assert security.verify_token("session-secret", raw, now=1_000) is None
 

@@ -8,7 +8,7 @@ with planted near-duplicates at several similarities, so each setting has someth
 from __future__ import annotations
 
 import random
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -47,7 +47,7 @@ def _chunks() -> list[SemanticChunk]:
     return chunks
 
 
-@lru_cache(maxsize=None)
+@cache
 def _analysis(preset: str | None):
     return analyze(_chunks(), SemanticOptions.from_run_config(_run_config(preset)))
 

@@ -33,7 +33,9 @@ def _of_type(kind: str) -> dict[str, dict[str, Any]]:
 def _functions() -> dict[str, dict[str, Any]]:
     """Each function's properties with SAM's Globals applied (what the deployed function gets)."""
     globals_ = DOCUMENT.get("Globals", {}).get("Function", {})
-    return {name: {**globals_, **r.get("Properties", {})} for name, r in _of_type("AWS::Serverless::Function").items()}
+    return {
+        name: {**globals_, **r.get("Properties", {})} for name, r in _of_type("AWS::Serverless::Function").items()
+    }
 
 
 def _layer_requirements(layer: dict[str, Any]) -> list[Requirement]:
@@ -45,12 +47,14 @@ def _layer_requirements(layer: dict[str, Any]) -> list[Requirement]:
 LAYERS = _of_type("AWS::Serverless::LayerVersion")
 # Layers pip builds from a pinned requirements.txt (the Tesseract layer is compiled by its Makefile instead).
 DEPENDENCY_LAYERS = {
-    name: layer for name, layer in LAYERS.items()
+    name: layer
+    for name, layer in LAYERS.items()
     if (REPO / layer["Properties"]["ContentUri"] / "requirements.txt").is_file()
 }
 
 
 # ---------------------------------------------------------------- dependencies
+
 
 @pytest.mark.parametrize("layer_id", sorted(DEPENDENCY_LAYERS))
 def test_given_a_layer_when_compared_with_pyproject_then_it_installs_exactly_the_declared_packages(layer_id):
@@ -66,7 +70,8 @@ def test_given_a_layer_when_compared_with_pyproject_then_it_installs_exactly_the
         (pin,) = requirement.specifier  # exactly one "==" pin: layer builds are reproducible
         assert pin.operator == "==", f"{requirement} is not pinned"
         assert ranges[canonicalize_name(requirement.name)].contains(pin.version), (
-            f"{layer_id} pins {requirement}, outside pyproject's {ranges[canonicalize_name(requirement.name)]}")
+            f"{layer_id} pins {requirement}, outside pyproject's {ranges[canonicalize_name(requirement.name)]}"
+        )
 
 
 @pytest.mark.parametrize("layer_id", sorted(DEPENDENCY_LAYERS))
@@ -112,7 +117,7 @@ def test_given_the_tesseract_layer_when_sam_builds_it_then_its_makefile_runs_the
     script = (content / "build.sh").read_text(encoding="utf-8")
 
     assert re.search(r"^build-TesseractLayer:\n\tbash \./build\.sh \"\$\(ARTIFACTS_DIR\)\"$", makefile, re.M)
-    assert 'prefix=/opt' in script  # tessdata found at /opt/share/tessdata without TESSDATA_PREFIX
+    assert "prefix=/opt" in script  # tessdata found at /opt/share/tessdata without TESSDATA_PREFIX
     fetches = re.findall(r"^\s*fetch \S+", script, re.M)
     pins = re.findall(r"^[A-Z_]+_SHA256=[0-9a-f]{64}$", script, re.M)
     assert len(fetches) == 4 and len(pins) == 4  # every download is checked against a pinned SHA-256
@@ -136,6 +141,7 @@ def test_given_the_function_code_directory_when_built_then_it_holds_code_only():
 
 # ---------------------------------------------------------------- functions
 
+
 @pytest.mark.parametrize("function_id", sorted(_functions()))
 def test_given_a_function_when_its_handler_is_resolved_then_the_module_and_package_exist(function_id):
     function = _functions()[function_id]
@@ -146,7 +152,8 @@ def test_given_a_function_when_its_handler_is_resolved_then_the_module_and_packa
     assert module_file.is_file(), f"{function['Handler']}: {module_file} does not exist"
     source = module_file.read_text(encoding="utf-8")
     assert re.search(rf"^(def {attribute}\b|{attribute}\s*=)", source, re.MULTILINE), (
-        f"{module_file} defines no {attribute}")
+        f"{module_file} defines no {attribute}"
+    )
 
 
 def _settings_variables() -> set[str]:
@@ -163,7 +170,9 @@ def test_given_a_function_environment_when_read_then_every_variable_is_a_setting
     own_env = (_functions()[function_id].get("Environment") or {}).get("Variables", {})
     known = _settings_variables()
 
-    unknown = {name for name in {**globals_env, **own_env} if name not in known and not name.startswith("POWERTOOLS_")}
+    unknown = {
+        name for name in {**globals_env, **own_env} if name not in known and not name.startswith("POWERTOOLS_")
+    }
 
     assert not unknown, f"{function_id} gets variables no setting reads: {sorted(unknown)}"
 
@@ -177,6 +186,7 @@ def test_given_the_api_function_when_behind_http_api_then_it_finishes_within_the
 
 
 # ---------------------------------------------------------------- queues
+
 
 def _queue_properties(queue_id: str) -> dict[str, Any]:
     return RESOURCES[queue_id].get("Properties", {})
@@ -199,7 +209,8 @@ def test_given_a_queue_when_messages_keep_failing_then_they_move_to_a_dead_lette
     assert redrive["maxReceiveCount"] >= 5
     # A dead letter must outlive its original, or it expires before anyone looks at it.
     assert _queue_properties(target[0])["MessageRetentionPeriod"] >= _queue_properties(queue_id).get(
-        "MessageRetentionPeriod", 345600)
+        "MessageRetentionPeriod", 345600
+    )
 
 
 @pytest.mark.parametrize("queue_id", sorted(_of_type("AWS::SQS::Queue")))
@@ -218,7 +229,8 @@ def test_given_each_consumed_queue_when_its_consumer_runs_to_its_timeout_then_th
             needed = 6 * function.timeout_seconds + event.maximum_batching_window_seconds
             assert queue.visibility_timeout_seconds >= needed, (
                 f"{queue.logical_id}: visibility {queue.visibility_timeout_seconds} s < 6 x {function.logical_id} "
-                f"timeout + batching window = {needed} s")
+                f"timeout + batching window = {needed} s"
+            )
             assert event.reports_batch_item_failures, f"{function.logical_id} fails whole batches"
     # work -> worker, finalize -> finalize, semantic -> semantic, the three dead-letter queues -> dead-letter,
     # notices -> notifier
@@ -250,7 +262,9 @@ def test_given_the_semantic_queue_when_polled_then_one_run_per_invocation_and_fa
     assert dead_letter.handler == "data_extract.handlers.dead_letter.lambda_handler"
     # finalize hands runs over to the semantic queue, so it may send there.
     finalize_policies = RESOURCES["FinalizeFunction"]["Properties"]["Policies"]
-    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["SemanticQueue", "QueueName"]}}} in finalize_policies
+    assert {
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["SemanticQueue", "QueueName"]}}
+    } in finalize_policies
 
 
 def test_given_the_layers_when_assigned_then_only_the_semantic_function_carries_the_numerical_stack():
@@ -269,25 +283,38 @@ def test_given_the_layers_when_assigned_then_only_the_semantic_function_carries_
 
 # ---------------------------------------------------------------- table and bucket
 
+
 def test_given_the_table_when_created_then_it_has_the_keys_index_ttl_and_backups_the_store_uses():
     (table,) = _of_type("AWS::DynamoDB::Table").values()
     properties = table["Properties"]
 
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
-    assert properties["KeySchema"] == [{"AttributeName": "PK", "KeyType": "HASH"},
-                                       {"AttributeName": "SK", "KeyType": "RANGE"}]
+    assert properties["KeySchema"] == [
+        {"AttributeName": "PK", "KeyType": "HASH"},
+        {"AttributeName": "SK", "KeyType": "RANGE"},
+    ]
     index, active = properties["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "GSI1"
-    assert index["KeySchema"] == [{"AttributeName": "GSI1PK", "KeyType": "HASH"},
-                                  {"AttributeName": "GSI1SK", "KeyType": "RANGE"}]
+    assert index["KeySchema"] == [
+        {"AttributeName": "GSI1PK", "KeyType": "HASH"},
+        {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
+    ]
     assert index["Projection"] == {"ProjectionType": "ALL"}
     # The sweeper's index of active jobs: keys only, it reads each job it inspects anyway.
     assert active["IndexName"] == "GSI2"
-    assert active["KeySchema"] == [{"AttributeName": "GSI2PK", "KeyType": "HASH"},
-                                   {"AttributeName": "GSI2SK", "KeyType": "RANGE"}]
+    assert active["KeySchema"] == [
+        {"AttributeName": "GSI2PK", "KeyType": "HASH"},
+        {"AttributeName": "GSI2SK", "KeyType": "RANGE"},
+    ]
     assert active["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]} == {
-        "PK": "S", "SK": "S", "GSI1PK": "S", "GSI1SK": "S", "GSI2PK": "S", "GSI2SK": "S"}
+        "PK": "S",
+        "SK": "S",
+        "GSI1PK": "S",
+        "GSI1SK": "S",
+        "GSI2PK": "S",
+        "GSI2SK": "S",
+    }
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["DeletionPolicy"] == "Retain"
@@ -299,7 +326,11 @@ def test_given_the_bucket_when_created_then_it_is_private_encrypted_and_tls_only
     (policy,) = _of_type("AWS::S3::BucketPolicy").values()
 
     assert properties["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     (encryption,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
     assert policy["Properties"]["Bucket"] == {"Ref": bucket_id}
@@ -322,6 +353,7 @@ def test_given_the_bucket_lifecycle_when_applied_then_uploads_jobs_and_multipart
 
 # ---------------------------------------------------------------- parameters drive IAM
 
+
 def _resolved(resource_id: str, prop: str, **overrides: str) -> Any:
     """One property of a resource as CloudFormation would deploy it with these parameter values."""
     template = load_template(TEMPLATE_PATH, parameter_overrides=overrides)
@@ -330,8 +362,9 @@ def _resolved(resource_id: str, prop: str, **overrides: str) -> Any:
 
 
 def test_given_allowed_input_roots_when_deployed_then_read_access_covers_exactly_those_roots():
-    resolver, policy = _resolved("InputRootsReadPolicy", "PolicyDocument",
-                                 AllowedInputRoots="s3://in-a/reports/,s3://in-b")
+    resolver, policy = _resolved(
+        "InputRootsReadPolicy", "PolicyDocument", AllowedInputRoots="s3://in-a/reports/,s3://in-b"
+    )
     statements = {s["Sid"]: s for s in policy["Statement"]}
 
     assert resolver.condition(RESOURCES["InputRootsReadPolicy"]["Condition"])
@@ -367,17 +400,22 @@ def _api_key_statement(**overrides: str) -> dict[str, Any] | None:
 @pytest.mark.parametrize(
     ("secret_id", "resource"),
     [
-        ("data-extract/api-key",
-         "arn:aws:secretsmanager:eu-west-1:111122223333:secret:data-extract/api-key-??????"),
-        ("arn:aws:secretsmanager:eu-west-1:111122223333:secret:key-AbCdEf",
-         "arn:aws:secretsmanager:eu-west-1:111122223333:secret:key-AbCdEf"),
+        ("data-extract/api-key", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:data-extract/api-key-??????"),
+        (
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:key-AbCdEf",
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:key-AbCdEf",
+        ),
     ],
 )
 def test_given_an_api_key_secret_when_deployed_then_the_api_may_read_that_secret_only(secret_id, resource):
     statement = _api_key_statement(ApiKeySecretId=secret_id)
 
-    assert statement == {"Sid": "ReadApiKey", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-                         "Resource": resource}
+    assert statement == {
+        "Sid": "ReadApiKey",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": resource,
+    }
 
 
 def test_given_no_api_key_secret_when_deployed_then_the_api_reads_no_secret():
@@ -386,6 +424,7 @@ def test_given_no_api_key_secret_when_deployed_then_the_api_reads_no_secret():
 
 # ---------------------------------------------------------------- notices and sweeping
 
+
 def test_given_the_notifier_when_deployed_then_it_reads_its_queue_signs_with_its_secret_and_publishes_to_the_bus():
     notifier = _functions()["NotifierFunction"]
     template = load_template(TEMPLATE_PATH)
@@ -393,7 +432,8 @@ def test_given_the_notifier_when_deployed_then_it_reads_its_queue_signs_with_its
 
     assert function.logical_id == "NotifierFunction" and event.reports_batch_item_failures
     assert RESOURCES["NotifyQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
-        "Fn::GetAtt": ["NotifyDeadLetterQueue", "Arn"]}
+        "Fn::GetAtt": ["NotifyDeadLetterQueue", "Arn"]
+    }
     variables = notifier["Environment"]["Variables"]
     assert variables["DATA_EXTRACT_CALLBACK_SECRET_ID"] == {"Ref": "CallbackSigningSecret"}
     assert variables["DATA_EXTRACT_EVENT_BUS_NAME"] == {"Ref": "JobEventBus"}
@@ -414,14 +454,20 @@ def test_given_the_sweeper_when_deployed_then_a_schedule_runs_it_and_it_can_redi
 
     assert template.functions["SweeperFunction"].schedule_events[0].rate_seconds == 600
     assert "SweepScheduleMinutes" in str(schedule["Properties"]["Schedule"])
-    queues = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in sweeper["Policies"]
-              if "SQSSendMessagePolicy" in p}
+    queues = {
+        p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0]
+        for p in sweeper["Policies"]
+        if "SQSSendMessagePolicy" in p
+    }
     assert queues == {"WorkQueue", "FinalizeQueue"}
 
 
 @pytest.mark.parametrize("function_id", ["FinalizeFunction", "DeadLetterFunction"])
 def test_given_a_function_that_ends_jobs_when_deployed_then_it_may_queue_their_notices(function_id):
-    queues = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in _functions()[function_id]["Policies"]
-              if isinstance(p, dict) and "SQSSendMessagePolicy" in p}
+    queues = {
+        p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0]
+        for p in _functions()[function_id]["Policies"]
+        if isinstance(p, dict) and "SQSSendMessagePolicy" in p
+    }
 
     assert "NotifyQueue" in queues

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,16 +62,20 @@ class _MethodsByPath:
     """Which methods each path of the app answers: Starlette's own 405 names only the first matching route's."""
 
     def __init__(self, routes: list[tuple[str, Any]]) -> None:
-        self._routes = [(compile_path(path)[0], set(route.methods)) for path, route in routes
-                        if getattr(route, "methods", None)]
+        self._routes = [
+            (compile_path(path)[0], set(route.methods)) for path, route in routes if getattr(route, "methods", None)
+        ]
 
     def allowed(self, path: str) -> list[str]:
         return sorted({m for regex, methods in self._routes if regex.match(path) for m in methods})
 
 
 def _public_error(error: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))[:_MESSAGE_MAX_CHARS],
-                           "type": error.get("type", "")}
+    out: dict[str, Any] = {
+        "loc": list(error.get("loc", ())),
+        "msg": str(error.get("msg", ""))[:_MESSAGE_MAX_CHARS],
+        "type": error.get("type", ""),
+    }
     secret = any(part in _SECRET_FIELDS for part in out["loc"])
     value = error.get("input")
     if not secret and value is not None and not isinstance(value, (dict, list, bytes)):
@@ -80,8 +83,10 @@ def _public_error(error: dict[str, Any]) -> dict[str, Any]:
         if len(str(text)) <= _ECHO_INPUT_MAX_CHARS:
             out["input"] = text
     if error.get("ctx") and not secret:
-        out["ctx"] = {k: str(v)[:_MESSAGE_MAX_CHARS] if not isinstance(v, (int, float, bool)) else v
-                      for k, v in error["ctx"].items()}
+        out["ctx"] = {
+            k: str(v)[:_MESSAGE_MAX_CHARS] if not isinstance(v, (int, float, bool)) else v
+            for k, v in error["ctx"].items()
+        }
     return out
 
 
@@ -90,7 +95,7 @@ def create_app() -> FastAPI:
         title="data-extract API",
         version=__version__,
         description="Extract text and tables with provenance from mixed documents; chunked, evaluated and stored "
-                    "as downloadable artifacts.",
+        "as downloadable artifacts.",
     )
     modules = (auth, jobs, sessions, config, health, uploads)
     for module in modules:
@@ -106,8 +111,11 @@ def create_app() -> FastAPI:
     @app.exception_handler(SecretUnavailable)
     async def secret_unavailable(_: Request, exc: SecretUnavailable) -> JSONResponse:
         logger.error("job secret could not be sealed", extra={"reason": str(exc)})
-        return JSONResponse(status_code=503, headers={"Retry-After": "30"},
-                            content={"detail": "The document password cannot be protected right now; try again later."})
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": "30"},
+            content={"detail": "The document password cannot be protected right now; try again later."},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -117,8 +125,9 @@ def create_app() -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
         if exc.status_code == 405:
             allowed = methods_by_path.allowed(request.url.path.removeprefix(request.scope.get("root_path", "")))
-            return JSONResponse(status_code=405, content={"detail": "Method Not Allowed"},
-                                headers={"Allow": ", ".join(allowed)})
+            return JSONResponse(
+                status_code=405, content={"detail": "Method Not Allowed"}, headers={"Allow": ", ".join(allowed)}
+            )
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(Exception)
@@ -126,8 +135,11 @@ def create_app() -> FastAPI:
         # Never leak internals in a 5xx body; the log has the traceback. This answer leaves through Starlette's
         # outermost middleware, so it carries the security headers itself.
         logger.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse(status_code=500, content={"detail": "Internal server error"},
-                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+        return JSONResponse(
+            status_code=500,
+            content={"detail": "Internal server error"},
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+        )
 
     app.add_middleware(SecurityHeaders)
 

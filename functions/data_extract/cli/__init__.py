@@ -70,16 +70,20 @@ def _report(state: State, exc: Exception, code: ExitCode) -> None:
         message += f"; it goes on on the server: data-extract jobs wait {exc.job_id}"
     if isinstance(exc, DownloadIncomplete):
         message += " (run the same command again to resume)"
-    state.err.print(f"[red]error:[/] {message}{_hint(exc) if isinstance(exc, DataExtractError) else ''}",
-                    markup=True, highlight=False)
+    state.err.print(
+        f"[red]error:[/] {message}{_hint(exc) if isinstance(exc, DataExtractError) else ''}",
+        markup=True,
+        highlight=False,
+    )
 
 
 def main(argv: Sequence[str] | None = None, *, state: State | None = None) -> int:
     """Run the command; returns its exit code (the console script exits with it)."""
     state = state or State()
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, prog_name="data-extract",
-                          standalone_mode=False, obj=state)
+        result = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="data-extract", standalone_mode=False, obj=state
+        )
     except click.exceptions.Abort:
         state.err.print("aborted")
         return 130

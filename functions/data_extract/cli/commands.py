@@ -36,6 +36,7 @@ def cli() -> None:
 
 # ---------------------------------------------------------------------------------------------------- submit
 
+
 def _parse_option(raw: str) -> tuple[str, str]:
     key, sep, value = raw.partition("=")
     if not sep or not key.strip():
@@ -43,8 +44,16 @@ def _parse_option(raw: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def _submit_options(preset: str | None, output_format: str | None, chunk_size: int | None, semantic: bool,
-                    incremental: bool, force: bool, resume: bool, extra: tuple[str, ...]) -> dict[str, Any]:
+def _submit_options(
+    preset: str | None,
+    output_format: str | None,
+    chunk_size: int | None,
+    semantic: bool,
+    incremental: bool,
+    force: bool,
+    resume: bool,
+    extra: tuple[str, ...],
+) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for raw in extra:
         key, value = _parse_option(raw)
@@ -55,8 +64,12 @@ def _submit_options(preset: str | None, output_format: str | None, chunk_size: i
     named = {"preset": preset, "output_format": output_format, "chunk_size": chunk_size}
     options.update({k: v for k, v in named.items() if v is not None})
     # Flags are sent only when given, so a server that predates one still takes the others.
-    for name, on in (("include_semantic", semantic), ("incremental", incremental), ("force", force),
-                     ("resume", resume)):
+    for name, on in (
+        ("include_semantic", semantic),
+        ("incremental", incremental),
+        ("force", force),
+        ("resume", resume),
+    ):
         if on:
             options[name] = True
     return options
@@ -65,28 +78,65 @@ def _submit_options(preset: str | None, output_format: str | None, chunk_size: i
 @cli.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--preset", help="preset to run with (see `data-extract presets list`)")
-@click.option("--format", "output_format", type=click.Choice([f.value for f in OutputFormat]),
-              help="per-file output format (default json)")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice([f.value for f in OutputFormat]),
+    help="per-file output format (default json)",
+)
 @click.option("--chunk-size", type=click.IntRange(16, 8192), help="maximum tokens per chunk")
 @click.option("--semantic", is_flag=True, help="run the corpus-level semantic analysis when the job ends")
 @click.option("--incremental", is_flag=True, help="skip files unchanged since the last run of the same input")
 @click.option("--force", is_flag=True, help="with --incremental: reprocess every file")
-@click.option("--resume", is_flag=True, help="continue the newest interrupted run of the same input (-o resume_session=ID for a given one)")
-@click.option("-o", "--option", "extra", multiple=True, metavar="KEY=VALUE",
-              help="any other submit field of the API, e.g. -o per_chunk=true -o delimiter='---' (repeatable)")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue the newest interrupted run of the same input (-o resume_session=ID for a given one)",
+)
+@click.option(
+    "-o",
+    "--option",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="any other submit field of the API, e.g. -o per_chunk=true -o delimiter='---' (repeatable)",
+)
 @click.option("--idempotency-key", metavar="KEY", help="submitting again with the same key returns the same job")
-@click.option("--upload", "upload_mode", type=click.Choice(["auto", "multipart", "presigned"]), default="auto",
-              show_default=True, help="auto: multipart up to 4 MB in total, presigned S3 uploads above")
+@click.option(
+    "--upload",
+    "upload_mode",
+    type=click.Choice(["auto", "multipart", "presigned"]),
+    default="auto",
+    show_default=True,
+    help="auto: multipart up to 4 MB in total, presigned S3 uploads above",
+)
 @click.option("--wait/--no-wait", default=False, help="wait for the job to end, with a live progress bar")
-@click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="when the job ends, download its artifacts into this folder (implies --wait)")
+@click.option(
+    "--download",
+    "download_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="when the job ends, download its artifacts into this folder (implies --wait)",
+)
 @click.option("--timeout", type=click.FloatRange(min=0), help="stop waiting after this many seconds")
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @global_options
-def submit(paths: tuple[str, ...], preset: str | None, output_format: str | None, chunk_size: int | None,
-           semantic: bool, incremental: bool, force: bool, resume: bool, extra: tuple[str, ...],
-           idempotency_key: str | None, upload_mode: str, wait: bool, download_dir: Path | None,
-           timeout: float | None, poll_interval: float) -> int:
+def submit(
+    paths: tuple[str, ...],
+    preset: str | None,
+    output_format: str | None,
+    chunk_size: int | None,
+    semantic: bool,
+    incremental: bool,
+    force: bool,
+    resume: bool,
+    extra: tuple[str, ...],
+    idempotency_key: str | None,
+    upload_mode: str,
+    wait: bool,
+    download_dir: Path | None,
+    timeout: float | None,
+    poll_interval: float,
+) -> int:
     """Submit files and folders (walked recursively) as one job; or one s3:// location inside the server's
     allowed input roots.
 
@@ -111,9 +161,13 @@ def submit(paths: tuple[str, ...], preset: str | None, output_format: str | None
         what = f"{len(files)} file(s), {render.human_bytes(total)}"
         ticker = render.Ticker(st.err, f"uploading {len(files)} file(s)", total, enabled=not st.json)
         try:
-            created = client.submit_files(files, options, idempotency_key=idempotency_key,
-                                          upload=upload_mode,  # type: ignore[arg-type]
-                                          on_upload=ticker.update)
+            created = client.submit_files(
+                files,
+                options,
+                idempotency_key=idempotency_key,
+                upload=upload_mode,  # type: ignore[arg-type]
+                on_upload=ticker.update,
+            )
         finally:
             ticker.close()
     if not (wait or download_dir):
@@ -144,6 +198,7 @@ def _wait_and_report(job_id: str, poll_interval: float, timeout: float | None, d
 
 # ---------------------------------------------------------------------------------------------------- jobs
 
+
 @cli.group(context_settings=CONTEXT)
 @global_options
 def jobs() -> None:
@@ -163,18 +218,25 @@ def jobs_list(limit: int, offset: int) -> int:
         return ExitCode.COMPLETED
     out = render.table("job", "status", "created", "finished", "input")
     for job in found:
-        out.add_row(job.job_id, render.styled(job.status), render.when(job.created_at), render.when(job.finished_at),
-                    escape(job.input_path))
+        out.add_row(
+            job.job_id,
+            render.styled(job.status),
+            render.when(job.created_at),
+            render.when(job.finished_at),
+            escape(job.input_path),
+        )
     st.out.print(out if found else "no jobs")
     return ExitCode.COMPLETED
 
 
 @jobs.command("show")
 @click.argument("job_id")
-@click.option("--files", "file_limit", type=click.IntRange(1, 5000), default=1000, show_default=True,
-              help="files to fetch")
-@click.option("--events", "event_limit", type=click.IntRange(1, 5000), default=20, show_default=True,
-              help="events to fetch")
+@click.option(
+    "--files", "file_limit", type=click.IntRange(1, 5000), default=1000, show_default=True, help="files to fetch"
+)
+@click.option(
+    "--events", "event_limit", type=click.IntRange(1, 5000), default=20, show_default=True, help="events to fetch"
+)
 @global_options
 def jobs_show(job_id: str, file_limit: int, event_limit: int) -> int:
     """A job's state, options, files and events."""
@@ -183,13 +245,22 @@ def jobs_show(job_id: str, file_limit: int, event_limit: int) -> int:
     if st.json:
         st.emit_json(detail)
         return ExitCode.COMPLETED
-    render.key_values(st.out, [
-        ("job", detail.job_id), ("status", render.styled(detail.status)), ("input", detail.input_path),
-        ("format", detail.effective_format), ("chunk size", detail.effective_chunk_size),
-        ("preset", detail.preset or "-"), ("created", render.when(detail.created_at)),
-        ("started", render.when(detail.started_at)), ("finished", render.when(detail.finished_at)),
-        ("session", detail.session_id or "-"), ("progress", render.counts_text(detail.progress)),
-    ])
+    render.key_values(
+        st.out,
+        [
+            ("job", detail.job_id),
+            ("status", render.styled(detail.status)),
+            ("input", detail.input_path),
+            ("format", detail.effective_format),
+            ("chunk size", detail.effective_chunk_size),
+            ("preset", detail.preset or "-"),
+            ("created", render.when(detail.created_at)),
+            ("started", render.when(detail.started_at)),
+            ("finished", render.when(detail.finished_at)),
+            ("session", detail.session_id or "-"),
+            ("progress", render.counts_text(detail.progress)),
+        ],
+    )
     render.job_summary(st.out, detail)
     events = render.table("time", "event", "message", title="events")
     for event in detail.events:
@@ -200,8 +271,12 @@ def jobs_show(job_id: str, file_limit: int, event_limit: int) -> int:
 
 @jobs.command("wait")
 @click.argument("job_id")
-@click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="then download the artifacts into this folder")
+@click.option(
+    "--download",
+    "download_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="then download the artifacts into this folder",
+)
 @click.option("--timeout", type=click.FloatRange(min=0), help="stop waiting after this many seconds")
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @global_options
@@ -264,6 +339,7 @@ def jobs_cleanup(job_id: str, yes: bool) -> int:
 
 # ---------------------------------------------------------------------------------------------------- artifacts
 
+
 def _inside(directory: Path, relative: str) -> Path | None:
     """Where an artifact goes below `directory`; None for a path that would leave it."""
     target = (directory / relative).resolve()
@@ -289,13 +365,24 @@ def _download_all(job_id: str, directory: Path, patterns: tuple[str, ...]) -> li
             if dest is None:
                 raise click.ClickException(f"refusing artifact path that leaves {directory}: {artifact.path!r}")
             base = done_before
-            result = client.download_artifact_to(job_id, artifact.path, dest, expected_size=artifact.size_bytes,
-                                                 on_progress=lambda done, _t, base=base: ticker.update(base + done,
-                                                                                                       total))
+            result = client.download_artifact_to(
+                job_id,
+                artifact.path,
+                dest,
+                expected_size=artifact.size_bytes,
+                on_progress=lambda done, _t, base=base: ticker.update(base + done, total),
+            )
             done_before += artifact.size_bytes
             ticker.update(done_before, total)
-            results.append({"path": artifact.path, "file": str(directory / artifact.path), "size_bytes": result.size,
-                            "resumed": result.resumed, "skipped": result.skipped})
+            results.append(
+                {
+                    "path": artifact.path,
+                    "file": str(directory / artifact.path),
+                    "size_bytes": result.size,
+                    "resumed": result.resumed,
+                    "skipped": result.skipped,
+                }
+            )
     finally:
         ticker.close()
     if not st.json:
@@ -309,10 +396,19 @@ def _download_all(job_id: str, directory: Path, patterns: tuple[str, ...]) -> li
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("job_id")
-@click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="download into this folder (paths kept; an interrupted download resumes)")
-@click.option("--path", "patterns", multiple=True, metavar="GLOB",
-              help="only artifacts whose path matches, e.g. --path 'outputs/*.json' (repeatable)")
+@click.option(
+    "--download",
+    "download_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="download into this folder (paths kept; an interrupted download resumes)",
+)
+@click.option(
+    "--path",
+    "patterns",
+    multiple=True,
+    metavar="GLOB",
+    help="only artifacts whose path matches, e.g. --path 'outputs/*.json' (repeatable)",
+)
 @global_options
 def artifacts(job_id: str, download_dir: Path | None, patterns: tuple[str, ...]) -> int:
     """List a job's artifacts, or download them (large ones come from presigned S3 URLs)."""
@@ -336,6 +432,7 @@ def artifacts(job_id: str, download_dir: Path | None, patterns: tuple[str, ...])
 
 # ---------------------------------------------------------------------------------------------------- sessions
 
+
 @cli.group(context_settings=CONTEXT)
 @global_options
 def sessions() -> None:
@@ -355,8 +452,17 @@ def sessions_list(limit: int, offset: int) -> int:
         return ExitCode.COMPLETED
     out = render.table("session", "job", "run", "status", "files", "processed", "failed", "skipped", "updated")
     for s in found:
-        out.add_row(s.session_id, s.job_id, str(s.run), render.styled(s.status), str(s.total_files),
-                    str(s.processed_count), str(s.failed_count), str(s.skipped_count), render.when(s.updated_at))
+        out.add_row(
+            s.session_id,
+            s.job_id,
+            str(s.run),
+            render.styled(s.status),
+            str(s.total_files),
+            str(s.processed_count),
+            str(s.failed_count),
+            str(s.skipped_count),
+            render.when(s.updated_at),
+        )
     st.out.print(out if found else "no sessions")
     return ExitCode.COMPLETED
 
@@ -371,13 +477,24 @@ def sessions_show(session_id: str) -> int:
     if st.json:
         st.emit_json(s)
         return ExitCode.COMPLETED
-    render.key_values(st.out, [
-        ("session", s.session_id), ("job", s.job_id), ("run", s.run), ("status", render.styled(s.status)),
-        ("source", s.source_directory), ("started", render.when(s.started_at)), ("updated", render.when(s.updated_at)),
-        ("files", f"{s.total_files} (processed {s.processed_count}, failed {s.failed_count}, "
-                  f"skipped {s.skipped_count})"),
-        *((f"  {k}", v) for k, v in sorted(s.statistics.items())),
-    ])
+    render.key_values(
+        st.out,
+        [
+            ("session", s.session_id),
+            ("job", s.job_id),
+            ("run", s.run),
+            ("status", render.styled(s.status)),
+            ("source", s.source_directory),
+            ("started", render.when(s.started_at)),
+            ("updated", render.when(s.updated_at)),
+            (
+                "files",
+                f"{s.total_files} (processed {s.processed_count}, failed {s.failed_count}, "
+                f"skipped {s.skipped_count})",
+            ),
+            *((f"  {k}", v) for k, v in sorted(s.statistics.items())),
+        ],
+    )
     for title, rows in (("failed", s.failed_files), ("skipped", s.skipped_files)):
         if rows:
             out = render.table("file", "error", title=title)
@@ -390,6 +507,7 @@ def sessions_show(session_id: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- presets
+
 
 @cli.group(context_settings=CONTEXT)
 @global_options
@@ -469,6 +587,7 @@ def presets_apply(name: str) -> int:
 
 # ---------------------------------------------------------------------------------------------------- health
 
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--detailed", is_flag=True, help="queues, storage, extractors and security posture (needs the key)")
 @global_options
@@ -481,8 +600,11 @@ def health(detailed: bool) -> int:
     if st.json:
         st.emit_json(answer)
         return code
-    pairs: list[tuple[str, Any]] = [("server", client.api_root), ("status", render.styled(answer.status)),
-        ("ready", answer.ready)]
+    pairs: list[tuple[str, Any]] = [
+        ("server", client.api_root),
+        ("status", render.styled(answer.status)),
+        ("ready", answer.ready),
+    ]
     if detailed:
         d = answer  # DetailedHealthResponse
         pairs += [
@@ -507,6 +629,7 @@ def _depth(queue: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------------- login
 
+
 @cli.command(context_settings=CONTEXT)
 @global_options
 def login() -> int:
@@ -528,11 +651,20 @@ def login() -> int:
     status = client.session_status()
     if status.api_key_configured and not status.authenticated:
         raise click.UsageError(f"the server at {client.api_root} refused this API key")
-    save_profile(settings.profile, url=settings.url if settings.url_source != "default" else None,
-                 api_key=key if status.api_key_configured else None)
+    save_profile(
+        settings.profile,
+        url=settings.url if settings.url_source != "default" else None,
+        api_key=key if status.api_key_configured else None,
+    )
     if st.json:
-        st.emit_json({"profile": settings.profile, "url": settings.url, "authenticated": status.authenticated,
-                      "api_key_configured": status.api_key_configured})
+        st.emit_json(
+            {
+                "profile": settings.profile,
+                "url": settings.url,
+                "authenticated": status.authenticated,
+                "api_key_configured": status.api_key_configured,
+            }
+        )
     elif status.api_key_configured:
         st.out.print(f"logged in to {settings.url} (profile {settings.profile}); the key is stored for next time")
     else:

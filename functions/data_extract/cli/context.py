@@ -106,21 +106,43 @@ def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], No
             if not isinstance(root.obj, State):
                 root.obj = State()
             setattr(root.obj, attribute, value)
+
     return callback
 
 
 def global_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--url, --api-key, --profile and --json, accepted on the root command and on every subcommand."""
     options = [
-        click.option("--url", metavar="URL", expose_value=False, callback=_store("url"),
-                     help="server URL, e.g. http://127.0.0.1:8000 or an API Gateway stage URL "
-                          "[env DATA_EXTRACT_URL; profile 'url']"),
-        click.option("--api-key", metavar="KEY", expose_value=False, callback=_store("api_key"),
-                     help="API key sent as X-API-Key [env DATA_EXTRACT_API_KEY; profile credentials]"),
-        click.option("--profile", metavar="NAME", expose_value=False, callback=_store("profile"),
-                     help="profile of ~/.config/data-extract/config and credentials [env DATA_EXTRACT_PROFILE]"),
-        click.option("--json", "json_output", is_flag=True, expose_value=False, callback=_store("json"),
-                     help="print JSON for scripts instead of tables"),
+        click.option(
+            "--url",
+            metavar="URL",
+            expose_value=False,
+            callback=_store("url"),
+            help="server URL, e.g. http://127.0.0.1:8000 or an API Gateway stage URL "
+            "[env DATA_EXTRACT_URL; profile 'url']",
+        ),
+        click.option(
+            "--api-key",
+            metavar="KEY",
+            expose_value=False,
+            callback=_store("api_key"),
+            help="API key sent as X-API-Key [env DATA_EXTRACT_API_KEY; profile credentials]",
+        ),
+        click.option(
+            "--profile",
+            metavar="NAME",
+            expose_value=False,
+            callback=_store("profile"),
+            help="profile of ~/.config/data-extract/config and credentials [env DATA_EXTRACT_PROFILE]",
+        ),
+        click.option(
+            "--json",
+            "json_output",
+            is_flag=True,
+            expose_value=False,
+            callback=_store("json"),
+            help="print JSON for scripts instead of tables",
+        ),
     ]
     for option in reversed(options):
         command = option(command)

@@ -16,8 +16,17 @@ from data_extract.client import DataExtractClient
 from data_extract.contract import JobDetail, JobProgress
 
 STATUS_STYLE = {
-    "completed": "green", "processed": "green", "partial": "yellow", "skipped": "yellow", "failed": "red",
-    "cancelled": "red", "running": "cyan", "queued": "blue", "ok": "green", "degraded": "yellow", "error": "red",
+    "completed": "green",
+    "processed": "green",
+    "partial": "yellow",
+    "skipped": "yellow",
+    "failed": "red",
+    "cancelled": "red",
+    "running": "cyan",
+    "queued": "blue",
+    "ok": "green",
+    "degraded": "yellow",
+    "error": "red",
 }
 
 
@@ -52,15 +61,26 @@ def table(*columns: str, title: str | None = None) -> Table:
 
 
 def counts_text(progress: JobProgress, markup: bool = True) -> str:
-    parts = [("processed", progress.processed, "green"), ("failed", progress.failed, "red"),
-             ("skipped", progress.skipped, "yellow"), ("pending", progress.pending, "blue")]
+    parts = [
+        ("processed", progress.processed, "green"),
+        ("failed", progress.failed, "red"),
+        ("skipped", progress.skipped, "yellow"),
+        ("pending", progress.pending, "blue"),
+    ]
     if not markup:
         return "  ".join(f"{name} {count}" for name, count, _ in parts)
     return "  ".join(f"[{style}]{name} {count}[/]" for name, count, style in parts)
 
 
-def watch_job(client: DataExtractClient, job_id: str, console: Console, *, quiet: bool, poll_interval: float,
-              timeout: float | None) -> JobDetail:
+def watch_job(
+    client: DataExtractClient,
+    job_id: str,
+    console: Console,
+    *,
+    quiet: bool,
+    poll_interval: float,
+    timeout: float | None,
+) -> JobDetail:
     """Wait for a job to end, showing a live bar of processed/failed/skipped/pending files on a terminal, a line
     per change elsewhere (on stderr), nothing with `quiet` (--json)."""
     if quiet:
@@ -69,21 +89,34 @@ def watch_job(client: DataExtractClient, job_id: str, console: Console, *, quiet
         last: list[str] = []
 
         def line(detail: JobDetail) -> None:
-            text = f"{job_id} {detail.status}: {counts_text(detail.progress, markup=False)} of {detail.progress.total}"
+            text = (
+                f"{job_id} {detail.status}: {counts_text(detail.progress, markup=False)} of {detail.progress.total}"
+            )
             if text not in last:
                 last[:] = [text]
                 print(text, file=sys.stderr, flush=True)
 
         return client.wait_for_job(job_id, poll_interval=poll_interval, timeout=timeout, on_update=line)
-    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[counts]}"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(f"job {job_id}", total=None, counts="")
 
         def update(detail: JobDetail) -> None:
             p = detail.progress
-            bar.update(task, total=p.total or None, completed=p.processed + p.failed + p.skipped,
-                       counts=counts_text(p), description=f"job {job_id} {styled(detail.status)}")
+            bar.update(
+                task,
+                total=p.total or None,
+                completed=p.processed + p.failed + p.skipped,
+                counts=counts_text(p),
+                description=f"job {job_id} {styled(detail.status)}",
+            )
 
         detail = client.wait_for_job(job_id, poll_interval=poll_interval, timeout=timeout, on_update=update)
         update(detail)
@@ -97,8 +130,14 @@ def job_summary(console: Console, detail: JobDetail, *, file_rows: int | None = 
     rows = ordered if file_rows is None else ordered[:file_rows]
     for f in rows:
         error = f"{f.error_type}: {f.error_message}" if f.error_type else (f.error_message or "")
-        files.add_row(escape(f.source_path), styled(f.status), f.detected_format or "-", str(f.chunk_count),
-                      human_bytes(f.size_bytes), escape(error))
+        files.add_row(
+            escape(f.source_path),
+            styled(f.status),
+            f.detected_format or "-",
+            str(f.chunk_count),
+            human_bytes(f.size_bytes),
+            escape(error),
+        )
     console.print(files)
     if file_rows is not None and len(detail.files) > file_rows:
         console.print(f"... {len(detail.files) - file_rows} more file(s)")
@@ -122,16 +161,23 @@ class Ticker:
         self._progress: Progress | None = None
         self._started = time.monotonic()
         if self.enabled:
-            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                      TextColumn("{task.fields[done]}"), TimeElapsedColumn(), console=console,
-                                      transient=True)
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[done]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
             self._task = self._progress.add_task(description, total=total, done="")
             self._progress.start()
 
     def update(self, done: int, total: int | None) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=done, total=total,
-                                  done=f"{human_bytes(done)} / {human_bytes(total)}")
+            self._progress.update(
+                self._task, completed=done, total=total, done=f"{human_bytes(done)} / {human_bytes(total)}"
+            )
 
     def close(self) -> None:
         if self._progress is not None:

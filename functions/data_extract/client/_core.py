@@ -148,22 +148,39 @@ class Operations:
 
     # -- jobs --
     @staticmethod
-    def submit_job(request: ProcessJobRequest | Mapping[str, Any], idempotency_key: str | None) -> Call[EnqueueJobResponse]:
-        body = (request.model_dump(mode="json", exclude_unset=True) if isinstance(request, ProcessJobRequest)
-                else {k: v for k, v in dict(request).items() if v is not None})
-        return Call("POST", "/jobs/process", _model(EnqueueJobResponse), json=body,
-                    headers=_idempotency(idempotency_key))
+    def submit_job(
+        request: ProcessJobRequest | Mapping[str, Any], idempotency_key: str | None
+    ) -> Call[EnqueueJobResponse]:
+        body = (
+            request.model_dump(mode="json", exclude_unset=True)
+            if isinstance(request, ProcessJobRequest)
+            else {k: v for k, v in dict(request).items() if v is not None}
+        )
+        return Call(
+            "POST", "/jobs/process", _model(EnqueueJobResponse), json=body, headers=_idempotency(idempotency_key)
+        )
 
     @staticmethod
-    def submit_multipart(files: Sequence[LocalFile], options: Options,
-                         idempotency_key: str | None) -> Call[EnqueueJobResponse]:
-        return Call("POST", "/jobs/process", _model(EnqueueJobResponse), data=dict(_group(form_fields(options))),
-                    files=files, headers=_idempotency(idempotency_key))
+    def submit_multipart(
+        files: Sequence[LocalFile], options: Options, idempotency_key: str | None
+    ) -> Call[EnqueueJobResponse]:
+        return Call(
+            "POST",
+            "/jobs/process",
+            _model(EnqueueJobResponse),
+            data=dict(_group(form_fields(options))),
+            files=files,
+            headers=_idempotency(idempotency_key),
+        )
 
     @staticmethod
     def create_upload(files: Sequence[LocalFile | UploadFileSpec]) -> Call[CreateUploadResponse]:
-        specs = [f if isinstance(f, UploadFileSpec) else
-                 UploadFileSpec(name=f.name, size_bytes=f.size, content_type=f.content_type) for f in files]
+        specs = [
+            f
+            if isinstance(f, UploadFileSpec)
+            else UploadFileSpec(name=f.name, size_bytes=f.size, content_type=f.content_type)
+            for f in files
+        ]
         body = CreateUploadRequest(files=specs).model_dump(mode="json", exclude_none=True)
         return Call("POST", "/uploads", _model(CreateUploadResponse), json=body)
 
@@ -173,8 +190,12 @@ class Operations:
 
     @staticmethod
     def get_job(job_id: str, file_limit: int, event_limit: int) -> Call[JobDetail]:
-        return Call("GET", f"/jobs/{_segment(job_id)}", _model(JobDetail),
-                    params={"file_limit": file_limit, "event_limit": event_limit})
+        return Call(
+            "GET",
+            f"/jobs/{_segment(job_id)}",
+            _model(JobDetail),
+            params={"file_limit": file_limit, "event_limit": event_limit},
+        )
 
     @staticmethod
     def retry_failures(job_id: str) -> Call[EnqueueJobResponse]:
@@ -296,16 +317,18 @@ def announced_size(response: httpx.Response, start: int) -> int | None:
     return None
 
 
-def finish_download(path: str, dest: Any, size: int, total: int | None, expected_size: int | None,
-                    written: int, resumed: bool) -> DownloadResult:
+def finish_download(
+    path: str, dest: Any, size: int, total: int | None, expected_size: int | None, written: int, resumed: bool
+) -> DownloadResult:
     """Check the received size, then move dest.part into place."""
     from data_extract.client.errors import DownloadIncomplete
 
     part, etag_file = part_paths(dest)
     for wanted, what in ((total, "the server announced"), (expected_size, "the artifact listing gives")):
         if wanted is not None and size != wanted:
-            raise DownloadIncomplete(f"{path}: received {size} of {wanted} bytes ({what}); "
-                                     f"run the download again to resume from {part}")
+            raise DownloadIncomplete(
+                f"{path}: received {size} of {wanted} bytes ({what}); run the download again to resume from {part}"
+            )
     part.replace(dest)
     etag_file.unlink(missing_ok=True)
     return DownloadResult(path, str(dest), written, size, resumed=resumed)

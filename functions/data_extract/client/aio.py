@@ -42,10 +42,15 @@ T = TypeVar("T")
 class AsyncDataExtractClient:
     """Asynchronous client; see DataExtractClient for the arguments."""
 
-    def __init__(self, url: str = _core.DEFAULT_URL, api_key: str | None = None, *,
-                 timeout: httpx.Timeout | float = _core.DEFAULT_TIMEOUT,
-                 http_client: httpx.AsyncClient | None = None,
-                 storage_http_client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        url: str = _core.DEFAULT_URL,
+        api_key: str | None = None,
+        *,
+        timeout: httpx.Timeout | float = _core.DEFAULT_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+        storage_http_client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.api_root = _core.api_root(url)
         self.api_key = api_key or None
         self._owns = [c is None for c in (http_client, storage_http_client)]
@@ -80,13 +85,15 @@ class AsyncDataExtractClient:
     async def _run(self, call: Call[T]) -> T:
         headers = {**self._headers, **call.headers}
         if call.files is None:
-            response = await self._send(call.method, self._url(call.path), params=call.params, json=call.json,
-                                        headers=headers)
+            response = await self._send(
+                call.method, self._url(call.path), params=call.params, json=call.json, headers=headers
+            )
             return call.parse(response)
         with ExitStack() as stack:
             parts = [("files", (f.name, stack.enter_context(f.path.open("rb")), f.content_type)) for f in call.files]
-            response = await self._send(call.method, self._url(call.path), params=call.params, data=call.data,
-                                        files=parts, headers=headers)
+            response = await self._send(
+                call.method, self._url(call.path), params=call.params, data=call.data, files=parts, headers=headers
+            )
         return call.parse(response)
 
     # ------------------------------------------------------------------ auth
@@ -100,18 +107,26 @@ class AsyncDataExtractClient:
         return await self._run(Operations.logout())
 
     # ------------------------------------------------------------------ jobs
-    async def submit_job(self, request: ProcessJobRequest | Mapping[str, Any], *,
-                         idempotency_key: str | None = None) -> EnqueueJobResponse:
+    async def submit_job(
+        self, request: ProcessJobRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> EnqueueJobResponse:
         return await self._run(Operations.submit_job(request, idempotency_key))
 
-    async def submit_files(self, files: Sequence[LocalFile], options: Options = None, *,
-                           idempotency_key: str | None = None, upload: UploadMode = "auto",
-                           on_upload: ProgressCallback | None = None) -> EnqueueJobResponse:
+    async def submit_files(
+        self,
+        files: Sequence[LocalFile],
+        options: Options = None,
+        *,
+        idempotency_key: str | None = None,
+        upload: UploadMode = "auto",
+        on_upload: ProgressCallback | None = None,
+    ) -> EnqueueJobResponse:
         if _core.choose_upload_mode(files, upload) == "multipart":
             return await self._run(Operations.submit_multipart(files, options, idempotency_key))
         upload_id = await self.upload_files(files, on_upload=on_upload)
-        return await self.submit_job({**_core.options_payload(options), "upload_id": upload_id},
-                                     idempotency_key=idempotency_key)
+        return await self.submit_job(
+            {**_core.options_payload(options), "upload_id": upload_id}, idempotency_key=idempotency_key
+        )
 
     async def create_upload(self, files: Sequence[LocalFile]) -> CreateUploadResponse:
         return await self._run(Operations.create_upload(files))
@@ -125,8 +140,9 @@ class AsyncDataExtractClient:
             # Read in a worker thread: the event loop stays free while a large file comes off the disk.
             data = await asyncio.to_thread(local.path.read_bytes)
             try:
-                response = await self._storage.request(target.method, target.url, content=data,
-                                                       headers=target.headers)
+                response = await self._storage.request(
+                    target.method, target.url, content=data, headers=target.headers
+                )
             except httpx.TransportError as exc:
                 raise _core.unreachable(target.url.split("?", 1)[0], exc) from exc
             _core.check(response)
@@ -141,8 +157,14 @@ class AsyncDataExtractClient:
     async def get_job(self, job_id: str, *, file_limit: int = 1000, event_limit: int = 1000) -> JobDetail:
         return await self._run(Operations.get_job(job_id, file_limit, event_limit))
 
-    async def wait_for_job(self, job_id: str, *, poll_interval: float = 1.0, timeout: float | None = None,
-                           on_update: Callable[[JobDetail], None] | None = None) -> JobDetail:
+    async def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+        on_update: Callable[[JobDetail], None] | None = None,
+    ) -> JobDetail:
         started = time.monotonic()
         while True:
             detail = await self.get_job(job_id, file_limit=1, event_limit=1)
@@ -167,8 +189,13 @@ class AsyncDataExtractClient:
         return await self._run(Operations.list_artifacts(job_id))
 
     async def download_artifact(self, job_id: str, path: str) -> bytes:
-        response = await self._send("GET", self._url(_core.artifact_path(job_id, path)), headers=self._headers,
-                                    follow_redirects=False, redirect_ok=True)
+        response = await self._send(
+            "GET",
+            self._url(_core.artifact_path(job_id, path)),
+            headers=self._headers,
+            follow_redirects=False,
+            redirect_ok=True,
+        )
         if not response.is_redirect:
             return response.content
         location = urljoin(str(response.url), response.headers["location"])
@@ -177,9 +204,15 @@ class AsyncDataExtractClient:
         except httpx.TransportError as exc:
             raise _core.unreachable(location.split("?", 1)[0], exc) from exc
 
-    async def download_artifact_to(self, job_id: str, path: str, dest: str | Path, *,
-                                   expected_size: int | None = None,
-                                   on_progress: ProgressCallback | None = None) -> DownloadResult:
+    async def download_artifact_to(
+        self,
+        job_id: str,
+        path: str,
+        dest: str | Path,
+        *,
+        expected_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
         dest = Path(dest)
         if expected_size is not None and dest.is_file() and dest.stat().st_size == expected_size:
             return DownloadResult(path, str(dest), 0, expected_size, skipped=True)
@@ -191,8 +224,9 @@ class AsyncDataExtractClient:
             ranged = {"Range": f"bytes={offset}-", **({"If-Range": etag} if etag else {})} if offset else {}
             url = self._url(_core.artifact_path(job_id, path))
             try:
-                async with self._http.stream("GET", url, headers={**self._headers, **ranged},
-                                             follow_redirects=False) as response:
+                async with self._http.stream(
+                    "GET", url, headers={**self._headers, **ranged}, follow_redirects=False
+                ) as response:
                     if response.is_redirect:
                         location = urljoin(str(response.url), response.headers["location"])
                         async with self._storage.stream("GET", location, headers=ranged) as stored:
@@ -238,8 +272,14 @@ class AsyncDataExtractClient:
         return await self._run(Operations.health_detailed())
 
 
-async def _write_download(response: httpx.Response, path: str, dest: Path, offset: int, expected_size: int | None,
-                          on_progress: ProgressCallback | None) -> DownloadResult | None:
+async def _write_download(
+    response: httpx.Response,
+    path: str,
+    dest: Path,
+    offset: int,
+    expected_size: int | None,
+    on_progress: ProgressCallback | None,
+) -> DownloadResult | None:
     if response.status_code == 416:
         return None
     if not response.is_success:

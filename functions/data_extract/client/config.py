@@ -61,17 +61,23 @@ class Resolved:
     api_key_source: str
 
 
-def resolve(url: str | None = None, api_key: str | None = None, profile: str | None = None, *,
-            new_profile_ok: bool = False) -> Resolved:
+def resolve(
+    url: str | None = None, api_key: str | None = None, profile: str | None = None, *, new_profile_ok: bool = False
+) -> Resolved:
     """The URL and key to use. An unknown named profile is an error unless `new_profile_ok` (login creates it)."""
     explicit_profile = profile is not None
     name = profile or os.environ.get("DATA_EXTRACT_PROFILE") or DEFAULT_PROFILE
     config, credentials = _read(config_file()), _read(credentials_file())
     section = _section(name)
-    if not new_profile_ok and name != DEFAULT_PROFILE and not (config.has_section(section)
-                                                              or credentials.has_section(name)):
-        raise ConfigError(f"profile '{name}' is not in {config_file()} or {credentials_file()}; "
-                          f"create it with: data-extract login --profile {name} --url URL")
+    if (
+        not new_profile_ok
+        and name != DEFAULT_PROFILE
+        and not (config.has_section(section) or credentials.has_section(name))
+    ):
+        raise ConfigError(
+            f"profile '{name}' is not in {config_file()} or {credentials_file()}; "
+            f"create it with: data-extract login --profile {name} --url URL"
+        )
     profile_url = config.get(section, "url", fallback=None)
     profile_key = credentials.get(name, "api_key", fallback=None)
 

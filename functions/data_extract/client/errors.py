@@ -26,8 +26,9 @@ class ApiError(DataExtractError):
 
     status_code: int = 0
 
-    def __init__(self, status_code: int, detail: Any, *, method: str = "", url: str = "",
-                 headers: httpx.Headers | None = None) -> None:
+    def __init__(
+        self, status_code: int, detail: Any, *, method: str = "", url: str = "", headers: httpx.Headers | None = None
+    ) -> None:
         self.status_code = status_code
         self.detail = detail
         self.method = method
@@ -80,8 +81,15 @@ class ServerError(ApiError):
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
-    400: BadRequest, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
-    415: UnsupportedMediaType, 422: ValidationFailed, 429: Overloaded, 503: Overloaded,
+    400: BadRequest,
+    401: Unauthorized,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationFailed,
+    429: Overloaded,
+    503: Overloaded,
 }
 
 
@@ -108,8 +116,9 @@ def error_for(response: httpx.Response) -> ApiError:
         detail = response.text.strip() or response.reason_phrase
     status = response.status_code
     cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
-    return cls(status, detail, method=response.request.method, url=str(response.request.url),
-               headers=response.headers)
+    return cls(
+        status, detail, method=response.request.method, url=str(response.request.url), headers=response.headers
+    )
 
 
 class DownloadIncomplete(DataExtractError):

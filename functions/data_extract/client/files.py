@@ -56,8 +56,9 @@ def collect_files(paths: Iterable[str | Path]) -> list[LocalFile]:
     seen: dict[str, Path] = {}
     for item in found:
         if item.name in seen and seen[item.name] != item.path:
-            raise FileSelectionError(f"two files would both be named '{item.name}' in the job: "
-                                     f"{seen[item.name]} and {item.path}")
+            raise FileSelectionError(
+                f"two files would both be named '{item.name}' in the job: {seen[item.name]} and {item.path}"
+            )
         seen[item.name] = item.path
     unique = {item.name: item for item in found}  # the same file given twice is sent once
     return list(unique.values())

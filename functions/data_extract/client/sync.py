@@ -45,9 +45,15 @@ class DataExtractClient:
     `storage_http_client` is the one used for presigned S3 URLs, which never receives the API key.
     """
 
-    def __init__(self, url: str = _core.DEFAULT_URL, api_key: str | None = None, *,
-                 timeout: httpx.Timeout | float = _core.DEFAULT_TIMEOUT,
-                 http_client: httpx.Client | None = None, storage_http_client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str = _core.DEFAULT_URL,
+        api_key: str | None = None,
+        *,
+        timeout: httpx.Timeout | float = _core.DEFAULT_TIMEOUT,
+        http_client: httpx.Client | None = None,
+        storage_http_client: httpx.Client | None = None,
+    ) -> None:
         self.api_root = _core.api_root(url)
         self.api_key = api_key or None
         self._owns = [c is None for c in (http_client, storage_http_client)]
@@ -82,13 +88,15 @@ class DataExtractClient:
     def _run(self, call: Call[T]) -> T:
         headers = {**self._headers, **call.headers}
         if call.files is None:
-            response = self._send(call.method, self._url(call.path), params=call.params, json=call.json,
-                                  headers=headers)
+            response = self._send(
+                call.method, self._url(call.path), params=call.params, json=call.json, headers=headers
+            )
             return call.parse(response)
         with ExitStack() as stack:
             parts = [("files", (f.name, stack.enter_context(f.path.open("rb")), f.content_type)) for f in call.files]
-            response = self._send(call.method, self._url(call.path), params=call.params, data=call.data,
-                                  files=parts, headers=headers)
+            response = self._send(
+                call.method, self._url(call.path), params=call.params, data=call.data, files=parts, headers=headers
+            )
         return call.parse(response)
 
     # ------------------------------------------------------------------ auth
@@ -103,21 +111,29 @@ class DataExtractClient:
         return self._run(Operations.logout())
 
     # ------------------------------------------------------------------ jobs
-    def submit_job(self, request: ProcessJobRequest | Mapping[str, Any], *,
-                   idempotency_key: str | None = None) -> EnqueueJobResponse:
+    def submit_job(
+        self, request: ProcessJobRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> EnqueueJobResponse:
         """JSON submission: `input_path` (objects already in S3) or `upload_id` (a finished presigned upload)."""
         return self._run(Operations.submit_job(request, idempotency_key))
 
-    def submit_files(self, files: Sequence[LocalFile], options: Options = None, *,
-                     idempotency_key: str | None = None, upload: UploadMode = "auto",
-                     on_upload: ProgressCallback | None = None) -> EnqueueJobResponse:
+    def submit_files(
+        self,
+        files: Sequence[LocalFile],
+        options: Options = None,
+        *,
+        idempotency_key: str | None = None,
+        upload: UploadMode = "auto",
+        on_upload: ProgressCallback | None = None,
+    ) -> EnqueueJobResponse:
         """Upload local files and queue one job for them: multipart when small, presigned S3 uploads when their
         total is beyond what an API Gateway request carries (or as `upload` says)."""
         if _core.choose_upload_mode(files, upload) == "multipart":
             return self._run(Operations.submit_multipart(files, options, idempotency_key))
         upload_id = self.upload_files(files, on_upload=on_upload)
-        return self.submit_job({**_core.options_payload(options), "upload_id": upload_id},
-                               idempotency_key=idempotency_key)
+        return self.submit_job(
+            {**_core.options_payload(options), "upload_id": upload_id}, idempotency_key=idempotency_key
+        )
 
     def create_upload(self, files: Sequence[LocalFile]) -> CreateUploadResponse:
         return self._run(Operations.create_upload(files))
@@ -131,8 +147,9 @@ class DataExtractClient:
             local = by_name[target.name]
             with local.path.open("rb") as handle:
                 try:
-                    response = self._storage.request(target.method, target.url, content=handle,
-                                                     headers=target.headers)
+                    response = self._storage.request(
+                        target.method, target.url, content=handle, headers=target.headers
+                    )
                 except httpx.TransportError as exc:
                     raise _core.unreachable(target.url.split("?", 1)[0], exc) from exc
             _core.check(response)
@@ -147,8 +164,14 @@ class DataExtractClient:
     def get_job(self, job_id: str, *, file_limit: int = 1000, event_limit: int = 1000) -> JobDetail:
         return self._run(Operations.get_job(job_id, file_limit, event_limit))
 
-    def wait_for_job(self, job_id: str, *, poll_interval: float = 1.0, timeout: float | None = None,
-                     on_update: Callable[[JobDetail], None] | None = None) -> JobDetail:
+    def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+        on_update: Callable[[JobDetail], None] | None = None,
+    ) -> JobDetail:
         """Poll until the job ends; `on_update` sees each state (progress counts, few files). Returns the final
         detail with all its files."""
         started = time.monotonic()
@@ -176,8 +199,13 @@ class DataExtractClient:
 
     def download_artifact(self, job_id: str, path: str) -> bytes:
         """An artifact's bytes, following the redirect to a presigned URL that large artifacts answer with."""
-        response = self._send("GET", self._url(_core.artifact_path(job_id, path)), headers=self._headers,
-                              follow_redirects=False, redirect_ok=True)
+        response = self._send(
+            "GET",
+            self._url(_core.artifact_path(job_id, path)),
+            headers=self._headers,
+            follow_redirects=False,
+            redirect_ok=True,
+        )
         if not response.is_redirect:
             return response.content
         location = urljoin(str(response.url), response.headers["location"])
@@ -186,8 +214,15 @@ class DataExtractClient:
         except httpx.TransportError as exc:
             raise _core.unreachable(location.split("?", 1)[0], exc) from exc
 
-    def download_artifact_to(self, job_id: str, path: str, dest: str | Path, *, expected_size: int | None = None,
-                             on_progress: ProgressCallback | None = None) -> DownloadResult:
+    def download_artifact_to(
+        self,
+        job_id: str,
+        path: str,
+        dest: str | Path,
+        *,
+        expected_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
         """Stream an artifact to `dest`. Bytes arrive in `dest.part`, renamed when complete; an interrupted
         download resumes from the `.part` with a Range request (If-Range guards against a changed object); a
         `dest` already of `expected_size` is left as it is."""
@@ -202,8 +237,9 @@ class DataExtractClient:
             ranged = {"Range": f"bytes={offset}-", **({"If-Range": etag} if etag else {})} if offset else {}
             url = self._url(_core.artifact_path(job_id, path))
             try:
-                with self._http.stream("GET", url, headers={**self._headers, **ranged},
-                                       follow_redirects=False) as response:
+                with self._http.stream(
+                    "GET", url, headers={**self._headers, **ranged}, follow_redirects=False
+                ) as response:
                     if response.is_redirect:
                         location = urljoin(str(response.url), response.headers["location"])
                         with self._storage.stream("GET", location, headers=ranged) as stored:
@@ -250,8 +286,14 @@ class DataExtractClient:
         return self._run(Operations.health_detailed())
 
 
-def _write_download(response: httpx.Response, path: str, dest: Path, offset: int, expected_size: int | None,
-                    on_progress: ProgressCallback | None) -> DownloadResult | None:
+def _write_download(
+    response: httpx.Response,
+    path: str,
+    dest: Path,
+    offset: int,
+    expected_size: int | None,
+    on_progress: ProgressCallback | None,
+) -> DownloadResult | None:
     """Write a download response into dest.part (appending to it for a 206); None for 416 (start over)."""
     if response.status_code == 416:
         return None

@@ -47,11 +47,12 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 OPERATORS = frozenset({"bool_true", "equals", "in", "gte", "lte"})
 VERDICT_GOOD, VERDICT_WATCH, VERDICT_BAD = "good", "watch", "bad"
@@ -117,15 +118,13 @@ def available_policies() -> list[str]:
     return list(_available())
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_policy(policy_id: str) -> Policy:
     """The parsed, validated policy; ``UnknownPolicy`` when no such policy is shipped."""
     # Looking the id up among the shipped files (never building a path from it) keeps ids
     # such as "../x" from reaching the filesystem.
     if policy_id not in _available():
-        raise UnknownPolicy(
-            f"Evaluation policy not found: {policy_id} (available: {', '.join(_available())})"
-        )
+        raise UnknownPolicy(f"Evaluation policy not found: {policy_id} (available: {', '.join(_available())})")
     payload = json.loads(_policy_files()[policy_id].read_text(encoding="utf-8"))
     try:
         return _parse_policy(payload, policy_id)

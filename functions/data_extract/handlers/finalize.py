@@ -32,8 +32,13 @@ def record_handler(record: SQSRecord) -> str:
         tracer.put_annotation(key="job_id", value=msg.job_id)
         outcome = finalize_run(get_store(), msg)
         metrics.add_metric(name=f"Runs{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
-        emit_run_metrics(get_store(), msg.job_id, msg.run, finalized=outcome == "finalized",
-                         wait_ms=queue_wait_ms(_sent_timestamp(record)))
+        emit_run_metrics(
+            get_store(),
+            msg.job_id,
+            msg.run,
+            finalized=outcome == "finalized",
+            wait_ms=queue_wait_ms(_sent_timestamp(record)),
+        )
         logger.info("run finalize", extra={"outcome": outcome})
     return outcome
 

@@ -40,9 +40,15 @@ def record_handler(record: SQSRecord) -> str:
         # metrics count redeliveries and stale messages.
         if not emit_file_metrics(outcome, queue_wait_ms(_sent_timestamp(record))):
             metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
-        logger.info("file unit done", extra={"status": outcome.status, "error_type": outcome.error_type,
-                                             "detected_format": outcome.detected_format,
-                                             "chunk_count": outcome.chunk_count})
+        logger.info(
+            "file unit done",
+            extra={
+                "status": outcome.status,
+                "error_type": outcome.error_type,
+                "detected_format": outcome.detected_format,
+                "chunk_count": outcome.chunk_count,
+            },
+        )
     return outcome.status
 
 

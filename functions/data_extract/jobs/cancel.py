@@ -45,8 +45,9 @@ def cancel_job(store: Store, job_id: str) -> CancelOutcome:
     queued = [u for u in store.table.list_units(job_id) if int(u["run"]) == run and u["status"] == "queued"]
     for unit in queued[:SKIP_INLINE_UNITS]:
         # Only a unit still queued: one a worker has started stops at its own stage boundary.
-        skip_unit_cancelled(store, job_id, unit, run, "Not processed: the job was cancelled.",
-                            from_statuses=("queued",))
+        skip_unit_cancelled(
+            store, job_id, unit, run, "Not processed: the job was cancelled.", from_statuses=("queued",)
+        )
     hand_over_if_complete(store, job_id, run)
     after = store.table.get_job(job_id) or job
     return CancelOutcome(JobStatus(after["status"]), after.get("cancel_requested_at", now))

@@ -17,8 +17,18 @@ logger = logging.getLogger(__name__)
 STAGES = ("extract", "normalize", "chunk", "semantic", "output")
 SEMANTIC_STEPS = ("semantic_tfidf", "semantic_similarity", "semantic_lsa", "semantic_quality")
 # What the table keeps of a session record (the list view); the whole record lives in S3.
-SESSION_PROJECTION_FIELDS = ("session_id", "job_id", "run", "status", "source_directory", "total_files",
-                             "processed_count", "failed_count", "skipped_count", "updated_at")
+SESSION_PROJECTION_FIELDS = (
+    "session_id",
+    "job_id",
+    "run",
+    "status",
+    "source_directory",
+    "total_files",
+    "processed_count",
+    "failed_count",
+    "skipped_count",
+    "updated_at",
+)
 
 
 @dataclass(frozen=True)
@@ -56,14 +66,25 @@ def semantic_outcome(run_config: dict[str, Any], stored: dict[str, Any] | None =
     It works for every output format: the stage reads the chunk records the workers keep, not the outputs.
     """
     if not run_config.get("include_semantic"):
-        return {"status": "disabled", "reason_code": None, "message": "Semantic stage not requested.",
-                "summary": None, "artifacts": [], "stage_timings_ms": {}}
+        return {
+            "status": "disabled",
+            "reason_code": None,
+            "message": "Semantic stage not requested.",
+            "summary": None,
+            "artifacts": [],
+            "stage_timings_ms": {},
+        }
     if stored is not None:
         return stored
-    return {"status": "skipped", "reason_code": "semantic_stage_unavailable",
-            "message": "The corpus semantic stage is not available in this deployment (no semantic queue is "
-                       "configured); no analysis was run.",
-            "summary": None, "artifacts": [], "stage_timings_ms": {}}
+    return {
+        "status": "skipped",
+        "reason_code": "semantic_stage_unavailable",
+        "message": "The corpus semantic stage is not available in this deployment (no semantic queue is "
+        "configured); no analysis was run.",
+        "summary": None,
+        "artifacts": [],
+        "stage_timings_ms": {},
+    }
 
 
 def _file_entries(units: list[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
@@ -71,19 +92,38 @@ def _file_entries(units: list[dict[str, Any]]) -> tuple[list[dict], list[dict], 
     for u in sorted(units, key=lambda u: u["source_path"]):
         base = {"path": u["source_path"], "source_key": source_key(u["source_path"]), "unit_id": u["unit_id"]}
         if u["status"] == "processed":
-            processed.append({**base, "output_path": u.get("output_path"), "output_files": u.get("output_files", []),
-                              "chunk_count": int(u.get("chunk_count", 0)), "detected_format": u.get("detected_format"),
-                              "stage_timings_ms": {s: float(u.get("stage_timings_ms", {}).get(s, 0.0)) for s in STAGES}})
+            processed.append(
+                {
+                    **base,
+                    "output_path": u.get("output_path"),
+                    "output_files": u.get("output_files", []),
+                    "chunk_count": int(u.get("chunk_count", 0)),
+                    "detected_format": u.get("detected_format"),
+                    "stage_timings_ms": {s: float(u.get("stage_timings_ms", {}).get(s, 0.0)) for s in STAGES},
+                }
+            )
         elif u["status"] == "failed":
-            failed.append({**base, "error_type": u.get("error_type"), "error_message": u.get("error_message"),
-                           "retry_count": int(u.get("retry_count", 0))})
+            failed.append(
+                {
+                    **base,
+                    "error_type": u.get("error_type"),
+                    "error_message": u.get("error_message"),
+                    "retry_count": int(u.get("retry_count", 0)),
+                }
+            )
         elif u["status"] == "skipped":
             skipped.append({**base, "error_type": u.get("error_type"), "error_message": u.get("error_message")})
     return processed, failed, skipped
 
 
-def build_result(job: dict[str, Any], units: list[dict[str, Any]], run: dict[str, Any], finished_at: str,
-                 bucket: str, semantic: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_result(
+    job: dict[str, Any],
+    units: list[dict[str, Any]],
+    run: dict[str, Any],
+    finished_at: str,
+    bucket: str,
+    semantic: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     processed, failed, skipped = _file_entries(units)
     totals = {s: round(sum(p["stage_timings_ms"][s] for p in processed), 3) for s in STAGES}
     semantic = semantic_outcome(job["run_config"], semantic)
@@ -121,8 +161,9 @@ def build_result(job: dict[str, Any], units: list[dict[str, Any]], run: dict[str
     }
 
 
-def _session_record(job: dict[str, Any], run: dict[str, Any], run_units: list[dict[str, Any]], status: str,
-                    finished_at: str) -> dict[str, Any]:
+def _session_record(
+    job: dict[str, Any], run: dict[str, Any], run_units: list[dict[str, Any]], status: str, finished_at: str
+) -> dict[str, Any]:
     processed, failed, skipped = _file_entries(run_units)
     return {
         "schema_version": "2.0",
@@ -138,15 +179,25 @@ def _session_record(job: dict[str, Any], run: dict[str, Any], run_units: list[di
         "skipped_count": len(skipped),
         "started_at": run.get("started_at"),
         "updated_at": finished_at,
-        "configuration": {"preset": job.get("preset"), **job["run_config"], "output_dir": job["output_dir"],
-                          "idempotency_key": job.get("idempotency_key"), "request_hash": job["request_hash"],
-                          "source": job.get("source_id"), "incremental": bool(job.get("incremental")),
-                          "resumes": job.get("resumes")},
+        "configuration": {
+            "preset": job.get("preset"),
+            **job["run_config"],
+            "output_dir": job["output_dir"],
+            "idempotency_key": job.get("idempotency_key"),
+            "request_hash": job["request_hash"],
+            "source": job.get("source_id"),
+            "incremental": bool(job.get("incremental")),
+            "resumes": job.get("resumes"),
+        },
         "processed_files": processed,
         "failed_files": failed,
         "skipped_files": skipped,
-        "statistics": {"total_files": len(run_units), "processed_count": len(processed),
-                       "failed_count": len(failed), "skipped_count": len(skipped)},
+        "statistics": {
+            "total_files": len(run_units),
+            "processed_count": len(processed),
+            "failed_count": len(failed),
+            "skipped_count": len(skipped),
+        },
     }
 
 
@@ -200,8 +251,9 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
     result = build_result(job, units, run, finished_at, store.objects.bucket, semantic)
     if run_config.get("include_evaluation", True):
         existing = {o.key for o in store.objects.list(paths.output_key(msg.job_id, ""))}
-        evaluation = evaluate(result, policy_id=run_config.get("evaluation_policy", "baseline_v1"),
-                              existing_outputs=existing)
+        evaluation = evaluate(
+            result, policy_id=run_config.get("evaluation_policy", "baseline_v1"), existing_outputs=existing
+        )
         result["evaluation"] = evaluation
         if run_config.get("evaluation_fail_on_bad") and evaluation.get("verdict") == "bad":
             result["status"] = "failed"
@@ -219,7 +271,7 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
     sync_state, sync_error = "synced", None
     try:
         store.objects.put_json(paths.result_artifact_key(msg.job_id), result)
-    except Exception as exc:  # noqa: BLE001 - the record above is canonical; the artifact copy is best effort
+    except Exception as exc:
         logger.exception("result artifact write failed", extra={"job_id": msg.job_id})
         sync_state, sync_error = "failed", type(exc).__name__
 
@@ -238,30 +290,56 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
         "artifact_sync_attempts": int(job.get("artifact_sync_attempts", 0)) + 1,
         "dispatch_state": "done",
     }
-    counts = {"processed": result["processed_count"], "failed": result["failed_count"],
-              "skipped": result["skipped_count"]}
-    notice = build_notice(job, msg.run, result["status"], counts, finished_at,
-                          f"s3://{store.objects.bucket}/{record_key}")
+    counts = {
+        "processed": result["processed_count"],
+        "failed": result["failed_count"],
+        "skipped": result["skipped_count"],
+    }
+    notice = build_notice(
+        job, msg.run, result["status"], counts, finished_at, f"s3://{store.objects.bucket}/{record_key}"
+    )
     job_fields.update(notice=notice, notice_state="pending")
     if cancelled:
         # The cancelled event is the run's outcome event: clients follow a run's status by the event named after it.
-        event = ("cancelled", f"Job cancelled: {counts['processed']} processed, {counts['failed']} failed, "
-                              f"{counts['skipped']} skipped", {"run": msg.run, **counts})
+        event = (
+            "cancelled",
+            f"Job cancelled: {counts['processed']} processed, {counts['failed']} failed, {counts['skipped']} skipped",
+            {"run": msg.run, **counts},
+        )
         status_events: tuple[tuple[str, str, dict[str, Any]], ...] = ()
     else:
-        event = ("finished", f"Job finished with status={result['status']}",
-                 {"run": msg.run, **counts, "verdict": (result.get("evaluation") or {}).get("verdict")})
+        event = (
+            "finished",
+            f"Job finished with status={result['status']}",
+            {"run": msg.run, **counts, "verdict": (result.get("evaluation") or {}).get("verdict")},
+        )
         # Clients follow a run's outcome by an event named after its status (completed, partial, failed).
-        status_events = ((result["status"], f"Job {result['status']}",
-                          {"run": msg.run, **counts, "deleted": result["deleted_count"]}),)
+        status_events = (
+            (
+                result["status"],
+                f"Job {result['status']}",
+                {"run": msg.run, **counts, "deleted": result["deleted_count"]},
+            ),
+        )
     # The source's state is committed before the job shows as finished: a run submitted after it sees the state.
     incremental.commit_source_state(store, job, units, msg.run)
-    if not store.table.complete_run(msg.job_id, msg.run, job_fields, projection, event, finished_at,
-                                    seen_status=job["status"], extra_events=status_events):
+    if not store.table.complete_run(
+        msg.job_id,
+        msg.run,
+        job_fields,
+        projection,
+        event,
+        finished_at,
+        seen_status=job["status"],
+        extra_events=status_events,
+    ):
         return "changed"  # already finalized, or cancelled meanwhile: the caller reloads and decides
-    store.table.add_event(msg.job_id, "artifact",
-                          "Canonical result payload synced to artifact store" if sync_state == "synced"
-                          else "Artifact sync failed", {} if sync_error is None else {"error": sync_error})
+    store.table.add_event(
+        msg.job_id,
+        "artifact",
+        "Canonical result payload synced to artifact store" if sync_state == "synced" else "Artifact sync failed",
+        {} if sync_error is None else {"error": sync_error},
+    )
     queue_notice(store, msg.job_id, msg.run, notice)
     return "finalized"
 
@@ -280,8 +358,11 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
     if run.get("finalize_state") != "claimed":
         store.table.claim_finalize(msg.job_id, msg.run, now)
     units = store.table.list_units(msg.job_id)
-    detail = "Finalizing the run failed repeatedly" + (f" ({receive_count} attempts)" if receive_count else "") + \
-             "; file results are kept, but no result.json or governance evaluation was produced."
+    detail = (
+        "Finalizing the run failed repeatedly"
+        + (f" ({receive_count} attempts)" if receive_count else "")
+        + "; file results are kept, but no result.json or governance evaluation was produced."
+    )
     run_units = [u for u in units if int(u.get("run", 0)) == msg.run]
     session = _session_record(job, run, run_units, "failed", now)
     projection = {k: session[k] for k in SESSION_PROJECTION_FIELDS}
@@ -304,6 +385,6 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
     queue_notice(store, msg.job_id, msg.run, notice)
     try:
         store.objects.put_json(paths.session_record_key(run["session_id"]), session)
-    except Exception:  # noqa: BLE001 - the projection above already records the session
+    except Exception:
         logger.exception("session record write failed while abandoning a run", extra={"job_id": msg.job_id})
     return "abandoned"

@@ -51,15 +51,32 @@ LOCK_WAIT_SECONDS = 150
 MAX_LISTED_DELETIONS = 1000
 
 # Skipped results that are a file's final answer: resume does not process such files again.
-_DONE_SKIPS = frozenset({ErrorType.UNSUPPORTED_FORMAT.value, ErrorType.EMPTY.value, ErrorType.UNCHANGED.value,
-                         ErrorType.ALREADY_PROCESSED.value})
+_DONE_SKIPS = frozenset(
+    {
+        ErrorType.UNSUPPORTED_FORMAT.value,
+        ErrorType.EMPTY.value,
+        ErrorType.UNCHANGED.value,
+        ErrorType.ALREADY_PROCESSED.value,
+    }
+)
 _POINTER_SKIPS = frozenset({ErrorType.UNCHANGED.value, ErrorType.ALREADY_PROCESSED.value})
 # Run options that shape a file's output: an output made with other values is not current for this run.
-_OUTPUT_OPTIONS = ("output_format", "chunk_size", "chunk_overlap", "include_metadata", "per_chunk", "organize",
-                   "strategy", "delimiter", "ocr")
+_OUTPUT_OPTIONS = (
+    "output_format",
+    "chunk_size",
+    "chunk_overlap",
+    "include_metadata",
+    "per_chunk",
+    "organize",
+    "strategy",
+    "delimiter",
+    "ocr",
+)
 
-PROFILE_NOTE = ("pipeline_profile '{profile}': one deterministic, sentence-aware chunker serves every format here, "
-                "so auto, legacy and advanced select the same pipeline and produce the same output")
+PROFILE_NOTE = (
+    "pipeline_profile '{profile}': one deterministic, sentence-aware chunker serves every format here, "
+    "so auto, legacy and advanced select the same pipeline and produce the same output"
+)
 
 
 class SourceBusy(Exception):
@@ -151,15 +168,24 @@ class RunPlan:
 # ---------------------------------------------------------------- submit: planning a run
 
 
-def plan_run(store: Store, settings: Settings, options: JobOptions, files: list[Any], source_uri: str | None,
-             run_config: dict[str, Any]) -> RunPlan:
+def plan_run(
+    store: Store,
+    settings: Settings,
+    options: JobOptions,
+    files: list[Any],
+    source_uri: str | None,
+    run_config: dict[str, Any],
+) -> RunPlan:
     """Decide, before a job is created, which of its files it processes (``files``: the resolved InputFiles)."""
-    plan = RunPlan(source=source_of(source_uri, options),
-                   pipeline_profile=str(options.pipeline_profile or settings.pipeline_profile))
+    plan = RunPlan(
+        source=source_of(source_uri, options),
+        pipeline_profile=str(options.pipeline_profile or settings.pipeline_profile),
+    )
     given = options.model_fields_set
     if "output_path" in given and options.output_path:
         plan.ignored_fields["output_path"] = (
-            "outputs always go to the job's own S3 prefix (output_dir); a request cannot choose another location")
+            "outputs always go to the job's own S3 prefix (output_dir); a request cannot choose another location"
+        )
     if "non_interactive" in given:
         plan.ignored_fields["non_interactive"] = "jobs here never prompt: every job runs non-interactively"
     if "pipeline_profile" in given:
@@ -168,9 +194,12 @@ def plan_run(store: Store, settings: Settings, options: JobOptions, files: list[
     done = _plan_resume(store, options, plan, {f.rel_path for f in files})
     for rel_path, (job_id, output_path) in done.items():
         plan.files[rel_path] = FilePlan(
-            status="skipped", error_type=ErrorType.ALREADY_PROCESSED.value, current_job_id=job_id,
+            status="skipped",
+            error_type=ErrorType.ALREADY_PROCESSED.value,
+            current_job_id=job_id,
             current_output_path=output_path,
-            error_message=f"Already has a result in the resumed session (job {job_id}); not processed again.")
+            error_message=f"Already has a result in the resumed session (job {job_id}); not processed again.",
+        )
     if options.incremental:
         _plan_incremental(store, options, plan, [f for f in files if f.rel_path not in done], files, run_config)
     if options.force and not options.resume and not options.resume_session and plan.source is not None:
@@ -192,8 +221,9 @@ def _find_session(store: Store, session_id: str) -> dict[str, Any] | None:
 
 
 def _source_label(job: dict[str, Any]) -> str:
-    return job.get("source_id") or ("an unlabeled upload" if str(job.get("input_path", "")).startswith("upload")
-                                    else str(job.get("input_path")))
+    return job.get("source_id") or (
+        "an unlabeled upload" if str(job.get("input_path", "")).startswith("upload") else str(job.get("input_path"))
+    )
 
 
 def _plan_resume(store: Store, options: JobOptions, plan: RunPlan, listing: set[str]) -> dict[str, tuple]:
@@ -211,17 +241,22 @@ def _plan_resume(store: Store, options: JobOptions, plan: RunPlan, listing: set[
         if job is None:
             raise NotFound(f"Session not found: {options.resume_session}")
         if not _finished(job):
-            raise Conflict(f"Session {options.resume_session} (job {job['job_id']}) is still {job['status']}; "
-                           "resume it once it has finished.")
+            raise Conflict(
+                f"Session {options.resume_session} (job {job['job_id']}) is still {job['status']}; "
+                "resume it once it has finished."
+            )
         mine = plan.source.source_id if plan.source else None
         if job.get("source_id") != mine:
-            raise BadRequest(f"Session {options.resume_session} ran over {_source_label(job)}, not over "
-                             f"{mine or 'an unlabeled upload'}; resume it with the same input_path or source label.")
+            raise BadRequest(
+                f"Session {options.resume_session} ran over {_source_label(job)}, not over "
+                f"{mine or 'an unlabeled upload'}; resume it with the same input_path or source label."
+            )
         picked = (job, options.resume_session)
     elif options.resume:
         if plan.source is None:
-            plan.notes.append("resume: an upload without a `source` label has no earlier session to resume; "
-                              "every file is processed")
+            plan.notes.append(
+                "resume: an upload without a `source` label has no earlier session to resume; every file is processed"
+            )
             return {}
         picked = _newest_unfinished(store, plan.source, listing)
         if picked is None:
@@ -232,8 +267,10 @@ def _plan_resume(store: Store, options: JobOptions, plan: RunPlan, listing: set[
     job, session_id = picked
     done = {path: ptr for path, ptr in _done_files(store, job).items() if path in listing}
     plan.resumes = {"session_id": session_id, "job_id": job["job_id"]}
-    plan.notes.append(f"resume: resuming session {session_id} of job {job['job_id']}; {len(done)} of "
-                      f"{len(listing)} file(s) already have a result there and are not processed again")
+    plan.notes.append(
+        f"resume: resuming session {session_id} of job {job['job_id']}; {len(done)} of "
+        f"{len(listing)} file(s) already have a result there and are not processed again"
+    )
     return done
 
 
@@ -244,8 +281,10 @@ def _done_files(store: Store, job: dict[str, Any]) -> dict[str, tuple[str, str |
             done[unit["source_path"]] = (job["job_id"], unit.get("output_path"))
         elif unit["status"] == "skipped" and unit.get("error_type") in _DONE_SKIPS:
             if unit.get("error_type") in _POINTER_SKIPS:
-                done[unit["source_path"]] = (unit.get("current_job_id") or job["job_id"],
-                                             unit.get("current_output_path"))
+                done[unit["source_path"]] = (
+                    unit.get("current_job_id") or job["job_id"],
+                    unit.get("current_output_path"),
+                )
             else:
                 done[unit["source_path"]] = (job["job_id"], None)
     return done
@@ -267,42 +306,73 @@ def _newest_unfinished(store: Store, source: SourceIdentity, listing: set[str]) 
     return None
 
 
-def _plan_incremental(store: Store, options: JobOptions, plan: RunPlan, candidates: list[Any], files: list[Any],
-                      run_config: dict[str, Any]) -> None:
+def _plan_incremental(
+    store: Store,
+    options: JobOptions,
+    plan: RunPlan,
+    candidates: list[Any],
+    files: list[Any],
+    run_config: dict[str, Any],
+) -> None:
     if plan.source is None:
-        plan.notes.append("incremental: an upload without a `source` label has nothing to compare with; every "
-                          "file is processed (send source=<label> to compare uploads of that label)")
+        plan.notes.append(
+            "incremental: an upload without a `source` label has nothing to compare with; every "
+            "file is processed (send source=<label> to compare uploads of that label)"
+        )
         return
     digest = options_digest(run_config)
     state = {e["path"]: e for e in store.table.list_source_paths(plan.source.digest)}
-    holders = {job_id: _holds_outputs(store.table.get_job(job_id)) for job_id in {e["job_id"] for e in state.values()}}
+    holders = {
+        job_id: _holds_outputs(store.table.get_job(job_id)) for job_id in {e["job_id"] for e in state.values()}
+    }
     unchanged = 0
     for f in candidates:
         entry = state.get(f.rel_path)
-        if options.force or entry is None or not holders.get(entry["job_id"]) or entry.get("options_digest") != digest:
+        if (
+            options.force
+            or entry is None
+            or not holders.get(entry["job_id"])
+            or entry.get("options_digest") != digest
+        ):
             continue
         baseline = {k: entry.get(k) for k in ("sha256", "size", "etag", "job_id", "unit_id", "output_path")}
         inline = f.data is not None  # uploaded in this request: its fingerprint is the content's SHA-256
-        same = (f.fingerprint == entry["sha256"]) if inline else (
-            bool(f.fingerprint) and f.fingerprint == entry.get("etag") and f.size == entry.get("size"))
+        same = (
+            (f.fingerprint == entry["sha256"])
+            if inline
+            else (bool(f.fingerprint) and f.fingerprint == entry.get("etag") and f.size == entry.get("size"))
+        )
         if same:
             unchanged += 1
             plan.files[f.rel_path] = FilePlan(
-                status="skipped", error_type=ErrorType.UNCHANGED.value, current_job_id=entry["job_id"],
-                current_output_path=entry.get("output_path"), baseline=baseline,
-                error_message=unchanged_message(entry["job_id"], entry.get("output_path")))
+                status="skipped",
+                error_type=ErrorType.UNCHANGED.value,
+                current_job_id=entry["job_id"],
+                current_output_path=entry.get("output_path"),
+                baseline=baseline,
+                error_message=unchanged_message(entry["job_id"], entry.get("output_path")),
+            )
         else:
             plan.files[f.rel_path] = FilePlan(baseline=baseline)
     listing = {f.rel_path for f in files}
     full_listing = not options.source_files
     deleted = sorted(p for p in state if p not in listing) if full_listing else []
-    plan.incremental = {"source": plan.source.source_id, "force": options.force, "options_digest": digest,
-                        "full_listing": full_listing, "deleted_count": len(deleted),
-                        "deleted_files": deleted[:MAX_LISTED_DELETIONS]}
+    plan.incremental = {
+        "source": plan.source.source_id,
+        "force": options.force,
+        "options_digest": digest,
+        "full_listing": full_listing,
+        "deleted_count": len(deleted),
+        "deleted_files": deleted[:MAX_LISTED_DELETIONS],
+    }
     plan.notes.append(
-        f"incremental: compared with the state of {plan.source.source_id}: " + (
-            "force=true, every file is processed and the state refreshed" if options.force else
-            f"{unchanged} file(s) unchanged at submit, {len(deleted)} deleted"))
+        f"incremental: compared with the state of {plan.source.source_id}: "
+        + (
+            "force=true, every file is processed and the state refreshed"
+            if options.force
+            else f"{unchanged} file(s) unchanged at submit, {len(deleted)} deleted"
+        )
+    )
 
 
 def unchanged_message(job_id: str, output_path: str | None) -> str:
@@ -331,8 +401,12 @@ def unchanged_in_worker(unit: dict[str, Any], data: bytes):
     sha = hashlib.sha256(data).hexdigest()
     if sha != baseline.get("sha256"):
         return None
-    return FileResult(status="skipped", file_hash=sha, error_type=ErrorType.UNCHANGED.value,
-                      error_message=unchanged_message(baseline["job_id"], baseline.get("output_path")))
+    return FileResult(
+        status="skipped",
+        file_hash=sha,
+        error_type=ErrorType.UNCHANGED.value,
+        error_message=unchanged_message(baseline["job_id"], baseline.get("output_path")),
+    )
 
 
 def pointer_fields(unit: dict[str, Any], error_type: str | None) -> dict[str, Any]:
@@ -371,8 +445,9 @@ def commit_source_state(store: Store, job: dict[str, Any], units: list[dict[str,
     return True
 
 
-def _changes(store: Store, job: dict[str, Any], units: list[dict[str, Any]], run: int,
-             current: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+def _changes(
+    store: Store, job: dict[str, Any], units: list[dict[str, Any]], run: int, current: dict[str, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
     inc = job["incremental"]
     digest = inc["options_digest"]
     now = now_rfc3339()
@@ -385,27 +460,57 @@ def _changes(store: Store, job: dict[str, Any], units: list[dict[str, Any]], run
 
     def current_has(path: str, sha: str) -> bool:
         cur = current.get(path)
-        return (cur is not None and cur.get("sha256") == sha and cur.get("options_digest") == digest
-                and holds(cur["job_id"]))
+        return (
+            cur is not None
+            and cur.get("sha256") == sha
+            and cur.get("options_digest") == digest
+            and holds(cur["job_id"])
+        )
 
     puts: list[dict[str, Any]] = []
     for unit in units:
         path = unit["source_path"]
         if unit["status"] == "processed" and unit.get("file_hash"):
-            if not inc.get("force") and current_has(path, unit["file_hash"]) \
-                    and current[path]["job_id"] != job["job_id"]:
+            if (
+                not inc.get("force")
+                and current_has(path, unit["file_hash"])
+                and current[path]["job_id"] != job["job_id"]
+            ):
                 continue  # an output of this same content is already current
-            puts.append({"path": path, "sha256": unit["file_hash"], "size": unit.get("size_bytes"),
-                         "etag": unit.get("etag"), "job_id": job["job_id"], "unit_id": unit["unit_id"],
-                         "output_path": unit.get("output_path"), "options_digest": digest, "updated_at": now})
-        elif unit["status"] == "skipped" and unit.get("error_type") == ErrorType.UNCHANGED.value \
-                and unit.get("baseline"):
+            puts.append(
+                {
+                    "path": path,
+                    "sha256": unit["file_hash"],
+                    "size": unit.get("size_bytes"),
+                    "etag": unit.get("etag"),
+                    "job_id": job["job_id"],
+                    "unit_id": unit["unit_id"],
+                    "output_path": unit.get("output_path"),
+                    "options_digest": digest,
+                    "updated_at": now,
+                }
+            )
+        elif (
+            unit["status"] == "skipped"
+            and unit.get("error_type") == ErrorType.UNCHANGED.value
+            and unit.get("baseline")
+        ):
             base = unit["baseline"]
             if current_has(path, base["sha256"]) or not holds(base["job_id"]):
                 continue
-            puts.append({"path": path, "sha256": base["sha256"], "size": base.get("size"), "etag": base.get("etag"),
-                         "job_id": base["job_id"], "unit_id": base.get("unit_id"),
-                         "output_path": base.get("output_path"), "options_digest": digest, "updated_at": now})
+            puts.append(
+                {
+                    "path": path,
+                    "sha256": base["sha256"],
+                    "size": base.get("size"),
+                    "etag": base.get("etag"),
+                    "job_id": base["job_id"],
+                    "unit_id": base.get("unit_id"),
+                    "output_path": base.get("output_path"),
+                    "options_digest": digest,
+                    "updated_at": now,
+                }
+            )
     deletes: list[str] = []
     if inc.get("full_listing") and run == 1:
         listing = {u["source_path"] for u in units}
@@ -432,6 +537,10 @@ def incremental_summary(job: dict[str, Any], units: list[dict[str, Any]]) -> dic
     inc = job.get("incremental")
     if not inc:
         return None
-    return {"source": inc["source"], "force": bool(inc.get("force")),
-            "unchanged_count": sum(1 for u in units if u.get("error_type") == ErrorType.UNCHANGED.value),
-            "deleted_count": int(inc.get("deleted_count", 0)), "deleted_files": list(inc.get("deleted_files", []))}
+    return {
+        "source": inc["source"],
+        "force": bool(inc.get("force")),
+        "unchanged_count": sum(1 for u in units if u.get("error_type") == ErrorType.UNCHANGED.value),
+        "deleted_count": int(inc.get("deleted_count", 0)),
+        "deleted_files": list(inc.get("deleted_files", [])),
+    }

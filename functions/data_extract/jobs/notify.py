@@ -54,8 +54,9 @@ class CallbackUnresolved(OSError):
 # ---------------------------------------------------------------- the notice
 
 
-def build_notice(job: dict[str, Any], run: int, status: str, counts: dict[str, int], finished_at: str,
-                 result_path: str | None) -> dict[str, Any]:
+def build_notice(
+    job: dict[str, Any], run: int, status: str, counts: dict[str, int], finished_at: str, result_path: str | None
+) -> dict[str, Any]:
     """The notice body: the same for the callback and the EventBridge event, and on every retry."""
     return {
         "id": f"notice_{job['job_id']}_{run}",
@@ -109,7 +110,9 @@ def check_callback_url(url: str, settings: Settings) -> CallbackTarget:
         raise CallbackRefused(f"callback_url is not a valid URL: {exc}") from None
     allowed_schemes = ("https", "http") if settings.callback_local_mode else ("https",)
     if parts.scheme not in allowed_schemes:
-        raise CallbackRefused(f"callback_url must use {' or '.join(allowed_schemes)}, not '{parts.scheme or '(none)'}'")
+        raise CallbackRefused(
+            f"callback_url must use {' or '.join(allowed_schemes)}, not '{parts.scheme or '(none)'}'"
+        )
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise CallbackRefused("callback_url has no host")
@@ -158,8 +161,9 @@ def resolve_callback(target: CallbackTarget, settings: Settings) -> str:
     if not settings.callback_local_mode:
         refused = sorted({a for a in addresses if not _is_public(ipaddress.ip_address(a.split("%")[0]))})
         if refused:
-            raise CallbackRefused(f"callback host '{target.host}' resolves to a non-public address "
-                                  f"({', '.join(refused)})")
+            raise CallbackRefused(
+                f"callback host '{target.host}' resolves to a non-public address ({', '.join(refused)})"
+            )
     return addresses[0]
 
 
@@ -246,8 +250,13 @@ def retry_delay_seconds(settings: Settings, attempt: int) -> int:
     return min(900, settings.callback_backoff_seconds * 2 ** (attempt - 1))
 
 
-def deliver(store: Store, settings: Settings, msg: NoticeMessage, secret: Callable[[], str | None],
-            clock: Callable[[], float] = time.time) -> str:
+def deliver(
+    store: Store,
+    settings: Settings,
+    msg: NoticeMessage,
+    secret: Callable[[], str | None],
+    clock: Callable[[], float] = time.time,
+) -> str:
     """One attempt. Returns published | delivered | retrying | gave_up | refused (no callback_url: published).
 
     ``secret`` is called only when a callback is sent (jobs without one never need Secrets Manager). Raises only
@@ -269,8 +278,12 @@ def deliver(store: Store, settings: Settings, msg: NoticeMessage, secret: Callab
     except CallbackUnresolved:
         pass  # counted below as a failed attempt, and retried
     except CallbackRefused as exc:
-        store.table.add_event(job_id, "callback_failed", f"Callback not sent: {exc}",
-                              {**base, "status": None, "error": "refused", "will_retry": False})
+        store.table.add_event(
+            job_id,
+            "callback_failed",
+            f"Callback not sent: {exc}",
+            {**base, "status": None, "error": "refused", "will_retry": False},
+        )
         return "refused"
     key = secret()
     if not key:
@@ -292,10 +305,12 @@ def deliver(store: Store, settings: Settings, msg: NoticeMessage, secret: Callab
     will_retry = attempt < settings.callback_max_attempts
     delay = retry_delay_seconds(settings, attempt) if will_retry else None
     what = f"HTTP {status}" if status is not None else error
-    store.table.add_event(job_id, "callback_failed",
-                          f"Callback attempt {attempt} failed ({what})"
-                          + (f"; retrying in {delay} s" if will_retry else "; giving up"),
-                          {**payload, "error": error, "will_retry": will_retry, "retry_in_seconds": delay})
+    store.table.add_event(
+        job_id,
+        "callback_failed",
+        f"Callback attempt {attempt} failed ({what})" + (f"; retrying in {delay} s" if will_retry else "; giving up"),
+        {**payload, "error": error, "will_retry": will_retry, "retry_in_seconds": delay},
+    )
     if not will_retry:
         return "gave_up"
     store.queues.send_notice({"notice": notice, "attempt": attempt + 1}, delay_seconds=delay or 0)

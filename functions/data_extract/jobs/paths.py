@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+
 from data_extract.jobs.errors import BadRequest
 
 _DRIVE = re.compile(r"^[A-Za-z]:$")

@@ -26,8 +26,13 @@ from data_extract.store import ObjectNotFound, Store
 
 def _summary(job: dict[str, Any]) -> JobSummary:
     return JobSummary(
-        job_id=job["job_id"], status=job["status"], input_path=job["input_path"], output_dir=job["output_dir"],
-        created_at=job["created_at"], started_at=job.get("started_at"), finished_at=job.get("finished_at"),
+        job_id=job["job_id"],
+        status=job["status"],
+        input_path=job["input_path"],
+        output_dir=job["output_dir"],
+        created_at=job["created_at"],
+        started_at=job.get("started_at"),
+        finished_at=job.get("finished_at"),
         session_id=job.get("session_id"),
     )
 
@@ -45,11 +50,19 @@ def _require_job(store: Store, job_id: str) -> dict[str, Any]:
 
 def _job_file(u: dict[str, Any]) -> JobFile:
     return JobFile(
-        file_id=u["unit_id"], source_path=u["source_path"], output_path=u.get("output_path"), status=u["status"],
-        chunk_count=int(u.get("chunk_count", 0)), retry_count=int(u.get("retry_count", 0)),
-        size_bytes=u.get("size_bytes"), detected_format=u.get("detected_format"), error_type=u.get("error_type"),
-        error_message=u.get("error_message"), stage_timings_ms=u.get("stage_timings_ms") or {},
-        updated_at=u.get("updated_at"), current_job_id=u.get("current_job_id"),
+        file_id=u["unit_id"],
+        source_path=u["source_path"],
+        output_path=u.get("output_path"),
+        status=u["status"],
+        chunk_count=int(u.get("chunk_count", 0)),
+        retry_count=int(u.get("retry_count", 0)),
+        size_bytes=u.get("size_bytes"),
+        detected_format=u.get("detected_format"),
+        error_type=u.get("error_type"),
+        error_message=u.get("error_message"),
+        stage_timings_ms=u.get("stage_timings_ms") or {},
+        updated_at=u.get("updated_at"),
+        current_job_id=u.get("current_job_id"),
         current_output_path=u.get("current_output_path"),
     )
 
@@ -58,8 +71,13 @@ def progress_of(units: list[dict[str, Any]]) -> JobProgress:
     counts = Counter(u["status"] for u in units)
     queued, running = counts.get(FileStatus.queued, 0), counts.get(FileStatus.running, 0)
     return JobProgress(
-        total=len(units), queued=queued, running=running, processed=counts.get(FileStatus.processed, 0),
-        failed=counts.get(FileStatus.failed, 0), skipped=counts.get(FileStatus.skipped, 0), pending=queued + running,
+        total=len(units),
+        queued=queued,
+        running=running,
+        processed=counts.get(FileStatus.processed, 0),
+        failed=counts.get(FileStatus.failed, 0),
+        skipped=counts.get(FileStatus.skipped, 0),
+        pending=queued + running,
     )
 
 
@@ -101,10 +119,19 @@ def job_detail(store: Store, job_id: str, file_limit: int, event_limit: int) -> 
         result_payload=result_payload,
         progress=progress_of(units),
         # Newest activity first: with a file_limit, the files a person is watching are the ones still changing.
-        files=[_job_file(u) for u in sorted(units, key=lambda u: (u.get("updated_at", ""), u["unit_id"]),
-                                            reverse=True)[:file_limit]],
-        events=[JobEvent(event_type=e["event_type"], message=e["message"], payload=e.get("payload") or {},
-                         event_time=e["event_time"]) for e in store.table.list_events(job_id, event_limit)],
+        files=[
+            _job_file(u)
+            for u in sorted(units, key=lambda u: (u.get("updated_at", ""), u["unit_id"]), reverse=True)[:file_limit]
+        ],
+        events=[
+            JobEvent(
+                event_type=e["event_type"],
+                message=e["message"],
+                payload=e.get("payload") or {},
+                event_time=e["event_time"],
+            )
+            for e in store.table.list_events(job_id, event_limit)
+        ],
         pipeline_profile=job.get("pipeline_profile") or run_config.get("pipeline_profile") or "auto",
         source=job.get("source_id"),
         incremental=incremental.incremental_summary(job, units),
@@ -118,8 +145,10 @@ def list_artifacts(store: Store, job_id: str) -> list[ArtifactInfo]:
     _require_job(store, job_id)
     prefix = paths.job_prefix(job_id)
     return sorted(
-        (ArtifactInfo(path=o.key[len(prefix):], size_bytes=o.size, modified_at=o.last_modified)
-         for o in store.objects.list(prefix)),
+        (
+            ArtifactInfo(path=o.key[len(prefix) :], size_bytes=o.size, modified_at=o.last_modified)
+            for o in store.objects.list(prefix)
+        ),
         key=lambda a: a.path,
     )
 
@@ -146,12 +175,15 @@ def locate_artifact(store: Store, job_id: str, artifact_path: str) -> ArtifactDo
     try:
         info = store.objects.head(key)
     except ObjectNotFound:
-        decoded_to = [o for o in store.objects.list(prefix)
-                      if "%" in o.key[len(prefix):] and unquote(o.key[len(prefix):]) == artifact_path]
+        decoded_to = [
+            o
+            for o in store.objects.list(prefix)
+            if "%" in o.key[len(prefix) :] and unquote(o.key[len(prefix) :]) == artifact_path
+        ]
         if len(decoded_to) != 1:
             raise NotFound(f"Artifact not found: {artifact_path}") from None
         info = decoded_to[0]
-        key, artifact_path = info.key, info.key[len(prefix):]
+        key, artifact_path = info.key, info.key[len(prefix) :]
     filename = posixpath.basename(artifact_path)
     content_type = _content_type(artifact_path)
     return ArtifactDownload(key=key, filename=filename, content_type=content_type, size=info.size)
@@ -203,10 +235,16 @@ def _content_type(artifact_path: str) -> str:
 
 def _session_summary(item: dict[str, Any]) -> SessionSummary:
     return SessionSummary(
-        session_id=item["session_id"], job_id=item["job_id"], run=int(item.get("run", 1)), status=item["status"],
-        source_directory=item["source_directory"], total_files=int(item["total_files"]),
-        processed_count=int(item["processed_count"]), failed_count=int(item["failed_count"]),
-        skipped_count=int(item.get("skipped_count", 0)), updated_at=item["updated_at"],
+        session_id=item["session_id"],
+        job_id=item["job_id"],
+        run=int(item.get("run", 1)),
+        status=item["status"],
+        source_directory=item["source_directory"],
+        total_files=int(item["total_files"]),
+        processed_count=int(item["processed_count"]),
+        failed_count=int(item["failed_count"]),
+        skipped_count=int(item.get("skipped_count", 0)),
+        updated_at=item["updated_at"],
     )
 
 
@@ -218,8 +256,11 @@ def list_sessions(store: Store, limit: int, offset: int) -> list[SessionSummary]
     records: list[dict[str, Any]] = list(projected)
     # Only records the projection is missing are read, newest first, and never more than the page needs:
     # a record is written when its session ends, so its object time orders it like updated_at.
-    missing = [o for o in store.objects.list(paths.SESSION_RECORD_PREFIX)
-               if posixpath.basename(o.key).removesuffix(".json") not in known]
+    missing = [
+        o
+        for o in store.objects.list(paths.SESSION_RECORD_PREFIX)
+        if posixpath.basename(o.key).removesuffix(".json") not in known
+    ]
     missing.sort(key=lambda o: o.last_modified, reverse=True)
     for obj in missing[:wanted]:
         try:
@@ -227,7 +268,7 @@ def list_sessions(store: Store, limit: int, offset: int) -> list[SessionSummary]
         except (ObjectNotFound, ValueError):
             continue
     records.sort(key=lambda s: (s["updated_at"], s["session_id"]), reverse=True)
-    return [_session_summary(s) for s in records[offset:offset + limit]]
+    return [_session_summary(s) for s in records[offset : offset + limit]]
 
 
 def session_detail(store: Store, session_id: str) -> SessionDetail:

@@ -40,7 +40,7 @@ def report_worker_readiness(store: Store) -> None:
     try:
         store.table.put_worker_readiness(worker_readiness())
         _reported = True
-    except Exception:  # noqa: BLE001 - readiness reporting must never fail a batch
+    except Exception:
         logger.exception("could not report worker readiness")
 
 

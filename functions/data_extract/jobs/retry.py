@@ -5,9 +5,9 @@ from __future__ import annotations
 from data_extract.contract import TERMINAL_JOB_STATUSES, JobStatus, now_rfc3339
 from data_extract.jobs import paths
 from data_extract.jobs.errors import Conflict, NotFound
+from data_extract.jobs.submit import check_admission
 from data_extract.jobs.units import dispatch_units
 from data_extract.pipeline.types import ErrorType
-from data_extract.jobs.submit import check_admission
 from data_extract.settings import Settings
 from data_extract.store import ConditionFailed, Store
 
@@ -24,8 +24,11 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
         raise Conflict(f"Job {job_id} had its artifacts cleaned; its inputs are gone, so it cannot be retried.")
     units = store.table.list_units(job_id)
     # Files halted by continue_on_error=false never ran: they are retried along with the failures.
-    failed = [u for u in units if u["status"] == "failed"
-              or (u["status"] == "skipped" and u.get("error_type") == ErrorType.HALTED.value)]
+    failed = [
+        u
+        for u in units
+        if u["status"] == "failed" or (u["status"] == "skipped" and u.get("error_type") == ErrorType.HALTED.value)
+    ]
     if not failed:
         raise Conflict(f"Job {job_id} has no failed files to retry.")
     retryable = [u for u in failed if int(u.get("retry_count", 0)) < settings.max_retries_per_file]
@@ -38,8 +41,15 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
     previous_run = int(job["current_run"])
     new_run = previous_run + 1
     now = now_rfc3339()
-    run = {"run": new_run, "kind": "retry", "session_id": paths.new_session_id(), "total_units": len(retryable),
-           "done_units": 0, "status": "queued", "started_at": now}
+    run = {
+        "run": new_run,
+        "kind": "retry",
+        "session_id": paths.new_session_id(),
+        "total_units": len(retryable),
+        "done_units": 0,
+        "status": "queued",
+        "started_at": now,
+    }
     try:
         store.table.start_retry_run(job_id, previous_run, run, now)
     except ConditionFailed:

@@ -53,12 +53,24 @@ class SemanticMessage:
         return {"stage": "semantic", "job_id": self.job_id, "run": self.run}
 
 
-def outcome(status: str, message: str, *, reason_code: str | None = None, summary: dict[str, Any] | None = None,
-            artifacts: list[dict[str, Any]] | None = None, stage_timings_ms: dict[str, float] | None = None
-            ) -> dict[str, Any]:
+def outcome(
+    status: str,
+    message: str,
+    *,
+    reason_code: str | None = None,
+    summary: dict[str, Any] | None = None,
+    artifacts: list[dict[str, Any]] | None = None,
+    stage_timings_ms: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """A ``SemanticOutcome``: the shape clients read under ``result_payload.semantic``."""
-    return {"status": status, "reason_code": reason_code, "message": message, "summary": summary,
-            "artifacts": artifacts or [], "stage_timings_ms": stage_timings_ms or {}}
+    return {
+        "status": status,
+        "reason_code": reason_code,
+        "message": message,
+        "summary": summary,
+        "artifacts": artifacts or [],
+        "stage_timings_ms": stage_timings_ms or {},
+    }
 
 
 def stored_outcome(store: Store, job_id: str, run: int) -> dict[str, Any] | None:
@@ -86,8 +98,12 @@ def run_semantic_stage(store: Store, msg: SemanticMessage) -> str:
     if stored_outcome(store, msg.job_id, msg.run) is None:
         result = analyse_job(store, job)
         store.objects.put_json(paths.semantic_record_key(msg.job_id, msg.run), result)
-        store.table.add_event(msg.job_id, "semantic", f"Corpus semantic stage {result['status']}",
-                              {"run": msg.run, "status": result["status"], "reason_code": result["reason_code"]})
+        store.table.add_event(
+            msg.job_id,
+            "semantic",
+            f"Corpus semantic stage {result['status']}",
+            {"run": msg.run, "status": result["status"], "reason_code": result["reason_code"]},
+        )
     return finalize_run(store, finalize_msg)
 
 
@@ -100,11 +116,21 @@ def fail_from_dead_letter(store: Store, msg: SemanticMessage, receive_count: int
         return loaded
     if stored_outcome(store, msg.job_id, msg.run) is None:
         attempts = f" after {receive_count} attempts" if receive_count else ""
-        store.objects.put_json(paths.semantic_record_key(msg.job_id, msg.run), outcome(
-            "failed", f"The semantic stage did not finish{attempts} (it timed out or ran out of memory); "
-                      "the extraction results are complete.", reason_code="semantic_stage_exhausted"))
-        store.table.add_event(msg.job_id, "semantic", "Corpus semantic stage failed",
-                              {"run": msg.run, "status": "failed", "reason_code": "semantic_stage_exhausted"})
+        store.objects.put_json(
+            paths.semantic_record_key(msg.job_id, msg.run),
+            outcome(
+                "failed",
+                f"The semantic stage did not finish{attempts} (it timed out or ran out of memory); "
+                "the extraction results are complete.",
+                reason_code="semantic_stage_exhausted",
+            ),
+        )
+        store.table.add_event(
+            msg.job_id,
+            "semantic",
+            "Corpus semantic stage failed",
+            {"run": msg.run, "status": "failed", "reason_code": "semantic_stage_exhausted"},
+        )
     store.queues.send_finalize({"job_id": msg.job_id, "run": msg.run})
     return "handed_to_finalize"
 
@@ -114,12 +140,15 @@ def analyse_job(store: Store, job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         return _analyse(store, job, started)
-    except Exception as exc:  # noqa: BLE001 - the stage's failure must not fail the extraction results
+    except Exception as exc:
         logger.exception("semantic stage failed", extra={"job_id": job["job_id"]})
         detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        return outcome("failed", f"Semantic stage failed: {type(exc).__name__}" + (f": {detail}" if detail else ""),
-                       reason_code="semantic_stage_error",
-                       stage_timings_ms={"semantic_total": round((time.perf_counter() - started) * 1000, 3)})
+        return outcome(
+            "failed",
+            f"Semantic stage failed: {type(exc).__name__}" + (f": {detail}" if detail else ""),
+            reason_code="semantic_stage_error",
+            stage_timings_ms={"semantic_total": round((time.perf_counter() - started) * 1000, 3)},
+        )
 
 
 def _processed_units(store: Store, job_id: str) -> list[dict[str, Any]]:
@@ -151,23 +180,36 @@ def _analyse(store: Store, job: dict[str, Any], started: float) -> dict[str, Any
                 continue
             seen.add(chunk["id"])
             flags = tuple(chunk.get("quality", {}).get("flags", []))
-            chunks.append(SemanticChunk(chunk["id"], chunk["text"], record["source_path"],
-                                        int(chunk.get("position_index", 0)), flags))
+            chunks.append(
+                SemanticChunk(
+                    chunk["id"], chunk["text"], record["source_path"], int(chunk.get("position_index", 0)), flags
+                )
+            )
     if not chunks:
         message = "No semantic-ready chunks found."
         if missing:
             message += f" {len(missing)} processed files have no chunk record."
-        return outcome("skipped", message, reason_code="no_chunks",
-                       stage_timings_ms={"semantic_total": round((time.perf_counter() - started) * 1000, 3)})
+        return outcome(
+            "skipped",
+            message,
+            reason_code="no_chunks",
+            stage_timings_ms={"semantic_total": round((time.perf_counter() - started) * 1000, 3)},
+        )
 
     analysis = analyze(chunks, options)
     artifacts = []
     for artifact in analysis.artifacts:
         key = paths.semantic_artifact_key(job_id, artifact.name)
         store.objects.put_bytes(key, artifact.data, artifact.content_type)
-        artifacts.append({"name": artifact.title, "path": key[len(paths.job_prefix(job_id)):],
-                          "artifact_type": artifact.artifact_type, "format": artifact.format,
-                          "size_bytes": len(artifact.data)})
+        artifacts.append(
+            {
+                "name": artifact.title,
+                "path": key[len(paths.job_prefix(job_id)) :],
+                "artifact_type": artifact.artifact_type,
+                "format": artifact.format,
+                "size_bytes": len(artifact.data),
+            }
+        )
 
     write_started = time.perf_counter()
     rewritten = _write_quality_back(store, job, with_records, analysis.chunk_quality)
@@ -176,14 +218,17 @@ def _analyse(store: Store, job: dict[str, Any], started: float) -> dict[str, Any
     timings["semantic_total"] = round((time.perf_counter() - started) * 1000, 3)
     summary = dict(analysis.summary["summary"])
     summary["files_rewritten"] = rewritten
-    message = f"Analysed {summary['analysed_chunks']} of {summary['total_chunks']} chunks from {len(with_records)} files."
+    message = (
+        f"Analysed {summary['analysed_chunks']} of {summary['total_chunks']} chunks from {len(with_records)} files."
+    )
     if missing:
         message += f" {len(missing)} processed files had no chunk record and were left out."
     return outcome("completed", message, summary=summary, artifacts=artifacts, stage_timings_ms=timings)
 
 
-def _write_quality_back(store: Store, job: dict[str, Any], units: list[dict[str, Any]],
-                        quality: dict[str, dict[str, Any]]) -> int:
+def _write_quality_back(
+    store: Store, job: dict[str, Any], units: list[dict[str, Any]], quality: dict[str, dict[str, Any]]
+) -> int:
     """Write every file's outputs again from its chunk record, with the stage's quality on each chunk.
 
     Read again file by file (not kept from the first pass) so memory holds one file's records at a time.
@@ -199,10 +244,14 @@ def _write_quality_back(store: Store, job: dict[str, Any], units: list[dict[str,
     for unit in units:
         record = get_chunk_record(store.objects, paths.chunk_record_key(job_id, unit["unit_id"]))
         chunk_records = [with_quality(chunk, quality.get(chunk["id"])) for chunk in record["records"]]
-        files = render_records(chunk_records, document=Document(record["detected_format"] or "txt", [],
-                                                                 warnings=list(record.get("warnings", []))),
-                               source_path=record["source_path"], file_hash=record["file_hash"], options=options,
-                               processing_timestamp=record["processing_timestamp"])
+        files = render_records(
+            chunk_records,
+            document=Document(record["detected_format"] or "txt", [], warnings=list(record.get("warnings", []))),
+            source_path=record["source_path"],
+            file_hash=record["file_hash"],
+            options=options,
+            processing_timestamp=record["processing_timestamp"],
+        )
         for out in files:
             store.objects.put_bytes(paths.output_key(job_id, out.name), out.data, out.content_type)
         rewritten += 1

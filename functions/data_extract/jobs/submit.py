@@ -6,9 +6,9 @@ import fnmatch
 import hashlib
 import json
 import posixpath
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from data_extract.contract import JobOptions, JobStatus, now_rfc3339
@@ -98,7 +98,7 @@ def resolve_upload_id(store: Store, settings: Settings, upload_id: str) -> Resol
     if not objects:
         raise BadRequest(f"Upload {upload_id} has no files; PUT them to the presigned URLs first.")
     verify_uploaded(store, upload_id, objects)
-    files = [InputFile(o.key[len(prefix):], store.objects.bucket, o.key, o.size, o.etag) for o in objects]
+    files = [InputFile(o.key[len(prefix) :], store.objects.bucket, o.key, o.size, o.etag) for o in objects]
     check_upload_limits(settings, [(f.rel_path, f.size) for f in files])
     return ResolvedInputs(dedupe_inputs(files), f"upload:{upload_id}")
 
@@ -139,7 +139,9 @@ def _resolve_input_path(store: Store, settings: Settings, raw: str, options: Job
     roots = settings.allowed_input_roots
     glob_at = next((i for i, ch in enumerate(key) if ch in _GLOB_CHARS), None)
     fixed = key if glob_at is None else key[:glob_at]
-    if not roots or not _inside_roots(bucket, fixed, roots) and not _inside_roots(bucket, key.rstrip("/") + "/", roots):
+    if not roots or (
+        not _inside_roots(bucket, fixed, roots) and not _inside_roots(bucket, key.rstrip("/") + "/", roots)
+    ):
         allowed = ", ".join(roots) if roots else "(none configured)"
         raise BadRequest(f"input_path '{raw}' is not allowed. Allowed roots: {allowed}")
 
@@ -148,13 +150,17 @@ def _resolve_input_path(store: Store, settings: Settings, raw: str, options: Job
     if glob_at is not None:
         base = fixed.rsplit("/", 1)[0] + "/" if "/" in fixed else ""
         for obj in store.objects.list(base, bucket=bucket):
-            if not obj.key.endswith("/") and fnmatch.fnmatchcase(obj.key, key) and _inside_roots(bucket, obj.key, roots):
-                found.append(InputFile(obj.key[len(base):], bucket, obj.key, obj.size, obj.etag))
+            if (
+                not obj.key.endswith("/")
+                and fnmatch.fnmatchcase(obj.key, key)
+                and _inside_roots(bucket, obj.key, roots)
+            ):
+                found.append(InputFile(obj.key[len(base) :], bucket, obj.key, obj.size, obj.etag))
     else:
         prefix = key if key.endswith("/") or not key else key + "/"
         source_location = prefix
         for obj in store.objects.list(prefix, bucket=bucket):
-            rel = obj.key[len(prefix):]
+            rel = obj.key[len(prefix) :]
             if obj.key.endswith("/") or (not options.recursive and "/" in rel):
                 continue
             found.append(InputFile(rel, bucket, obj.key, obj.size, obj.etag))
@@ -163,7 +169,7 @@ def _resolve_input_path(store: Store, settings: Settings, raw: str, options: Job
                 info = store.objects.head(key, bucket=bucket)
                 found.append(InputFile(posixpath.basename(key), bucket, key, info.size, info.etag))
                 source_location = key
-            except Exception:  # noqa: BLE001 - "not found" is reported below with the path
+            except Exception:
                 pass
     if not found:
         raise BadRequest(f"No files found at input_path '{raw}'")
@@ -199,17 +205,32 @@ def check_admission(store: Store, settings: Settings) -> None:
 
 # Options that are not part of the preset cascade but that every file unit needs.
 _PASS_THROUGH = (
-    "per_chunk", "organize", "strategy", "delimiter", "continue_on_error", "ocr", "include_semantic",
-    "semantic_report", "semantic_report_format", "semantic_export_graph", "semantic_graph_format",
-    "include_evaluation", "evaluation_policy", "evaluation_fail_on_bad", "table_csv",
+    "per_chunk",
+    "organize",
+    "strategy",
+    "delimiter",
+    "continue_on_error",
+    "ocr",
+    "include_semantic",
+    "semantic_report",
+    "semantic_report_format",
+    "semantic_export_graph",
+    "semantic_graph_format",
+    "include_evaluation",
+    "evaluation_policy",
+    "evaluation_fail_on_bad",
+    "table_csv",
 )
 
 
 def build_run_config(options: JobOptions, resolved: dict[str, Any], pipeline_profile: str = "auto") -> dict[str, Any]:
     """The effective configuration a run uses: preset cascade plus per-job layout and stage switches."""
-    return {**resolved, **options.model_dump(mode="json", include=set(_PASS_THROUGH)),
-            "pipeline_profile": pipeline_profile,
-            "pipeline_profile_effect": incremental.PROFILE_NOTE.format(profile=pipeline_profile)}
+    return {
+        **resolved,
+        **options.model_dump(mode="json", include=set(_PASS_THROUGH)),
+        "pipeline_profile": pipeline_profile,
+        "pipeline_profile_effect": incremental.PROFILE_NOTE.format(profile=pipeline_profile),
+    }
 
 
 # A key whose job was never created (the submitting invocation died in between) is taken over after
@@ -225,13 +246,19 @@ def _replay(store: Store, existing: dict[str, Any], digest: str, key: str) -> Su
     if job is not None:
         return SubmitOutcome(existing["job_id"], JobStatus(job["status"]), created=False)
     claimed_at = datetime.fromisoformat(existing["created_at"].replace("Z", "+00:00"))
-    if datetime.now(timezone.utc) - claimed_at < ABANDONED_KEY_AFTER:
+    if datetime.now(UTC) - claimed_at < ABANDONED_KEY_AFTER:
         return SubmitOutcome(existing["job_id"], JobStatus.queued, created=False)  # being created right now
     return None
 
 
-def submit_job(store: Store, settings: Settings, options: JobOptions, source: dict[str, Any],
-               resolve: Callable[[], ResolvedInputs], request_payload: dict[str, Any]) -> SubmitOutcome:
+def submit_job(
+    store: Store,
+    settings: Settings,
+    options: JobOptions,
+    source: dict[str, Any],
+    resolve: Callable[[], ResolvedInputs],
+    request_payload: dict[str, Any],
+) -> SubmitOutcome:
     """Admit, record and fan out a job. Idempotent replays return the existing job.
 
     ``source`` identifies what the client sent (see ``request_hash``); ``resolve`` lists the files, and is
@@ -241,9 +268,7 @@ def submit_job(store: Store, settings: Settings, options: JobOptions, source: di
 
     preset = options.preset or store.table.get_setting("last_preset")
     try:
-        run_config = resolve_run_config(
-            options.model_dump(mode="json"), set(options.model_fields_set), preset
-        )
+        run_config = resolve_run_config(options.model_dump(mode="json"), set(options.model_fields_set), preset)
     except PresetError as exc:
         raise Unprocessable(str(exc)) from None
     except InvalidRunConfig as exc:
@@ -278,8 +303,9 @@ def submit_job(store: Store, settings: Settings, options: JobOptions, source: di
         plan = incremental.plan_run(store, settings, options, inputs.files, inputs.source_uri, config)
         # Files the job will not process (unchanged, already processed) are not stored again.
         _store_inline_inputs(store, job_id, [f for f in inputs.files if plan.file(f.rel_path).status == "queued"])
-        _create_and_dispatch(store, settings, job_id, created_at, options, inputs, config, preset, digest,
-                             request_payload, plan)
+        _create_and_dispatch(
+            store, settings, job_id, created_at, options, inputs, config, preset, digest, request_payload, plan
+        )
     except BaseException:
         if key:
             store.table.release_idempotency_key(key, job_id)
@@ -295,9 +321,19 @@ def _store_inline_inputs(store: Store, job_id: str, files: list[InputFile]) -> N
             f.bucket, f.key, f.data = store.objects.bucket, key, None
 
 
-def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_at: str, options: JobOptions,
-                         inputs: ResolvedInputs, run_config: dict[str, Any], preset: str | None, digest: str,
-                         request_payload: dict[str, Any], plan: incremental.RunPlan | None = None) -> None:
+def _create_and_dispatch(
+    store: Store,
+    settings: Settings,
+    job_id: str,
+    created_at: str,
+    options: JobOptions,
+    inputs: ResolvedInputs,
+    run_config: dict[str, Any],
+    preset: str | None,
+    digest: str,
+    request_payload: dict[str, Any],
+    plan: incremental.RunPlan | None = None,
+) -> None:
     plan = plan or incremental.RunPlan()
     session_id = paths.new_session_id()
     units = [
@@ -332,7 +368,9 @@ def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_
         "run_config": run_config,
         "request_payload": request_payload,
         # Never stored in clear: sealed with the stack's KMS key, bound to this job (only the worker can open it).
-        "sealed_password": seal_secret(settings.secrets_key_id, options.password, job_id) if options.password else None,
+        "sealed_password": seal_secret(settings.secrets_key_id, options.password, job_id)
+        if options.password
+        else None,
         "request_hash": digest,
         "idempotency_key": options.idempotency_key,
         "callback_url": options.callback_url,
@@ -349,11 +387,26 @@ def _create_and_dispatch(store: Store, settings: Settings, job_id: str, created_
         **plan.job_fields(),
     }
     # Files skipped at submit (unchanged, already processed) are done from the start.
-    run = {"run": 1, "kind": "process", "session_id": session_id, "total_units": len(units),
-           "done_units": len(units) - len(queued), "status": "queued", "started_at": created_at}
-    store.table.create_job(job, units, run, {"event_type": "queued", "message": "Job queued for processing",
-                                             "payload": {"files": len(units), "to_process": len(queued)},
-                                             "event_time": created_at})
+    run = {
+        "run": 1,
+        "kind": "process",
+        "session_id": session_id,
+        "total_units": len(units),
+        "done_units": len(units) - len(queued),
+        "status": "queued",
+        "started_at": created_at,
+    }
+    store.table.create_job(
+        job,
+        units,
+        run,
+        {
+            "event_type": "queued",
+            "message": "Job queued for processing",
+            "payload": {"files": len(units), "to_process": len(queued)},
+            "event_time": created_at,
+        },
+    )
     incremental.record_job(store, job_id, created_at, plan)
     dispatch_units(store, job_id, 1, queued, "process_enqueue")
     if not queued:

@@ -42,7 +42,7 @@ def sweep(store: Store, settings: Settings, now: datetime | None = None) -> dict
         try:
             for outcome in sweep_job(store, settings, job_id, now):
                 outcomes[outcome] += 1
-        except Exception:  # noqa: BLE001 - one broken job must not stop the sweep of the others
+        except Exception:
             logger.exception("sweeping a job failed", extra={"job_id": job_id})
             outcomes["error"] += 1
     return dict(outcomes)
@@ -64,8 +64,12 @@ def sweep_job(store: Store, settings: Settings, job_id: str, now: datetime) -> l
     else:
         done += _fail_expired_leases(store, settings, job_id, run, units, now)
     if hand_over_if_complete(store, job_id, run):
-        store.table.add_event(job_id, "sweep", "The run's last file had ended but finalize never ran; it was "
-                                               "handed to finalize", {"run": run})
+        store.table.add_event(
+            job_id,
+            "sweep",
+            "The run's last file had ended but finalize never ran; it was handed to finalize",
+            {"run": run},
+        )
         done.append("finalize_handed_over")
     store.table.record_progress(job_id, rfc3339(now))
     return done or ["healthy"]
@@ -76,34 +80,65 @@ def _dispatch_stranded(store: Store, job: dict[str, Any], run: int, units: list[
     queued = [u for u in units if u["status"] == "queued"]
     if job["status"] == "cancelling":
         for unit in queued:
-            skip_unit_cancelled(store, job_id, unit, run, "Not processed: the job was cancelled.",
-                                from_statuses=("queued",))
+            skip_unit_cancelled(
+                store, job_id, unit, run, "Not processed: the job was cancelled.", from_statuses=("queued",)
+            )
         return ["skipped_cancelled"] if queued else []
-    store.table.add_event(job_id, "sweep", f"The job was never dispatched (the submitting request ended before "
-                                           f"queueing it); {len(queued)} file unit(s) queued now",
-                          {"run": run, "units": len(queued)})
+    store.table.add_event(
+        job_id,
+        "sweep",
+        f"The job was never dispatched (the submitting request ended before "
+        f"queueing it); {len(queued)} file unit(s) queued now",
+        {"run": run, "units": len(queued)},
+    )
     dispatch_units(store, job_id, run, queued, "sweeper")
     return ["redispatched"]
 
 
-def _fail_expired_leases(store: Store, settings: Settings, job_id: str, run: int, units: list[dict[str, Any]],
-                         now: datetime) -> list[str]:
+def _fail_expired_leases(
+    store: Store, settings: Settings, job_id: str, run: int, units: list[dict[str, Any]], now: datetime
+) -> list[str]:
     lease_ends = now - timedelta(seconds=settings.unit_lease_seconds)
     expired = [u for u in units if u["status"] == "running" and _parse(u["updated_at"]) < lease_ends]
     failed = 0
     for unit in expired:
-        record = {"status": "failed", "error_type": ErrorType.LEASE_EXPIRED.value, "chunk_count": 0,
-                  "error_message": f"The file was still running {settings.unit_lease_seconds} s after it started, "
-                                   "longer than its message is redelivered; retry the job's failed files."}
-        event = ("file", f"{unit['source_path']}: failed (lease_expired)",
-                 {"unit_id": unit["unit_id"], "source_path": unit["source_path"], "status": "failed",
-                  "error_type": ErrorType.LEASE_EXPIRED.value, "chunk_count": 0, "run": run})
+        record = {
+            "status": "failed",
+            "error_type": ErrorType.LEASE_EXPIRED.value,
+            "chunk_count": 0,
+            "error_message": f"The file was still running {settings.unit_lease_seconds} s after it started, "
+            "longer than its message is redelivered; retry the job's failed files.",
+        }
+        event = (
+            "file",
+            f"{unit['source_path']}: failed (lease_expired)",
+            {
+                "unit_id": unit["unit_id"],
+                "source_path": unit["source_path"],
+                "status": "failed",
+                "error_type": ErrorType.LEASE_EXPIRED.value,
+                "chunk_count": 0,
+                "run": run,
+            },
+        )
         # Only if nobody touched the unit since it was read: a fresh delivery that just started it keeps it.
-        if store.table.record_unit_result(job_id, unit["unit_id"], run, record, event, rfc3339(now),
-                                          from_statuses=("running",), seen_updated_at=unit["updated_at"]):
+        if store.table.record_unit_result(
+            job_id,
+            unit["unit_id"],
+            run,
+            record,
+            event,
+            rfc3339(now),
+            from_statuses=("running",),
+            seen_updated_at=unit["updated_at"],
+        ):
             failed += 1
     if failed:
-        store.table.add_event(job_id, "sweep", f"{failed} file unit(s) ran past their lease and were failed",
-                              {"run": run, "units": failed})
+        store.table.add_event(
+            job_id,
+            "sweep",
+            f"{failed} file unit(s) ran past their lease and were failed",
+            {"run": run, "units": failed},
+        )
         return ["lease_expired"] * failed
     return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from data_extract.contract import TERMINAL_JOB_STATUSES, now_rfc3339
@@ -64,8 +64,9 @@ def output_options(run_config: dict[str, Any]):
     )
 
 
-def process_unit(store: Store, settings: Settings, msg: UnitMessage,
-                 jobs: dict[str, dict[str, Any]] | None = None) -> UnitOutcome:
+def process_unit(
+    store: Store, settings: Settings, msg: UnitMessage, jobs: dict[str, dict[str, Any]] | None = None
+) -> UnitOutcome:
     """Process one file unit exactly once per run, whatever SQS redelivers.
 
     ``jobs`` caches job records for the units of one batch (the worker passes one per invocation): a batch's
@@ -83,8 +84,9 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
     unit = store.table.claim_unit(msg.job_id, msg.unit_id, msg.run, now) if job is not None else None
     if unit is None:
         if job is None or store.table.get_unit(msg.job_id, msg.unit_id) is None:
-            logger.warning("unit message for an unknown job or unit",
-                           extra={"job_id": msg.job_id, "unit_id": msg.unit_id})
+            logger.warning(
+                "unit message for an unknown job or unit", extra={"job_id": msg.job_id, "unit_id": msg.unit_id}
+            )
             return UnitOutcome("stale")
         # Redelivery of a unit that already has its result (or belongs to an older run): change nothing, but make
         # sure the run's hand-over to finalize happened (the first delivery may have died right after).
@@ -102,8 +104,12 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
 
     input_bucket, input_key = unit["input_bucket"], unit["input_key"]
     if job.get("halted") and not run_config.get("continue_on_error", True):
-        result = FileResult(status="skipped", file_hash="", error_type="halted",
-                            error_message="Not processed: an earlier file failed and continue_on_error is false.")
+        result = FileResult(
+            status="skipped",
+            file_hash="",
+            error_type="halted",
+            error_message="Not processed: an earlier file failed and continue_on_error is false.",
+        )
     else:
         result, kept_key = _run_pipeline(store, settings, job, unit, msg, run_config, now)
         if kept_key:
@@ -111,8 +117,9 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
         # Stage boundary 2, one small read: a cancel that arrived during extraction discards its results
         # before anything is written.
         if store.table.get_job_status(msg.job_id) in CANCELLED_STATES:
-            return _skip_cancelled(store, msg, unit, "Processing stopped: the job was cancelled before this "
-                                                     "file's results were written.")
+            return _skip_cancelled(
+                store, msg, unit, "Processing stopped: the job was cancelled before this file's results were written."
+            )
 
     output_keys = []
     for out in result.outputs:
@@ -130,7 +137,9 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
         "error_type": result.error_type,
         "error_message": result.error_message,
         "stage_timings_ms": result.stage_timings_ms,
-        "output_path": output_keys[0] if len(output_keys) == 1 else (paths.output_key(msg.job_id, "") if output_keys else None),
+        "output_path": output_keys[0]
+        if len(output_keys) == 1
+        else (paths.output_key(msg.job_id, "") if output_keys else None),
         # per_chunk/organize layouts can write thousands of files: keep the item far below DynamoDB's 400 KB.
         "output_files": output_keys[:MAX_LISTED_OUTPUTS],
         "output_count": len(output_keys),
@@ -142,8 +151,14 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
     event = (
         "file",
         f"{unit['source_path']}: {result.status}" + (f" ({result.error_type})" if result.error_type else ""),
-        {"unit_id": msg.unit_id, "source_path": unit["source_path"], "status": result.status,
-         "error_type": result.error_type, "chunk_count": result.chunk_count, "run": msg.run},
+        {
+            "unit_id": msg.unit_id,
+            "source_path": unit["source_path"],
+            "status": result.status,
+            "error_type": result.error_type,
+            "chunk_count": result.chunk_count,
+            "run": msg.run,
+        },
     )
     recorded = store.table.record_unit_result(msg.job_id, msg.unit_id, msg.run, record, event, now_rfc3339())
     if recorded and result.status == "failed" and not run_config.get("continue_on_error", True):
@@ -152,8 +167,15 @@ def process_unit(store: Store, settings: Settings, msg: UnitMessage,
     hand_over_if_complete(store, msg.job_id, msg.run)
     if not recorded:
         return UnitOutcome("duplicate")
-    return UnitOutcome(result.status, result.error_type, result.chunk_count, result.detected_format,
-                       result.stage_timings_ms, result.page_count, _int_or_none(unit.get("size_bytes")))
+    return UnitOutcome(
+        result.status,
+        result.error_type,
+        result.chunk_count,
+        result.detected_format,
+        result.stage_timings_ms,
+        result.page_count,
+        _int_or_none(unit.get("size_bytes")),
+    )
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -172,55 +194,98 @@ def _skip_cancelled(store: Store, msg: UnitMessage, unit: dict[str, Any], messag
     return UnitOutcome("skipped", ErrorType.CANCELLED.value) if recorded else UnitOutcome("duplicate")
 
 
-def skip_unit_cancelled(store: Store, job_id: str, unit: dict[str, Any], run: int, message: str,
-                        from_statuses: tuple[str, ...] = ("queued", "running")) -> bool:
+def skip_unit_cancelled(
+    store: Store,
+    job_id: str,
+    unit: dict[str, Any],
+    run: int,
+    message: str,
+    from_statuses: tuple[str, ...] = ("queued", "running"),
+) -> bool:
     """Record a unit skipped because its job was cancelled; False when it already had its result."""
-    record = {"status": "skipped", "error_type": ErrorType.CANCELLED.value, "error_message": message,
-              "chunk_count": 0}
-    event = ("file", f"{unit['source_path']}: skipped (cancelled)",
-             {"unit_id": unit["unit_id"], "source_path": unit["source_path"], "status": "skipped",
-              "error_type": ErrorType.CANCELLED.value, "chunk_count": 0, "run": run})
-    return store.table.record_unit_result(job_id, unit["unit_id"], run, record, event, now_rfc3339(),
-                                          from_statuses=from_statuses)
+    record = {
+        "status": "skipped",
+        "error_type": ErrorType.CANCELLED.value,
+        "error_message": message,
+        "chunk_count": 0,
+    }
+    event = (
+        "file",
+        f"{unit['source_path']}: skipped (cancelled)",
+        {
+            "unit_id": unit["unit_id"],
+            "source_path": unit["source_path"],
+            "status": "skipped",
+            "error_type": ErrorType.CANCELLED.value,
+            "chunk_count": 0,
+            "run": run,
+        },
+    )
+    return store.table.record_unit_result(
+        job_id, unit["unit_id"], run, record, event, now_rfc3339(), from_statuses=from_statuses
+    )
 
 
-def keep_chunk_record(store: Store, msg: UnitMessage, unit: dict[str, Any], result: Any, output_keys: list[str],
-                      processing_timestamp: str) -> None:
+def keep_chunk_record(
+    store: Store,
+    msg: UnitMessage,
+    unit: dict[str, Any],
+    result: Any,
+    output_keys: list[str],
+    processing_timestamp: str,
+) -> None:
     """The file's chunks for the run's semantic stage, which reads them instead of parsing the outputs (so it
     works for every output format) and writes the outputs again with the quality it computed."""
     from data_extract.store.records import put_chunk_record
 
-    put_chunk_record(store.objects, paths.chunk_record_key(msg.job_id, msg.unit_id), {
-        "schema_version": 1,
-        "job_id": msg.job_id,
-        "unit_id": msg.unit_id,
-        "run": msg.run,
-        "source_path": unit["source_path"],
-        "file_hash": result.file_hash,
-        "detected_format": result.detected_format,
-        "warnings": list(result.warnings),
-        "processing_timestamp": processing_timestamp,
-        "output_keys": output_keys,
-        "records": result.chunk_records,
-    })
+    put_chunk_record(
+        store.objects,
+        paths.chunk_record_key(msg.job_id, msg.unit_id),
+        {
+            "schema_version": 1,
+            "job_id": msg.job_id,
+            "unit_id": msg.unit_id,
+            "run": msg.run,
+            "source_path": unit["source_path"],
+            "file_hash": result.file_hash,
+            "detected_format": result.detected_format,
+            "warnings": list(result.warnings),
+            "processing_timestamp": processing_timestamp,
+            "output_keys": output_keys,
+            "records": result.chunk_records,
+        },
+    )
 
 
-def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: dict[str, Any], msg: UnitMessage,
-                  run_config: dict[str, Any], now: str):
+def _run_pipeline(
+    store: Store,
+    settings: Settings,
+    job: dict[str, Any],
+    unit: dict[str, Any],
+    msg: UnitMessage,
+    run_config: dict[str, Any],
+    now: str,
+):
     """Fetch the input and run the pipeline; returns the result and the job's own copy of the input, if made."""
     from data_extract.pipeline.run import FileResult, PipelineLimits, process_file
 
     if int(unit.get("size_bytes") or 0) > settings.max_file_bytes:
         # Checked before downloading: an oversized object must not take the worker's memory.
-        return FileResult(status="failed", file_hash="", error_type=ErrorType.TOO_LARGE.value,
-                          error_message=f"File is {unit['size_bytes']} bytes; the per-file limit is "
-                                        f"{settings.max_file_bytes}."), None
+        return FileResult(
+            status="failed",
+            file_hash="",
+            error_type=ErrorType.TOO_LARGE.value,
+            error_message=f"File is {unit['size_bytes']} bytes; the per-file limit is {settings.max_file_bytes}.",
+        ), None
     try:
         data = store.objects.get_bytes(unit["input_key"], bucket=unit["input_bucket"])
     except ObjectNotFound:
-        return FileResult(status="failed", file_hash="", error_type=ErrorType.SOURCE_NOT_FOUND.value,
-                          error_message=f"Input object s3://{unit['input_bucket']}/{unit['input_key']} "
-                                        "no longer exists."), None
+        return FileResult(
+            status="failed",
+            file_hash="",
+            error_type=ErrorType.SOURCE_NOT_FOUND.value,
+            error_message=f"Input object s3://{unit['input_bucket']}/{unit['input_key']} no longer exists.",
+        ), None
     unchanged = incremental.unchanged_in_worker(unit, data)
     if unchanged is not None:
         return unchanged, None  # incremental run: same content as the output that is current; nothing to extract
@@ -229,8 +294,12 @@ def _run_pipeline(store: Store, settings: Settings, job: dict[str, Any], unit: d
         try:
             password = open_secret(job["sealed_password"], msg.job_id)
         except SecretUnavailable as exc:
-            return FileResult(status="failed", file_hash="", error_type=ErrorType.ENCRYPTED.value,
-                              error_message=f"Cannot open the document: {exc}."), None
+            return FileResult(
+                status="failed",
+                file_hash="",
+                error_type=ErrorType.ENCRYPTED.value,
+                error_message=f"Cannot open the document: {exc}.",
+            ), None
     kept_key = None
     if unit["input_key"].startswith("uploads/") and unit["input_bucket"] == store.objects.bucket:
         # Presigned uploads expire with the bucket's lifecycle; keep the job's own copy for retries.
@@ -262,7 +331,7 @@ def fail_unit_from_dead_letter(store: Store, msg: UnitMessage, receive_count: in
         "status": "failed",
         "error_type": ErrorType.DELIVERY_EXHAUSTED.value,
         "error_message": "Processing failed repeatedly (the worker crashed or timed out on every attempt)"
-                         + (f"; {receive_count} deliveries." if receive_count else "."),
+        + (f"; {receive_count} deliveries." if receive_count else "."),
         "chunk_count": 0,
     }
     if unit["input_key"].startswith("uploads/") and unit["input_bucket"] == store.objects.bucket:
@@ -271,11 +340,19 @@ def fail_unit_from_dead_letter(store: Store, msg: UnitMessage, receive_count: in
         try:
             store.objects.copy(unit["input_bucket"], unit["input_key"], kept)
             record.update(input_bucket=store.objects.bucket, input_key=kept)
-        except Exception:  # noqa: BLE001 - recording the failure matters more than the copy
+        except Exception:
             logger.exception("could not keep the input of a dead-lettered unit", extra={"job_id": msg.job_id})
-    event = ("file", f"{unit['source_path']}: failed (delivery_exhausted)",
-             {"unit_id": msg.unit_id, "source_path": unit["source_path"], "status": "failed",
-              "error_type": ErrorType.DELIVERY_EXHAUSTED.value, "run": msg.run})
+    event = (
+        "file",
+        f"{unit['source_path']}: failed (delivery_exhausted)",
+        {
+            "unit_id": msg.unit_id,
+            "source_path": unit["source_path"],
+            "status": "failed",
+            "error_type": ErrorType.DELIVERY_EXHAUSTED.value,
+            "run": msg.run,
+        },
+    )
     recorded = store.table.record_unit_result(msg.job_id, msg.unit_id, msg.run, record, event, now_rfc3339())
     hand_over_if_complete(store, msg.job_id, msg.run)
     return recorded
@@ -284,11 +361,23 @@ def fail_unit_from_dead_letter(store: Store, msg: UnitMessage, receive_count: in
 def fail_unsent_units(store: Store, job_id: str, run: int, units: list[dict[str, Any]]) -> None:
     """Units whose messages could not be queued are failed at once, so the run still ends and can be retried."""
     for unit in units:
-        record = {"status": "failed", "error_type": ErrorType.DISPATCH_FAILED.value, "chunk_count": 0,
-                  "error_message": "The file could not be queued for processing; retry the job's failed files."}
-        event = ("file", f"{unit['source_path']}: failed (dispatch_failed)",
-                 {"unit_id": unit["unit_id"], "source_path": unit["source_path"], "status": "failed",
-                  "error_type": ErrorType.DISPATCH_FAILED.value, "run": run})
+        record = {
+            "status": "failed",
+            "error_type": ErrorType.DISPATCH_FAILED.value,
+            "chunk_count": 0,
+            "error_message": "The file could not be queued for processing; retry the job's failed files.",
+        }
+        event = (
+            "file",
+            f"{unit['source_path']}: failed (dispatch_failed)",
+            {
+                "unit_id": unit["unit_id"],
+                "source_path": unit["source_path"],
+                "status": "failed",
+                "error_type": ErrorType.DISPATCH_FAILED.value,
+                "run": run,
+            },
+        )
         store.table.record_unit_result(job_id, unit["unit_id"], run, record, event, now_rfc3339())
     hand_over_if_complete(store, job_id, run)
 
@@ -301,20 +390,30 @@ def dispatch_units(store: Store, job_id: str, run: int, units: list[dict[str, An
         store.queues.send_work([{"job_id": job_id, "unit_id": u["unit_id"], "run": run} for u in units])
         sent = len(units)
     except QueueError as exc:
-        logger.error("work messages could not all be queued", extra={"job_id": job_id, "sent": exc.sent,
-                                                                     "total": len(units)})
+        logger.error(
+            "work messages could not all be queued", extra={"job_id": job_id, "sent": exc.sent, "total": len(units)}
+        )
         sent = exc.sent
-        store.table.add_event(job_id, "error", "Some file units could not be queued",
-                              {"run": run, "queued": sent, "failed": len(units) - sent})
+        store.table.add_event(
+            job_id,
+            "error",
+            "Some file units could not be queued",
+            {"run": run, "queued": sent, "failed": len(units) - sent},
+        )
         fail_unsent_units(store, job_id, run, units[sent:])
     try:
         # A fast worker may already have moved the job on; only a still-pending dispatch becomes "submitted".
-        store.table.update_job(job_id, {"dispatch_state": "submitted"}, condition="dispatch_state = :pending",
-                               condition_values={":pending": "pending_dispatch"})
+        store.table.update_job(
+            job_id,
+            {"dispatch_state": "submitted"},
+            condition="dispatch_state = :pending",
+            condition_values={":pending": "pending_dispatch"},
+        )
     except ConditionFailed:
         pass
-    store.table.add_event(job_id, "dispatch", "File units submitted to the work queue",
-                          {"source": source, "units": sent, "run": run})
+    store.table.add_event(
+        job_id, "dispatch", "File units submitted to the work queue", {"source": source, "units": sent, "run": run}
+    )
     return sent
 
 
@@ -335,7 +434,7 @@ def hand_over_if_complete(store: Store, job_id: str, run: int) -> bool:
         claimed_at = datetime.fromisoformat(run_item["finalize_claimed_at"].replace("Z", "+00:00"))
         job = store.table.get_job(job_id)
         stuck = job is not None and job["status"] not in TERMINAL_JOB_STATUSES
-        if stuck and datetime.now(timezone.utc) - claimed_at > FINALIZE_RESEND_AFTER:
+        if stuck and datetime.now(UTC) - claimed_at > FINALIZE_RESEND_AFTER:
             store.queues.send_finalize({"job_id": job_id, "run": run})  # finalize itself runs once per run
             return True
     return False

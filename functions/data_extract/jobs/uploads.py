@@ -58,12 +58,15 @@ def create_upload(store: Store, settings: Settings, specs: list[UploadFileSpec])
     ttl = settings.presigned_url_ttl_seconds
     expires_at = utc_now() + timedelta(seconds=ttl)
     # The manifest first: an upload whose URLs exist always has one.
-    store.objects.put_json(paths.upload_manifest_key(upload_id), {
-        "version": MANIFEST_VERSION,
-        "upload_id": upload_id,
-        "expires_at": expires_at.isoformat(),
-        "files": [{"name": rel, "size_bytes": size, "content_type": ctype} for rel, size, ctype in declared],
-    })
+    store.objects.put_json(
+        paths.upload_manifest_key(upload_id),
+        {
+            "version": MANIFEST_VERSION,
+            "upload_id": upload_id,
+            "expires_at": expires_at.isoformat(),
+            "files": [{"name": rel, "size_bytes": size, "content_type": ctype} for rel, size, ctype in declared],
+        },
+    )
     slots = []
     for rel, size, ctype in declared:
         url = store.objects.presign_put(paths.upload_prefix(upload_id) + rel, ttl, ctype, size)
@@ -88,7 +91,7 @@ def verify_uploaded(store: Store, upload_id: str, objects: list[ObjectInfo]) -> 
     prefix = paths.upload_prefix(upload_id)
     manifest = _manifest(store, upload_id)
     declared = {f["name"]: int(f["size_bytes"]) for f in manifest.get("files", [])}
-    present = {o.key[len(prefix):]: o.size for o in objects}
+    present = {o.key[len(prefix) :]: o.size for o in objects}
     undeclared = sorted(set(present) - set(declared))
     if undeclared:
         raise BadRequest(f"Upload {upload_id} holds files that were never declared: {', '.join(undeclared[:20])}")
@@ -97,5 +100,7 @@ def verify_uploaded(store: Store, upload_id: str, objects: list[ObjectInfo]) -> 
         raise BadRequest(f"Upload {upload_id} is incomplete; PUT these files first: {', '.join(missing[:20])}")
     for name, size in sorted(present.items()):
         if size != declared[name]:
-            raise BadRequest(f"File '{name}' of upload {upload_id} was declared as {declared[name]} bytes but "
-                             f"{size} bytes were uploaded; create a new upload with the real size.")
+            raise BadRequest(
+                f"File '{name}' of upload {upload_id} was declared as {declared[name]} bytes but "
+                f"{size} bytes were uploaded; create a new upload with the real size."
+            )

@@ -65,6 +65,7 @@ from typing import Any
 
 from data_extract.pipeline.entities import entity_tags, find_entities
 from data_extract.pipeline.quality import chunk_quality
+from data_extract.pipeline.sections import SectionTrail
 from data_extract.pipeline.types import CELL_SEPARATOR, Block, Chunk, Document, Table
 
 MIN_CHUNK_SIZE = 16
@@ -467,21 +468,26 @@ def _block_offsets(blocks: list[Block]) -> list[int]:
 
 def _breadcrumbs(blocks: list[Block]) -> list[str]:
     """Each block's heading breadcrumb: its own ``section`` or one built from the headings before it."""
-    trail: list[tuple[int, str]] = []
+    trail = SectionTrail()
     crumbs: list[str] = []
     for block in blocks:
         if block.kind == "heading" and block.text:
-            level = block.level or 1
-            while trail and trail[-1][0] >= level:
-                trail.pop()
-            trail.append((level, " ".join(block.text.split())))
-        crumbs.append(block.section if block.section else " > ".join(title for _, title in trail))
+            trail.enter(block.level or 1, block.text)
+        crumbs.append(block.section if block.section else (trail.current or ""))
     return crumbs
 
 
 # Block facts that say how a page's text was obtained (see ``ocr.OcrPage.provenance``, ``text_layer``).
-_PAGE_SOURCE_KEYS = ("ocr_confidence", "ocr_rotation", "ocr_skew", "ocr_scale", "ocr_psm", "ocr_low_confidence",
-                     "text_layer", "text_layer_score")
+_PAGE_SOURCE_KEYS = (
+    "ocr_confidence",
+    "ocr_rotation",
+    "ocr_skew",
+    "ocr_scale",
+    "ocr_psm",
+    "ocr_low_confidence",
+    "text_layer",
+    "text_layer_score",
+)
 
 
 def _page_sources(blocks: list[Block]) -> list[dict[str, Any]]:

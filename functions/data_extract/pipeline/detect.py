@@ -82,7 +82,8 @@ _BINARY_EXTENSION_NAMES = {
 
 # Office formats that Office encrypts into an OLE container (named in the "encrypted" message).
 _OOXML_KIND_BY_EXTENSION = {
-    ext: _BINARY_EXTENSION_NAMES[ext] for ext in ("docx", "docm", "dotx", "xlsx", "xlsm", "xltx", "pptx", "pptm", "ppsx")
+    ext: _BINARY_EXTENSION_NAMES[ext]
+    for ext in ("docx", "docm", "dotx", "xlsx", "xlsm", "xltx", "pptx", "pptm", "ppsx")
 } | {"xlsb": "Excel binary workbook"}
 
 _ODF_MIMETYPES = {
@@ -159,7 +160,7 @@ _HTML_ANYWHERE = re.compile(r"<html[\s>]|<!doctype\s+html", re.I)
 _SPREADSHEET_ML = re.compile(r"<\?mso-application\s+progid=\"Excel\.Sheet\"", re.I)
 
 # Bytes that never appear in text: C0 controls other than \t \n \v \f \r and ESC.
-_BINARY_BYTES = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x1B)) + bytes(range(0x1C, 0x20))
+_BINARY_BYTES = bytes(range(0x09)) + bytes(range(0x0E, 0x1B)) + bytes(range(0x1C, 0x20))
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -243,7 +244,9 @@ def _detect_zip(data: bytes, extension: str) -> str:
             return fmt
         if mimetype.startswith("application/vnd.oasis.opendocument."):
             kind = mimetype.rsplit(".", 1)[-1]
-            raise ExtractionError(ErrorType.UNSUPPORTED_FORMAT, _unsupported_message(extension, f"OpenDocument {kind}"))
+            raise ExtractionError(
+                ErrorType.UNSUPPORTED_FORMAT, _unsupported_message(extension, f"OpenDocument {kind}")
+            )
     if "content.xml" in names and "META-INF/manifest.xml" in names and extension in ("odt", "ods", "odp"):
         return extension  # an ODF package that lost its mimetype member
     if "META-INF/container.xml" in names and extension == "epub":
@@ -275,7 +278,7 @@ def _detect_ole(data: bytes, extension: str) -> str:
 
     try:
         ole = olefile.OleFileIO(data)
-    except Exception as exc:  # noqa: BLE001 - olefile raises plain Exceptions on damaged headers
+    except Exception as exc:
         raise _damaged_container(extension, "OLE container", "damaged OLE compound file") from exc
     try:
         roots = {entry[0] for entry in ole.listdir(streams=True, storages=True) if entry}
@@ -323,7 +326,7 @@ def _word_binary_encrypted(ole: object) -> bool:
     try:
         with ole.openstream("WordDocument") as stream:  # type: ignore[attr-defined]
             fib = stream.read(12)
-    except Exception:  # noqa: BLE001 - a damaged stream is the extractor's to report
+    except Exception:
         return False
     if len(fib) < 12:
         return False
@@ -336,7 +339,7 @@ def _excel_binary_encrypted(ole: object, stream_name: str) -> bool:
     try:
         with ole.openstream(stream_name) as stream:  # type: ignore[attr-defined]
             head = stream.read(4096)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     offset = 0
     for _ in range(8):  # BOF, then possibly a few small records before FILEPASS

@@ -111,6 +111,7 @@ _ALTERNATIVES = [
 _FIRST_LETTERS = "AaRrCcPpIiFfNSGH"
 _ENTITY = re.compile(rf"(?=[{_FIRST_LETTERS}])(?<![\w-])(?:" + "|".join(_ALTERNATIVES) + ")")
 
+
 def find_entities(text: str) -> list[dict[str, object]]:
     """Entities in ``text`` in reading order: ``{type, id, text, start, end}``.
 

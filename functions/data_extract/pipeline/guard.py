@@ -150,7 +150,7 @@ def run_isolated_with_stats(
 
 
 class _Outcome:
-    __slots__ = ("payload", "stderr_tail", "timed_out", "status", "max_rss_kb", "cpu_s", "resident_at_fork_kb")
+    __slots__ = ("cpu_s", "max_rss_kb", "payload", "resident_at_fork_kb", "status", "stderr_tail", "timed_out")
 
     def __init__(self) -> None:
         self.resident_at_fork_kb = 0
@@ -194,20 +194,20 @@ def _child_main(
             message = ("memory",)
         except RecursionError:
             message = ("crash", "RecursionError")
-        except BaseException as exc:  # noqa: BLE001 - the child reports everything, then exits
+        except BaseException as exc:
             message = ("crash", type(exc).__name__)
         try:
             payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:
             payload = pickle.dumps(("memory",))
-        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result or error detail
+        except Exception as exc:
             if message[0] == "extraction_error":
                 payload = pickle.dumps(("extraction_error", message[1], message[2], {}))
             else:
                 payload = pickle.dumps(("crash", f"unpicklable result ({type(exc).__name__})"))
         _write_all(result_fd, _HEADER.pack(len(payload)))
         _write_all(result_fd, payload)
-    except BaseException:  # noqa: BLE001 - nothing may escape the child
+    except BaseException:
         exit_code = 70
     finally:
         # os._exit: no atexit handlers, no flushing of buffers copied from the parent.
@@ -403,7 +403,7 @@ def _decode_payload(payload: bytearray) -> tuple[Any, ...] | None:
     try:
         # The payload comes from our own forked child, never from outside.
         return pickle.loads(memoryview(payload)[_HEADER.size :])  # noqa: S301
-    except Exception:  # noqa: BLE001 - a garbled payload is a crash like any other
+    except Exception:
         return None
 
 

@@ -48,7 +48,7 @@ import re
 import unicodedata
 from dataclasses import replace
 
-from data_extract.pipeline.types import Block, Document, Table
+from data_extract.pipeline.types import Block, Document
 
 # Formats whose text comes from page layout (hard line wraps with hyphenation).
 _HYPHENATED_LAYOUT_FORMATS = frozenset({"pdf", "png", "jpeg", "tiff", "bmp", "gif", "webp"})
@@ -78,6 +78,7 @@ def _has_mojibake(text: str) -> bool:
     if not (_C1_CONTROL.search(text) or any(lead in text for lead in _MOJIBAKE_LEADS)):
         return False
     return _MOJIBAKE_EVIDENCE.search(text) is not None
+
 
 _SOFT_HYPHEN_AT_LINE_END = re.compile("\u00ad[ \t]*\n[ \t]*")
 _SOFT_HYPHEN = "\u00ad"
@@ -117,9 +118,9 @@ class _Counters:
     __slots__ = (
         "artifacts_removed",
         "control_chars_removed",
+        "hyphenations_joined",
         "ligatures_expanded",
         "mojibake_repaired",
-        "hyphenations_joined",
     )
 
     def __init__(self) -> None:

@@ -141,7 +141,6 @@ def resolve_languages(requested: str) -> OcrLanguages:
     return OcrLanguages(argument="+".join(dict.fromkeys(usable)), missing=missing)
 
 
-
 # --- tunables ----------------------------------------------------------------
 
 # Text is measured by the median box height of the words of a first reading. Below SMALL_TEXT_PX
@@ -418,7 +417,8 @@ def _scaled(dpi: int | None, scale: float) -> int | None:
 def _text_height(reading: _Reading) -> float | None:
     """Median box height (pixels) of the horizontal words read with confidence; None without such words."""
     heights = sorted(
-        w.height for w in reading.words
+        w.height
+        for w in reading.words
         if w.confidence >= _CONFIDENT_WORD and len(w.text) >= 2 and w.height < 2 * w.width
     )
     return float(heights[len(heights) // 2]) if len(heights) >= 3 else None
@@ -525,7 +525,9 @@ def _as_pnm(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _run(command: str, args: list[str], image: Image.Image, deadline: _Deadline) -> subprocess.CompletedProcess[bytes]:
+def _run(
+    command: str, args: list[str], image: Image.Image, deadline: _Deadline
+) -> subprocess.CompletedProcess[bytes]:
     timeout = deadline.remaining()
     try:
         return subprocess.run(
@@ -680,7 +682,8 @@ def _read_vertical_lines(
     for word in reading.words:
         chars[word.line] = chars.get(word.line, 0) + len(word.text)
     vertical = [
-        line for line in order
+        line
+        for line in order
         if chars[line] >= 3
         and (boxes[line][3] - boxes[line][1]) >= _VERTICAL_LINE_RATIO * max(boxes[line][2] - boxes[line][0], 1)
     ]
@@ -707,12 +710,18 @@ def _read_vertical_lines(
         margin = max(4, thickness // 2)
         # Specks Tesseract read as glyphs inside the strip are part of what is read again.
         members = members + [
-            line for line in order
-            if line not in members and line not in vertical
-            and boxes[line][0] >= x0 - margin and boxes[line][2] <= x1 + margin
-            and boxes[line][1] >= y0 - margin and boxes[line][3] <= y1 + margin
+            line
+            for line in order
+            if line not in members
+            and line not in vertical
+            and boxes[line][0] >= x0 - margin
+            and boxes[line][2] <= x1 + margin
+            and boxes[line][1] >= y0 - margin
+            and boxes[line][3] <= y1 + margin
         ]
-        crop = page.crop((max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)))
+        crop = page.crop(
+            (max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin))
+        )
         best: _Reading | None = None
         try:
             for angle in (-90, 90):  # clockwise for text read bottom to top, then the other way

@@ -137,21 +137,47 @@ def render_outputs(
     processing_timestamp: str,
 ) -> list[OutputFile]:
     """Render ``chunks`` of the file at ``source_path`` (relative to the job's input root)."""
-    records = chunk_records(chunks, document=document, source_path=source_path, file_hash=file_hash,
-                            options=options, processing_timestamp=processing_timestamp)
-    return render_records(records, document=document, source_path=source_path, file_hash=file_hash,
-                          options=options, processing_timestamp=processing_timestamp)
+    records = chunk_records(
+        chunks,
+        document=document,
+        source_path=source_path,
+        file_hash=file_hash,
+        options=options,
+        processing_timestamp=processing_timestamp,
+    )
+    return render_records(
+        records,
+        document=document,
+        source_path=source_path,
+        file_hash=file_hash,
+        options=options,
+        processing_timestamp=processing_timestamp,
+    )
 
 
-def chunk_records(chunks: list[Chunk], *, document: Document, source_path: str, file_hash: str,
-                  options: OutputOptions, processing_timestamp: str) -> list[dict[str, Any]]:
+def chunk_records(
+    chunks: list[Chunk],
+    *,
+    document: Document,
+    source_path: str,
+    file_hash: str,
+    options: OutputOptions,
+    processing_timestamp: str,
+) -> list[dict[str, Any]]:
     """The JSON object of each chunk (what every format renders), as the run's chunk record keeps them."""
     context = _RenderContext(document, _safe_relative_path(source_path), file_hash, options, processing_timestamp)
     return [context.record(chunk) for chunk in chunks]
 
 
-def render_records(records: list[dict[str, Any]], *, document: Document, source_path: str, file_hash: str,
-                   options: OutputOptions, processing_timestamp: str) -> list[OutputFile]:
+def render_records(
+    records: list[dict[str, Any]],
+    *,
+    document: Document,
+    source_path: str,
+    file_hash: str,
+    options: OutputOptions,
+    processing_timestamp: str,
+) -> list[OutputFile]:
     """The output files of one source from its chunk records: the same names and bytes ``render_outputs``
     gives, so the semantic stage can write a file's outputs again with quality added (``document`` needs only
     its ``format`` and ``warnings`` here)."""

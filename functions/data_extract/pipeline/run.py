@@ -70,15 +70,22 @@ def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits
 
     try:
         return run_isolated(
-            extractor, data, filename=filename, options=extract_options,
-            timeout_s=limits.timeout_s, memory_mb=limits.memory_mb,
+            extractor,
+            data,
+            filename=filename,
+            options=extract_options,
+            timeout_s=limits.timeout_s,
+            memory_mb=limits.memory_mb,
         )
     except ExtractionError as exc:
         if exc.error_type is ErrorType.CORRUPT and "signal" in exc.details:
             # A native parser killed by a signal (SIGSEGV, SIGBUS, ...) is a bug in that parser, not proof that the
             # file is damaged: report it as ours. The guard has logged the crash.
-            raise ExtractionError(ErrorType.INTERNAL_ERROR, f"The parser crashed on this file ({exc.details['signal']}); "
-                                  "the crash has been logged.", **exc.details) from None
+            raise ExtractionError(
+                ErrorType.INTERNAL_ERROR,
+                f"The parser crashed on this file ({exc.details['signal']}); the crash has been logged.",
+                **exc.details,
+            ) from None
         raise
 
 
@@ -90,8 +97,15 @@ def _page_count(metadata: dict) -> int | None:
     return None
 
 
-def process_file(data: bytes, *, source_path: str, options: OutputOptions, extract_options: ExtractOptions,
-                 limits: PipelineLimits, processing_timestamp: str) -> FileResult:
+def process_file(
+    data: bytes,
+    *,
+    source_path: str,
+    options: OutputOptions,
+    extract_options: ExtractOptions,
+    limits: PipelineLimits,
+    processing_timestamp: str,
+) -> FileResult:
     from data_extract.pipeline.chunk import chunk_document
     from data_extract.pipeline.normalize import normalize_document
     from data_extract.pipeline.output import chunk_records, render_records
@@ -117,8 +131,10 @@ def process_file(data: bytes, *, source_path: str, options: OutputOptions, extra
 
         started = time.perf_counter()
         chunks = chunk_document(
-            document, source_key=chunk_source_key(source_path, file_hash, options),
-            chunk_size=options.chunk_size, overlap=options.overlap,
+            document,
+            source_key=chunk_source_key(source_path, file_hash, options),
+            chunk_size=options.chunk_size,
+            overlap=options.overlap,
         )
         timings["chunk"] = _ms(started)
         if not chunks:
@@ -126,11 +142,19 @@ def process_file(data: bytes, *, source_path: str, options: OutputOptions, extra
 
         started = time.perf_counter()
         records = chunk_records(
-            chunks, document=document, source_path=source_path, file_hash=file_hash, options=options,
+            chunks,
+            document=document,
+            source_path=source_path,
+            file_hash=file_hash,
+            options=options,
             processing_timestamp=processing_timestamp,
         )
         result.outputs = render_records(
-            records, document=document, source_path=source_path, file_hash=file_hash, options=options,
+            records,
+            document=document,
+            source_path=source_path,
+            file_hash=file_hash,
+            options=options,
             processing_timestamp=processing_timestamp,
         )
         result.chunk_records = records
@@ -145,7 +169,7 @@ def process_file(data: bytes, *, source_path: str, options: OutputOptions, extra
         result.status = "failed"
         result.error_type = ErrorType.MEMORY_LIMIT.value
         result.error_message = "Processing ran out of memory."
-    except Exception:  # noqa: BLE001 - one file's bug must never take the batch down
+    except Exception:
         logger.exception("unexpected pipeline failure", extra={"source_path": source_path})
         result.status = "failed"
         result.error_type = ErrorType.INTERNAL_ERROR.value

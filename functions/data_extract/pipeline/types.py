@@ -40,8 +40,16 @@ class ErrorType(StrEnum):
 
 
 # Error types that mean "nothing to extract" rather than "something went wrong".
-SKIPPED_ERROR_TYPES = frozenset({ErrorType.UNSUPPORTED_FORMAT, ErrorType.EMPTY, ErrorType.HALTED,
-                                 ErrorType.UNCHANGED, ErrorType.ALREADY_PROCESSED, ErrorType.CANCELLED})
+SKIPPED_ERROR_TYPES = frozenset(
+    {
+        ErrorType.UNSUPPORTED_FORMAT,
+        ErrorType.EMPTY,
+        ErrorType.HALTED,
+        ErrorType.UNCHANGED,
+        ErrorType.ALREADY_PROCESSED,
+        ErrorType.CANCELLED,
+    }
+)
 
 
 class ExtractionError(Exception):
@@ -76,8 +84,14 @@ class TableCell:
     header: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "col": self.col, "row_span": self.row_span, "col_span": self.col_span,
-                "text": self.text, "header": self.header}
+        return {
+            "row": self.row,
+            "col": self.col,
+            "row_span": self.row_span,
+            "col_span": self.col_span,
+            "text": self.text,
+            "header": self.header,
+        }
 
 
 @dataclass

@@ -7,12 +7,26 @@ from functools import lru_cache
 
 from data_extract.settings import Settings
 from data_extract.store.objects import ObjectNotFound, ObjectStore, parse_s3_uri
-from data_extract.store.queues import Queues, QueueError
+from data_extract.store.queues import QueueError, Queues
 from data_extract.store.tables import ConditionFailed, Table
 from data_extract.store.tracing import trace_storage_calls
 
-__all__ = ["ConditionFailed", "ObjectNotFound", "ObjectStore", "QueueError", "Queues", "SecretUnavailable", "Store",
-           "Table", "get_store", "open_secret", "parse_s3_uri", "publish_event", "read_secret", "seal_secret"]
+__all__ = [
+    "ConditionFailed",
+    "ObjectNotFound",
+    "ObjectStore",
+    "QueueError",
+    "Queues",
+    "SecretUnavailable",
+    "Store",
+    "Table",
+    "get_store",
+    "open_secret",
+    "parse_s3_uri",
+    "publish_event",
+    "read_secret",
+    "seal_secret",
+]
 
 trace_storage_calls(Table, ObjectStore, Queues)
 
@@ -28,8 +42,13 @@ class Store:
         return cls(
             table=Table(settings.table_name, settings.retention_days),
             objects=ObjectStore(settings.bucket_name),
-            queues=Queues(settings.work_queue_url, settings.finalize_queue_url, settings.work_dlq_url,
-                          notify_url=settings.notify_queue_url, semantic_url=settings.semantic_queue_url),
+            queues=Queues(
+                settings.work_queue_url,
+                settings.finalize_queue_url,
+                settings.work_dlq_url,
+                notify_url=settings.notify_queue_url,
+                semantic_url=settings.semantic_queue_url,
+            ),
         )
 
 
@@ -53,8 +72,9 @@ def seal_secret(key_id: str, plaintext: str, context: str) -> str:
 
     if not key_id:
         raise SecretUnavailable("no KMS key is configured for job secrets (DATA_EXTRACT_SECRETS_KEY_ID)")
-    blob = client("kms").encrypt(KeyId=key_id, Plaintext=plaintext.encode("utf-8"),
-                                 EncryptionContext={"job_id": context})["CiphertextBlob"]
+    blob = client("kms").encrypt(
+        KeyId=key_id, Plaintext=plaintext.encode("utf-8"), EncryptionContext={"job_id": context}
+    )["CiphertextBlob"]
     return base64.b64encode(blob).decode("ascii")
 
 
@@ -65,9 +85,10 @@ def open_secret(sealed: str, context: str) -> str:
     from data_extract.store.clients import client
 
     try:
-        plain = client("kms").decrypt(CiphertextBlob=base64.b64decode(sealed),
-                                      EncryptionContext={"job_id": context})["Plaintext"]
-    except Exception as exc:  # noqa: BLE001 - the caller reports the document as unreadable, not a crash
+        plain = client("kms").decrypt(CiphertextBlob=base64.b64decode(sealed), EncryptionContext={"job_id": context})[
+            "Plaintext"
+        ]
+    except Exception as exc:
         raise SecretUnavailable(f"the job's document password could not be decrypted: {type(exc).__name__}") from exc
     return plain.decode("utf-8")
 
@@ -79,14 +100,21 @@ def read_secret(secret_id: str) -> str:
     return client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].strip()
 
 
-def publish_event(bus_name: str, source: str, detail_type: str, detail: dict, resources: list[str] | None = None) -> None:
+def publish_event(
+    bus_name: str, source: str, detail_type: str, detail: dict, resources: list[str] | None = None
+) -> None:
     """Put one event on an EventBridge bus; raises when EventBridge refuses it (the caller's message is retried)."""
     import json
 
     from data_extract.store.clients import client
 
-    entry = {"EventBusName": bus_name, "Source": source, "DetailType": detail_type,
-             "Detail": json.dumps(detail, separators=(",", ":")), "Resources": resources or []}
+    entry = {
+        "EventBusName": bus_name,
+        "Source": source,
+        "DetailType": detail_type,
+        "Detail": json.dumps(detail, separators=(",", ":")),
+        "Resources": resources or [],
+    }
     response = client("events").put_events(Entries=[entry])
     if response.get("FailedEntryCount"):
         failed = response["Entries"][0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -15,7 +15,7 @@ _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeou
 _S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     settings = get_settings()
     kwargs: dict[str, Any] = {"config": _S3_CONFIG if service == "s3" else _CONFIG}
@@ -27,7 +27,7 @@ def client(service: str) -> Any:
     return boto3.session.Session().client(service, **kwargs)
 
 
-@lru_cache(maxsize=None)
+@cache
 def resource(service: str) -> Any:
     settings = get_settings()
     kwargs: dict[str, Any] = {"config": _CONFIG}

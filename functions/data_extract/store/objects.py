@@ -107,7 +107,7 @@ class ObjectStore:
         try:
             self._s3.head_bucket(Bucket=self.bucket)
             return True
-        except Exception:  # noqa: BLE001 - health probes report, never raise
+        except Exception:
             return False
 
     # -- presigned URLs --

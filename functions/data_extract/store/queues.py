@@ -18,8 +18,9 @@ class QueueError(Exception):
 
 
 class Queues:
-    def __init__(self, work_url: str, finalize_url: str, work_dlq_url: str = "", notify_url: str = "",
-                 semantic_url: str = "") -> None:
+    def __init__(
+        self, work_url: str, finalize_url: str, work_dlq_url: str = "", notify_url: str = "", semantic_url: str = ""
+    ) -> None:
         self.work_url = work_url
         self.finalize_url = finalize_url
         self.work_dlq_url = work_dlq_url
@@ -35,8 +36,9 @@ class Queues:
 
     def send_notice(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
         """A job-finished notice for the notifier; a retry waits ``delay_seconds`` (SQS allows up to 900)."""
-        self._sqs.send_message(QueueUrl=self.notify_url, MessageBody=json.dumps(message),
-                               DelaySeconds=max(0, min(900, delay_seconds)))
+        self._sqs.send_message(
+            QueueUrl=self.notify_url, MessageBody=json.dumps(message), DelaySeconds=max(0, min(900, delay_seconds))
+        )
 
     def send_semantic(self, message: dict[str, Any]) -> None:
         if not self.semantic_url:
@@ -61,7 +63,7 @@ class Queues:
                         raise QueueError(f"{len(resp['Failed'])} messages could not be queued", sent=start)
             except QueueError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any SQS/network error: say how far we got
+            except Exception as exc:
                 raise QueueError(f"queueing failed: {type(exc).__name__}", sent=start) from exc
 
     def depth(self, url: str) -> dict[str, int] | None:
@@ -77,7 +79,7 @@ class Queues:
                     "ApproximateNumberOfMessagesDelayed",
                 ],
             )["Attributes"]
-        except Exception:  # noqa: BLE001 - health and admission degrade, never crash
+        except Exception:
             return None
         return {
             "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),

@@ -8,7 +8,7 @@ record             PK                       SK                      GSI1 (PK / S
 job                JOB#<job_id>             JOB                     JOBS / <created_at>#<id>
                                                                   GSI2: ACTIVE / <last progress>#<id>
 file unit          JOB#<job_id>             FILE#<unit_id>
-event              JOB#<job_id>             EVENT#<ns>#<n>  
+event              JOB#<job_id>             EVENT#<ns>#<n>
 run                JOB#<job_id>             RUN#<nnn>
 session            SESSION#<session_id>     SESSION                 SESSIONS / <updated_at>#<id>
 idempotency key    IDEMPOTENCY#<key>        IDEMPOTENCY
@@ -108,8 +108,16 @@ class Table:
         item = self._table.get_item(Key={"PK": pk, "SK": sk}, ConsistentRead=consistent).get("Item")
         return _plain(item) if item else None
 
-    def _query_all(self, pk: str, sk_prefix: str, *, limit: int | None = None, forward: bool = True,
-                   projection: str | None = None, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    def _query_all(
+        self,
+        pk: str,
+        sk_prefix: str,
+        *,
+        limit: int | None = None,
+        forward: bool = True,
+        projection: str | None = None,
+        names: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key("PK").eq(pk) & Key("SK").begins_with(sk_prefix),
@@ -151,7 +159,7 @@ class Table:
         try:
             self._client.describe_table(TableName=self.name)
             return True
-        except Exception:  # noqa: BLE001 - health probes report, never raise
+        except Exception:
             return False
 
     # ------------------------------------------------------------------ serialisation helpers
@@ -170,8 +178,9 @@ class Table:
         return {k: s.serialize(_dynamo(v)) for k, v in values.items()}
 
     # ------------------------------------------------------------------ jobs
-    def create_job(self, job: dict[str, Any], units: list[dict[str, Any]], run: dict[str, Any],
-                   event: dict[str, Any]) -> None:
+    def create_job(
+        self, job: dict[str, Any], units: list[dict[str, Any]], run: dict[str, Any], event: dict[str, Any]
+    ) -> None:
         """Write a new job with its file units, first run and 'queued' event."""
         job_id = job["job_id"]
         expires = self.expiry()
@@ -192,9 +201,14 @@ class Table:
             raise
         with self._table.batch_writer() as batch:
             for unit in units:
-                batch.put_item(Item=_dynamo({**unit, "PK": job_pk(job_id), "SK": file_sk(unit["unit_id"]),
-                                             "expires_at": expires}))
-            batch.put_item(Item=_dynamo({**run, "PK": job_pk(job_id), "SK": run_sk(run["run"]), "expires_at": expires}))
+                batch.put_item(
+                    Item=_dynamo(
+                        {**unit, "PK": job_pk(job_id), "SK": file_sk(unit["unit_id"]), "expires_at": expires}
+                    )
+                )
+            batch.put_item(
+                Item=_dynamo({**run, "PK": job_pk(job_id), "SK": run_sk(run["run"]), "expires_at": expires})
+            )
         self.add_event(job_id, **event)
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
@@ -202,8 +216,12 @@ class Table:
 
     def get_job_status(self, job_id: str) -> str | None:
         """Only the status (one small consistent read): what a worker checks at a stage boundary."""
-        item = self._table.get_item(Key={"PK": job_pk(job_id), "SK": "JOB"}, ConsistentRead=True,
-                                    ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"}).get("Item")
+        item = self._table.get_item(
+            Key={"PK": job_pk(job_id), "SK": "JOB"},
+            ConsistentRead=True,
+            ProjectionExpression="#s",
+            ExpressionAttributeNames={"#s": "status"},
+        ).get("Item")
         return item.get("status") if item else None
 
     # ------------------------------------------------------------------ cancel and sweep (GSI2: active jobs)
@@ -214,19 +232,30 @@ class Table:
     def request_cancel(self, job_id: str, run: int, now: str) -> bool:
         """queued/running -> cancelling, with its event; False when the job was not queued or running."""
         try:
-            self.transact([
-                {"Update": {
-                    "TableName": self.name,
-                    "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
-                    "UpdateExpression": "SET #s = :cancelling, cancel_requested_at = :now, updated_at = :now",
-                    "ConditionExpression": "#s IN (:queued, :running)",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": self._ser_values(
-                        {":cancelling": "cancelling", ":queued": "queued", ":running": "running", ":now": now}),
-                }},
-                self._event_put(job_id, "cancelling", "Cancellation requested: queued files are skipped, running "
-                                "ones stop at their next stage boundary", {"run": run}, now),
-            ])
+            self.transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                            "UpdateExpression": "SET #s = :cancelling, cancel_requested_at = :now, updated_at = :now",
+                            "ConditionExpression": "#s IN (:queued, :running)",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": self._ser_values(
+                                {":cancelling": "cancelling", ":queued": "queued", ":running": "running", ":now": now}
+                            ),
+                        }
+                    },
+                    self._event_put(
+                        job_id,
+                        "cancelling",
+                        "Cancellation requested: queued files are skipped, running "
+                        "ones stop at their next stage boundary",
+                        {"run": run},
+                        now,
+                    ),
+                ]
+            )
             return True
         except ConditionFailed:
             return False
@@ -234,8 +263,11 @@ class Table:
     def list_stalled_jobs(self, progress_before: str, limit: int) -> list[str]:
         """Ids of active jobs whose last progress is older than ``progress_before`` (oldest first), via GSI2."""
         ids: list[str] = []
-        kwargs: dict[str, Any] = {"IndexName": "GSI2", "ProjectionExpression": "PK",
-                                  "KeyConditionExpression": Key("GSI2PK").eq("ACTIVE") & Key("GSI2SK").lt(progress_before)}
+        kwargs: dict[str, Any] = {
+            "IndexName": "GSI2",
+            "ProjectionExpression": "PK",
+            "KeyConditionExpression": Key("GSI2PK").eq("ACTIVE") & Key("GSI2SK").lt(progress_before),
+        }
         while len(ids) < limit:
             kwargs["Limit"] = min(1000, limit - len(ids))
             resp = self._table.query(**kwargs)
@@ -248,9 +280,13 @@ class Table:
     def record_progress(self, job_id: str, now: str) -> None:
         """The sweeper saw the job move (or fixed it): look again one grace period from now."""
         try:
-            self._update(job_pk(job_id), "JOB", UpdateExpression="SET GSI2SK = :k",
-                         ConditionExpression="attribute_exists(GSI2PK)",
-                         ExpressionAttributeValues={":k": self._active_keys(job_id, now)["GSI2SK"]})
+            self._update(
+                job_pk(job_id),
+                "JOB",
+                UpdateExpression="SET GSI2SK = :k",
+                ConditionExpression="attribute_exists(GSI2PK)",
+                ExpressionAttributeValues={":k": self._active_keys(job_id, now)["GSI2SK"]},
+            )
         except ConditionFailed:
             pass  # it ended meanwhile and left the index
 
@@ -258,15 +294,22 @@ class Table:
         self._update(job_pk(job_id), "JOB", UpdateExpression="REMOVE GSI2PK, GSI2SK")
 
     def mark_notice_queued(self, job_id: str, run: int) -> None:
-        self._update(job_pk(job_id), "JOB", UpdateExpression="SET notice_state = :queued",
-                     ConditionExpression="current_run = :run",
-                     ExpressionAttributeValues={":queued": "queued", ":run": run})
+        self._update(
+            job_pk(job_id),
+            "JOB",
+            UpdateExpression="SET notice_state = :queued",
+            ConditionExpression="current_run = :run",
+            ExpressionAttributeValues={":queued": "queued", ":run": run},
+        )
 
     def _query_index(self, partition: str, limit: int, offset: int) -> list[dict[str, Any]]:
         """A page of GSI1 (newest first): jobs by creation time, sessions by update time."""
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": "GSI1", "KeyConditionExpression": Key("GSI1PK").eq(partition),
-                                  "ScanIndexForward": False}
+        kwargs: dict[str, Any] = {
+            "IndexName": "GSI1",
+            "KeyConditionExpression": Key("GSI1PK").eq(partition),
+            "ScanIndexForward": False,
+        }
         wanted = offset + limit
         while len(items) < wanted:
             kwargs["Limit"] = min(1000, wanted - len(items))
@@ -280,9 +323,16 @@ class Table:
     def list_jobs(self, limit: int, offset: int) -> list[dict[str, Any]]:
         return self._query_index("JOBS", limit, offset)
 
-    def update_job(self, job_id: str, fields: dict[str, Any], *, condition: str | None = None,
-                   condition_values: dict[str, Any] | None = None, remove: list[str] | None = None,
-                   extra_names: dict[str, str] | None = None) -> dict[str, Any]:
+    def update_job(
+        self,
+        job_id: str,
+        fields: dict[str, Any],
+        *,
+        condition: str | None = None,
+        condition_values: dict[str, Any] | None = None,
+        remove: list[str] | None = None,
+        extra_names: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         names = {f"#f{i}": k for i, k in enumerate(fields)} | (extra_names or {})
         values = {f":v{i}": _dynamo(v) for i, v in enumerate(fields.values())}
         expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
@@ -290,8 +340,11 @@ class Table:
             for j, k in enumerate(remove):
                 names[f"#r{j}"] = k
             expr += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
-        kwargs: dict[str, Any] = {"UpdateExpression": expr, "ExpressionAttributeNames": names,
-                                  "ExpressionAttributeValues": values}
+        kwargs: dict[str, Any] = {
+            "UpdateExpression": expr,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
         cond = "attribute_exists(PK)" + (f" AND ({condition})" if condition else "")
         kwargs["ConditionExpression"] = cond
         if condition_values:
@@ -301,19 +354,24 @@ class Table:
     def mark_job_running(self, job_id: str, run: int, started_at: str) -> bool:
         """queued -> running for the given run; True when this call made the transition."""
         try:
-            self.transact([
-                {"Update": {
-                    "TableName": self.name,
-                    "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
-                    "UpdateExpression": "SET #s = :running, started_at = if_not_exists(started_at, :now), "
-                                        "dispatch_state = :running, updated_at = :now",
-                    "ConditionExpression": "#s = :queued AND current_run = :run",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": self._ser_values(
-                        {":running": "running", ":queued": "queued", ":now": started_at, ":run": run}),
-                }},
-                self._event_put(job_id, "running", "Job is running", {"run": run}, started_at),
-            ])
+            self.transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                            "UpdateExpression": "SET #s = :running, started_at = if_not_exists(started_at, :now), "
+                            "dispatch_state = :running, updated_at = :now",
+                            "ConditionExpression": "#s = :queued AND current_run = :run",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": self._ser_values(
+                                {":running": "running", ":queued": "queued", ":now": started_at, ":run": run}
+                            ),
+                        }
+                    },
+                    self._event_put(job_id, "running", "Job is running", {"run": run}, started_at),
+                ]
+            )
             return True
         except ConditionFailed:
             return False
@@ -330,20 +388,34 @@ class Table:
         process (unknown, moved to a later run, or already holding its result)."""
         try:
             return self._update(
-                job_pk(job_id), file_sk(unit_id),
+                job_pk(job_id),
+                file_sk(unit_id),
                 UpdateExpression="SET #s = :running, updated_at = :now ADD attempts :one",
                 ConditionExpression="attribute_exists(PK) AND run = :run AND #s IN (:queued, :running)",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": now, ":run": run,
-                                           ":one": 1},
+                ExpressionAttributeValues={
+                    ":running": "running",
+                    ":queued": "queued",
+                    ":now": now,
+                    ":run": run,
+                    ":one": 1,
+                },
             )
         except ConditionFailed:
             return None
 
-    def record_unit_result(self, job_id: str, unit_id: str, run: int, result: dict[str, Any],
-                           event: tuple[str, str, dict[str, Any]], now: str, *,
-                           from_statuses: tuple[str, ...] = ("queued", "running"),
-                           seen_updated_at: str | None = None) -> bool:
+    def record_unit_result(
+        self,
+        job_id: str,
+        unit_id: str,
+        run: int,
+        result: dict[str, Any],
+        event: tuple[str, str, dict[str, Any]],
+        now: str,
+        *,
+        from_statuses: tuple[str, ...] = ("queued", "running"),
+        seen_updated_at: str | None = None,
+    ) -> bool:
         """Atomically: set the unit's terminal result, count it done for its run, and log the event.
 
         Returns False when the unit already had a terminal result for this run
@@ -365,24 +437,30 @@ class Table:
             sets.append(f"#r{i} = :r{i}")
         event_type, message, payload = event
         try:
-            self.transact([
-                {"Update": {
-                    "TableName": self.name,
-                    "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
-                    "UpdateExpression": "SET " + ", ".join(sets),
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": self._ser_values(values),
-                }},
-                {"Update": {
-                    "TableName": self.name,
-                    "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
-                    "UpdateExpression": "ADD done_units :one",
-                    "ConditionExpression": "attribute_exists(PK)",
-                    "ExpressionAttributeValues": self._ser_values({":one": 1}),
-                }},
-                self._event_put(job_id, event_type, message, payload, now),
-            ])
+            self.transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
+                            "UpdateExpression": "SET " + ", ".join(sets),
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": self._ser_values(values),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
+                            "UpdateExpression": "ADD done_units :one",
+                            "ConditionExpression": "attribute_exists(PK)",
+                            "ExpressionAttributeValues": self._ser_values({":one": 1}),
+                        }
+                    },
+                    self._event_put(job_id, event_type, message, payload, now),
+                ]
+            )
             return True
         except ConditionFailed:
             return False
@@ -391,15 +469,23 @@ class Table:
         """Move failed units into a new run (retry), one conditional write each."""
         for unit in units:
             self._update(
-                job_pk(job_id), file_sk(unit["unit_id"]),
+                job_pk(job_id),
+                file_sk(unit["unit_id"]),
                 UpdateExpression="SET #s = :queued, run = :new_run, updated_at = :now, retry_count = :rc, "
-                                 "expires_at = :exp REMOVE error_type, error_message, output_path, output_files",
+                "expires_at = :exp REMOVE error_type, error_message, output_path, output_files",
                 ConditionExpression="(#s = :failed OR (#s = :skipped AND error_type = :halted)) AND run = :old_run",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":queued": "queued", ":failed": "failed", ":skipped": "skipped",
-                                           ":halted": "halted", ":new_run": new_run, ":old_run": unit["run"],
-                                           ":now": now, ":rc": int(unit.get("retry_count", 0)) + 1,
-                                           ":exp": self.expiry()},
+                ExpressionAttributeValues={
+                    ":queued": "queued",
+                    ":failed": "failed",
+                    ":skipped": "skipped",
+                    ":halted": "halted",
+                    ":new_run": new_run,
+                    ":old_run": unit["run"],
+                    ":now": now,
+                    ":rc": int(unit.get("retry_count", 0)) + 1,
+                    ":exp": self.expiry(),
+                },
             )
 
     # ------------------------------------------------------------------ runs
@@ -409,40 +495,72 @@ class Table:
     def start_retry_run(self, job_id: str, previous_run: int, run: dict[str, Any], now: str) -> None:
         """Open a new run and point the job at it; fails if another retry got there first."""
         expires = self.expiry()
-        self.transact([
-            {"Put": {
-                "TableName": self.name,
-                "Item": self._ser({**run, "PK": job_pk(job_id), "SK": run_sk(run["run"]), "expires_at": expires}),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }},
-            {"Update": {
-                "TableName": self.name,
-                "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
-                # A retry is a fresh start: the halt of continue_on_error=false is lifted, retention restarts.
-                "UpdateExpression": "SET #s = :queued, current_run = :run, session_id = :sid, updated_at = :now, "
-                                    "dispatch_state = :pending, dispatch_attempts = dispatch_attempts + :one, "
-                                    "halted = :false, expires_at = :exp, GSI2PK = :active, GSI2SK = :progress "
-                                    "REMOVE finished_at, notice_state",
-                "ConditionExpression": "current_run = :prev AND #s IN (:completed, :partial, :failed) "
-                                       "AND (attribute_not_exists(cleaned) OR cleaned = :false)",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": self._ser_values({
-                    ":queued": "queued", ":run": run["run"], ":sid": run["session_id"], ":now": now,
-                    ":pending": "pending_dispatch", ":one": 1, ":prev": previous_run, ":false": False,
-                    ":completed": "completed", ":partial": "partial", ":failed": "failed", ":exp": expires,
-                    **{f":{k}": v for k, v in zip(("active", "progress"),
-                                                   self._active_keys(job_id, now).values(), strict=True)}}),
-            }},
-            self._event_put(job_id, "retry", "Retry of failed files requested",
-                            {"run": run["run"], "files": run["total_units"]}, now),
-            self._event_put(job_id, "queued", "Retry queued", {"run": run["run"], "files": run["total_units"]}, now),
-        ])
+        self.transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.name,
+                        "Item": self._ser(
+                            {**run, "PK": job_pk(job_id), "SK": run_sk(run["run"]), "expires_at": expires}
+                        ),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.name,
+                        "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                        # A retry is a fresh start: the halt of continue_on_error=false is lifted, retention restarts.
+                        "UpdateExpression": "SET #s = :queued, current_run = :run, session_id = :sid, updated_at = :now, "
+                        "dispatch_state = :pending, dispatch_attempts = dispatch_attempts + :one, "
+                        "halted = :false, expires_at = :exp, GSI2PK = :active, GSI2SK = :progress "
+                        "REMOVE finished_at, notice_state",
+                        "ConditionExpression": "current_run = :prev AND #s IN (:completed, :partial, :failed) "
+                        "AND (attribute_not_exists(cleaned) OR cleaned = :false)",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": self._ser_values(
+                            {
+                                ":queued": "queued",
+                                ":run": run["run"],
+                                ":sid": run["session_id"],
+                                ":now": now,
+                                ":pending": "pending_dispatch",
+                                ":one": 1,
+                                ":prev": previous_run,
+                                ":false": False,
+                                ":completed": "completed",
+                                ":partial": "partial",
+                                ":failed": "failed",
+                                ":exp": expires,
+                                **{
+                                    f":{k}": v
+                                    for k, v in zip(
+                                        ("active", "progress"), self._active_keys(job_id, now).values(), strict=True
+                                    )
+                                },
+                            }
+                        ),
+                    }
+                },
+                self._event_put(
+                    job_id,
+                    "retry",
+                    "Retry of failed files requested",
+                    {"run": run["run"], "files": run["total_units"]},
+                    now,
+                ),
+                self._event_put(
+                    job_id, "queued", "Retry queued", {"run": run["run"], "files": run["total_units"]}, now
+                ),
+            ]
+        )
 
     def claim_finalize(self, job_id: str, run: int, now: str) -> bool:
         """The one caller that sees the run's last unit done gets True (exactly once)."""
         try:
             self._update(
-                job_pk(job_id), run_sk(run),
+                job_pk(job_id),
+                run_sk(run),
                 UpdateExpression="SET finalize_state = :claimed, finalize_claimed_at = :now",
                 ConditionExpression="done_units >= total_units AND attribute_not_exists(finalize_state)",
                 ExpressionAttributeValues={":claimed": "claimed", ":now": now},
@@ -452,13 +570,26 @@ class Table:
             return False
 
     def release_finalize_claim(self, job_id: str, run: int) -> None:
-        self._update(job_pk(job_id), run_sk(run), UpdateExpression="REMOVE finalize_state, finalize_claimed_at",
-                     ConditionExpression="finalize_state = :claimed",
-                     ExpressionAttributeValues={":claimed": "claimed"})
+        self._update(
+            job_pk(job_id),
+            run_sk(run),
+            UpdateExpression="REMOVE finalize_state, finalize_claimed_at",
+            ConditionExpression="finalize_state = :claimed",
+            ExpressionAttributeValues={":claimed": "claimed"},
+        )
 
-    def complete_run(self, job_id: str, run: int, job_fields: dict[str, Any], session: dict[str, Any],
-                     event: tuple[str, str, dict[str, Any]], now: str, *, seen_status: str | None = None,
-                     extra_events: tuple[tuple[str, str, dict[str, Any]], ...] = ()) -> bool:
+    def complete_run(
+        self,
+        job_id: str,
+        run: int,
+        job_fields: dict[str, Any],
+        session: dict[str, Any],
+        event: tuple[str, str, dict[str, Any]],
+        now: str,
+        *,
+        seen_status: str | None = None,
+        extra_events: tuple[tuple[str, str, dict[str, Any]], ...] = (),
+    ) -> bool:
         """Finalize's single write: terminal job state, run marked done, session projection, 'finished' event
         (and ``extra_events`` after it).
 
@@ -484,36 +615,45 @@ class Table:
         }
         event_type, message, payload = event
         try:
-            self.transact([
-                {"Update": {
-                    "TableName": self.name,
-                    "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
-                    "UpdateExpression": "SET finalize_state = :done, #s = :status, finished_at = :now",
-                    "ConditionExpression": "finalize_state = :claimed",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": self._ser_values({":done": "done", ":claimed": "claimed",
-                                                                   ":status": job_fields["status"], ":now": now}),
-                }},
-                {"Update": {
-                    "TableName": self.name,
-                    "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
-                    "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(job_fields)))
-                                        + " REMOVE GSI2PK, GSI2SK",
-                    "ConditionExpression": job_condition,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": self._ser_values(values),
-                }},
-                {"Put": {"TableName": self.name, "Item": self._ser(session_item)}},
-                self._event_put(job_id, event_type, message, payload, now),
-                *(self._event_put(job_id, t, m, p, now) for t, m, p in extra_events),
-            ])
+            self.transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
+                            "UpdateExpression": "SET finalize_state = :done, #s = :status, finished_at = :now",
+                            "ConditionExpression": "finalize_state = :claimed",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": self._ser_values(
+                                {":done": "done", ":claimed": "claimed", ":status": job_fields["status"], ":now": now}
+                            ),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                            "UpdateExpression": "SET "
+                            + ", ".join(f"#f{i} = :v{i}" for i in range(len(job_fields)))
+                            + " REMOVE GSI2PK, GSI2SK",
+                            "ConditionExpression": job_condition,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": self._ser_values(values),
+                        }
+                    },
+                    {"Put": {"TableName": self.name, "Item": self._ser(session_item)}},
+                    self._event_put(job_id, event_type, message, payload, now),
+                    *(self._event_put(job_id, t, m, p, now) for t, m, p in extra_events),
+                ]
+            )
             return True
         except ConditionFailed:
             return False
 
     # ------------------------------------------------------------------ events
-    def _event_put(self, job_id: str, event_type: str, message: str, payload: dict[str, Any],
-                   now: str) -> dict[str, Any]:
+    def _event_put(
+        self, job_id: str, event_type: str, message: str, payload: dict[str, Any], now: str
+    ) -> dict[str, Any]:
         item = {
             "PK": job_pk(job_id),
             # Nanoseconds in the key keep events written within one millisecond in the order they happened.
@@ -526,8 +666,14 @@ class Table:
         }
         return {"Put": {"TableName": self.name, "Item": self._ser(item)}}
 
-    def add_event(self, job_id: str, event_type: str, message: str, payload: dict[str, Any] | None = None,
-                  event_time: str | None = None) -> None:
+    def add_event(
+        self,
+        job_id: str,
+        event_type: str,
+        message: str,
+        payload: dict[str, Any] | None = None,
+        event_time: str | None = None,
+    ) -> None:
         from data_extract.contract import now_rfc3339
 
         put = self._event_put(job_id, event_type, message, payload or {}, event_time or now_rfc3339())["Put"]
@@ -558,9 +704,16 @@ class Table:
         return self._query_all(self._source_pk(digest), "PATH#")
 
     def record_source_job(self, digest: str, source_id: str, job_id: str, created_at: str) -> None:
-        self._table.put_item(Item={"PK": self._source_pk(digest), "SK": f"JOB#{created_at}#{job_id}",
-                                   "source_id": source_id, "job_id": job_id, "created_at": created_at,
-                                   "expires_at": self.expiry()})
+        self._table.put_item(
+            Item={
+                "PK": self._source_pk(digest),
+                "SK": f"JOB#{created_at}#{job_id}",
+                "source_id": source_id,
+                "job_id": job_id,
+                "created_at": created_at,
+                "expires_at": self.expiry(),
+            }
+        )
 
     def list_source_jobs(self, digest: str, limit: int) -> list[dict[str, Any]]:
         """Jobs that ran over a source, newest first."""
@@ -569,25 +722,34 @@ class Table:
     def set_resume_floor(self, digest: str, source_id: str, at: str) -> None:
         """Sessions of the source older than ``at`` are no longer offered to resume (force without resume)."""
         try:
-            self._update(self._source_pk(digest), "SOURCE",
-                         UpdateExpression="SET resume_floor = :at, source_id = :sid, expires_at = :exp",
-                         ConditionExpression="attribute_not_exists(resume_floor) OR resume_floor < :at",
-                         ExpressionAttributeValues={":at": at, ":sid": source_id, ":exp": self.expiry()})
+            self._update(
+                self._source_pk(digest),
+                "SOURCE",
+                UpdateExpression="SET resume_floor = :at, source_id = :sid, expires_at = :exp",
+                ConditionExpression="attribute_not_exists(resume_floor) OR resume_floor < :at",
+                ExpressionAttributeValues={":at": at, ":sid": source_id, ":exp": self.expiry()},
+            )
         except ConditionFailed:
             pass  # a later floor is already set
 
-    def acquire_source_lock(self, digest: str, source_id: str, owner: str, now_epoch: float,
-                            lease_seconds: int) -> bool:
+    def acquire_source_lock(
+        self, digest: str, source_id: str, owner: str, now_epoch: float, lease_seconds: int
+    ) -> bool:
         """Take the source's commit lock (free, expired, or already ours); False while another run holds it."""
         try:
-            self._update(self._source_pk(digest), "SOURCE",
-                         UpdateExpression="SET lock_owner = :me, lock_expires = :until, source_id = :sid, "
-                                          "expires_at = :exp",
-                         ConditionExpression="attribute_not_exists(lock_owner) OR lock_expires < :now "
-                                             "OR lock_owner = :me",
-                         ExpressionAttributeValues={":me": owner, ":until": _dynamo(now_epoch + lease_seconds),
-                                                    ":now": _dynamo(now_epoch), ":sid": source_id,
-                                                    ":exp": self.expiry()})
+            self._update(
+                self._source_pk(digest),
+                "SOURCE",
+                UpdateExpression="SET lock_owner = :me, lock_expires = :until, source_id = :sid, expires_at = :exp",
+                ConditionExpression="attribute_not_exists(lock_owner) OR lock_expires < :now OR lock_owner = :me",
+                ExpressionAttributeValues={
+                    ":me": owner,
+                    ":until": _dynamo(now_epoch + lease_seconds),
+                    ":now": _dynamo(now_epoch),
+                    ":sid": source_id,
+                    ":exp": self.expiry(),
+                },
+            )
             return True
         except ConditionFailed:
             return False
@@ -598,35 +760,54 @@ class Table:
         pk = self._source_pk(digest)
         expires = self.expiry()
         ops: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.name,
-                     "Item": self._ser({**entry, "PK": pk, "SK": f"PATH#{entry['path']}", "expires_at": expires})}}
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": self._ser({**entry, "PK": pk, "SK": f"PATH#{entry['path']}", "expires_at": expires}),
+                }
+            }
             for entry in puts
         ] + [
             {"Delete": {"TableName": self.name, "Key": self._ser({"PK": pk, "SK": f"PATH#{path}"})}}
             for path in deletes
         ]
-        lock_check = {"ConditionCheck": {
-            "TableName": self.name, "Key": self._ser({"PK": pk, "SK": "SOURCE"}),
-            "ConditionExpression": "lock_owner = :me", "ExpressionAttributeValues": self._ser_values({":me": owner}),
-        }}
+        lock_check = {
+            "ConditionCheck": {
+                "TableName": self.name,
+                "Key": self._ser({"PK": pk, "SK": "SOURCE"}),
+                "ConditionExpression": "lock_owner = :me",
+                "ExpressionAttributeValues": self._ser_values({":me": owner}),
+            }
+        }
         for start in range(0, len(ops), 99):  # a transaction holds at most 100 items
-            self.transact([lock_check, *ops[start:start + 99]])
+            self.transact([lock_check, *ops[start : start + 99]])
 
     def release_source_lock(self, digest: str, owner: str, job_id: str, now: str) -> None:
         """End a commit: count it (version) and free the lock."""
-        self._update(self._source_pk(digest), "SOURCE",
-                     UpdateExpression="SET version = if_not_exists(version, :zero) + :one, last_job_id = :job, "
-                                      "updated_at = :now REMOVE lock_owner, lock_expires",
-                     ConditionExpression="lock_owner = :me",
-                     ExpressionAttributeValues={":zero": 0, ":one": 1, ":job": job_id, ":now": now, ":me": owner})
+        self._update(
+            self._source_pk(digest),
+            "SOURCE",
+            UpdateExpression="SET version = if_not_exists(version, :zero) + :one, last_job_id = :job, "
+            "updated_at = :now REMOVE lock_owner, lock_expires",
+            ConditionExpression="lock_owner = :me",
+            ExpressionAttributeValues={":zero": 0, ":one": 1, ":job": job_id, ":now": now, ":me": owner},
+        )
 
     # ------------------------------------------------------------------ idempotency
-    def claim_idempotency_key(self, key: str, request_hash: str, job_id: str, created_at: str) -> dict[str, Any] | None:
+    def claim_idempotency_key(
+        self, key: str, request_hash: str, job_id: str, created_at: str
+    ) -> dict[str, Any] | None:
         """Record key -> job. Returns None when claimed now, else the existing record."""
         try:
             self._table.put_item(
-                Item={"PK": f"IDEMPOTENCY#{key}", "SK": "IDEMPOTENCY", "request_hash": request_hash,
-                      "job_id": job_id, "created_at": created_at, "expires_at": self.expiry()},
+                Item={
+                    "PK": f"IDEMPOTENCY#{key}",
+                    "SK": "IDEMPOTENCY",
+                    "request_hash": request_hash,
+                    "job_id": job_id,
+                    "created_at": created_at,
+                    "expires_at": self.expiry(),
+                },
                 ConditionExpression="attribute_not_exists(PK)",
             )
             return None
@@ -635,14 +816,22 @@ class Table:
                 raise
         return self._get(f"IDEMPOTENCY#{key}", "IDEMPOTENCY")
 
-    def take_over_idempotency_key(self, key: str, old_job_id: str, request_hash: str, job_id: str,
-                                  created_at: str) -> bool:
+    def take_over_idempotency_key(
+        self, key: str, old_job_id: str, request_hash: str, job_id: str, created_at: str
+    ) -> bool:
         """Point an abandoned key (its job was never created) at a new job; False if someone else did first."""
         try:
             self._table.put_item(
-                Item={"PK": f"IDEMPOTENCY#{key}", "SK": "IDEMPOTENCY", "request_hash": request_hash,
-                      "job_id": job_id, "created_at": created_at, "expires_at": self.expiry()},
-                ConditionExpression="job_id = :old", ExpressionAttributeValues={":old": old_job_id},
+                Item={
+                    "PK": f"IDEMPOTENCY#{key}",
+                    "SK": "IDEMPOTENCY",
+                    "request_hash": request_hash,
+                    "job_id": job_id,
+                    "created_at": created_at,
+                    "expires_at": self.expiry(),
+                },
+                ConditionExpression="job_id = :old",
+                ExpressionAttributeValues={":old": old_job_id},
             )
             return True
         except ClientError as exc:
@@ -652,8 +841,11 @@ class Table:
 
     def release_idempotency_key(self, key: str, job_id: str) -> None:
         try:
-            self._table.delete_item(Key={"PK": f"IDEMPOTENCY#{key}", "SK": "IDEMPOTENCY"},
-                                    ConditionExpression="job_id = :j", ExpressionAttributeValues={":j": job_id})
+            self._table.delete_item(
+                Key={"PK": f"IDEMPOTENCY#{key}", "SK": "IDEMPOTENCY"},
+                ConditionExpression="job_id = :j",
+                ExpressionAttributeValues={":j": job_id},
+            )
         except ClientError as exc:
             if not _is_condition_failure(exc):
                 raise
@@ -681,8 +873,9 @@ class Table:
 
     # ------------------------------------------------------------------ worker readiness
     def put_worker_readiness(self, readiness: dict[str, Any]) -> None:
-        self._table.put_item(Item=_dynamo({"PK": "HEALTH#worker", "SK": "HEALTH", **readiness,
-                                           "expires_at": self.expiry(7 * 86400)}))
+        self._table.put_item(
+            Item=_dynamo({"PK": "HEALTH#worker", "SK": "HEALTH", **readiness, "expires_at": self.expiry(7 * 86400)})
+        )
 
     def get_worker_readiness(self) -> dict[str, Any] | None:
         return self._get("HEALTH#worker", "HEALTH", consistent=False)

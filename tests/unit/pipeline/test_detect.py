@@ -46,7 +46,11 @@ def _ooxml(part_folder: str, main_part: str) -> bytes:
 
 def _odf(mimetype: str) -> bytes:
     return _zip(
-        {"mimetype": mimetype.encode(), "content.xml": b"<office:document-content/>", "META-INF/manifest.xml": b"<m/>"},
+        {
+            "mimetype": mimetype.encode(),
+            "content.xml": b"<office:document-content/>",
+            "META-INF/manifest.xml": b"<m/>",
+        },
         stored_first="mimetype",
     )
 

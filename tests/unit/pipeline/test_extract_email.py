@@ -147,16 +147,31 @@ def test_given_unknown_format_when_listing_attachments_then_unsupported():
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("fake-email.msg", {"from": '"Matthew Robinson" <mrobinson@unstructured.io>', "subject": "Test Email",
-                            "to": '"Matthew Robinson" <mrobinson@unstructured.io>', "date": "2023-03-28T17:00:31+00:00",
-                            "attachment_count": 0}),
-        ("fake-email-with-cc-and-bcc.msg", {"from": '"John" <johnjennings702@gmail.com>',
-                                            "to": '"John Jennings" <john-ctr@unstructured.io>',
-                                            "cc": "steve@unstructured.io", "attachment_count": 0}),
+        (
+            "fake-email.msg",
+            {
+                "from": '"Matthew Robinson" <mrobinson@unstructured.io>',
+                "subject": "Test Email",
+                "to": '"Matthew Robinson" <mrobinson@unstructured.io>',
+                "date": "2023-03-28T17:00:31+00:00",
+                "attachment_count": 0,
+            },
+        ),
+        (
+            "fake-email-with-cc-and-bcc.msg",
+            {
+                "from": '"John" <johnjennings702@gmail.com>',
+                "to": '"John Jennings" <john-ctr@unstructured.io>',
+                "cc": "steve@unstructured.io",
+                "attachment_count": 0,
+            },
+        ),
         ("fake-email-attachment.msg", {"subject": "Fake email with attachment", "attachment_count": 1}),
     ],
 )
-def test_given_a_corpus_outlook_message_when_extracted_then_headers_body_and_attachments_are_read(corpus, name, expected):
+def test_given_a_corpus_outlook_message_when_extracted_then_headers_body_and_attachments_are_read(
+    corpus, name, expected
+):
     data = (corpus / "email" / name).read_bytes()
 
     document = extract_msg(data, filename=name, options=ExtractOptions())

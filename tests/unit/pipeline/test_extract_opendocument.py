@@ -35,7 +35,8 @@ def build_odf(body: str, *, mimetype: str = "application/vnd.oasis.opendocument.
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("mimetype", mimetype, compress_type=zipfile.ZIP_STORED)
         zf.writestr(
-            "content.xml", f"<office:document-content {NS}><office:body>{body}</office:body></office:document-content>"
+            "content.xml",
+            f"<office:document-content {NS}><office:body>{body}</office:body></office:document-content>",
         )
         zf.writestr("META-INF/manifest.xml", manifest)
         if styles:

@@ -30,8 +30,11 @@ def _pdf_with_broken_page_tree(text: str) -> bytes:
 
 
 def test_given_a_broken_page_tree_when_extracted_then_the_text_is_recovered_with_its_page():
-    doc = extract_pdf(_pdf_with_broken_page_tree("Recovered sentence from a broken file."), filename="b.pdf",
-                      options=ExtractOptions(ocr=False))
+    doc = extract_pdf(
+        _pdf_with_broken_page_tree("Recovered sentence from a broken file."),
+        filename="b.pdf",
+        options=ExtractOptions(ocr=False),
+    )
     assert "Recovered sentence from a broken file." in doc.text
     assert doc.blocks[0].page == 1
     assert doc.metadata["recovered_by"] == "pdfminer"
@@ -46,6 +49,7 @@ def test_given_bytes_no_parser_can_read_when_extracted_then_corrupt():
 
 def test_given_recovered_text_over_the_character_limit_when_extracted_then_too_much_text():
     with pytest.raises(ExtractionError) as caught:
-        extract_pdf(_pdf_with_broken_page_tree("x" * 200), filename="b.pdf",
-                    options=ExtractOptions(ocr=False, max_chars=50))
+        extract_pdf(
+            _pdf_with_broken_page_tree("x" * 200), filename="b.pdf", options=ExtractOptions(ocr=False, max_chars=50)
+        )
     assert caught.value.error_type is ErrorType.TOO_MUCH_TEXT

@@ -77,7 +77,9 @@ def build_pptx(slides: list[str], *, order: list[int] | None = None, notes: dict
         )
         if presentation:
             ids = "".join(f'<p:sldId id="{255 + n}" r:id="rIdS{n}"/>' for n in order)
-            zf.writestr("ppt/presentation.xml", f"<p:presentation {NS}><p:sldIdLst>{ids}</p:sldIdLst></p:presentation>")
+            zf.writestr(
+                "ppt/presentation.xml", f"<p:presentation {NS}><p:sldIdLst>{ids}</p:sldIdLst></p:presentation>"
+            )
             rels = "".join(
                 f'<Relationship Id="rIdS{n}" Type="{R}/slide" Target="slides/slide{n}.xml"/>'
                 for n in range(1, len(slides) + 1)

@@ -44,4 +44,6 @@ def test_given_file_without_rtf_header_when_extracted_then_corrupt():
 
 
 def test_given_rtf_without_text_when_extracted_then_no_blocks():
-    assert extract_rtf(rb"{\rtf1\ansi{\fonttbl{\f0 Arial;}}}", filename="e.rtf", options=ExtractOptions()).blocks == []
+    assert (
+        extract_rtf(rb"{\rtf1\ansi{\fonttbl{\f0 Arial;}}}", filename="e.rtf", options=ExtractOptions()).blocks == []
+    )

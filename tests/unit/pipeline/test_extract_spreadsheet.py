@@ -118,10 +118,16 @@ def test_given_workbook_with_sheets_when_extracted_then_one_table_per_sheet_in_o
 
 def test_given_large_sheet_when_extracted_then_it_is_split_into_blocks_without_repeating_rows():
     rows = {r: [f"r{r}", r] for r in range(1, 1202)}
-    document = extract_spreadsheet(build_xlsx([("Big", sheet_xml(rows))]), filename="b.xlsx", options=ExtractOptions())
+    document = extract_spreadsheet(
+        build_xlsx([("Big", sheet_xml(rows))]), filename="b.xlsx", options=ExtractOptions()
+    )
 
     assert [len(b.table.rows) for b in document.blocks] == [500, 500, 201]
-    assert [(b.meta["first_row"], b.meta["last_row"]) for b in document.blocks] == [(1, 500), (501, 1000), (1001, 1201)]
+    assert [(b.meta["first_row"], b.meta["last_row"]) for b in document.blocks] == [
+        (1, 500),
+        (501, 1000),
+        (1001, 1201),
+    ]
     assert document.blocks[1].table.rows[0] == ["r501", "501"]
 
 

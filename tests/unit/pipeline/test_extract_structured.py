@@ -11,7 +11,9 @@ from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptio
 
 
 def test_given_object_when_extracted_then_one_block_per_top_level_key_with_key_paths():
-    data = json.dumps({"audit": {"owner": "Ann", "controls": [{"id": "C1"}, {"id": "C2"}]}, "year": 2024.0, "tags": []})
+    data = json.dumps(
+        {"audit": {"owner": "Ann", "controls": [{"id": "C1"}, {"id": "C2"}]}, "year": 2024.0, "tags": []}
+    )
     document = extract_json(data.encode(), filename="a.json", options=ExtractOptions())
 
     assert [b.text for b in document.blocks] == [

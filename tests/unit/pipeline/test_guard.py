@@ -77,7 +77,8 @@ def test_given_a_function_when_run_isolated_then_its_result_comes_back():
 
 
 def test_given_a_stderr_without_a_descriptor_and_faulthandler_on_when_run_isolated_then_the_child_still_works(
-        monkeypatch):
+    monkeypatch,
+):
     import faulthandler
     import io
     import sys
@@ -234,6 +235,12 @@ def test_given_an_idle_event_loop_in_the_parent_when_the_child_collects_garbage_
     # A child that collected the parent's idle loop would close it and unregister its wake-up socket from the
     # epoll instance both processes share: the parent's loop would then sleep through call_soon_threadsafe.
     functions = Path(__file__).resolve().parents[3] / "functions"
-    out = subprocess.run([sys.executable, "-c", _IDLE_LOOP_SCENARIO], env={**os.environ, "PYTHONPATH": str(functions)},
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _IDLE_LOOP_SCENARIO],
+        env={**os.environ, "PYTHONPATH": str(functions)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert out.stdout.strip().splitlines()[-1] == "woken []", out.stderr

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import unicodedata
+
+import pytest
 
 from data_extract.pipeline.normalize import normalize_document, normalize_text
 from data_extract.pipeline.types import Block, Document, Table
@@ -100,7 +100,10 @@ def test_given_latin1_decoded_utf8_when_normalizing_then_the_mojibake_is_repaire
         # encoded twice over
         ("it\u00c3\u00a2\u00e2\u201a\u00ac\u00e2\u201e\u00a2s done", "it\u2019s done"),
         # Cyrillic read as cp1252
-        ("\u00d0\u00a1\u00d0\u00be\u00d0\u00bb\u00d0\u00bd\u00d1\u2020\u00d0\u00b5", "\u0421\u043e\u043b\u043d\u0446\u0435"),
+        (
+            "\u00d0\u00a1\u00d0\u00be\u00d0\u00bb\u00d0\u00bd\u00d1\u2020\u00d0\u00b5",
+            "\u0421\u043e\u043b\u043d\u0446\u0435",
+        ),
     ],
 )
 def test_given_text_decoded_with_the_wrong_codec_when_normalizing_then_ftfy_repairs_it(damaged, expected):
@@ -112,8 +115,13 @@ def test_given_text_decoded_with_the_wrong_codec_when_normalizing_then_ftfy_repa
 
 @pytest.mark.parametrize(
     "text",
-    ["S\u00c3O PAULO", "\u00c2 la carte", "Fa\u00e7ade, na\u00efve, r\u00e9sum\u00e9, \u00a3 5, \u2019quoted\u2019",
-     "\u0421\u043e\u043b\u043d\u0446\u0435 \u00d0\u00f0r", "Men\u00fa \u00d1and\u00fa"],
+    [
+        "S\u00c3O PAULO",
+        "\u00c2 la carte",
+        "Fa\u00e7ade, na\u00efve, r\u00e9sum\u00e9, \u00a3 5, \u2019quoted\u2019",
+        "\u0421\u043e\u043b\u043d\u0446\u0435 \u00d0\u00f0r",
+        "Men\u00fa \u00d1and\u00fa",
+    ],
 )
 def test_given_correct_non_ascii_text_when_normalizing_then_no_repair_is_attempted(text):
     doc = normalize_document(Document(format="txt", blocks=[Block("paragraph", text)]))

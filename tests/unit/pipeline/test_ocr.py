@@ -212,8 +212,13 @@ def test_given_an_image_read_with_low_confidence_when_extracting_then_its_page_i
     # Tesseract's confidence cannot be dialled in; the reading it would give a smudged page is.
     monkeypatch.setattr(ocr, "tesseract_available", lambda: True)
     monkeypatch.setattr(ocr, "resolve_languages", lambda requested: ocr.OcrLanguages("eng"))
-    monkeypatch.setattr(ocr, "recognise_page", lambda image, languages, timeout, dpi=None: ocr.OcrPage(
-        text="snudged vvords", confidence=0.42, word_count=2, rotation=180))
+    monkeypatch.setattr(
+        ocr,
+        "recognise_page",
+        lambda image, languages, timeout, dpi=None: ocr.OcrPage(
+            text="snudged vvords", confidence=0.42, word_count=2, rotation=180
+        ),
+    )
     buffer = io.BytesIO()
     draw_page(30).save(buffer, format="PNG")
 

@@ -21,8 +21,12 @@ needs_tesseract = pytest.mark.skipif(
     not ocr.tesseract_available(), reason="Tesseract is not installed (apt-get install tesseract-ocr)"
 )
 
-GARBLED = ["Tlie qu4rterly aud1t f0und sevcn c0ntr0l gaqs", "|n tlie treasnry paymcnt appr0val pr0ccss.",
-           "Managcmcnt agrccd t0 cl0sc cvcry gaq hy Marcli", "aud t0 rcp0rt pr0grcss t0 tlie aud1t c0mm1ttcc."]
+GARBLED = [
+    "Tlie qu4rterly aud1t f0und sevcn c0ntr0l gaqs",
+    "|n tlie treasnry paymcnt appr0val pr0ccss.",
+    "Managcmcnt agrccd t0 cl0sc cvcry gaq hy Marcli",
+    "aud t0 rcp0rt pr0grcss t0 tlie aud1t c0mm1ttcc.",
+]
 
 
 def _collapsed(text: str) -> str:
@@ -62,8 +66,10 @@ def test_given_running_text_when_judged_then_it_is_word_like_and_kept():
 
 
 def test_given_running_text_in_german_when_judged_then_it_is_kept_without_a_dictionary():
-    verdict = text_layer.judge("Hinweis: Die Weingarten-Abbildung wird auch Formoperator genannt. Eulerzahl (oder "
-                               "Euler-Charakteristik) von K ist die Summe der Zahlen.")
+    verdict = text_layer.judge(
+        "Hinweis: Die Weingarten-Abbildung wird auch Formoperator genannt. Eulerzahl (oder "
+        "Euler-Charakteristik) von K ist die Summe der Zahlen."
+    )
 
     assert not verdict.poor
 

@@ -166,10 +166,19 @@ def test_given_chunks_when_rendering_csv_then_bom_header_and_one_row_per_chunk()
     assert out.data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(out.data.decode("utf-8-sig"))))
     assert rows[0] == CSV_HEADER
-    assert rows[0] == (
-        "chunk_id,source_file,section_context,chunk_text,entity_tags,quality_score,word_count,"
-        "token_count,processing_version,warnings,pages"
-    ).split(",")
+    assert rows[0] == [
+        "chunk_id",
+        "source_file",
+        "section_context",
+        "chunk_text",
+        "entity_tags",
+        "quality_score",
+        "word_count",
+        "token_count",
+        "processing_version",
+        "warnings",
+        "pages",
+    ]
     body = rows[1:]
     assert [r[0] for r in body] == [c.id for c in chunks]
     assert [r[3] for r in body] == [c.text for c in chunks]  # multi-line table text survives quoting

@@ -44,7 +44,9 @@ def _cell_rows(table: Table) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in table.rows]
 
 
-def _table_rows(top: float, rows: list[list[str]], *, leading: float = 16.0, columns: list[float] = COLUMNS) -> list[Text]:
+def _table_rows(
+    top: float, rows: list[list[str]], *, leading: float = 16.0, columns: list[float] = COLUMNS
+) -> list[Text]:
     items = []
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
@@ -93,8 +95,11 @@ def test_given_a_booktabs_table_when_extracted_then_rows_and_header_come_back():
     top = 600.0
     items = _prose(700) + _table_rows(top, ROWS)
     # Top rule, a rule under the header, bottom rule: no vertical rules at all.
-    items += [Line(70, top + 14, 480, top + 14, 1.2), Line(70, top - 5, 480, top - 5, 0.6),
-              Line(70, top - 16 * len(ROWS) + 10, 480, top - 16 * len(ROWS) + 10, 1.2)]
+    items += [
+        Line(70, top + 14, 480, top + 14, 1.2),
+        Line(70, top - 5, 480, top - 5, 0.6),
+        Line(70, top - 16 * len(ROWS) + 10, 480, top - 16 * len(ROWS) + 10, 1.2),
+    ]
     tables = _tables(_extract(build_pdf([Page(items=items)])))
     assert len(tables) == 1
     assert _cell_rows(tables[0]) == ROWS
@@ -125,9 +130,16 @@ def test_given_a_table_aligned_by_whitespace_only_when_extracted_then_columns_ar
 def test_given_a_header_spanning_two_columns_when_extracted_then_it_is_one_cell_with_a_span():
     top = 600.0
     items = _prose(700) + [Text(262, top + 16, "Revenue (EUR m)")]
-    items += _table_rows(top, [["Segment", "", "2022", "2023"], ["Retail", "", "410", "455"],
-                              ["Wholesale", "", "220", "231"], ["Online", "", "98", "140"]],
-                         columns=[72.0, 200.0, 262.0, 330.0])
+    items += _table_rows(
+        top,
+        [
+            ["Segment", "", "2022", "2023"],
+            ["Retail", "", "410", "455"],
+            ["Wholesale", "", "220", "231"],
+            ["Online", "", "98", "140"],
+        ],
+        columns=[72.0, 200.0, 262.0, 330.0],
+    )
     tables = _tables(_extract(build_pdf([Page(items=items)])))
     assert len(tables) == 1
     spanning = [cell for cell in tables[0].cells if cell.text == "Revenue (EUR m)"]
@@ -143,8 +155,12 @@ def test_given_a_cell_wrapped_over_two_lines_when_extracted_then_it_is_one_cell(
     items += [Text(72, top - 4 * 16, "Travel"), Text(230, top - 4 * 16, "98"), Text(330, top - 4 * 16, "140")]
     tables = _tables(_extract(build_pdf([Page(items=items)])))
     assert len(tables) == 1
-    assert _cell_rows(tables[0]) == [["Cost type", "2022", "2023"], ["Staff", "410", "455"],
-                                     ["Total operating expenses", "1,220", "1,231"], ["Travel", "98", "140"]]
+    assert _cell_rows(tables[0]) == [
+        ["Cost type", "2022", "2023"],
+        ["Staff", "410", "455"],
+        ["Total operating expenses", "1,220", "1,231"],
+        ["Travel", "98", "140"],
+    ]
 
 
 def test_given_a_caption_above_a_table_when_extracted_then_it_is_the_caption_not_a_row():
@@ -160,15 +176,21 @@ def test_given_a_caption_above_a_table_when_extracted_then_it_is_the_caption_not
 
 def test_given_a_table_continued_on_the_next_page_when_extracted_then_the_second_part_names_the_first():
     first = _prose(700) + _table_rows(600, ROWS) + [Text(300, 40, "1")]
-    second = [Text(72, 760, "Annual report 2023")] + _table_rows(700, [["Centre", "700", "720", "731"],
-                                                                       ["Overseas", "310", "330", "365"],
-                                                                       ["Other", "12", "15", "19"]])
+    second = [Text(72, 760, "Annual report 2023")] + _table_rows(
+        700, [["Centre", "700", "720", "731"], ["Overseas", "310", "330", "365"], ["Other", "12", "15", "19"]]
+    )
     document = _extract(build_pdf([Page(items=first), Page(items=second)]))
     assign_table_ids(document)
     payload = tables_payload(document)
     assert [(t["table_id"], t["page"], t["continued_from"]) for t in payload] == [("t1", 1, None), ("t2", 2, "t1")]
-    assert payload[1]["cells"][0] == {"row": 0, "col": 0, "row_span": 1, "col_span": 1, "text": "Centre",
-                                      "header": False}
+    assert payload[1]["cells"][0] == {
+        "row": 0,
+        "col": 0,
+        "row_span": 1,
+        "col_span": 1,
+        "text": "Centre",
+        "header": False,
+    }
 
 
 def test_given_prose_with_a_page_number_and_a_running_header_when_extracted_then_no_table():
@@ -184,10 +206,20 @@ def test_given_prose_with_a_page_number_and_a_running_header_when_extracted_then
 
 
 def test_given_two_columns_of_prose_when_extracted_then_they_are_not_a_table():
-    left = ["Controls were tested on a sample", "of transactions drawn from each", "quarter of the financial year and",
-            "the results were documented in", "the working papers of the audit."]
-    right = ["Exceptions were followed up with", "the owners of the controls, who", "explained the cause and agreed",
-             "on actions to prevent the same", "exception from happening again."]
+    left = [
+        "Controls were tested on a sample",
+        "of transactions drawn from each",
+        "quarter of the financial year and",
+        "the results were documented in",
+        "the working papers of the audit.",
+    ]
+    right = [
+        "Exceptions were followed up with",
+        "the owners of the controls, who",
+        "explained the cause and agreed",
+        "on actions to prevent the same",
+        "exception from happening again.",
+    ]
     items = [Text(72, 700 - i * 14, line) for i, line in enumerate(left)]
     items += [Text(320, 700 - i * 14, line) for i, line in enumerate(right)]
     assert _tables(_extract(build_pdf([Page(items=items)]))) == []
@@ -286,8 +318,11 @@ def test_given_cells_drawn_as_stroked_boxes_around_their_text_when_extracted_the
     top, leading = 600.0, 20.0
     items = _prose(700) + _table_rows(top, ROWS, leading=leading, columns=[c + 4 for c in COLUMNS])
     xs = [*COLUMNS, 530.0]
-    boxes = [_box(xs[c], top - 6 - r * leading, xs[c + 1], top + 14 - r * leading)
-             for r in range(len(ROWS)) for c in range(len(COLUMNS))]
+    boxes = [
+        _box(xs[c], top - 6 - r * leading, xs[c + 1], top + 14 - r * leading)
+        for r in range(len(ROWS))
+        for c in range(len(COLUMNS))
+    ]
     tables = _tables(_extract(_with_drawings(items, boxes)))
     assert len(tables) == 1
     assert _cell_rows(tables[0]) == ROWS
@@ -297,7 +332,9 @@ def test_given_check_boxes_in_a_table_aligned_by_whitespace_when_extracted_then_
     rows = [["Item", "Yes", "No"], ["Power", "", ""], ["Water", "", ""], ["Phone", "", ""], ["Heating", "", ""]]
     items = _prose(700) + _table_rows(600, rows)
     # A square check box under each answer column of every body row.
-    boxes = [_box(COLUMNS[c] + 2, 600 - r * 16 - 1, COLUMNS[c] + 10, 600 - r * 16 + 7) for r in range(1, 5) for c in (1, 2)]
+    boxes = [
+        _box(COLUMNS[c] + 2, 600 - r * 16 - 1, COLUMNS[c] + 10, 600 - r * 16 + 7) for r in range(1, 5) for c in (1, 2)
+    ]
     labels = [Text(COLUMNS[3], 600 - r * 16, f"note {r}") for r in range(1, 5)]
     unticked = _tables(_extract(_with_drawings(items + labels, [])))
     tables = _tables(_extract(_with_drawings(items + labels, boxes)))

@@ -45,8 +45,9 @@ def test_given_the_embedding_search_when_compared_with_the_exact_one_then_it_fin
     result = topics.lsa_topics(matrix, np.arange(matrix.shape[1]).astype(str), options)
 
     exact = _pairs(similarity.pairs_above(matrix, 0.8))
-    found = _pairs(similarity.pairs_above_via_embedding(matrix, result.vectors, 0.8, candidates_per_row=40,
-                                                        embedding_floor=0.7))
+    found = _pairs(
+        similarity.pairs_above_via_embedding(matrix, result.vectors, 0.8, candidates_per_row=40, embedding_floor=0.7)
+    )
 
     assert found.keys() <= exact.keys()  # verified exactly: never a false pair
     assert len(found.keys() & exact.keys()) >= 0.95 * len(exact)
@@ -54,8 +55,9 @@ def test_given_the_embedding_search_when_compared_with_the_exact_one_then_it_fin
 
 
 def test_given_pairs_when_each_node_keeps_its_top_k_then_the_strongest_neighbours_stay():
-    pairs = similarity.PairSet(np.array([0, 0, 0, 1]), np.array([1, 2, 3, 2]),
-                               np.array([0.9, 0.8, 0.75, 0.95], dtype=np.float32))
+    pairs = similarity.PairSet(
+        np.array([0, 0, 0, 1]), np.array([1, 2, 3, 2]), np.array([0.9, 0.8, 0.75, 0.95], dtype=np.float32)
+    )
 
     kept = similarity.top_k_per_node(pairs, 1)
 
@@ -64,6 +66,7 @@ def test_given_pairs_when_each_node_keeps_its_top_k_then_the_strongest_neighbour
 
 
 # ---------------------------------------------------------------- near-duplicate quality
+
 
 def _edit(text: str, rng: random.Random, kind: str, extra: str) -> str:
     sentences = re.split(r"(?<=[.!?])\s+", text)
@@ -128,9 +131,13 @@ def test_given_planted_near_duplicates_when_analysed_then_precision_and_recall_m
 def test_given_a_file_uploaded_twice_when_analysed_then_its_chunks_always_group_with_their_twins():
     text = "Quarterly numbers: 1200 4500 7800 9100"  # no vocabulary at all: only the identical text can tell
     prose = "The treasury team reconciled every bank account at month end and reported the differences."
-    chunks = [SemanticChunk("a1", text, "a.txt"), SemanticChunk("a2", prose, "a.txt"),
-              SemanticChunk("b1", text, "copy/a.txt"), SemanticChunk("b2", prose, "copy/a.txt"),
-              SemanticChunk("c1", "Completely different words about football grounds and seasons.", "c.txt")]
+    chunks = [
+        SemanticChunk("a1", text, "a.txt"),
+        SemanticChunk("a2", prose, "a.txt"),
+        SemanticChunk("b1", text, "copy/a.txt"),
+        SemanticChunk("b2", prose, "copy/a.txt"),
+        SemanticChunk("c1", "Completely different words about football grounds and seasons.", "c.txt"),
+    ]
 
     groups = analyze(chunks, SemanticOptions(min_quality=0.9)).summary["similarity"]["duplicate_groups"]
 
@@ -138,6 +145,7 @@ def test_given_a_file_uploaded_twice_when_analysed_then_its_chunks_always_group_
 
 
 # ---------------------------------------------------------------- topics, clusters, options
+
 
 def test_given_corpus_chunks_when_analysed_then_topics_clusters_and_statistics_are_filled(corpus):
     chunks = list(corpus_chunks(corpus))
@@ -153,16 +161,20 @@ def test_given_corpus_chunks_when_analysed_then_topics_clusters_and_statistics_a
     assert len(summary["clusters"]["assignments"]) == len(chunks)
     stats = summary["similarity"]["statistics"]
     assert 0.0 <= stats["min"] <= stats["median"] <= stats["max"] <= 1.0
-    assert stats["sampled"] is False and stats["n_samples"] == summary["summary"]["analysed_chunks"] * (
-        summary["summary"]["analysed_chunks"] - 1) // 2
+    assert (
+        stats["sampled"] is False
+        and stats["n_samples"]
+        == summary["summary"]["analysed_chunks"] * (summary["summary"]["analysed_chunks"] - 1) // 2
+    )
 
 
 def test_given_options_when_changed_then_the_analysis_follows_them(corpus):
     chunks = list(corpus_chunks(corpus))[:300]
 
     base = analyze(chunks, SemanticOptions(min_quality=0.0)).summary
-    small = analyze(chunks, SemanticOptions(min_quality=0.0, max_features=200, ngram_range=(1, 1),
-                                            n_components=7, n_clusters=4)).summary
+    small = analyze(
+        chunks, SemanticOptions(min_quality=0.0, max_features=200, ngram_range=(1, 1), n_components=7, n_clusters=4)
+    ).summary
     # max_df 1.0 too: "the" is in nearly every chunk, and the default max_df of 0.95 would drop it anyway.
     keep_stop_words = analyze(chunks, SemanticOptions(min_quality=0.0, stop_words=None, max_df=1.0)).summary
 
@@ -189,19 +201,32 @@ def test_given_chunks_without_vocabulary_when_analysed_then_the_summary_says_so(
 
 # ---------------------------------------------------------------- quality
 
+
 def test_given_texts_when_scored_then_clean_prose_beats_noise_and_tiny_text_is_for_review():
-    prose = chunk_quality("The committee approved the budget after a short discussion. Members asked about the "
-                          "travel costs and the new hires. The chair promised a report next month.")
-    noise = chunk_quality("#### $$$$ %%%% &&&& **** @@@@ !!!! ~~~~ ^^^^ ++++ ==== |||| //// \\\\\\\\ ;;;; :::: "
-                          "<<<< >>>> [[[[ ]]]] {{{{ }}}}")
+    prose = chunk_quality(
+        "The committee approved the budget after a short discussion. Members asked about the "
+        "travel costs and the new hires. The chair promised a report next month."
+    )
+    noise = chunk_quality(
+        "#### $$$$ %%%% &&&& **** @@@@ !!!! ~~~~ ^^^^ ++++ ==== |||| //// \\\\\\\\ ;;;; :::: "
+        "<<<< >>>> [[[[ ]]]] {{{{ }}}}"
+    )
     tiny = chunk_quality("ok")
 
     assert prose["quality_score"] > 0.5 and prose["quality_flag"] in {"high", "medium"}
     assert noise["quality_score"] < 0.3 and noise["quality_flag"] in {"low", "review"}
     assert tiny["quality_flag"] == "review"
-    assert set(prose["readability"]) >= {"flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog",
-                                         "smog_index", "coleman_liau_index", "automated_readability_index",
-                                         "linsear_write_formula", "syllable_count", "lexical_diversity"}
+    assert set(prose["readability"]) >= {
+        "flesch_reading_ease",
+        "flesch_kincaid_grade",
+        "gunning_fog",
+        "smog_index",
+        "coleman_liau_index",
+        "automated_readability_index",
+        "linsear_write_formula",
+        "syllable_count",
+        "lexical_diversity",
+    }
     assert chunk_quality("The plan.", skip_readability=True)["readability"] is None
 
 
@@ -220,6 +245,7 @@ def test_given_a_minimum_quality_when_analysed_then_low_chunks_are_flagged_and_l
 
 # ---------------------------------------------------------------- artifacts and determinism
 
+
 def test_given_the_same_chunks_and_options_when_analysed_twice_then_every_byte_is_the_same(corpus):
     chunks = synthetic_chunks(corpus, 400, seed=9)
     options = SemanticOptions(report_format="html", graph_format="csv")
@@ -234,11 +260,18 @@ def test_given_the_same_chunks_and_options_when_analysed_twice_then_every_byte_i
 @pytest.mark.parametrize(("report_format", "graph_format"), [("json", "json"), ("csv", "csv"), ("html", "dot")])
 def test_given_report_and_graph_formats_when_rendered_then_each_artifact_has_its_format(report_format, graph_format):
     text = "The audit found that the access reviews were done on time and documented in the ticket system."
-    chunks = [SemanticChunk("x1", text, "a.txt"), SemanticChunk("x2", text + " Reviewed.", "b.txt"),
-              SemanticChunk("x3", "Football seasons at Carrow Road were long and the crowds were loud.", "c.txt")]
+    chunks = [
+        SemanticChunk("x1", text, "a.txt"),
+        SemanticChunk("x2", text + " Reviewed.", "b.txt"),
+        SemanticChunk("x3", "Football seasons at Carrow Road were long and the crowds were loud.", "c.txt"),
+    ]
 
-    artifacts = {a.artifact_type: a for a in analyze(chunks, SemanticOptions(
-        min_quality=0.0, report_format=report_format, graph_format=graph_format)).artifacts}
+    artifacts = {
+        a.artifact_type: a
+        for a in analyze(
+            chunks, SemanticOptions(min_quality=0.0, report_format=report_format, graph_format=graph_format)
+        ).artifacts
+    }
 
     assert json.loads(artifacts["summary"].data)["summary"]["total_chunks"] == 3
     assert artifacts["report"].name == f"semantic_report.{report_format}"
@@ -256,6 +289,7 @@ def test_given_report_and_graph_formats_when_rendered_then_each_artifact_has_its
 
 
 # ---------------------------------------------------------------- the fast paths agree with the plain ones
+
 
 def test_given_a_planted_neighbourhood_when_searched_through_the_embedding_then_it_equals_the_full_ranking():
     """The tiled upper-triangle search keeps, for each row, the same best k neighbours as ranking every full row
@@ -283,8 +317,9 @@ def test_given_a_planted_neighbourhood_when_searched_through_the_embedding_then_
     saved = similarity.EMBEDDING_TILE_ROWS, similarity.EMBEDDING_TILE_COLUMNS
     try:  # tiles smaller than the corpus, so that rows and columns span several
         similarity.EMBEDDING_TILE_ROWS, similarity.EMBEDDING_TILE_COLUMNS = 64, 256
-        found = _pairs(similarity.pairs_above_via_embedding(matrix, embedding, 0.6, candidates_per_row=k,
-                                                            embedding_floor=floor))
+        found = _pairs(
+            similarity.pairs_above_via_embedding(matrix, embedding, 0.6, candidates_per_row=k, embedding_floor=floor)
+        )
     finally:
         similarity.EMBEDDING_TILE_ROWS, similarity.EMBEDDING_TILE_COLUMNS = saved
 
@@ -304,9 +339,15 @@ def test_given_ten_thousand_chunks_when_searched_through_the_embedding_then_reca
     vectors = topics.lsa_topics(matrix, np.arange(matrix.shape[1]).astype(str), options).vectors
 
     exact = _pairs(similarity.pairs_above(matrix, options.related_threshold))
-    found = _pairs(similarity.pairs_above_via_embedding(
-        matrix, vectors, options.related_threshold, candidates_per_row=options.embedding_candidates,
-        embedding_floor=options.related_threshold - options.embedding_margin))
+    found = _pairs(
+        similarity.pairs_above_via_embedding(
+            matrix,
+            vectors,
+            options.related_threshold,
+            candidates_per_row=options.embedding_candidates,
+            embedding_floor=options.related_threshold - options.embedding_margin,
+        )
+    )
 
     assert len(exact) > 1000
     assert found.keys() <= exact.keys()
@@ -315,12 +356,23 @@ def test_given_ten_thousand_chunks_when_searched_through_the_embedding_then_reca
 
 def _tricky_texts(corpus) -> list[str]:
     texts = [c.text for c in corpus_chunks(corpus)] + [c.text for c in synthetic_chunks(corpus, 1500, seed=4)]
-    texts += ["", "   \n\t ", "ok", "A.", "Heading\nLine two!\n  indented list item  \t\n", "aaaa aaaa bbbb",
-              "$$$$ #### @@@@ %%%% " * 20, "x" * 300, "snake_case_words and_more __init__", "Zero\u200bwidth",
-              "tab\tend\t \nwindows line\r\nnext\rcarriage\x0bvertical\x0cform\u2028sep\u00a0nbsp.",
-              "Émile naïve café\u0301 — “quoted” ’tis 1200 4500", "emoji \U0001F600 astral \U00010348 text " * 5,
-              "lone \ud800 surrogate text that is long enough to count its entropy " * 3,
-              "The Cat sat on the mat. It was fun! Was it? " * 30]
+    texts += [
+        "",
+        "   \n\t ",
+        "ok",
+        "A.",
+        "Heading\nLine two!\n  indented list item  \t\n",
+        "aaaa aaaa bbbb",
+        "$$$$ #### @@@@ %%%% " * 20,
+        "x" * 300,
+        "snake_case_words and_more __init__",
+        "Zero\u200bwidth",
+        "tab\tend\t \nwindows line\r\nnext\rcarriage\x0bvertical\x0cform\u2028sep\u00a0nbsp.",
+        "Émile naïve café\u0301 — “quoted” ’tis 1200 4500",
+        "emoji \U0001f600 astral \U00010348 text " * 5,
+        "lone \ud800 surrogate text that is long enough to count its entropy " * 3,
+        "The Cat sat on the mat. It was fun! Was it? " * 30,
+    ]
     return texts
 
 
@@ -372,11 +424,22 @@ def test_given_corpus_chunks_when_vectorized_then_the_matrix_is_scikit_learns_wi
     options = SemanticOptions()
     chunks = [c.text for c in corpus_chunks(corpus)][:600]
     ours = vectorize.tfidf(chunks, options)
-    reference = TfidfVectorizer(max_features=options.max_features, ngram_range=options.ngram_range, min_df=ours.min_df,
-                                max_df=ours.max_df, sublinear_tf=True, stop_words="english", lowercase=True,
-                                strip_accents="unicode", token_pattern=vectorize.TOKEN_PATTERN, dtype=np.float32)
+    reference = TfidfVectorizer(
+        max_features=options.max_features,
+        ngram_range=options.ngram_range,
+        min_df=ours.min_df,
+        max_df=ours.max_df,
+        sublinear_tf=True,
+        stop_words="english",
+        lowercase=True,
+        strip_accents="unicode",
+        token_pattern=vectorize.TOKEN_PATTERN,
+        dtype=np.float32,
+    )
     expected = reference.fit_transform(chunks).tocsr()
     expected.sort_indices()
     assert ours.terms.tolist() == reference.get_feature_names_out().tolist()
-    assert np.array_equal(ours.matrix.indptr, expected.indptr) and np.array_equal(ours.matrix.indices, expected.indices)
+    assert np.array_equal(ours.matrix.indptr, expected.indptr) and np.array_equal(
+        ours.matrix.indices, expected.indices
+    )
     assert np.array_equal(ours.matrix.data, expected.data)

@@ -32,11 +32,13 @@ def _only_table(document: Document) -> Table:
 
 
 def test_given_docx_with_grid_span_and_vertical_merge_when_extracted_then_cells_carry_spans():
-    body = _table([
-        [_cell(_p("Region"), '<w:vMerge w:val="restart"/>'), _cell(_p("Revenue"), '<w:gridSpan w:val="2"/>')],
-        [_cell(_p(""), "<w:vMerge/>"), _cell(_p("2022")), _cell(_p("2023"))],
-        [_cell(_p("North")), _cell(_p("410")), _cell(_p("455"))],
-    ])
+    body = _table(
+        [
+            [_cell(_p("Region"), '<w:vMerge w:val="restart"/>'), _cell(_p("Revenue"), '<w:gridSpan w:val="2"/>')],
+            [_cell(_p(""), "<w:vMerge/>"), _cell(_p("2022")), _cell(_p("2023"))],
+            [_cell(_p("North")), _cell(_p("410")), _cell(_p("455"))],
+        ]
+    )
     table = _only_table(extract_docx(build_docx(body), filename="t.docx", options=ExtractOptions()))
     spans = _spans(table)
     assert spans["Region"] == (0, 0, 2, 1)
@@ -49,9 +51,13 @@ def test_given_docx_with_grid_span_and_vertical_merge_when_extracted_then_cells_
 
 def test_given_xlsx_with_merged_ranges_when_extracted_then_cells_carry_spans():
     xml = sheet_xml({1: ["Region", "Revenue", None], 2: [None, "2022", "2023"], 3: ["North", 410, 455]}, "A1:C3")
-    xml = xml.replace("</sheetData>", '</sheetData><mergeCells count="2"><mergeCell ref="B1:C1"/>'
-                      '<mergeCell ref="A1:A2"/></mergeCells>')
-    table = _only_table(extract_spreadsheet(build_xlsx([("Sales", xml)]), filename="t.xlsx", options=ExtractOptions()))
+    xml = xml.replace(
+        "</sheetData>",
+        '</sheetData><mergeCells count="2"><mergeCell ref="B1:C1"/><mergeCell ref="A1:A2"/></mergeCells>',
+    )
+    table = _only_table(
+        extract_spreadsheet(build_xlsx([("Sales", xml)]), filename="t.xlsx", options=ExtractOptions())
+    )
     spans = _spans(table)
     assert spans["Region"] == (0, 0, 2, 1)
     assert spans["Revenue"] == (0, 1, 1, 2)
@@ -83,8 +89,8 @@ def test_given_pptx_table_with_grid_span_when_extracted_then_cells_carry_spans()
         '<a:tbl><a:tblPr firstRow="1"/>'
         '<a:tr><a:tc gridSpan="2"><a:txBody><a:bodyPr/><a:p><a:r><a:t>Revenue</a:t></a:r></a:p></a:txBody></a:tc>'
         '<a:tc hMerge="1"><a:txBody><a:bodyPr/><a:p/></a:txBody></a:tc></a:tr>'
-        '<a:tr><a:tc><a:txBody><a:bodyPr/><a:p><a:r><a:t>410</a:t></a:r></a:p></a:txBody></a:tc>'
-        '<a:tc><a:txBody><a:bodyPr/><a:p><a:r><a:t>455</a:t></a:r></a:p></a:txBody></a:tc></a:tr>'
+        "<a:tr><a:tc><a:txBody><a:bodyPr/><a:p><a:r><a:t>410</a:t></a:r></a:p></a:txBody></a:tc>"
+        "<a:tc><a:txBody><a:bodyPr/><a:p><a:r><a:t>455</a:t></a:r></a:p></a:txBody></a:tc></a:tr>"
         "</a:tbl></a:graphicData></a:graphic></p:graphicFrame>"
     )
     table = _only_table(extract_pptx(build_pptx([slide_xml(frame)]), filename="t.pptx", options=ExtractOptions()))
@@ -106,10 +112,19 @@ def test_given_odt_table_with_spanned_cells_when_extracted_then_cells_carry_span
 
 
 def _document_with_tables() -> Document:
-    first = Table(rows=[["Region", "Revenue", ""], ["North", "410", "455"]],
-                  cells=[TableCell(0, 0, "Region", header=True), TableCell(0, 1, "Revenue", col_span=2, header=True),
-                         TableCell(1, 0, "North"), TableCell(1, 1, "410"), TableCell(1, 2, "455")],
-                  header_rows=1, caption="Table 1: Revenue", bbox=(72.0, 500.0, 480.0, 600.0))
+    first = Table(
+        rows=[["Region", "Revenue", ""], ["North", "410", "455"]],
+        cells=[
+            TableCell(0, 0, "Region", header=True),
+            TableCell(0, 1, "Revenue", col_span=2, header=True),
+            TableCell(1, 0, "North"),
+            TableCell(1, 1, "410"),
+            TableCell(1, 2, "455"),
+        ],
+        header_rows=1,
+        caption="Table 1: Revenue",
+        bbox=(72.0, 500.0, 480.0, 600.0),
+    )
     second = Table(rows=[["South", "980", "1,015"]], continues_previous=True)
     blocks = [
         Block(kind="paragraph", text="Revenue grew in every region this year.", page=1),
@@ -122,8 +137,14 @@ def _document_with_tables() -> Document:
 def _render(options: OutputOptions) -> dict[str, bytes]:
     document = normalize_document(_document_with_tables())
     chunks = chunk_document(document, source_key="k", chunk_size=512, overlap=0)
-    files = render_outputs(chunks, document=document, source_path="reports/r.pdf", file_hash="h", options=options,
-                           processing_timestamp="2024-01-01T00:00:00Z")
+    files = render_outputs(
+        chunks,
+        document=document,
+        source_path="reports/r.pdf",
+        file_hash="h",
+        options=options,
+        processing_timestamp="2024-01-01T00:00:00Z",
+    )
     return {f.name: f.data for f in files}
 
 

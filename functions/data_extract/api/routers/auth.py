@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 
@@ -26,27 +26,40 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 def _expires(exp: int) -> datetime:
-    return datetime.fromtimestamp(exp, tz=timezone.utc)
+    return datetime.fromtimestamp(exp, tz=UTC)
 
 
 def _set_cookie(response: Response, request: Request, token: str, ttl: int) -> None:
-    response.set_cookie(SESSION_COOKIE_NAME, token, max_age=ttl, path="/", httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        SESSION_COOKIE_NAME,
+        token,
+        max_age=ttl,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def _clear_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(SESSION_COOKIE_NAME, path="/", httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")
+    response.delete_cookie(
+        SESSION_COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
 
 
 class Unauthorized(JobError):
     status_code = 401
 
 
-@router.post("/session", response_model=SessionStatusResponse, summary="Log in with the API key",
-             responses=error_responses(400, 401, 422))
-def login(body: LoginRequest, request: Request, response: Response, store: StoreDep,
-          settings: SettingsDep) -> SessionStatusResponse:
+@router.post(
+    "/session",
+    response_model=SessionStatusResponse,
+    summary="Log in with the API key",
+    responses=error_responses(400, 401, 422),
+)
+def login(
+    body: LoginRequest, request: Request, response: Response, store: StoreDep, settings: SettingsDep
+) -> SessionStatusResponse:
     if not auth_enabled():
         _clear_cookie(response, request)
         return SessionStatusResponse(authenticated=True, api_key_configured=False, expires_at=None)

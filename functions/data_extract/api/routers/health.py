@@ -43,7 +43,9 @@ def health(
     table_ok = store.table.reachable()
     bucket_ok = store.objects.reachable()
     work = _depth(store, store.queues.work_url)
-    problems = [name for name, ok in (("table", table_ok), ("bucket", bucket_ok), ("work_queue", work.reachable)) if not ok]
+    problems = [
+        name for name, ok in (("table", table_ok), ("bucket", bucket_ok), ("work_queue", work.reachable)) if not ok
+    ]
     status = "ok" if not problems else "error"
     if not detailed:
         return HealthResponse(status=status, ready=not problems, timestamp=utc_now())

@@ -29,20 +29,33 @@ from data_extract.jobs.errors import BadRequest, PayloadTooLarge, Unprocessable,
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated])
 
 # Boolean option fields, and the alias of one of them (`semantic`).
-FORM_BOOLEANS = frozenset({name for name, f in JobOptions.model_fields.items() if f.annotation in (bool, bool | None)}
-                          | {"semantic"})
+FORM_BOOLEANS = frozenset(
+    {name for name, f in JobOptions.model_fields.items() if f.annotation in (bool, bool | None)} | {"semantic"}
+)
 
 _MULTIPART_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["files"],
     "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                  "description": "one part per file; the part's filename may be a relative path (dir/a.pdf)"},
-        **{name: {"type": "string", "description": (field.description or f"same meaning as the JSON field '{name}'")
-                  + (" (form booleans: 1/true/yes/on or 0/false/no/off)" if name in FORM_BOOLEANS else "")}
-           for name, field in JobOptions.model_fields.items() if name != "source_files"},
-        "source_files": {"type": "array", "items": {"type": "string"},
-                         "description": "repeatable: process only these of the uploaded relative paths"},
+        "files": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "one part per file; the part's filename may be a relative path (dir/a.pdf)",
+        },
+        **{
+            name: {
+                "type": "string",
+                "description": (field.description or f"same meaning as the JSON field '{name}'")
+                + (" (form booleans: 1/true/yes/on or 0/false/no/off)" if name in FORM_BOOLEANS else ""),
+            }
+            for name, field in JobOptions.model_fields.items()
+            if name != "source_files"
+        },
+        "source_files": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "repeatable: process only these of the uploaded relative paths",
+        },
         **LEGACY_ALIAS_SCHEMA,
     },
     "description": "Empty fields mean 'not given' (preset='' runs the applied default preset).",
@@ -70,14 +83,22 @@ def _form_boolean(name: str, value: str) -> bool:
         return True
     if text in _FORM_FALSE:
         return False
-    raise Unprocessable([{"loc": ["body", name], "type": "bool_parsing",
-                          "msg": f"Form boolean '{name}' must be 1/true/yes/on or 0/false/no/off, got {value!r}"}])
+    raise Unprocessable(
+        [
+            {
+                "loc": ["body", name],
+                "type": "bool_parsing",
+                "msg": f"Form boolean '{name}' must be 1/true/yes/on or 0/false/no/off, got {value!r}",
+            }
+        ]
+    )
 
 
 def _validation_error(exc: ValidationError) -> Unprocessable:
     # The same shape FastAPI gives its own validation errors.
-    return Unprocessable([{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                          for e in exc.errors(include_url=False)])
+    return Unprocessable(
+        [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
+    )
 
 
 async def _read_upload(part: UploadFile, name: str, settings) -> bytes:
@@ -102,13 +123,15 @@ def _causes(exc: BaseException | None):
 async def _parse_multipart(request: Request, settings, store) -> tuple[JobOptions, submit.ResolvedInputs, dict]:
     try:
         form = await request.form(max_files=settings.api_max_upload_files + 1, max_fields=1000)
-    except Exception as exc:  # noqa: BLE001 - the multipart parser's errors are client errors
+    except Exception as exc:
         if "Too many files" in str(exc):
             raise PayloadTooLarge(f"Upload file count exceeds limit ({settings.api_max_upload_files}).") from None
         if any("Maximum header size exceeded" in str(cause) for cause in _causes(exc)):
             # A part's header line holds its file name; only an absurdly long name makes it this large.
-            raise BadRequest("Malformed multipart body: a part's header is longer than 4 KB. File names (with "
-                             "their path) may be at most 900 bytes in UTF-8.") from None
+            raise BadRequest(
+                "Malformed multipart body: a part's header is longer than 4 KB. File names (with "
+                "their path) may be at most 900 bytes in UTF-8."
+            ) from None
         raise BadRequest(f"Malformed multipart body: {exc}") from None
     fields: dict[str, Any] = {}
     parts: list[UploadFile] = []
@@ -145,9 +168,20 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
         data = await _read_upload(part, rel, settings)
         total += len(data)
         if total > settings.api_max_upload_total_bytes:
-            raise PayloadTooLarge(f"Total upload payload exceeds limit ({settings.api_max_upload_total_bytes} bytes).")
-        files.append(submit.InputFile(rel, store.objects.bucket, "", len(data), hashlib.sha256(data).hexdigest(),
-                                      data=data, content_type=part.content_type or "application/octet-stream"))
+            raise PayloadTooLarge(
+                f"Total upload payload exceeds limit ({settings.api_max_upload_total_bytes} bytes)."
+            )
+        files.append(
+            submit.InputFile(
+                rel,
+                store.objects.bucket,
+                "",
+                len(data),
+                hashlib.sha256(data).hexdigest(),
+                data=data,
+                content_type=part.content_type or "application/octet-stream",
+            )
+        )
     if not files:
         raise BadRequest("No usable file names in the upload")
     if options.source_files:
@@ -157,8 +191,11 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
             raise BadRequest(f"source_files not among the uploaded files: {', '.join(missing[:20])}")
         files = [f for f in files if f.rel_path in wanted]
     inputs = submit.ResolvedInputs(submit.dedupe_inputs(files), "upload")
-    payload = {**options.model_dump(mode="json", exclude={"password"}), "input_path": "upload",
-               "uploaded_files": [f.rel_path for f in inputs.files]}
+    payload = {
+        **options.model_dump(mode="json", exclude={"password"}),
+        "input_path": "upload",
+        "uploaded_files": [f.rel_path for f in inputs.files],
+    }
     return options, inputs, payload
 
 
@@ -168,12 +205,21 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
     response_model=EnqueueJobResponse,
     summary="Queue a new processing job",
     description="JSON `ProcessJobRequest` (input_path or upload_id) or multipart/form-data with `files` parts. "
-                "202 for a new job; 200 with the existing job's real status for an idempotent replay.",
+    "202 for a new job; 200 with the existing job's real status for an idempotent replay.",
     openapi_extra=_PROCESS_OPENAPI,
-    responses={200: {"model": EnqueueJobResponse, "description": "idempotent replay of an earlier submission",
-                     "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
-                                                         "description": "set on replays only"}}},
-               **error_responses(400, 401, 409, 413, 415, 422, 503)},
+    responses={
+        200: {
+            "model": EnqueueJobResponse,
+            "description": "idempotent replay of an earlier submission",
+            "headers": {
+                "Idempotent-Replayed": {
+                    "schema": {"type": "string", "enum": ["true"]},
+                    "description": "set on replays only",
+                }
+            },
+        },
+        **error_responses(400, 401, 409, 413, 415, 422, 503),
+    },
 )
 async def process_job(
     request: Request,
@@ -195,14 +241,14 @@ async def process_job(
             req = ProcessJobRequest.model_validate_json(body or b"{}")
         except ValidationError as exc:
             raise _validation_error(exc) from None
-        options = JobOptions.model_validate(req.model_dump(exclude={"input_path", "upload_id"},
-                                                           exclude_unset=True))
+        options = JobOptions.model_validate(req.model_dump(exclude={"input_path", "upload_id"}, exclude_unset=True))
         source = {"upload_id": req.upload_id} if req.upload_id else {"input_path": req.input_path}
 
         def resolve() -> submit.ResolvedInputs:
             if req.upload_id:
                 return submit.resolve_upload_id(store, settings, req.upload_id)
             return submit.resolve_input_path(store, settings, req.input_path or "", options)
+
         payload = req.model_dump(mode="json", exclude={"password"})
     else:
         raise UnsupportedMediaType("Send application/json or multipart/form-data.")
@@ -218,8 +264,9 @@ async def process_job(
     return EnqueueJobResponse(job_id=outcome.job_id, status=outcome.status)
 
 
-@router.get("", response_model=list[JobSummary], summary="List jobs, newest first",
-            responses=error_responses(401, 422))
+@router.get(
+    "", response_model=list[JobSummary], summary="List jobs, newest first", responses=error_responses(401, 422)
+)
 def list_jobs(
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -231,8 +278,12 @@ def list_jobs(
 JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="job id")]
 
 
-@router.get("/{job_id}", response_model=JobDetail, summary="Job detail with files, events and live progress",
-            responses=error_responses(401, 404, 422))
+@router.get(
+    "/{job_id}",
+    response_model=JobDetail,
+    summary="Job detail with files, events and live progress",
+    responses=error_responses(401, 404, 422),
+)
 def get_job(
     job_id: JobId,
     store: StoreDep,
@@ -242,47 +293,65 @@ def get_job(
     return query.job_detail(store, job_id, file_limit, event_limit)
 
 
-@router.post("/{job_id}/retry-failures", status_code=202, response_model=EnqueueJobResponse,
-             summary="Requeue the failed file units of a finished job",
-             responses=error_responses(401, 404, 409, 503))
+@router.post(
+    "/{job_id}/retry-failures",
+    status_code=202,
+    response_model=EnqueueJobResponse,
+    summary="Requeue the failed file units of a finished job",
+    responses=error_responses(401, 404, 409, 503),
+)
 def retry_failures(job_id: JobId, store: StoreDep, settings: SettingsDep) -> EnqueueJobResponse:
     status = retry.retry_failures(store, settings, job_id)
     return EnqueueJobResponse(job_id=job_id, status=status)
 
 
-@router.post("/{job_id}/cancel", status_code=202, response_model=CancelJobResponse,
-             summary="Cancel a queued or running job",
-             description="Queued files are skipped without extraction, running ones stop at their next stage "
-                         "boundary; the job is `cancelling` until its run's finalize ends it `cancelled`. "
-                         "Idempotent while cancelling; 409 once the job has ended.",
-             responses=error_responses(401, 404, 409))
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    response_model=CancelJobResponse,
+    summary="Cancel a queued or running job",
+    description="Queued files are skipped without extraction, running ones stop at their next stage "
+    "boundary; the job is `cancelling` until its run's finalize ends it `cancelled`. "
+    "Idempotent while cancelling; 409 once the job has ended.",
+    responses=error_responses(401, 404, 409),
+)
 def cancel_job(job_id: JobId, store: StoreDep) -> CancelJobResponse:
     outcome = cancel.cancel_job(store, job_id)
     return CancelJobResponse(job_id=job_id, status=outcome.status, cancel_requested_at=outcome.cancel_requested_at)
 
 
-@router.delete("/{job_id}/artifacts", response_model=CleanupResponse,
-               summary="Delete every artifact under the job's prefix",
-               responses=error_responses(401, 404, 409))
+@router.delete(
+    "/{job_id}/artifacts",
+    response_model=CleanupResponse,
+    summary="Delete every artifact under the job's prefix",
+    responses=error_responses(401, 404, 409),
+)
 def cleanup_artifacts(job_id: JobId, store: StoreDep) -> CleanupResponse:
     removed, count = cleanup.cleanup_artifacts(store, job_id)
     return CleanupResponse(job_id=job_id, removed=removed, removed_count=count)
 
 
-@router.get("/{job_id}/artifacts", response_model=ArtifactListResponse, summary="List the job's artifacts",
-            responses=error_responses(401, 404))
+@router.get(
+    "/{job_id}/artifacts",
+    response_model=ArtifactListResponse,
+    summary="List the job's artifacts",
+    responses=error_responses(401, 404),
+)
 def list_artifacts(job_id: JobId, store: StoreDep) -> ArtifactListResponse:
     return ArtifactListResponse(job_id=job_id, artifacts=query.list_artifacts(store, job_id))
 
 
 _DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
-ArtifactPath = Annotated[str, Path(
-    description="the artifact's `path` exactly as the list shows it, percent-encoded like any URL path segment "
-                "(`/` may be sent as `/` or `%2F`): relative, no empty, `.` or `..` segments, no backslash or "
-                f"control characters, at most {paths.MAX_ARTIFACT_PATH_BYTES} bytes in UTF-8",
-    json_schema_extra={"pattern": paths.ARTIFACT_PATH_PATTERN, "maxLength": paths.MAX_ARTIFACT_PATH_BYTES},
-)]
+ArtifactPath = Annotated[
+    str,
+    Path(
+        description="the artifact's `path` exactly as the list shows it, percent-encoded like any URL path segment "
+        "(`/` may be sent as `/` or `%2F`): relative, no empty, `.` or `..` segments, no backslash or "
+        f"control characters, at most {paths.MAX_ARTIFACT_PATH_BYTES} bytes in UTF-8",
+        json_schema_extra={"pattern": paths.ARTIFACT_PATH_PATTERN, "maxLength": paths.MAX_ARTIFACT_PATH_BYTES},
+    ),
+]
 
 
 @router.get(
@@ -296,17 +365,20 @@ ArtifactPath = Annotated[str, Path(
     "`table_csv` each table is also `outputs/<source>.tables/<table_id>.csv`.",
     response_class=Response,
     responses={
-        200: {"description": "the artifact's bytes, as an attachment; anything a browser could run (HTML, SVG, "
-                             "scripts, unknown types) as application/octet-stream, except the service's own "
-                             "semantic report (semantic/*.html: text/html under a policy that runs no script)",
-              "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in query.DOWNLOAD_MEDIA_TYPES}},
-        307: {"description": "too large to pass through: redirect to a short-lived presigned URL",
-              "headers": {"Location": {"schema": {"type": "string"}, "description": "presigned S3 URL"}}},
+        200: {
+            "description": "the artifact's bytes, as an attachment; anything a browser could run (HTML, SVG, "
+            "scripts, unknown types) as application/octet-stream, except the service's own "
+            "semantic report (semantic/*.html: text/html under a policy that runs no script)",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in query.DOWNLOAD_MEDIA_TYPES},
+        },
+        307: {
+            "description": "too large to pass through: redirect to a short-lived presigned URL",
+            "headers": {"Location": {"schema": {"type": "string"}, "description": "presigned S3 URL"}},
+        },
         **error_responses(400, 401, 404),
     },
 )
-def download_artifact(job_id: JobId, artifact_path: ArtifactPath, store: StoreDep,
-                      settings: SettingsDep) -> Response:
+def download_artifact(job_id: JobId, artifact_path: ArtifactPath, store: StoreDep, settings: SettingsDep) -> Response:
     paths.validate_artifact_path(artifact_path)
     found = query.locate_artifact(store, job_id, artifact_path)
     disposition = content_disposition(found.filename)
@@ -314,11 +386,15 @@ def download_artifact(job_id: JobId, artifact_path: ArtifactPath, store: StoreDe
     is_text = found.content_type.startswith(("text/", "application/json"))
     wire_size = found.size if is_text else (found.size * 4 + 2) // 3
     if wire_size > settings.api_inline_download_max_bytes:
-        url = store.objects.presign_get(found.key, settings.presigned_url_ttl_seconds, disposition,
-                                        found.content_type)
+        url = store.objects.presign_get(
+            found.key, settings.presigned_url_ttl_seconds, disposition, found.content_type
+        )
         return RedirectResponse(url, status_code=307)
     data = store.objects.get_bytes(found.key)
     # Opened directly anyway, the bytes get no script, no plugin and no origin of this API.
     csp = query.REPORT_CSP if found.content_type == query.REPORT_CONTENT_TYPE else _DOWNLOAD_CSP
-    return Response(content=data, media_type=found.content_type,
-                    headers={"Content-Disposition": disposition, "Content-Security-Policy": csp})
+    return Response(
+        content=data,
+        media_type=found.content_type,
+        headers={"Content-Disposition": disposition, "Content-Security-Policy": csp},
+    )

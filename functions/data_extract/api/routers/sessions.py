@@ -14,8 +14,12 @@ from data_extract.jobs import query
 router = APIRouter(prefix="/sessions", tags=["sessions"], dependencies=[Authenticated])
 
 
-@router.get("", response_model=list[SessionSummary], summary="List sessions, most recently updated first",
-            responses=error_responses(401, 422))
+@router.get(
+    "",
+    response_model=list[SessionSummary],
+    summary="List sessions, most recently updated first",
+    responses=error_responses(401, 422),
+)
 def list_sessions(
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -24,7 +28,11 @@ def list_sessions(
     return query.list_sessions(store, limit, offset)
 
 
-@router.get("/{session_id}", response_model=SessionDetail, summary="Session detail (any status)",
-            responses=error_responses(401, 404))
+@router.get(
+    "/{session_id}",
+    response_model=SessionDetail,
+    summary="Session detail (any status)",
+    responses=error_responses(401, 404),
+)
 def get_session(session_id: Annotated[str, Path(max_length=64)], store: StoreDep) -> SessionDetail:
     return query.session_detail(store, session_id)

@@ -12,12 +12,16 @@ from data_extract.jobs import uploads
 router = APIRouter(prefix="/uploads", tags=["uploads"], dependencies=[Authenticated])
 
 
-@router.post("", status_code=201, response_model=CreateUploadResponse,
-             summary="Get presigned PUT URLs; then submit the job with this upload_id",
-             description="Each file gets a URL for a PUT of exactly its declared `size_bytes`, sent with the "
-                         "returned headers. Submitting the `upload_id` checks that every declared file is there "
-                         "with that size and nothing else is.",
-             responses=error_responses(400, 401, 413, 422))
+@router.post(
+    "",
+    status_code=201,
+    response_model=CreateUploadResponse,
+    summary="Get presigned PUT URLs; then submit the job with this upload_id",
+    description="Each file gets a URL for a PUT of exactly its declared `size_bytes`, sent with the "
+    "returned headers. Submitting the `upload_id` checks that every declared file is there "
+    "with that size and nothing else is.",
+    responses=error_responses(400, 401, 413, 422),
+)
 def create_upload(body: CreateUploadRequest, store: StoreDep, settings: SettingsDep) -> CreateUploadResponse:
     created = uploads.create_upload(store, settings, body.files)
     return CreateUploadResponse(

@@ -20,6 +20,7 @@ Extractor = Callable[..., Document]
 
 _PKG = "data_extract.pipeline.extract"
 
+
 def get_extractor(fmt: str) -> Extractor:
     target = REGISTRY.get(fmt)
     if target is None:

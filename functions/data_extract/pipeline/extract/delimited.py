@@ -38,7 +38,11 @@ def extract_delimited(data: bytes, *, filename: str, options: ExtractOptions) ->
     delimiter = "\t" if is_tsv else _sniff_delimiter(text[:8192], ",")
     csv.field_size_limit(max(options.max_chars, 131072))
     try:
-        rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if any(c.strip() for c in row)]
+        rows = [
+            row
+            for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+            if any(c.strip() for c in row)
+        ]
     except csv.Error as exc:
         raise ExtractionError(ErrorType.CORRUPT, f"Unreadable delimited text: {exc}") from None
     if len(rows) * max((len(r) for r in rows), default=0) > options.max_cells:

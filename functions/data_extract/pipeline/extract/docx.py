@@ -33,16 +33,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from data_extract.pipeline.extract.ooxml import (
-    Package,
-    SectionTrail,
-    TextLimit,
-    check_page_limit,
-    core_properties,
-    local_name,
-    open_package,
-    parse_xml,
-)
+from data_extract.pipeline.extract.limits import TextLimit, check_page_limit
+from data_extract.pipeline.extract.ooxml import Package, core_properties, local_name, open_package, parse_xml
+from data_extract.pipeline.sections import SectionTrail
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
 W_NAMESPACES = (

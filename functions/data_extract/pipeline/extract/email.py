@@ -24,7 +24,7 @@ from email import policy
 from email.header import decode_header, make_header
 
 from data_extract.pipeline.extract.html import html_to_blocks
-from data_extract.pipeline.extract.ooxml import TextLimit
+from data_extract.pipeline.extract.limits import TextLimit
 from data_extract.pipeline.ole import OLE_MAGIC
 from data_extract.pipeline.textcodec import bom_codec, decode_text
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
@@ -61,7 +61,7 @@ def parse_eml(data: bytes) -> email.message.EmailMessage:
             message = email.message_from_string(wide, policy=policy.default)
         else:
             message = email.message_from_bytes(data, policy=policy.default)
-    except Exception as exc:  # noqa: BLE001 - the parser is lenient; anything raised means unreadable
+    except Exception as exc:
         raise ExtractionError(
             ErrorType.CORRUPT, f"The e-mail message cannot be parsed ({type(exc).__name__})."
         ) from exc
@@ -76,13 +76,13 @@ def _header(message: email.message.Message, name: str) -> str:
     try:
         value = message.get(name)
         return " ".join(str(value).split()) if value is not None else ""
-    except Exception:  # noqa: BLE001 - the stdlib header parser raises on some malformed headers
+    except Exception:
         pass
     for key, raw in message.raw_items() if hasattr(message, "raw_items") else []:
         if key.lower() == name.lower():
             try:
                 return " ".join(str(make_header(decode_header(raw))).split())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 return " ".join(str(raw).split())
     return ""
 
@@ -117,7 +117,7 @@ def _part_text(part: email.message.Message) -> str:
                 except (UnicodeEncodeError, UnicodeDecodeError):
                     return content
             return content
-    except Exception:  # noqa: BLE001 - LookupError for bad charsets, binascii errors, ...
+    except Exception:
         pass
     payload = part.get_payload(decode=True)
     if payload is None:
@@ -147,7 +147,7 @@ def _attachment_parts(message: email.message.Message, body_parts: set[int]) -> l
 def _filename(part: email.message.Message) -> str | None:
     try:
         name = part.get_filename()
-    except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters
+    except Exception:
         name = None
     if name:
         return " ".join(str(name).split())
@@ -160,11 +160,11 @@ def _attachment_payload(part: email.message.Message) -> bytes:
         if isinstance(inner, list) and inner:
             try:
                 return inner[0].as_bytes()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 return b""
     try:
         payload = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001
+    except Exception:
         payload = None
     return payload or b""
 
@@ -185,7 +185,7 @@ def _body_parts(message: email.message.Message) -> tuple[list[email.message.Mess
     try:
         plain = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
         html = message.get_body(preferencelist=("html",))  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001
+    except Exception:
         plain = html = None
     if plain is not None and _part_text(plain).strip():
         return [plain], "plain"
@@ -228,7 +228,12 @@ def _attachments_block(attachments: list[dict]) -> Block | None:
 
 
 def _finish(
-    fmt: str, headers: dict[str, str], body: list[Block], attachments: list[dict], options: ExtractOptions, extra: dict
+    fmt: str,
+    headers: dict[str, str],
+    body: list[Block],
+    attachments: list[dict],
+    options: ExtractOptions,
+    extra: dict,
 ) -> Document:
     limit = TextLimit(options)
     blocks: list[Block] = []
@@ -288,7 +293,7 @@ def _open_msg(data: bytes):
 
     try:
         return Message.load(data)
-    except Exception as exc:  # noqa: BLE001 - the OLE reader raises many exception types for malformed files
+    except Exception as exc:
         raise ExtractionError(
             ErrorType.CORRUPT, f"The Outlook message cannot be read ({type(exc).__name__}: {exc})."
         ) from exc
@@ -334,7 +339,7 @@ def _msg_body(msg) -> tuple[list[Block], str | None]:
 def _safe(getter):
     try:
         return getter()
-    except Exception:  # noqa: BLE001 - a missing or malformed MSG property must not lose the rest
+    except Exception:
         return None
 
 
@@ -351,7 +356,9 @@ def _msg_recipients(msg) -> dict[str, str]:
     by_name = {name.lower(): value for name, value in headers.items()}
     listed: dict[str, list[str]] = {"to": [], "cc": []}
     for recipient in _safe(lambda: msg.recipients) or ():
-        kind = _RECIPIENT_HEADERS.get(_safe(lambda r=recipient: r.properties.int_prop_value(constants.PID_RECIPIENT_TYPE)))
+        kind = _RECIPIENT_HEADERS.get(
+            _safe(lambda r=recipient: r.properties.int_prop_value(constants.PID_RECIPIENT_TYPE))
+        )
         if kind is None:
             continue
         name = _msg_text(_safe(lambda r=recipient: r.name)).strip()

@@ -17,7 +17,8 @@ from urllib.parse import unquote
 from lxml import etree
 
 from data_extract.pipeline.extract.html import HtmlBlocks, parse_html
-from data_extract.pipeline.extract.ooxml import Package, TextLimit, local_name, open_package, parse_xml
+from data_extract.pipeline.extract.limits import TextLimit
+from data_extract.pipeline.extract.ooxml import Package, local_name, open_package, parse_xml
 from data_extract.pipeline.types import Document, ErrorType, ExtractionError, ExtractOptions
 
 _FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}

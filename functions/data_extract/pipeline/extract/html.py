@@ -19,7 +19,8 @@ import re
 
 from lxml import etree
 
-from data_extract.pipeline.extract.ooxml import SectionTrail, TextLimit
+from data_extract.pipeline.extract.limits import TextLimit
+from data_extract.pipeline.sections import SectionTrail
 from data_extract.pipeline.textcodec import bom_codec
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
@@ -322,7 +323,9 @@ class HtmlBlocks:
                         occupied.add((r + dr, col + dc))
                 is_header = _tag_name(cell) == "th" or _tag_name(section.getparent()) == "thead"
                 all_header = all_header and is_header
-                cells.append(TableCell(row=r, col=col, text=text, row_span=row_span, col_span=col_span, header=is_header))
+                cells.append(
+                    TableCell(row=r, col=col, text=text, row_span=row_span, col_span=col_span, header=is_header)
+                )
             rows.append(row)
             header_flags.append(all_header and bool(row))
         rows, cells = _drop_empty_lines(rows, cells)
@@ -384,8 +387,16 @@ def _drop_empty_lines(rows: list[list[str]], cells: list[TableCell]) -> tuple[li
         cols_covered = [col_index[c] for c in range(cell.col, cell.col + cell.col_span) if c in col_index]
         if not cell.text or not rows_covered or not cols_covered:
             continue
-        out_cells.append(TableCell(row=rows_covered[0], col=cols_covered[0], text=cell.text,
-                                   row_span=len(rows_covered), col_span=len(cols_covered), header=cell.header))
+        out_cells.append(
+            TableCell(
+                row=rows_covered[0],
+                col=cols_covered[0],
+                text=cell.text,
+                row_span=len(rows_covered),
+                col_span=len(cols_covered),
+                header=cell.header,
+            )
+        )
     return out_rows, out_cells
 
 

@@ -28,7 +28,15 @@ OCR_MAX_PIXELS = 40_000_000
 OCR_FRAME_TIMEOUT_S = 45.0
 OCR_SAFETY_MARGIN_S = 3.0
 
-_FORMAT_KEYS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "TIFF": "tiff", "BMP": "bmp", "GIF": "gif", "WEBP": "webp"}
+_FORMAT_KEYS = {
+    "PNG": "png",
+    "JPEG": "jpeg",
+    "MPO": "jpeg",
+    "TIFF": "tiff",
+    "BMP": "bmp",
+    "GIF": "gif",
+    "WEBP": "webp",
+}
 _MULTI_PAGE_FORMATS = frozenset({"TIFF"})
 
 
@@ -127,9 +135,7 @@ def _extract(image: Any, options: ExtractOptions) -> Document:
                 max_chars=options.max_chars,
             )
         confidences.append(reading.confidence)
-        blocks.append(
-            Block(kind="ocr", text=text, page=index + 1, meta=reading.provenance(languages.argument))
-        )
+        blocks.append(Block(kind="ocr", text=text, page=index + 1, meta=reading.provenance(languages.argument)))
     if failed_pages:
         warnings_out.append(f"OCR failed on page(s) {', '.join(map(str, failed_pages))}.")
     if timed_out_pages:
@@ -210,7 +216,9 @@ def _prepared_frame(image: Any, index: int) -> tuple[Any, int | None]:
     if width * height > OCR_MAX_PIXELS:
         scale = (OCR_MAX_PIXELS / (width * height)) ** 0.5
     if scale != 1.0:
-        resized = frame.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
+        resized = frame.resize(
+            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS
+        )
         frame.close()
         frame = resized
         dpi = round(dpi * scale) if dpi else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import struct
 
-from data_extract.pipeline.extract.ooxml import TextLimit
+from data_extract.pipeline.extract.limits import TextLimit
 from data_extract.pipeline.ole import OLE_MAGIC, is_encrypted_package
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
@@ -243,7 +243,7 @@ def extract_legacy_office(data: bytes, *, filename: str, options: ExtractOptions
 
     try:
         ole = olefile.OleFileIO(io.BytesIO(data))
-    except Exception as exc:  # noqa: BLE001 - olefile raises OSError and others for broken containers
+    except Exception as exc:
         raise ExtractionError(ErrorType.CORRUPT, f"The OLE2 container cannot be read ({exc}).") from exc
     try:
         if ole.exists("WordDocument"):

@@ -33,7 +33,15 @@ RATIO_FLOOR_BYTES = 16 * 1024 * 1024
 _READ_CHUNK = 1 << 20
 
 # What zipfile raises on damaged containers (NotImplementedError: a mangled "version needed" or compression field).
-ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, OSError, NotImplementedError)
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    OSError,
+    NotImplementedError,
+)
 
 PACKAGE_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 
@@ -105,7 +113,7 @@ def ole_container_error(data: bytes, format_label: str) -> ExtractionError | Non
 
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
             encrypted = is_encrypted_package(ole)
-    except Exception:  # noqa: BLE001 - any OLE parse failure just means "not an encrypted package"
+    except Exception:
         encrypted = False
     if encrypted:
         return ExtractionError(
@@ -317,50 +325,3 @@ def core_properties(package: Package) -> dict[str, str]:
         if name in wanted and el.text and el.text.strip():
             props[name] = el.text.strip()
     return props
-
-
-# -- helpers shared by the structured extractors (office, ODF, EPUB, HTML, e-mail) ---------------------------------
-
-
-class TextLimit:
-    """Counts extracted characters and raises ``TOO_MUCH_TEXT`` as soon as ``options.max_chars`` is passed,
-    so a huge document stops early instead of being fully materialised first."""
-
-    def __init__(self, options: ExtractOptions) -> None:
-        self.max_chars = options.max_chars
-        self.used = 0
-
-    def add(self, text: str) -> str:
-        self.used += len(text)
-        if self.used > self.max_chars:
-            raise ExtractionError(
-                ErrorType.TOO_MUCH_TEXT,
-                f"The file holds more than {self.max_chars} characters of text.",
-                max_chars=self.max_chars,
-            )
-        return text
-
-
-def check_page_limit(count: int, options: ExtractOptions, unit: str) -> None:
-    """Raise ``TOO_MANY_PAGES`` when ``count`` pages/sheets/slides exceed ``options.max_pages``."""
-    if count > options.max_pages:
-        raise ExtractionError(
-            ErrorType.TOO_MANY_PAGES,
-            f"The file has {count} {unit} (limit {options.max_pages}).",
-            count=count,
-            max_pages=options.max_pages,
-        )
-
-
-class SectionTrail:
-    """Heading breadcrumb ("Intro > Scope") carried on the blocks that follow a heading."""
-
-    def __init__(self) -> None:
-        self._stack: list[tuple[int, str]] = []
-        self.current: str | None = None
-
-    def enter(self, level: int, title: str) -> None:
-        while self._stack and self._stack[-1][0] >= level:
-            self._stack.pop()
-        self._stack.append((level, " ".join(title.split())))
-        self.current = " > ".join(text for _, text in self._stack)

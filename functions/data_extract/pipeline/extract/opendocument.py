@@ -20,13 +20,9 @@ from dataclasses import replace
 
 from lxml import etree
 
-from data_extract.pipeline.extract.ooxml import (
-    Package,
-    SectionTrail,
-    TextLimit,
-    check_page_limit,
-    open_package,
-)
+from data_extract.pipeline.extract.limits import TextLimit, check_page_limit
+from data_extract.pipeline.extract.ooxml import Package, open_package
+from data_extract.pipeline.sections import SectionTrail
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
 OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
@@ -212,8 +208,15 @@ class _OdfWalker:
                 repeat = min(_repeat(cell, A_REPEAT_COLS), MAX_REPEAT)
                 if text.strip():
                     for k in range(repeat):
-                        row_spans.append(TableCell(row=0, col=len(cells) + k, text=text.strip(),
-                                                   row_span=_repeat(cell, A_SPAN_ROWS), col_span=_repeat(cell, A_SPAN_COLS)))
+                        row_spans.append(
+                            TableCell(
+                                row=0,
+                                col=len(cells) + k,
+                                text=text.strip(),
+                                row_span=_repeat(cell, A_SPAN_ROWS),
+                                col_span=_repeat(cell, A_SPAN_COLS),
+                            )
+                        )
                 cells.extend([text] * repeat)
             while cells and not cells[-1]:
                 cells.pop()

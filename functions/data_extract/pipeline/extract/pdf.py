@@ -38,7 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data_extract.pipeline.tables.pdf_geometry import address_of, bare_function
-from data_extract.pipeline.tables.pdf_page import mark_continuations, page_tables, text_around_tables, text_may_hold_table
+from data_extract.pipeline.tables.pdf_page import (
+    mark_continuations,
+    page_tables,
+    text_around_tables,
+    text_may_hold_table,
+)
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 # --- tunables ---------------------------------------------------------------
@@ -142,7 +147,9 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
                     pages=needs_ocr_pages,
                 )
             if ocr_pages:
-                raise ExtractionError(ErrorType.EMPTY, f"The PDF holds no text; OCR found none on {_pages(ocr_pages)}.")
+                raise ExtractionError(
+                    ErrorType.EMPTY, f"The PDF holds no text; OCR found none on {_pages(ocr_pages)}."
+                )
             raise ExtractionError(ErrorType.EMPTY, f"The PDF has {page_count} page(s) but no text.")
         if needs_ocr_pages:
             warnings.append(
@@ -155,7 +162,9 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
             "ocr_pages": ocr_pages,
             "needs_ocr_pages": needs_ocr_pages,
             "encrypted": encrypted,
-            "table_count": sum(1 for block in blocks if block.table is not None and block.meta.get("detected") != "form_fields"),
+            "table_count": sum(
+                1 for block in blocks if block.table is not None and block.meta.get("detected") != "form_fields"
+            ),
         }
         rebuilt = [page.number for page in pages if page.layout != "stream"]
         if rebuilt:
@@ -185,9 +194,11 @@ def _recover_text(data: bytes, options: ExtractOptions) -> Document | None:
     try:
         for number, layout in enumerate(extract_pages(io.BytesIO(data), laparams=LAParams()), start=1):
             if number > options.max_pages:
-                raise ExtractionError(ErrorType.TOO_MANY_PAGES,
-                                      f"The PDF has more than {options.max_pages} pages; the limit is "
-                                      f"{options.max_pages}.", max_pages=options.max_pages)
+                raise ExtractionError(
+                    ErrorType.TOO_MANY_PAGES,
+                    f"The PDF has more than {options.max_pages} pages; the limit is {options.max_pages}.",
+                    max_pages=options.max_pages,
+                )
             for element in layout:
                 if isinstance(element, LTTextContainer):
                     text = _clean_text(element.get_text())
@@ -196,8 +207,18 @@ def _recover_text(data: bytes, options: ExtractOptions) -> Document | None:
                         blocks.append(Block(kind="paragraph", text=text, page=number))
     except ExtractionError:
         raise
-    except (PSException, PDFSyntaxError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError, UnicodeError, struct.error):
+    except (
+        PSException,
+        PDFSyntaxError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+        UnicodeError,
+        struct.error,
+    ):
         return None
     if not blocks:
         return None
@@ -205,8 +226,14 @@ def _recover_text(data: bytes, options: ExtractOptions) -> Document | None:
     return Document(
         format="pdf",
         blocks=blocks,
-        metadata={"page_count": pages[-1], "pages_with_text": len(pages), "ocr_pages": [], "needs_ocr_pages": [],
-                  "encrypted": False, "recovered_by": "pdfminer"},
+        metadata={
+            "page_count": pages[-1],
+            "pages_with_text": len(pages),
+            "ocr_pages": [],
+            "needs_ocr_pages": [],
+            "encrypted": False,
+            "recovered_by": "pdfminer",
+        },
         warnings=["The PDF's structure is damaged; its text was recovered without layout analysis or tables."],
     )
 
@@ -283,8 +310,17 @@ def _encryption_is_damaged(data: bytes, password: str | None) -> bool:
         return not _standard_entries_plausible(seen[0] if seen else {})
     except PDFEncryptionError:
         return not (seen and seen[0].get("Filter"))
-    except (PSException, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError,
-            UnicodeError, struct.error):
+    except (
+        PSException,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+        UnicodeError,
+        struct.error,
+    ):
         return False
     return True  # it opens: what pdfium refused is the structure, not the password
 
@@ -367,7 +403,7 @@ def _document_info(pdf: Any) -> dict[str, str]:
     for key, name in (("Title", "title"), ("Author", "author")):
         try:
             value = pdf.get_metadata_value(key)
-        except Exception:  # noqa: BLE001 - broken info dictionaries are common and harmless
+        except Exception:
             continue
         value = _WHITESPACE.sub(" ", value.replace("\x00", "")).strip()
         if value and value.lower() not in _PLACEHOLDER_INFO_VALUES:
@@ -499,9 +535,13 @@ def _lay_out_page(
     if inventory is None and raw.FPDFPage_CountObjects(page.raw) <= max(MIN_OBJECTS_ALWAYS_WALKED, native_chars // 8):
         inventory = _inventory(page)
     # Rules near the top and bottom edges are a running header's or footer's, not a table's.
-    ruled = inventory is not None and sum(
-        1 for rule in inventory.horizontal_rules if 0.08 * inventory.height < rule[0] < 0.92 * inventory.height
-    ) >= 2
+    ruled = (
+        inventory is not None
+        and sum(
+            1 for rule in inventory.horizontal_rules if 0.08 * inventory.height < rule[0] < 0.92 * inventory.height
+        )
+        >= 2
+    )
     if rotated or ruled or _may_hold_table(segments, line_height) or text_may_hold_table(stream_text):
         walked = inventory
 
@@ -512,8 +552,13 @@ def _lay_out_page(
                 walked = _inventory(page)
             return walked
 
-        found = page_tables(page, textpage, lambda: (walk().horizontal_rules, walk().vertical_rules), stream_text,
-                            lambda: walk().drawings)
+        found = page_tables(
+            page,
+            textpage,
+            lambda: (walk().horizontal_rules, walk().vertical_rules),
+            stream_text,
+            lambda: walk().drawings,
+        )
         if found:
             return _blocks_around_tables(textpage, found, number, stream_blocks, stream_text), "tables"
     if rotated:
@@ -565,8 +610,15 @@ def _blocks_around_tables(
         table.table.bbox = tuple(round(v, 2) for v in table.bbox)
         if table.table.caption:
             blocks.append(Block(kind="caption", text=table.table.caption, page=number))
-        blocks.append(Block(kind="table", text=table.table.to_text(), page=number, table=table.table,
-                            meta={"detected": table.kind}))
+        blocks.append(
+            Block(
+                kind="table",
+                text=table.table.to_text(),
+                page=number,
+                table=table.table,
+                meta={"detected": table.kind},
+            )
+        )
     return blocks
 
 
@@ -664,7 +716,12 @@ def _object_calls() -> _ObjectCalls:
 
 
 def _walk_objects(
-    container: int, count: int, getter: Any, matrix: tuple[float, ...] | None, inventory: _Inventory, depth: int,
+    container: int,
+    count: int,
+    getter: Any,
+    matrix: tuple[float, ...] | None,
+    inventory: _Inventory,
+    depth: int,
     calls: _ObjectCalls,
 ) -> None:
     left, bottom, right, top = calls.floats
@@ -1164,12 +1221,16 @@ def _recognise_scanned_pages(
     # Pages whose poor earlier-OCR text layer would be read again keep that layer when they cannot be.
     scans = [page for page in wanted if page.earlier_ocr is None]
     if not options.ocr:
-        return _OcrOutcome(pending=[p.number for p in scans], reason="OCR is disabled for this run",
-                           warnings=_poor_layers_kept(wanted, "OCR is disabled for this run"))
+        return _OcrOutcome(
+            pending=[p.number for p in scans],
+            reason="OCR is disabled for this run",
+            warnings=_poor_layers_kept(wanted, "OCR is disabled for this run"),
+        )
     if not ocr.tesseract_available():
         reason = "OCR is not available (Tesseract is not installed)"
-        return _OcrOutcome(pending=[p.number for p in scans], reason=reason,
-                           warnings=_poor_layers_kept(wanted, reason))
+        return _OcrOutcome(
+            pending=[p.number for p in scans], reason=reason, warnings=_poor_layers_kept(wanted, reason)
+        )
 
     warnings: list[str] = []
     languages = ocr.resolve_languages(options.ocr_languages)
@@ -1256,8 +1317,10 @@ def _poor_layers_kept(pages: list[_PageResult], reason: str) -> list[str]:
             block.meta.update(page.earlier_ocr.provenance("kept_poor"))
     if not poor:
         return []
-    return [f"The text layer an earlier OCR left on {_pages([p.number for p in poor])} reads poorly and {reason}: "
-            "it was kept as it is."]
+    return [
+        f"The text layer an earlier OCR left on {_pages([p.number for p in poor])} reads poorly and {reason}: "
+        "it was kept as it is."
+    ]
 
 
 def _render_for_ocr(pdf: Any, index: int) -> Any:

@@ -22,13 +22,8 @@ import re
 
 from lxml import etree
 
-from data_extract.pipeline.extract.ooxml import (
-    Package,
-    TextLimit,
-    check_page_limit,
-    local_name,
-    open_package,
-)
+from data_extract.pipeline.extract.limits import TextLimit, check_page_limit
+from data_extract.pipeline.extract.ooxml import Package, local_name, open_package
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
 
 A_NAMESPACES = ("http://schemas.openxmlformats.org/drawingml/2006/main", "http://purl.oclc.org/ooxml/drawingml/main")
@@ -129,7 +124,9 @@ class _SlideReader:
                 tbl = Table(rows=rows, cells=cells, header_rows=1 if _first_row_is_header(table) else 0)
                 for cell in cells:
                     cell.header = cell.row < tbl.header_rows
-                out.append(Block(kind="table", text=tbl.to_text(), table=tbl, meta={"shape": _shape_name(frame) or ""}))
+                out.append(
+                    Block(kind="table", text=tbl.to_text(), table=tbl, meta={"shape": _shape_name(frame) or ""})
+                )
             return
         uri = data.get("uri") or ""
         if uri.endswith("/chart") or uri.endswith("/diagram"):
@@ -155,8 +152,15 @@ class _SlideReader:
                 merged = tc.get("hMerge") in ("1", "true") or tc.get("vMerge") in ("1", "true")
                 text = "" if merged else _paragraphs_text(tc)
                 if text:
-                    row_cells.append(TableCell(row=len(rows), col=len(row), text=text.strip(),
-                                               row_span=_span(tc.get("rowSpan")), col_span=_span(tc.get("gridSpan"))))
+                    row_cells.append(
+                        TableCell(
+                            row=len(rows),
+                            col=len(row),
+                            text=text.strip(),
+                            row_span=_span(tc.get("rowSpan")),
+                            col_span=_span(tc.get("gridSpan")),
+                        )
+                    )
                 row.append(text)
             if any(cell for cell in row):
                 rows.append(row)
@@ -299,7 +303,9 @@ def _slide_parts(package: Package, warnings: list[str]) -> list[str]:
         if name.lower().startswith("ppt/slides/") and (m := _SLIDE_NUMBER.search(name))
     )
     if by_number:
-        warnings.append("The slide order could not be read from the presentation part; slides are in file-name order.")
+        warnings.append(
+            "The slide order could not be read from the presentation part; slides are in file-name order."
+        )
     return [name for _, name in by_number]
 
 

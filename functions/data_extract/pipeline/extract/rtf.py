@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from data_extract.pipeline.extract.ooxml import TextLimit
+from data_extract.pipeline.extract.limits import TextLimit
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 _CODE_PAGE = re.compile(rb"\\ansicpg(\d{3,5})")

@@ -25,10 +25,9 @@ import re
 import zipfile
 from typing import Any
 
+from data_extract.pipeline.extract.limits import TextLimit, check_page_limit
 from data_extract.pipeline.extract.ooxml import (
     ZIP_ERRORS,
-    TextLimit,
-    check_page_limit,
     inspect_zip,
     ole_container_error,
     parse_xml,
@@ -272,7 +271,9 @@ def _container_format(data: bytes, filename: str) -> str:
             return "xlsb"
         if "content.xml" in names:
             return "ods"
-        raise ExtractionError(ErrorType.CORRUPT, "The ZIP package holds no workbook (xl/workbook.xml or content.xml).")
+        raise ExtractionError(
+            ErrorType.CORRUPT, "The ZIP package holds no workbook (xl/workbook.xml or content.xml)."
+        )
     raise ExtractionError(ErrorType.CORRUPT, "The file is not a spreadsheet calamine can read (unknown container).")
 
 
@@ -289,7 +290,7 @@ def _open_workbook(data: bytes, container: str):
         return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except python_calamine.PasswordError as exc:
         raise ExtractionError(ErrorType.ENCRYPTED, "The workbook is password-protected.") from exc
-    except BaseException as exc:  # noqa: BLE001 - calamine errors, and pyo3 panics (BaseException) on bad bytes
+    except BaseException as exc:
         if not is_parser_failure(exc):
             raise
         message = str(exc).lower()
@@ -334,7 +335,7 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
     try:
         try:
             metadata_list = list(workbook.sheets_metadata)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             if not is_parser_failure(exc):
                 raise
             raise ExtractionError(ErrorType.CORRUPT, "The workbook's sheet list cannot be read.") from exc
@@ -354,7 +355,7 @@ def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) 
                 sheet = workbook.get_sheet_by_name(name)
                 # skip_empty_area: rows start at the first occupied row (sheet.start), not at row 1.
                 rows = sheet.to_python(skip_empty_area=True)
-            except BaseException as exc:  # noqa: BLE001 - one unreadable sheet must not lose the others
+            except BaseException as exc:
                 if not is_parser_failure(exc):
                     raise
                 warnings.append(f"Sheet '{name}' could not be read ({type(exc).__name__}) and was skipped.")
@@ -409,7 +410,7 @@ def _merged_ranges(sheet: Any) -> list[tuple[int, int, int, int]]:
     """A sheet's merged ranges as 0-based (first row, first col, last row, last col); [] when unknown."""
     try:
         ranges = sheet.merged_cell_ranges or []
-    except BaseException as exc:  # noqa: BLE001 - merged ranges are a nicety; the sheet's values still count
+    except BaseException as exc:
         if not is_parser_failure(exc):
             raise
         return []

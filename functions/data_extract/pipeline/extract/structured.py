@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from data_extract.pipeline.extract.ooxml import TextLimit
+from data_extract.pipeline.extract.limits import TextLimit
 from data_extract.pipeline.textcodec import decode_text
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
 

@@ -53,8 +53,11 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
     ids = [c.chunk_id for c in chunks]
 
     started = time.perf_counter()
-    scored = quality.chunk_qualities([c.text for c in chunks], [tuple(c.extraction_flags) for c in chunks],
-                                     skip_readability=options.skip_readability)
+    scored = quality.chunk_qualities(
+        [c.text for c in chunks],
+        [tuple(c.extraction_flags) for c in chunks],
+        skip_readability=options.skip_readability,
+    )
     per_chunk = {c.chunk_id: q for c, q in zip(chunks, scored)}
     scores = np.array([per_chunk[i]["quality_score"] for i in ids], dtype=np.float64)
     below = scores < options.min_quality
@@ -81,8 +84,11 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
 
     started = time.perf_counter()
     nonzero = np.flatnonzero(np.diff(matrix.indptr)) if matrix.shape[1] else np.empty(0, dtype=np.int64)
-    topic_result = topics.lsa_topics(matrix[nonzero], terms, options) if len(nonzero) else \
-        topics.TopicResult(0, {}, np.zeros(0, dtype=np.int64), 0, None)
+    topic_result = (
+        topics.lsa_topics(matrix[nonzero], terms, options)
+        if len(nonzero)
+        else topics.TopicResult(0, {}, np.zeros(0, dtype=np.int64), 0, None)
+    )
     assignments = np.full(n, -1, dtype=np.int64)
     assignments[analysed[nonzero]] = topic_result.labels
     timings["semantic_lsa"] = _ms(started)
@@ -101,7 +107,7 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
     summary = {
         "summary": {
             "total_chunks": n,
-            "analysed_chunks": int(len(nonzero)),
+            "analysed_chunks": len(nonzero),
             "excluded_low_quality": int(below.sum()),
             "vocabulary_size": int(vocabulary_size),
             "n_components": int(topic_result.n_components),
@@ -139,14 +145,23 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
     return analysis
 
 
-def _similarity(chunks: list[SemanticChunk], ids: list[str], analysed: np.ndarray, matrix: sparse.csr_matrix,
-                embedding: np.ndarray | None, options: SemanticOptions) -> tuple[dict[str, Any], list[tuple[str, str, float]]]:
+def _similarity(
+    chunks: list[SemanticChunk],
+    ids: list[str],
+    analysed: np.ndarray,
+    matrix: sparse.csr_matrix,
+    embedding: np.ndarray | None,
+    options: SemanticOptions,
+) -> tuple[dict[str, Any], list[tuple[str, str, float]]]:
     """The summary's similarity block, and every kept edge (source, target, weight) for the graph export."""
     n = len(chunks)
     related, duplicate = options.related_threshold, options.duplicate_threshold
     search = min(related, duplicate)
-    representatives, groups = similarity.unique_rows(matrix) if matrix.shape[1] else \
-        (np.empty(0, np.int64), np.full(len(analysed), -1, np.int64))
+    representatives, groups = (
+        similarity.unique_rows(matrix)
+        if matrix.shape[1]
+        else (np.empty(0, np.int64), np.full(len(analysed), -1, np.int64))
+    )
     exact_search = len(representatives) <= options.exact_search_limit or embedding is None
     if len(representatives) < 2:
         pairs = similarity.PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
@@ -154,8 +169,12 @@ def _similarity(chunks: list[SemanticChunk], ids: list[str], analysed: np.ndarra
         pairs = similarity.pairs_above(matrix[representatives], search)
     else:
         pairs = similarity.pairs_above_via_embedding(
-            matrix[representatives], embedding[representatives], search,
-            candidates_per_row=options.embedding_candidates, embedding_floor=search - options.embedding_margin)
+            matrix[representatives],
+            embedding[representatives],
+            search,
+            candidates_per_row=options.embedding_candidates,
+            embedding_floor=search - options.embedding_margin,
+        )
 
     # Members of each identical-row group, as chunk indices, in chunk order.
     has_row = groups >= 0
@@ -165,7 +184,7 @@ def _similarity(chunks: list[SemanticChunk], ids: list[str], analysed: np.ndarra
     group_ptr = np.concatenate(([0], np.cumsum(group_sizes)))
 
     def members(group: int) -> np.ndarray:
-        return members_flat[group_ptr[group]:group_ptr[group + 1]]
+        return members_flat[group_ptr[group] : group_ptr[group + 1]]
 
     # Chunk-level pairs: between groups (every member of one with every member of the other) and inside a group
     # (identical rows, similarity 1; chained to the next max_neighbors members, not all g^2 pairs).
@@ -232,13 +251,14 @@ def _similarity(chunks: list[SemanticChunk], ids: list[str], analysed: np.ndarra
 
     # Sparse top-k: each chunk keeps its most similar related neighbours.
     related_mask = chunk_pairs.sim >= related - 1e-6
-    related_pairs = similarity.PairSet(chunk_pairs.i[related_mask], chunk_pairs.j[related_mask],
-                                       chunk_pairs.sim[related_mask])
+    related_pairs = similarity.PairSet(
+        chunk_pairs.i[related_mask], chunk_pairs.j[related_mask], chunk_pairs.sim[related_mask]
+    )
     kept = similarity.top_k_per_node(related_pairs, options.max_neighbors)
     edges_i, edges_j, edges_sim = related_pairs.i[kept], related_pairs.j[kept], related_pairs.sim[kept]
     order = np.lexsort((edges_j, edges_i, -edges_sim.astype(np.float64)))
     edges = [(ids[int(edges_i[o])], ids[int(edges_j[o])], round(float(edges_sim[o]), 6)) for o in order]
-    listed = edges[:options.max_listed_pairs]
+    listed = edges[: options.max_listed_pairs]
     adjacency: dict[str, list[list[Any]]] = {}
     for source, target, weight in listed:
         adjacency.setdefault(source, []).append([target, weight])
@@ -246,12 +266,14 @@ def _similarity(chunks: list[SemanticChunk], ids: list[str], analysed: np.ndarra
 
     statistics = _statistics(matrix, analysed, count_at_least, search, options)
     total_pairs = n * (n - 1) // 2
-    statistics.update({
-        "n_similar_pairs": n_similar,
-        "n_duplicate_pairs": n_duplicate_pairs,
-        "duplicate_rate": round(n_duplicates / n, 6) if n else 0.0,
-        "total_pairs": total_pairs,
-    })
+    statistics.update(
+        {
+            "n_similar_pairs": n_similar,
+            "n_duplicate_pairs": n_duplicate_pairs,
+            "duplicate_rate": round(n_duplicates / n, 6) if n else 0.0,
+            "total_pairs": total_pairs,
+        }
+    )
     return {
         "duplicate_groups": duplicate_groups,
         "similar_pairs": [list(e) for e in listed],
@@ -263,15 +285,24 @@ def _similarity(chunks: list[SemanticChunk], ids: list[str], analysed: np.ndarra
     }, edges
 
 
-def _statistics(matrix: sparse.csr_matrix, analysed: np.ndarray, count_at_least, search: float,
-                options: SemanticOptions) -> dict[str, Any]:
+def _statistics(
+    matrix: sparse.csr_matrix, analysed: np.ndarray, count_at_least, search: float, options: SemanticOptions
+) -> dict[str, Any]:
     """Similarity statistics over the pairs of analysed chunks: exact up to ``exact_statistics_limit`` chunks,
     else over a seeded sample (the ``pairs_above_*`` counts at or above the search threshold stay exact)."""
     m = matrix.shape[0]
     total = m * (m - 1) // 2
     if m < 2 or not matrix.shape[1]:
-        return {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0, "median": 0.0, "n_samples": 0, "sampled": False,
-                **{f"pairs_above_{t}": 0 for t in STATISTIC_THRESHOLDS}}
+        return {
+            "mean": 0.0,
+            "std": 0.0,
+            "min": 0.0,
+            "max": 0.0,
+            "median": 0.0,
+            "n_samples": 0,
+            "sampled": False,
+            **{f"pairs_above_{t}": 0 for t in STATISTIC_THRESHOLDS},
+        }
     if m <= options.exact_statistics_limit:
         dense = (matrix @ matrix.T).toarray()
         values = np.minimum(dense[np.triu_indices(m, k=1)], 1.0)
@@ -285,7 +316,7 @@ def _statistics(matrix: sparse.csr_matrix, analysed: np.ndarray, count_at_least,
         "min": round(float(values.min()), 6),
         "max": round(float(values.max()), 6),
         "median": round(float(np.median(values)), 6),
-        "n_samples": int(len(values)),
+        "n_samples": len(values),
         "sampled": sampled,
     }
     estimated = []
@@ -308,13 +339,15 @@ def _clusters(chunks: list[SemanticChunk], assignments: np.ndarray, result: topi
         member_idx = np.flatnonzero(assignments == cluster)
         if not len(member_idx):
             continue
-        details.append({
-            "cluster_id": int(cluster),
-            "size": int(len(member_idx)),
-            "top_terms": result.cluster_terms.get(cluster, []),
-            "sample_chunk_ids": [chunks[i].chunk_id for i in member_idx[:3]],
-            "source_files": sorted({chunks[i].source_file for i in member_idx})[:20],
-        })
+        details.append(
+            {
+                "cluster_id": int(cluster),
+                "size": len(member_idx),
+                "top_terms": result.cluster_terms.get(cluster, []),
+                "sample_chunk_ids": [chunks[i].chunk_id for i in member_idx[:3]],
+                "source_files": sorted({chunks[i].source_file for i in member_idx})[:20],
+            }
+        )
     details.sort(key=lambda d: (-d["size"], d["cluster_id"]))
     return {
         "assignments": [int(a) for a in assignments],
@@ -324,13 +357,17 @@ def _clusters(chunks: list[SemanticChunk], assignments: np.ndarray, result: topi
     }
 
 
-def _quality_summary(ids: list[str], per_chunk: dict[str, dict[str, Any]], scores: np.ndarray,
-                     below: np.ndarray) -> dict[str, Any]:
+def _quality_summary(
+    ids: list[str], per_chunk: dict[str, dict[str, Any]], scores: np.ndarray, below: np.ndarray
+) -> dict[str, Any]:
     distribution = {"high": 0, "medium": 0, "low": 0, "review": 0}
     for chunk_id in ids:
         distribution[per_chunk[chunk_id]["quality_flag"]] += 1
-    counts, edges = np.histogram(scores, bins=HISTOGRAM_BINS, range=(0.0, 1.0)) if len(scores) else \
-        (np.zeros(HISTOGRAM_BINS, dtype=np.int64), np.linspace(0, 1, HISTOGRAM_BINS + 1))
+    counts, edges = (
+        np.histogram(scores, bins=HISTOGRAM_BINS, range=(0.0, 1.0))
+        if len(scores)
+        else (np.zeros(HISTOGRAM_BINS, dtype=np.int64), np.linspace(0, 1, HISTOGRAM_BINS + 1))
+    )
     return {
         "distribution": distribution,
         "mean_score": round(float(scores.mean()), 4) if len(scores) else 0.0,

@@ -89,13 +89,22 @@ def _sentence_count(text: str) -> int:
     return max(1, len(_SENTENCE_END.findall(text)) + _unpunctuated_lines(text))
 
 
-_NO_WORDS = {"flesch_reading_ease": 0.0, "flesch_kincaid_grade": 0.0, "gunning_fog": 0.0, "smog_index": 0.0,
-             "coleman_liau_index": 0.0, "automated_readability_index": 0.0, "linsear_write_formula": 0.0,
-             "syllable_count": 0, "lexical_diversity": 0.0}
+_NO_WORDS = {
+    "flesch_reading_ease": 0.0,
+    "flesch_kincaid_grade": 0.0,
+    "gunning_fog": 0.0,
+    "smog_index": 0.0,
+    "coleman_liau_index": 0.0,
+    "automated_readability_index": 0.0,
+    "linsear_write_formula": 0.0,
+    "syllable_count": 0,
+    "lexical_diversity": 0.0,
+}
 
 
-def _readability_from(n_words: int, distinct: int, n_syllables: int, poly: int, letters: int, sentences: int,
-                      sample: int, hard: int) -> dict[str, float]:
+def _readability_from(
+    n_words: int, distinct: int, n_syllables: int, poly: int, letters: int, sentences: int, sample: int, hard: int
+) -> dict[str, float]:
     """The readability set from a text's counts: words, distinct words, syllables, words of 3+ syllables,
     letters, sentences, and the words and the words of 3+ syllables among its first 100."""
     if not n_words:
@@ -110,8 +119,9 @@ def _readability_from(n_words: int, distinct: int, n_syllables: int, poly: int, 
         "flesch_kincaid_grade": round(0.39 * wps + 11.8 * spw - 15.59, 2),
         "gunning_fog": round(_clamp(0.4 * (wps + 100.0 * poly / n_words), 0.0, 30.0), 2),
         "smog_index": round(_clamp(1.043 * math.sqrt(poly * 30.0 / sentences) + 3.1291, 0.0, 30.0), 2),
-        "coleman_liau_index": round(_clamp(0.0588 * (100.0 * letters / n_words) - 0.296 * (100.0 * sentences / n_words)
-                                           - 15.8, 0.0, 30.0), 2),
+        "coleman_liau_index": round(
+            _clamp(0.0588 * (100.0 * letters / n_words) - 0.296 * (100.0 * sentences / n_words) - 15.8, 0.0, 30.0), 2
+        ),
         "automated_readability_index": round(_clamp(4.71 * letters / n_words + 0.5 * wps - 21.43, 0.0, 30.0), 2),
         "linsear_write_formula": round(_clamp(linsear, 0.0, 30.0), 2),
         "syllable_count": n_syllables,
@@ -136,12 +146,14 @@ def _measure(text: str) -> tuple[dict[str, float], Counter]:
             poly += count
     sample = words[:100]
     hard = sum(1 for w in sample if syllables(w) >= 3)
-    return _readability_from(n_words, len(counts), n_syllables, poly, letters, _sentence_count(text), len(sample),
-                             hard), counts
+    return _readability_from(
+        n_words, len(counts), n_syllables, poly, letters, _sentence_count(text), len(sample), hard
+    ), counts
 
 
-def anomaly_score(text: str, metrics: dict[str, float], extraction_flags: tuple[str, ...] = (),
-                  counts: Counter | None = None) -> float:
+def anomaly_score(
+    text: str, metrics: dict[str, float], extraction_flags: tuple[str, ...] = (), counts: Counter | None = None
+) -> float:
     stripped = text.strip()
     if not stripped:
         return 1.0
@@ -157,12 +169,21 @@ def anomaly_score(text: str, metrics: dict[str, float], extraction_flags: tuple[
             if _REPEATED.match(word):
                 repeated += count
     low_entropy = len(stripped) > 100 and _entropy(stripped) < 3.0
-    return _anomaly_from(visible, special, sum(counts.values()), long_total, repeated, low_entropy, metrics,
-                         extraction_flags)
+    return _anomaly_from(
+        visible, special, sum(counts.values()), long_total, repeated, low_entropy, metrics, extraction_flags
+    )
 
 
-def _anomaly_from(visible: int, special: int, n_words: int, long_total: int, repeated: int, low_entropy: bool,
-                  metrics: dict[str, float], extraction_flags: tuple[str, ...]) -> float:
+def _anomaly_from(
+    visible: int,
+    special: int,
+    n_words: int,
+    long_total: int,
+    repeated: int,
+    low_entropy: bool,
+    metrics: dict[str, float],
+    extraction_flags: tuple[str, ...],
+) -> float:
     """The anomaly score of a non-blank text from its counts (see the module docstring)."""
     scores = [0.0]
     if visible and special / visible > 0.3:
@@ -181,23 +202,29 @@ def _anomaly_from(visible: int, special: int, n_words: int, long_total: int, rep
     return max(scores)
 
 
-def chunk_quality(text: str, *, extraction_flags: tuple[str, ...] = (), skip_readability: bool = False
-                  ) -> dict[str, Any]:
+def chunk_quality(
+    text: str, *, extraction_flags: tuple[str, ...] = (), skip_readability: bool = False
+) -> dict[str, Any]:
     """``{quality_score, quality_flag, anomaly_score, readability}`` of one chunk (see the module docstring)."""
     metrics, counts = _measure(text)
     anomaly = anomaly_score(text, metrics, extraction_flags, counts)
     return _quality_from(metrics, anomaly, len(text.strip()), skip_readability)
 
 
-def _quality_from(metrics: dict[str, float], anomaly: float, stripped_length: int, skip_readability: bool
-                  ) -> dict[str, Any]:
+def _quality_from(
+    metrics: dict[str, float], anomaly: float, stripped_length: int, skip_readability: bool
+) -> dict[str, Any]:
     diversity = metrics["lexical_diversity"]
     grade = metrics["flesch_kincaid_grade"]
     if skip_readability:
         score = (0.2 * diversity + 0.4 * (1.0 - anomaly)) / 0.6
     else:
-        score = (0.2 * metrics["flesch_reading_ease"] / 100.0 + 0.2 * max(0.0, 1.0 - grade / 12.0)
-                 + 0.2 * diversity + 0.4 * (1.0 - anomaly))
+        score = (
+            0.2 * metrics["flesch_reading_ease"] / 100.0
+            + 0.2 * max(0.0, 1.0 - grade / 12.0)
+            + 0.2 * diversity
+            + 0.4 * (1.0 - anomaly)
+        )
     if anomaly > 0.5:
         score = min(score, (1.0 - anomaly) * 0.3)
     score = round(_clamp(score, 0.0, 1.0), 4)
@@ -249,7 +276,7 @@ def _character_tables() -> tuple[np.ndarray, np.ndarray]:
     space[[m.start() for m in _SPACE.finditer(every)]] = True
     word_or_space = np.zeros(0x110000, dtype=bool)
     for match in re.finditer(r"[\w\s]+", every):  # runs of code points: a few hundred matches
-        word_or_space[match.start():match.end()] = True
+        word_or_space[match.start() : match.end()] = True
     special = ~word_or_space
     special[ord("_")] = True
     return space, special
@@ -260,8 +287,11 @@ def _character_counts(stripped: str) -> tuple[int, int, bool]:
     try:
         codes = np.frombuffer(stripped.encode("utf-32-le"), dtype=np.uint32)
     except UnicodeEncodeError:  # a lone surrogate (broken extraction): the plain way
-        return (len(stripped) - len(_SPACE.findall(stripped)), len(_SPECIAL.findall(stripped)),
-                len(stripped) > 100 and _entropy(stripped) < 3.0)
+        return (
+            len(stripped) - len(_SPACE.findall(stripped)),
+            len(_SPECIAL.findall(stripped)),
+            len(stripped) > 100 and _entropy(stripped) < 3.0,
+        )
     space, special = _character_tables()
     visible = len(stripped) - int(np.count_nonzero(space[codes]))
     n_special = int(np.count_nonzero(special[codes]))
@@ -276,8 +306,9 @@ def _character_counts(stripped: str) -> tuple[int, int, bool]:
     return visible, n_special, low_entropy
 
 
-def chunk_qualities(texts: Sequence[str], extraction_flags: Sequence[tuple[str, ...]] | None = None, *,
-                    skip_readability: bool = False) -> list[dict[str, Any]]:
+def chunk_qualities(
+    texts: Sequence[str], extraction_flags: Sequence[tuple[str, ...]] | None = None, *, skip_readability: bool = False
+) -> list[dict[str, Any]]:
     """``chunk_quality`` of every text (with its extraction flags), in order; see the note above."""
     out: list[dict[str, Any]] = []
     numbers = _WordNumbers()
@@ -285,7 +316,7 @@ def chunk_qualities(texts: Sequence[str], extraction_flags: Sequence[tuple[str, 
     word_letters = np.zeros(0, dtype=np.int64)
     word_repeated = np.zeros(0, dtype=np.int64)
     for batch_start in range(0, len(texts), QUALITY_BATCH):
-        batch = texts[batch_start:batch_start + QUALITY_BATCH]
+        batch = texts[batch_start : batch_start + QUALITY_BATCH]
         word_ids, distinct, sentences = [], [], []
         for text in batch:
             words = _WORD.findall(text.lower())
@@ -293,13 +324,23 @@ def chunk_qualities(texts: Sequence[str], extraction_flags: Sequence[tuple[str, 
             distinct.append(len(set(words)))
             sentences.append(_sentence_count(text))
         # Properties of the words first seen in this batch.
-        new_words = list(numbers)[len(word_syllables):]
-        word_syllables = np.concatenate((word_syllables, np.fromiter(map(syllables, new_words), dtype=np.int64,
-                                                                     count=len(new_words))))
-        word_letters = np.concatenate((word_letters, np.fromiter(map(len, new_words), dtype=np.int64,
-                                                                 count=len(new_words))))
-        word_repeated = np.concatenate((word_repeated, np.fromiter(
-            (len(w) > 3 and _REPEATED.match(w) is not None for w in new_words), dtype=np.int64, count=len(new_words))))
+        new_words = list(numbers)[len(word_syllables) :]
+        word_syllables = np.concatenate(
+            (word_syllables, np.fromiter(map(syllables, new_words), dtype=np.int64, count=len(new_words)))
+        )
+        word_letters = np.concatenate(
+            (word_letters, np.fromiter(map(len, new_words), dtype=np.int64, count=len(new_words)))
+        )
+        word_repeated = np.concatenate(
+            (
+                word_repeated,
+                np.fromiter(
+                    (len(w) > 3 and _REPEATED.match(w) is not None for w in new_words),
+                    dtype=np.int64,
+                    count=len(new_words),
+                ),
+            )
+        )
         lengths = np.fromiter(map(len, word_ids), dtype=np.int64, count=len(word_ids))
         ids = np.concatenate(word_ids) if word_ids else np.zeros(0, dtype=np.int64)
         text_of = np.repeat(np.arange(len(batch)), lengths)
@@ -319,15 +360,24 @@ def chunk_qualities(texts: Sequence[str], extraction_flags: Sequence[tuple[str, 
         del ids, text_of, position, syl, letters
         for index, text in enumerate(batch):
             n_words = int(lengths[index])
-            metrics = _readability_from(n_words, distinct[index], n_syllables[index], poly[index], n_letters[index],
-                                        sentences[index], min(n_words, 100), hard[index])
+            metrics = _readability_from(
+                n_words,
+                distinct[index],
+                n_syllables[index],
+                poly[index],
+                n_letters[index],
+                sentences[index],
+                min(n_words, 100),
+                hard[index],
+            )
             stripped = text.strip()
             flags = tuple(extraction_flags[batch_start + index]) if extraction_flags is not None else ()
             if not stripped:
                 anomaly = 1.0
             else:
                 visible, special, low_entropy = _character_counts(stripped)
-                anomaly = _anomaly_from(visible, special, n_words, long_total[index], repeated[index], low_entropy,
-                                        metrics, flags)
+                anomaly = _anomaly_from(
+                    visible, special, n_words, long_total[index], repeated[index], low_entropy, metrics, flags
+                )
             out.append(_quality_from(metrics, anomaly, len(stripped), skip_readability))
     return out

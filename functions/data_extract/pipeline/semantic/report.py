@@ -20,16 +20,24 @@ from data_extract.pipeline.semantic.types import SemanticAnalysis, SemanticArtif
 SUMMARY_NAME = "semantic_summary.json"
 REPORT_NAME = "semantic_report"
 GRAPH_NAME = "similarity_graph"
-_CONTENT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8",
-                  "dot": "text/vnd.graphviz; charset=utf-8"}
+_CONTENT_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "dot": "text/vnd.graphviz; charset=utf-8",
+}
 HTML_GROUPS = 30
 HTML_TEXT_CHARS = 1500
 HTML_CLUSTERS = 40
 HTML_TOPICS = 15
 
 
-def render_artifacts(analysis: SemanticAnalysis, chunks: list[SemanticChunk],
-                     edges: list[tuple[str, str, float]], options: SemanticOptions) -> list[SemanticArtifact]:
+def render_artifacts(
+    analysis: SemanticAnalysis,
+    chunks: list[SemanticChunk],
+    edges: list[tuple[str, str, float]],
+    options: SemanticOptions,
+) -> list[SemanticArtifact]:
     summary = analysis.summary
     body = json.dumps(summary, ensure_ascii=False).encode("utf-8")
     artifacts = [SemanticArtifact(SUMMARY_NAME, "Semantic Summary", "summary", "json", body, _CONTENT_TYPES["json"])]
@@ -41,13 +49,15 @@ def render_artifacts(analysis: SemanticAnalysis, chunks: list[SemanticChunk],
             data = _report_csv(summary)
         else:
             data = _report_html(summary, chunks, analysis.chunk_quality)
-        artifacts.append(SemanticArtifact(f"{REPORT_NAME}.{fmt}", "Semantic Report", "report", fmt, data,
-                                          _CONTENT_TYPES[fmt]))
+        artifacts.append(
+            SemanticArtifact(f"{REPORT_NAME}.{fmt}", "Semantic Report", "report", fmt, data, _CONTENT_TYPES[fmt])
+        )
     if options.export_graph:
         fmt = options.graph_format
         data = _graph(edges, chunks, summary, options, fmt)
-        artifacts.append(SemanticArtifact(f"{GRAPH_NAME}.{fmt}", "Similarity Graph", "graph", fmt, data,
-                                          _CONTENT_TYPES[fmt]))
+        artifacts.append(
+            SemanticArtifact(f"{GRAPH_NAME}.{fmt}", "Similarity Graph", "graph", fmt, data, _CONTENT_TYPES[fmt])
+        )
     return artifacts
 
 
@@ -55,15 +65,21 @@ def _edge_type(weight: float, options: SemanticOptions) -> str:
     return "duplicate" if weight >= options.duplicate_threshold - 1e-6 else "related"
 
 
-def _graph(edges: list[tuple[str, str, float]], chunks: list[SemanticChunk], summary: dict[str, Any],
-           options: SemanticOptions, fmt: str) -> bytes:
+def _graph(
+    edges: list[tuple[str, str, float]],
+    chunks: list[SemanticChunk],
+    summary: dict[str, Any],
+    options: SemanticOptions,
+    fmt: str,
+) -> bytes:
     if fmt == "json":
         in_graph = {e[0] for e in edges} | {e[1] for e in edges}
         nodes = [{"id": c.chunk_id, "source_file": c.source_file} for c in chunks if c.chunk_id in in_graph]
-        payload = {"nodes": nodes,
-                   "edges": [{"source": s, "target": t, "weight": w, "type": _edge_type(w, options)}
-                             for s, t, w in edges],
-                   "statistics": summary["similarity"]["statistics"]}
+        payload = {
+            "nodes": nodes,
+            "edges": [{"source": s, "target": t, "weight": w, "type": _edge_type(w, options)} for s, t, w in edges],
+            "statistics": summary["similarity"]["statistics"],
+        }
         return json.dumps(payload, ensure_ascii=False).encode("utf-8")
     if fmt == "csv":
         out = io.StringIO()
@@ -141,98 +157,134 @@ def _histogram_svg(histogram: dict[str, Any]) -> str:
     width, height, pad = 520, 200, 30
     top = max(counts) if counts and max(counts) else 1
     bar = (width - 2 * pad) / max(1, len(counts))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img" '
-             f'aria-label="Quality score histogram">',
-             f'<line x1="{pad}" y1="{height}" x2="{width - pad}" y2="{height}" stroke="#52606d"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img" '
+        f'aria-label="Quality score histogram">',
+        f'<line x1="{pad}" y1="{height}" x2="{width - pad}" y2="{height}" stroke="#52606d"/>',
+    ]
     for index, count in enumerate(counts):
         h = (height - 20) * count / top
         x = pad + index * bar
-        parts.append(f'<rect x="{x + 2:.1f}" y="{height - h:.1f}" width="{bar - 4:.1f}" height="{h:.1f}" '
-                     f'fill="#3e7bfa"><title>{edges[index]:.1f}-{edges[index + 1]:.1f}: {count}</title></rect>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - h - 4:.1f}" font-size="11" '
-                     f'text-anchor="middle">{count}</text>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height + 14}" font-size="10" '
-                     f'text-anchor="middle">{edges[index]:.1f}</text>')
+        parts.append(
+            f'<rect x="{x + 2:.1f}" y="{height - h:.1f}" width="{bar - 4:.1f}" height="{h:.1f}" '
+            f'fill="#3e7bfa"><title>{edges[index]:.1f}-{edges[index + 1]:.1f}: {count}</title></rect>'
+        )
+        parts.append(
+            f'<text x="{x + bar / 2:.1f}" y="{height - h - 4:.1f}" font-size="11" text-anchor="middle">{count}</text>'
+        )
+        parts.append(
+            f'<text x="{x + bar / 2:.1f}" y="{height + 14}" font-size="10" '
+            f'text-anchor="middle">{edges[index]:.1f}</text>'
+        )
     parts.append(f'<text x="{width / 2}" y="{height + 34}" font-size="11" text-anchor="middle">quality score</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _report_html(summary: dict[str, Any], chunks: list[SemanticChunk],
-                 chunk_quality: dict[str, dict[str, Any]]) -> bytes:
+def _report_html(
+    summary: dict[str, Any], chunks: list[SemanticChunk], chunk_quality: dict[str, dict[str, Any]]
+) -> bytes:
     by_id = {c.chunk_id: c for c in chunks}
     s = summary["summary"]
     sim = summary["similarity"]
     stats = sim["statistics"]
     q = summary["quality"]
-    out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
-           "<title>Semantic report</title>", f"<style>{_CSS}</style></head><body>",
-           "<h1>Semantic analysis report</h1>",
-           f"<div class=\"muted\">{_esc(s['total_chunks'])} chunks from {_esc(len({c.source_file for c in chunks}))} "
-           f"files</div>", "<div class=\"cards\">"]
-    cards = [("Chunks", s["total_chunks"]), ("Analysed", s["analysed_chunks"]),
-             ("Vocabulary", s["vocabulary_size"]), ("Topics", s["n_components"]), ("Clusters", s["n_clusters"]),
-             ("Duplicate groups", len(sim["duplicate_groups"])), ("Related pairs", stats["n_similar_pairs"]),
-             ("Mean quality", q["mean_score"]),
-             ("Silhouette", summary["clusters"]["silhouette_score"] if summary["clusters"]["silhouette_score"]
-              is not None else "n/a")]
-    out.extend(f"<div class=\"card\"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>" for k, v in cards)
+    out = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>Semantic report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Semantic analysis report</h1>",
+        f'<div class="muted">{_esc(s["total_chunks"])} chunks from {_esc(len({c.source_file for c in chunks}))} '
+        f"files</div>",
+        '<div class="cards">',
+    ]
+    cards = [
+        ("Chunks", s["total_chunks"]),
+        ("Analysed", s["analysed_chunks"]),
+        ("Vocabulary", s["vocabulary_size"]),
+        ("Topics", s["n_components"]),
+        ("Clusters", s["n_clusters"]),
+        ("Duplicate groups", len(sim["duplicate_groups"])),
+        ("Related pairs", stats["n_similar_pairs"]),
+        ("Mean quality", q["mean_score"]),
+        (
+            "Silhouette",
+            summary["clusters"]["silhouette_score"] if summary["clusters"]["silhouette_score"] is not None else "n/a",
+        ),
+    ]
+    out.extend(f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in cards)
     out.append("</div>")
 
     out.append("<h2>Topics</h2><table><tr><th>#</th><th>Top terms</th></tr>")
     for topic, terms in list(summary["topics"].items())[:HTML_TOPICS]:
-        out.append(f"<tr><td>{_esc(topic)}</td><td>"
-                   + "".join(f"<span class=\"term\">{_esc(t)}</span>" for t in terms) + "</td></tr>")
+        out.append(
+            f"<tr><td>{_esc(topic)}</td><td>"
+            + "".join(f'<span class="term">{_esc(t)}</span>' for t in terms)
+            + "</td></tr>"
+        )
     out.append("</table>")
     if len(summary["topics"]) > HTML_TOPICS:
-        out.append(f"<p class=\"muted\">{len(summary['topics']) - HTML_TOPICS} more topics in "
-                   "semantic_summary.json.</p>")
+        out.append(
+            f'<p class="muted">{len(summary["topics"]) - HTML_TOPICS} more topics in semantic_summary.json.</p>'
+        )
 
     out.append("<h2>Clusters</h2><table><tr><th>Cluster</th><th>Chunks</th><th>Terms</th><th>Files</th></tr>")
     for detail in summary["clusters"]["details"][:HTML_CLUSTERS]:
-        out.append(f"<tr><td>{detail['cluster_id']}</td><td>{detail['size']}</td><td>"
-                   + "".join(f"<span class=\"term\">{_esc(t)}</span>" for t in detail["top_terms"])
-                   + f"</td><td>{_esc(', '.join(detail['source_files'][:8]))}</td></tr>")
+        out.append(
+            f"<tr><td>{detail['cluster_id']}</td><td>{detail['size']}</td><td>"
+            + "".join(f'<span class="term">{_esc(t)}</span>' for t in detail["top_terms"])
+            + f"</td><td>{_esc(', '.join(detail['source_files'][:8]))}</td></tr>"
+        )
     out.append("</table>")
 
-    out.append("<h2>Quality</h2><div class=\"cards\">")
-    out.extend(f"<div class=\"card\"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>"
-               for k, v in q["distribution"].items())
-    out.append(f"<div class=\"card\"><b>{_esc(q['below_min_quality'])}</b><span>below minimum quality "
-               f"({_esc(summary['config']['quality_min_score'])})</span></div></div>")
+    out.append('<h2>Quality</h2><div class="cards">')
+    out.extend(
+        f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in q["distribution"].items()
+    )
+    out.append(
+        f'<div class="card"><b>{_esc(q["below_min_quality"])}</b><span>below minimum quality '
+        f"({_esc(summary['config']['quality_min_score'])})</span></div></div>"
+    )
     out.append(_histogram_svg(q["histogram"]))
     flagged = [c for c in chunks if chunk_quality[c.chunk_id]["quality_flag"] in ("review", "low")][:10]
     if flagged:
         out.append("<table><tr><th>Chunk</th><th>File</th><th>Score</th><th>Flag</th><th>Text</th></tr>")
         for chunk in flagged:
             info = chunk_quality[chunk.chunk_id]
-            out.append(f"<tr><td>{_esc(chunk.chunk_id)}</td><td>{_esc(chunk.source_file)}</td>"
-                       f"<td>{info['quality_score']}</td><td>{_esc(info['quality_flag'])}</td>"
-                       f"<td>{_esc(chunk.text[:200])}</td></tr>")
+            out.append(
+                f"<tr><td>{_esc(chunk.chunk_id)}</td><td>{_esc(chunk.source_file)}</td>"
+                f"<td>{info['quality_score']}</td><td>{_esc(info['quality_flag'])}</td>"
+                f"<td>{_esc(chunk.text[:200])}</td></tr>"
+            )
         out.append("</table>")
 
     out.append("<h2>Duplicate groups</h2>")
     groups = sim["duplicate_groups"]
     if not groups:
-        out.append("<p class=\"muted\">No duplicates at the duplicate threshold.</p>")
+        out.append('<p class="muted">No duplicates at the duplicate threshold.</p>')
     for number, group in enumerate(groups[:HTML_GROUPS], start=1):
         files = sorted({by_id[m].source_file for m in group if m in by_id})
-        out.append(f"<div class=\"group\"><b>Group {number}</b> <span class=\"muted\">{len(group)} chunks in "
-                   f"{_esc(', '.join(files))}</span><div class=\"side\">")
+        out.append(
+            f'<div class="group"><b>Group {number}</b> <span class="muted">{len(group)} chunks in '
+            f'{_esc(", ".join(files))}</span><div class="side">'
+        )
         for member in group[:2]:
             chunk = by_id.get(member)
             text = chunk.text if chunk else ""
             clipped = text[:HTML_TEXT_CHARS] + ("…" if len(text) > HTML_TEXT_CHARS else "")
-            out.append(f"<div><div class=\"muted\">{_esc(chunk.source_file if chunk else '')} · "
-                       f"{_esc(member)}</div><pre>{_esc(clipped)}</pre></div>")
+            out.append(
+                f'<div><div class="muted">{_esc(chunk.source_file if chunk else "")} · '
+                f"{_esc(member)}</div><pre>{_esc(clipped)}</pre></div>"
+            )
         out.append("</div>")
         if len(group) > 2:
-            out.append(f"<div class=\"muted\">also: {_esc(', '.join(group[2:12]))}"
-                       f"{' …' if len(group) > 12 else ''}</div>")
+            out.append(
+                f'<div class="muted">also: {_esc(", ".join(group[2:12]))}{" …" if len(group) > 12 else ""}</div>'
+            )
         out.append("</div>")
     if len(groups) > HTML_GROUPS:
-        out.append(f"<p class=\"muted\">{len(groups) - HTML_GROUPS} more groups in semantic_summary.json.</p>")
+        out.append(f'<p class="muted">{len(groups) - HTML_GROUPS} more groups in semantic_summary.json.</p>')
 
     out.append("<h2>Similarity</h2><table><tr><th>Statistic</th><th>Value</th></tr>")
     for key, value in stats.items():

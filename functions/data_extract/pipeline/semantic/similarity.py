@@ -99,11 +99,13 @@ def pairs_above(matrix: sparse.csr_matrix, threshold: float) -> PairSet:
     suffix_norm_sq = np.zeros(n)
     np.maximum.at(suffix_norm_sq, row_of_entry[in_suffix], cumulative[in_suffix])
     suffix_norm = np.sqrt(suffix_norm_sq)
-    prefix = sparse.csr_matrix((np.where(in_suffix, 0.0, x.data).astype(np.float32), x.indices.copy(),
-                                x.indptr.copy()), shape=x.shape)
+    prefix = sparse.csr_matrix(
+        (np.where(in_suffix, 0.0, x.data).astype(np.float32), x.indices.copy(), x.indptr.copy()), shape=x.shape
+    )
     prefix.eliminate_zeros()
-    suffix = sparse.csr_matrix((np.where(in_suffix, x.data, 0.0).astype(np.float32), x.indices.copy(),
-                                x.indptr.copy()), shape=x.shape)
+    suffix = sparse.csr_matrix(
+        (np.where(in_suffix, x.data, 0.0).astype(np.float32), x.indices.copy(), x.indptr.copy()), shape=x.shape
+    )
     suffix.eliminate_zeros()
     x_t = x.T.tocsr()
     n_terms = np.int64(x.shape[1])
@@ -134,7 +136,7 @@ def pairs_above(matrix: sparse.csr_matrix, threshold: float) -> PairSet:
         needs_suffix = suffix_norm[rows] > 0
         todo = np.flatnonzero(needs_suffix)
         for batch in range(0, len(todo), VERIFY_BATCH):
-            sel = todo[batch:batch + VERIFY_BATCH]
+            sel = todo[batch : batch + VERIFY_BATCH]
             exact[sel] += np.asarray(suffix[rows[sel]].multiply(x[cols[sel]]).sum(axis=1)).ravel()
         hit = exact >= threshold - _EPS
         found_i.append(rows[hit])
@@ -153,7 +155,7 @@ def _all_pairs(matrix: sparse.csr_matrix) -> PairSet:
     n = matrix.shape[0]
     x_t = matrix.T.tocsr()
     for start in range(0, n, BLOCK_ROWS):
-        block = (matrix[start:start + BLOCK_ROWS] @ x_t).tocoo()
+        block = (matrix[start : start + BLOCK_ROWS] @ x_t).tocoo()
         rows = block.row.astype(np.int64) + start
         keep = block.col > rows
         found_i.append(rows[keep])
@@ -170,8 +172,9 @@ def dense_pairs_above(matrix: sparse.csr_matrix, threshold: float) -> PairSet:
     i, j = np.triu_indices(matrix.shape[0], k=1)
     values = sims[i, j]
     keep = values >= threshold - _EPS
-    return PairSet(i[keep].astype(np.int64), j[keep].astype(np.int64),
-                   np.minimum(values[keep], 1.0).astype(np.float32))
+    return PairSet(
+        i[keep].astype(np.int64), j[keep].astype(np.int64), np.minimum(values[keep], 1.0).astype(np.float32)
+    )
 
 
 def top_k_per_node(pairs: PairSet, k: int) -> np.ndarray:
@@ -212,8 +215,14 @@ def exact_dots(matrix: sparse.csr_matrix, i: np.ndarray, j: np.ndarray) -> np.nd
     return np.minimum(out, 1.0)
 
 
-def pairs_above_via_embedding(matrix: sparse.csr_matrix, embedding: np.ndarray, threshold: float, *,
-                              candidates_per_row: int, embedding_floor: float) -> PairSet:
+def pairs_above_via_embedding(
+    matrix: sparse.csr_matrix,
+    embedding: np.ndarray,
+    threshold: float,
+    *,
+    candidates_per_row: int,
+    embedding_floor: float,
+) -> PairSet:
     """Pairs with TF-IDF cosine >= ``threshold``, searching candidates in a dense embedding (the LSA vectors).
 
     For corpora too large for the exact search: each row's candidates are its ``candidates_per_row`` nearest rows

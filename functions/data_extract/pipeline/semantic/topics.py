@@ -52,8 +52,12 @@ def lsa_topics(matrix: sparse.csr_matrix, terms: np.ndarray, options: SemanticOp
     if n_docs < 2 or n_features < 2:
         return TopicResult(0, {}, np.zeros(n_docs, dtype=np.int64), 1 if n_docs else 0, None)
     n_components = adapted_components(n_docs, n_features, options.n_components)
-    svd = TruncatedSVD(n_components=n_components, algorithm="arpack" if n_docs < 1000 else "randomized",
-                       n_iter=7, random_state=options.random_state)
+    svd = TruncatedSVD(
+        n_components=n_components,
+        algorithm="arpack" if n_docs < 1000 else "randomized",
+        n_iter=7,
+        random_state=options.random_state,
+    )
     vectors = normalize(svd.fit_transform(matrix).astype(np.float32))
     components = svd.components_
     topics = {}
@@ -71,10 +75,20 @@ def lsa_topics(matrix: sparse.csr_matrix, terms: np.ndarray, options: SemanticOp
     silhouette = None
     if 2 <= distinct < n_docs:
         sample = min(n_docs, options.silhouette_sample_size)
-        silhouette = round(float(silhouette_score(vectors, labels, sample_size=sample if sample < n_docs else None,
-                                                  random_state=options.random_state)), 4)
+        silhouette = round(
+            float(
+                silhouette_score(
+                    vectors,
+                    labels,
+                    sample_size=sample if sample < n_docs else None,
+                    random_state=options.random_state,
+                )
+            ),
+            4,
+        )
     # A cluster's terms: its centroid mapped back from LSA space onto the vocabulary.
     centroid_terms = kmeans.cluster_centers_ @ components
-    cluster_terms = {c: [str(terms[t]) for t in np.argsort(-centroid_terms[c], kind="stable")[:TOP_TERMS]]
-                     for c in range(k)}
+    cluster_terms = {
+        c: [str(terms[t]) for t in np.argsort(-centroid_terms[c], kind="stable")[:TOP_TERMS]] for c in range(k)
+    }
     return TopicResult(n_components, topics, labels, k, silhouette, cluster_terms, vectors)

@@ -156,7 +156,9 @@ def page_text(textpage: Any, stream_text: str | None = None) -> str | None:
     if len(text) == count:
         return text
     get_unicode = raw.FPDFText_GetUnicode
-    return "".join(chr(code) if 0 < (code := get_unicode(textpage.raw, i)) < 0x110000 else "\x00" for i in range(count))
+    return "".join(
+        chr(code) if 0 < (code := get_unicode(textpage.raw, i)) < 0x110000 else "\x00" for i in range(count)
+    )
 
 
 def read_words(textpage: Any, rotation: Rotation, text: str | None = None) -> list[Word]:

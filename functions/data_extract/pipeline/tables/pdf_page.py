@@ -9,7 +9,6 @@ from typing import Any
 from data_extract.pipeline.tables.pdf_geometry import Rotation, group_lines, page_text, read_words
 from data_extract.pipeline.tables.pdf_tables import FoundTable, find_tables
 
-
 # A run of this many short lines with figures in them, in the page's text stream, is worth a look
 # for a table even when the page draws no rules and its text runs do not line up (generators that
 # write a whole table row as one run).
@@ -40,8 +39,13 @@ def text_may_hold_table(stream_text: str) -> bool:
     return False
 
 
-def page_tables(page: Any, textpage: Any, rules: Callable[[], tuple[list, list]], stream_text: str | None = None,
-                drawings: Callable[[], list] | None = None) -> list[FoundTable]:
+def page_tables(
+    page: Any,
+    textpage: Any,
+    rules: Callable[[], tuple[list, list]],
+    stream_text: str | None = None,
+    drawings: Callable[[], list] | None = None,
+) -> list[FoundTable]:
     """Tables of a page. ``rules()`` gives its rules in unrotated page space ((y, x0, x1) and
     (x, y0, y1)); it is called only when the page's words line up anywhere, as every table's do.
     ``stream_text`` is the page's text as already read, if it was (see ``page_text``).
@@ -82,8 +86,11 @@ def _rotate_rules(rotation: Rotation, horizontals, verticals):
     return out_h, out_v
 
 
-def text_around_tables(textpage: Any, tables: list[FoundTable], stream_text: str | None = None,
-                       ) -> list[tuple[str, FoundTable | None]]:
+def text_around_tables(
+    textpage: Any,
+    tables: list[FoundTable],
+    stream_text: str | None = None,
+) -> list[tuple[str, FoundTable | None]]:
     """The page in character order: runs of text outside every table, and each table where it starts.
 
     Every character lands in exactly one place, so nothing is lost or repeated whatever
@@ -141,14 +148,19 @@ def mark_continuations(pages: list[list[Any]]) -> None:
     """Mark a table that continues the last table of the page before (same columns, no caption
     of its own, nothing but a running header or footer between them)."""
     for previous_blocks, blocks in zip(pages, pages[1:], strict=False):
-        last = next((i for i in range(len(previous_blocks) - 1, -1, -1) if previous_blocks[i].table is not None), None)
+        last = next(
+            (i for i in range(len(previous_blocks) - 1, -1, -1) if previous_blocks[i].table is not None), None
+        )
         first = next((i for i, block in enumerate(blocks) if block.table is not None), None)
         if last is None or first is None:
             continue
         before, after = previous_blocks[last].table, blocks[first].table
         if before.n_cols != after.n_cols or after.caption is not None or before.n_cols < 2:
             continue
-        if previous_blocks[last].meta.get("detected") == "form_fields" or blocks[first].meta.get("detected") == "form_fields":
+        if (
+            previous_blocks[last].meta.get("detected") == "form_fields"
+            or blocks[first].meta.get("detected") == "form_fields"
+        ):
             continue
         trailing = sum(len(b.text) for b in previous_blocks[last + 1 :])
         leading = sum(len(b.text) for b in blocks[:first])

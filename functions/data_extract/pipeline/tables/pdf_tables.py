@@ -27,9 +27,9 @@ from __future__ import annotations
 import re
 import statistics
 from bisect import bisect_left
-from operator import attrgetter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from data_extract.pipeline.tables.pdf_geometry import Line, Word, group_lines
 from data_extract.pipeline.types import Table, TableCell
@@ -85,7 +85,11 @@ def merge_rules(rules: list[tuple[float, float, float]]) -> list[tuple[float, fl
     for position, start, end in sorted(rules):
         joined = False
         for last in reversed(merged[-6:]):
-            if abs(position - last[0]) <= RULE_TOLERANCE and start <= last[2] + RULE_TOLERANCE and end >= last[1] - RULE_TOLERANCE:
+            if (
+                abs(position - last[0]) <= RULE_TOLERANCE
+                and start <= last[2] + RULE_TOLERANCE
+                and end >= last[1] - RULE_TOLERANCE
+            ):
                 last[1] = min(last[1], start)
                 last[2] = max(last[2], end)
                 joined = True
@@ -108,8 +112,12 @@ def _cluster(values: list[float], tolerance: float = RULE_TOLERANCE) -> list[flo
 # --- entry point ------------------------------------------------------------------
 
 
-def find_tables(lines: list[Line], rules: Callable[[], tuple[list, list]], page_height: float | None = None,
-                drawings: Callable[[], list] | None = None) -> list[FoundTable]:
+def find_tables(
+    lines: list[Line],
+    rules: Callable[[], tuple[list, list]],
+    page_height: float | None = None,
+    drawings: Callable[[], list] | None = None,
+) -> list[FoundTable]:
     """Every table on the page, top to bottom. ``rules()`` gives the page's horizontal (y, x0, x1)
     and vertical (x, y0, y1) rules; it is not called for a page whose lines never split into cells.
     ``drawings()`` gives the paths a chart is drawn with, (x0, y0, x1, y1, is_box): curves and
@@ -186,10 +194,13 @@ def _join_split_headers(tables: list[FoundTable], horizontals, verticals, line_h
             gap = above.bbox[1] - found.bbox[3]
             overlap = min(above.bbox[2], found.bbox[2]) - max(above.bbox[0], found.bbox[0])
             if (
-                above.kind == "ruled_grid" and found.kind == "ruled_grid"
-                and above.table.n_rows <= 4 and above.table.caption is None
+                above.kind == "ruled_grid"
+                and found.kind == "ruled_grid"
+                and above.table.n_rows <= 4
+                and above.table.caption is None
                 and -2.0 <= gap <= 1.5 * line_height
-                and abs(above.bbox[0] - found.bbox[0]) <= 6 and abs(above.bbox[2] - found.bbox[2]) <= 6
+                and abs(above.bbox[0] - found.bbox[0]) <= 6
+                and abs(above.bbox[2] - found.bbox[2]) <= 6
             ):
                 out[-1] = _stack_grids(above, found)
                 continue
@@ -222,20 +233,40 @@ def _header_over_grid(header: FoundTable, grid: FoundTable) -> FoundTable | None
         rows = r + 1
         for chunk in row.chunks:
             x0, x1 = chunk[0].x0, chunk[-1].x1
-            cols = [c for c in range(len(edges) - 1) if min(x1, edges[c + 1]) - max(x0, edges[c]) > 0.3 * min(x1 - x0, edges[c + 1] - edges[c])]
+            cols = [
+                c
+                for c in range(len(edges) - 1)
+                if min(x1, edges[c + 1]) - max(x0, edges[c]) > 0.3 * min(x1 - x0, edges[c + 1] - edges[c])
+            ]
             if not cols:
                 cols = [_bisect_edges(edges, (x0 + x1) / 2, ascending=True)]
-            cells.append(TableCell(row=r, col=cols[0], text=_join_words(chunk), col_span=cols[-1] - cols[0] + 1, header=True))
+            cells.append(
+                TableCell(row=r, col=cols[0], text=_join_words(chunk), col_span=cols[-1] - cols[0] + 1, header=True)
+            )
     cells = _merge_cell_overlaps(cells)
     for cell in grid.table.cells:
-        cells.append(TableCell(row=cell.row + rows, col=cell.col, text=cell.text, row_span=cell.row_span,
-                               col_span=cell.col_span, header=cell.header))
+        cells.append(
+            TableCell(
+                row=cell.row + rows,
+                col=cell.col,
+                text=cell.text,
+                row_span=cell.row_span,
+                col_span=cell.col_span,
+                header=cell.header,
+            )
+        )
     table = _table_from_cells(cells, grid.table.n_rows + rows, grid.table.n_cols)
     table.header_rows = rows + grid.table.header_rows
     table.caption = grid.table.caption
     bbox = (min(header.bbox[0], grid.bbox[0]), grid.bbox[1], max(header.bbox[2], grid.bbox[2]), header.bbox[3])
-    return FoundTable(table=table, bbox=bbox, words=header.words + grid.words, kind="ruled_grid",
-                      col_edges=edges, caption_words=grid.caption_words)
+    return FoundTable(
+        table=table,
+        bbox=bbox,
+        words=header.words + grid.words,
+        kind="ruled_grid",
+        col_edges=edges,
+        caption_words=grid.caption_words,
+    )
 
 
 def _stack_grids(above: FoundTable, below: FoundTable) -> FoundTable:
@@ -245,22 +276,48 @@ def _stack_grids(above: FoundTable, below: FoundTable) -> FoundTable:
     cells: list[TableCell] = []
     for cell in above.table.cells:
         x0, x1 = above.col_edges[cell.col], above.col_edges[min(cell.col + cell.col_span, len(above.col_edges) - 1)]
-        cols = [c for c in range(len(edges) - 1) if min(x1, edges[c + 1]) - max(x0, edges[c]) > 0.5 * (edges[c + 1] - edges[c])]
+        cols = [
+            c
+            for c in range(len(edges) - 1)
+            if min(x1, edges[c + 1]) - max(x0, edges[c]) > 0.5 * (edges[c + 1] - edges[c])
+        ]
         if not cols:
             cols = [_bisect_edges(edges, (x0 + x1) / 2, ascending=True)]
-        cells.append(TableCell(row=cell.row, col=cols[0], text=cell.text, row_span=cell.row_span,
-                               col_span=cols[-1] - cols[0] + 1, header=True))
+        cells.append(
+            TableCell(
+                row=cell.row,
+                col=cols[0],
+                text=cell.text,
+                row_span=cell.row_span,
+                col_span=cols[-1] - cols[0] + 1,
+                header=True,
+            )
+        )
     cells = _merge_cell_overlaps(cells)
     rows = above.table.n_rows
     for cell in below.table.cells:
-        cells.append(TableCell(row=cell.row + rows, col=cell.col, text=cell.text, row_span=cell.row_span,
-                               col_span=cell.col_span, header=cell.header))
+        cells.append(
+            TableCell(
+                row=cell.row + rows,
+                col=cell.col,
+                text=cell.text,
+                row_span=cell.row_span,
+                col_span=cell.col_span,
+                header=cell.header,
+            )
+        )
     table = _table_from_cells(cells, below.table.n_rows + rows, len(edges) - 1)
     table.header_rows = rows
     table.caption = below.table.caption
     bbox = (min(above.bbox[0], below.bbox[0]), below.bbox[1], max(above.bbox[2], below.bbox[2]), above.bbox[3])
-    return FoundTable(table=table, bbox=bbox, words=above.words + below.words, kind="ruled_grid",
-                      col_edges=edges, caption_words=below.caption_words)
+    return FoundTable(
+        table=table,
+        bbox=bbox,
+        words=above.words + below.words,
+        kind="ruled_grid",
+        col_edges=edges,
+        caption_words=below.caption_words,
+    )
 
 
 def _merge_cell_overlaps(cells: list[TableCell]) -> list[TableCell]:
@@ -292,7 +349,10 @@ def _without_running_lines(lines: list[Line], page_height: float) -> list[Line]:
     # Up to two header lines (a title and a date, say) and two footer lines.
     for _ in range(2):
         first, following = lines[start], lines[start + 1]
-        if first.y0 > (1 - RUNNING_MARGIN) * page_height and first.y0 - following.y1 > RUNNING_GAP_RATIO * line_height:
+        if (
+            first.y0 > (1 - RUNNING_MARGIN) * page_height
+            and first.y0 - following.y1 > RUNNING_GAP_RATIO * line_height
+        ):
             start += 1
         if end - start < 3:
             break
@@ -453,8 +513,13 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
     return FoundTable(table=table, bbox=bbox, words=inside, kind="ruled_grid", col_edges=col_edges)
 
 
-def _split_by_columns(words: list[Word], lines: list[list[Word]], col_edges: list[float], c_min: int, c_max: int,
-                      ) -> dict[int, list[Word]] | None:
+def _split_by_columns(
+    words: list[Word],
+    lines: list[list[Word]],
+    col_edges: list[float],
+    c_min: int,
+    c_max: int,
+) -> dict[int, list[Word]] | None:
     """A box merged across columns whose text still sits in those columns (rules drawn in the
     header only): its words by column. None when a run of words crosses a column edge (a
     real spanning cell, such as a centred group heading)."""
@@ -586,7 +651,11 @@ def _chunks(line: Line) -> list[list[Word]]:
             chunks.append(current)
         previous_x1, previous_height = word.x1, word_height
     # A list bullet is not a cell of its own.
-    if len(chunks) >= 2 and len(chunks[0]) == 1 and (chunks[0][0].text in _BULLETS or len(chunks[0][0].text) == 1 and not chunks[0][0].text.isalnum()):
+    if (
+        len(chunks) >= 2
+        and len(chunks[0]) == 1
+        and (chunks[0][0].text in _BULLETS or (len(chunks[0][0].text) == 1 and not chunks[0][0].text.isalnum()))
+    ):
         chunks[1] = chunks[0] + chunks[1]
         del chunks[0]
     return chunks
@@ -622,7 +691,13 @@ def _aligned_regions(lines: list[Line], line_height: float) -> list[list[_Row]]:
         if multi:
             current.append(row)
             singles = 0
-        elif current and singles < 2 and not _is_wide(row, current) and not _CAPTION.match(row.line.text) and not _FIGURE.match(row.line.text):
+        elif (
+            current
+            and singles < 2
+            and not _is_wide(row, current)
+            and not _CAPTION.match(row.line.text)
+            and not _FIGURE.match(row.line.text)
+        ):
             current.append(row)
             singles += 1
         else:
@@ -645,8 +720,9 @@ def _aligned_regions(lines: list[Line], line_height: float) -> list[list[_Row]]:
     return out
 
 
-def _extend_with_spanning_headers(region: list[_Row], rows: list[_Row], start: int, taken: set[int],
-                                  line_height: float) -> None:
+def _extend_with_spanning_headers(
+    region: list[_Row], rows: list[_Row], start: int, taken: set[int], line_height: float
+) -> None:
     """Single-cell lines right above a block, over its data columns: spanning header cells."""
     x0 = min(r.line.x0 for r in region)
     x1 = max(r.line.x1 for r in region)
@@ -746,7 +822,8 @@ def _has_rules_around(region: list[_Row], horizontals) -> bool:
     top, bottom = region[0].top, region[-1].bottom
     width = x1 - x0
     near = [
-        y for y, rx0, rx1 in horizontals
+        y
+        for y, rx0, rx1 in horizontals
         if bottom - 20 <= y <= top + 20 and min(rx1, x1) - max(rx0, x0) >= 0.6 * width
     ]
     return len(near) >= 2
@@ -805,7 +882,10 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
 def _word_space(region: list[_Row]) -> float | None:
     """The median space between words of one run, over a block (None for fewer than three)."""
     spaces = [
-        b.x0 - a.x1 for row in region for chunk in row.chunks for a, b in zip(chunk, chunk[1:], strict=False)
+        b.x0 - a.x1
+        for row in region
+        for chunk in row.chunks
+        for a, b in zip(chunk, chunk[1:], strict=False)
         if b.x0 > a.x1
     ]
     return statistics.median(spaces) if len(spaces) >= 3 else None
@@ -874,7 +954,8 @@ def _is_prose(region: list[_Row], gutters: list[float]) -> bool:
     width = max(x1 - x0, 1.0)
     multi = [r for r in region if len(r.chunks) >= 2]
     side_by_side = sum(
-        1 for r in multi
+        1
+        for r in multi
         if len(r.chunks) == 2 and all(c[-1].x1 - c[0].x0 >= 0.3 * width and len(c) >= 4 for c in r.chunks)
     )
     if multi and side_by_side >= 0.5 * len(multi):
@@ -902,7 +983,11 @@ def _join_wrapped_lines(region: list[_Row], placed, line_height: float):
     typical_gap = statistics.median(pitches) if pitches else 0.0
     previous_line: _Row | None = None
     for row, items in zip(region, placed, strict=True):
-        if rows and previous_line is not None and _continues(previous_line, row, rows[-1], items, typical_gap, line_height):
+        if (
+            rows
+            and previous_line is not None
+            and _continues(previous_line, row, rows[-1], items, typical_gap, line_height)
+        ):
             target = rows[-1]
             for col, span, words in items:
                 for k, (tcol, tspan, tlines) in enumerate(target):
@@ -971,8 +1056,9 @@ def _rows_above_inner_rule(grouped, horizontals) -> int:
         words = [w for _col, _span, lines in entries for ws in lines for w in ws]
         if not words:
             return 0
-        spans.append((min(w.y0 for w in words), max(w.y1 for w in words), min(w.x0 for w in words),
-                      max(w.x1 for w in words)))
+        spans.append(
+            (min(w.y0 for w in words), max(w.y1 for w in words), min(w.x0 for w in words), max(w.x1 for w in words))
+        )
     if len(spans) < 3 or len(grouped) < 3:
         return 0
     x0 = min(s[2] for s in spans)
