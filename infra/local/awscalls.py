@@ -58,7 +58,7 @@ def _after_call(model: Any, **_: Any) -> None:
 
 def install() -> None:
     """Hook every botocore client created from now on in this process (idempotent)."""
-    global _original_create_client
+    global _original_create_client  # noqa: PLW0603 - one process-wide patch of botocore, undone by uninstall()
     if _original_create_client is not None:
         return
     from botocore.client import ClientCreator
@@ -77,7 +77,7 @@ def install() -> None:
 
 def uninstall() -> None:
     """Clients created from now on are not counted (those already hooked still are)."""
-    global _original_create_client
+    global _original_create_client  # noqa: PLW0603 - restores the process-wide patch install() made
     if _original_create_client is None:
         return
     from botocore.client import ClientCreator

@@ -78,7 +78,7 @@ class FaultInjector:
         self._lock = threading.Lock()
 
     def install(self) -> None:
-        """Hook the functions' cached clients (data_extract.store.clients), which every handler of this process uses."""
+        """Hook the functions' cached clients (data_extract.store.clients), used by every handler of this process."""
         from data_extract.store.clients import client, resource
 
         for spec in self.specs:

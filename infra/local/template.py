@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
@@ -171,7 +171,7 @@ class Resolver:
         map_name, top, second = (self.resolve(item) for item in argument)
         return self.mappings[map_name][top][second]
 
-    _FUNCTIONS = {
+    _FUNCTIONS: ClassVar[dict[str, Callable[[Any, Any], Any]]] = {
         "Ref": lambda self, a: self._ref(self.resolve(a)),
         "Fn::GetAtt": _get_att,
         "Fn::Sub": _sub,
