@@ -2,8 +2,9 @@
 
 Run from the repository root with the project venv (``make bench`` runs it after the extraction benchmark)::
 
-    .venv/bin/python tests/benchmarks/service_bench.py [--write] [--sections e2e,api,cold,size,cost]
-        [--loops 1,2,4] [--batch 100] [--whole-corpus] [--api-requests 200] [--repeat 7] [--corpus DIR]
+    .venv/bin/python tests/benchmarks/service_bench.py [--write] [--sections e2e,api,cold,memory,size,cost]
+        [--loops 1,2,4] [--batch 100] [--whole-corpus] [--api-requests 200] [--repeat 7] [--memory-files 1000]
+        [--corpus DIR]
 
 Sections (one table each; ratios are measured in the same run):
 
@@ -21,6 +22,8 @@ Sections (one table each; ratios are measured in the same run):
   and over HTTP on the local stack with 1 and 16 concurrent clients.
 * ``cold``: a fresh interpreter's import time of each Lambda handler module of template.yaml, and the API's first
   request after import (median of ``--repeat``), beside ``import fastapi, mangum, boto3``.
+* ``memory``: one worker process (``--isolated-workers``) takes ``--memory-files`` files (the mixed batch cycled,
+  in jobs of ``--batch``, OCR off): its resident set after each job, and the growth per 1,000 files after the first.
 * ``size``: each function's deployable code and layers, unzipped, as ``sam build`` leaves them in ``.aws-sam/build``
   (``make build`` first; the section says so when the build is missing).
 * ``cost``: Lambda + SQS + DynamoDB + S3 request cost per 1,000 pages and per 1,000 files from the e2e run's
@@ -159,7 +162,7 @@ def free_port() -> int:
 class Stack:
     """The local stack as a subprocess, with every process's AWS calls logged to ``call_log``."""
 
-    def __init__(self, *, worker_loops: int, workdir: Path) -> None:
+    def __init__(self, *, worker_loops: int, workdir: Path, isolated_workers: bool = False) -> None:
         self.port = free_port()
         self.call_log = workdir / f"calls-{worker_loops}-{self.port}"
         self.log_path = workdir / f"stack-{worker_loops}-{self.port}.log"
@@ -174,7 +177,14 @@ class Stack:
         env.pop("DATA_EXTRACT_API_KEY", None)
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "infra.local.stack", "--worker-loops", str(worker_loops)],
+            [
+                PYTHON,
+                "-m",
+                "infra.local.stack",
+                "--worker-loops",
+                str(worker_loops),
+                *(["--isolated-workers"] if isolated_workers else []),
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdout=self.log,
@@ -204,11 +214,11 @@ class Stack:
         return calls
 
 
-def submit_multipart(client: httpx.Client, files: list[CorpusFile]) -> str:
+def submit_multipart(client: httpx.Client, files: list[CorpusFile], **form: str) -> str:
     handles = [f.path.open("rb") for f in files]
     try:
         parts = [("files", (f.relative, h, "application/octet-stream")) for f, h in zip(files, handles, strict=True)]
-        response = client.post(f"{API}/jobs/process", files=parts, data={"output_format": "json"})
+        response = client.post(f"{API}/jobs/process", files=parts, data={"output_format": "json", **form})
     finally:
         for handle in handles:
             handle.close()
@@ -587,6 +597,70 @@ def cold_start(repeat: int) -> list[str]:
     return out + [""]
 
 
+# ---------------------------------------------------------------- memory
+
+
+def _rss_kib(pid: int) -> tuple[int, int]:
+    """The process's resident set now and at its peak (VmRSS, VmHWM), in KiB."""
+    fields = dict(
+        line.split(":", 1)
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines()
+        if ":" in line
+    )
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def _worker_pid(stack_pid: int) -> int:
+    """The one worker process of an ``--isolated-workers`` stack: the stack's child running the worker loop."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+            if int(fields["PPid"]) == stack_pid and b"infra.local.worker_loop" in cmdline:
+                return int(status.parent.name)
+    raise SystemExit(f"the local stack (pid {stack_pid}) runs no worker loop process")
+
+
+def worker_memory(files: list[CorpusFile], total: int, job_size: int, workdir: Path) -> list[str]:
+    """The worker process's RSS after each job of ``job_size`` files, until ``total`` files went through it.
+
+    One worker process (as one Lambda container) takes every unit; the mixed batch is cycled with OCR off, so
+    the run measures the worker's own memory across many files rather than Tesseract's time. Extraction runs
+    in a forked child per file, which takes its memory with it when it exits; what could grow is the worker
+    process itself (clients, caches, logs, metrics).
+    """
+    stack = Stack(worker_loops=1, workdir=workdir, isolated_workers=True)
+    samples: list[tuple[int, int, int, float]] = []
+    try:
+        with httpx.Client(base_url=stack.url, timeout=300) as client:
+            done = 0
+            while done < total:
+                batch = [files[(done + i) % len(files)] for i in range(min(job_size, total - done))]
+                started = time.perf_counter()
+                wait_for(client, submit_multipart(client, batch, ocr="false"))
+                done += len(batch)
+                rss, peak = _rss_kib(_worker_pid(stack.process.pid))
+                samples.append((done, rss, peak, time.perf_counter() - started))
+                print(f"memory: {done} files, worker RSS {rss / 1024:.1f} MiB (peak {peak / 1024:.1f})", flush=True)
+    finally:
+        stack.stop()
+    out = [
+        f"## Worker memory over {total:,} files (one worker process, OCR off)",
+        "",
+        f"{len(files)} corpus files cycled in jobs of {job_size}; the worker process's resident set after each job.",
+        "",
+        "| files | RSS MiB | peak RSS MiB | job s |",
+        "|---:|---:|---:|---:|",
+    ]
+    out += [f"| {n:,} | {rss / 1024:.1f} | {peak / 1024:.1f} | {sec:.1f} |" for n, rss, peak, sec in samples]
+    if len(samples) >= 3:
+        # From the second job on: the first pays imports and warm caches once.
+        first, last = samples[1], samples[-1]
+        per_1000 = (last[1] - first[1]) / 1024 / max(1, last[0] - first[0]) * 1000
+        out += ["", f"Growth from {first[0]:,} to {last[0]:,} files: {per_1000:+.1f} MiB per 1,000 files."]
+    return out + [""]
+
+
 # ---------------------------------------------------------------- size
 
 
@@ -684,7 +758,8 @@ def environment_lines() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="e2e,api,cold,size,cost")
+    parser.add_argument("--sections", default="e2e,api,cold,memory,size,cost")
+    parser.add_argument("--memory-files", type=int, default=1000)
     parser.add_argument("--loops", default="1,2,4")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--whole-corpus", action="store_true")
@@ -723,6 +798,9 @@ def main(argv: list[str] | None = None) -> int:
         if "cold" in sections:
             print("cold start...", flush=True)
             lines += cold_start(args.repeat)
+        if "memory" in sections:
+            corpus_files = manifest(corpus_dir(args.corpus))
+            lines += worker_memory(mixed_batch(corpus_files, args.batch), args.memory_files, args.batch, workdir)
         if "size" in sections:
             lines += package_sizes()
         if "cost" in sections and runs:
