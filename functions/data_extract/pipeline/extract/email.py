@@ -31,7 +31,7 @@ from data_extract.pipeline.extract.html import html_to_blocks
 from data_extract.pipeline.extract.limits import TextLimit
 from data_extract.pipeline.extract.rtf import strip_rtf
 from data_extract.pipeline.ole import OLE_MAGIC
-from data_extract.pipeline.textcodec import bom_codec, decode_text
+from data_extract.pipeline.textcodec import bom_codec, nul_pattern_codec
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
 
 if TYPE_CHECKING:
@@ -64,10 +64,8 @@ def _decode_wide(data: bytes) -> str | None:
     if marked and marked[0] != "utf-8":
         name, length = marked
         return data[length:].decode(name, errors="replace")
-    head = data[:200]
-    if head.count(b"\x00") > len(head) // 3:
-        return decode_text(data)[0]
-    return None
+    codec = nul_pattern_codec(data[:4096])
+    return data.decode(codec, errors="replace") if codec else None
 
 
 def parse_eml(data: bytes) -> EmailMessage:
