@@ -94,6 +94,15 @@ def test_given_utf16_encoded_file_when_extracted_then_headers_and_body_are_read(
     assert document.blocks[-1].text == "Wide body text."
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_given_wide_file_without_byte_order_mark_when_extracted_then_headers_and_body_are_read(codec):
+    raw = "From: a@example.com\nSubject: Wide\nContent-Type: text/plain\n\nWide body text.\n"
+    document = extract_eml(raw.encode(codec), filename="m.eml", options=ExtractOptions())
+
+    assert document.metadata["subject"] == "Wide"
+    assert document.blocks[-1].text == "Wide body text."
+
+
 def test_given_pgp_encrypted_message_when_extracted_then_encrypted():
     raw = (
         b"From: a@example.com\r\nMIME-Version: 1.0\r\n"

@@ -9,14 +9,19 @@ Modules are imported lazily so a worker only loads the parsers it needs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from typing import Protocol
 
 from data_extract.pipeline.formats import REGISTRY, supported_formats
 from data_extract.pipeline.types import Document, ErrorType, ExtractionError, ExtractOptions
 
 __all__ = ["REGISTRY", "Extractor", "extract_document", "get_extractor", "supported_formats"]
 
-Extractor = Callable[..., Document]
+
+class Extractor(Protocol):
+    """The signature every extractor has."""
+
+    def __call__(self, data: bytes, *, filename: str, options: ExtractOptions) -> Document: ...
+
 
 _PKG = "data_extract.pipeline.extract"
 
@@ -27,7 +32,9 @@ def get_extractor(fmt: str) -> Extractor:
         raise ExtractionError(ErrorType.UNSUPPORTED_FORMAT, f"No extractor for format '{fmt}'.")
     module_name, func_name = target.split(":")
     module = importlib.import_module(f"{_PKG}.{module_name}")
-    return getattr(module, func_name)
+    # The registry names a module attribute; mypy cannot see through the dynamic import.
+    extractor: Extractor = getattr(module, func_name)
+    return extractor
 
 
 def extract_document(data: bytes, *, filename: str, options: ExtractOptions | None = None) -> Document:

@@ -20,14 +20,24 @@ import email
 import email.message
 import email.utils
 import re
+from collections.abc import Callable
 from email import policy
 from email.header import decode_header, make_header
+from email.message import EmailMessage, Message, MIMEPart
+from functools import partial
+from typing import TYPE_CHECKING, TypedDict
 
 from data_extract.pipeline.extract.html import html_to_blocks
 from data_extract.pipeline.extract.limits import TextLimit
+from data_extract.pipeline.extract.rtf import strip_rtf
 from data_extract.pipeline.ole import OLE_MAGIC
-from data_extract.pipeline.textcodec import bom_codec, decode_text
+from data_extract.pipeline.textcodec import bom_codec, nul_pattern_codec
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
+
+if TYPE_CHECKING:
+    import oxmsg
+    import oxmsg.attachment
+    import oxmsg.recipient
 
 HEADER_FIELDS = (("From", "from"), ("To", "to"), ("Cc", "cc"), ("Subject", "subject"), ("Date", "date"))
 _KNOWN_HEADERS = {"from", "to", "cc", "subject", "date", "message-id", "mime-version", "content-type", "received"}
@@ -37,7 +47,15 @@ _LATIN1_LABELS = {"iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii", "iso88
 _SMIME_TYPES = {"application/pkcs7-mime", "application/x-pkcs7-mime"}
 
 
-# -- EML --------------------------------------------------------------------------------------------------------------
+class AttachmentInfo(TypedDict):
+    """One attachment as ``Document.metadata["attachments"]`` lists it."""
+
+    filename: str
+    size_bytes: int
+    content_type: str
+
+
+# -- EML -------------------------------------------------------------------------------------------------------------
 
 
 def _decode_wide(data: bytes) -> str | None:
@@ -46,13 +64,11 @@ def _decode_wide(data: bytes) -> str | None:
     if marked and marked[0] != "utf-8":
         name, length = marked
         return data[length:].decode(name, errors="replace")
-    head = data[:200]
-    if head.count(b"\x00") > len(head) // 3:
-        return decode_text(data)[0]
-    return None
+    codec = nul_pattern_codec(data[:4096])
+    return data.decode(codec, errors="replace") if codec else None
 
 
-def parse_eml(data: bytes) -> email.message.EmailMessage:
+def parse_eml(data: bytes) -> EmailMessage:
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     wide = _decode_wide(data)
@@ -68,16 +84,20 @@ def parse_eml(data: bytes) -> email.message.EmailMessage:
     names = {name.lower() for name in message}
     if not names & _KNOWN_HEADERS:
         raise ExtractionError(ErrorType.CORRUPT, "The file has no e-mail headers (From, To, Subject, Date, ...).")
-    return message  # type: ignore[return-value]
+    return message
 
 
-def _header(message: email.message.Message, name: str) -> str:
+def _header(message: Message, name: str) -> str:
     """A header as readable text; malformed encoded words or addresses fall back to a lenient decoding."""
     try:
         value = message.get(name)
         return " ".join(str(value).split()) if value is not None else ""
     except Exception:
-        pass
+        return _raw_header(message, name)
+
+
+def _raw_header(message: Message, name: str) -> str:
+    """A header decoded leniently from its raw value, for when the policy's parser rejects it."""
     for key, raw in message.raw_items() if hasattr(message, "raw_items") else []:
         if key.lower() == name.lower():
             try:
@@ -95,19 +115,38 @@ def _iso_date(value: str) -> str:
     return parsed.isoformat() if parsed is not None else value
 
 
-def _is_encrypted(message: email.message.Message) -> bool:
+def _is_encrypted(message: Message) -> bool:
     content_type = message.get_content_type()
     if content_type in _ENCRYPTED_TYPES:
         return True
     if content_type in _SMIME_TYPES:
-        return (message.get_param("smime-type") or "enveloped-data").lower() != "signed-data"
+        smime_type = message.get_param("smime-type")
+        if isinstance(smime_type, tuple):  # an RFC 2231 encoded parameter: (charset, language, value)
+            smime_type = email.utils.collapse_rfc2231_value(smime_type)
+        return (smime_type or "enveloped-data").lower() != "signed-data"
     return False
 
 
-def _part_text(part: email.message.Message) -> str:
+def _part_text(part: MIMEPart) -> str:
     """Decoded text of a leaf part, tolerating unknown charsets and broken transfer encodings."""
+    content = _content_text(part)
+    if content is not None:
+        return content
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):  # None: a multipart or undecodable part
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    charset = part.get_content_charset() or "utf-8"
     try:
-        content = part.get_content()  # type: ignore[attr-defined]
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+def _content_text(part: MIMEPart) -> str | None:
+    """The part's text as the content manager decodes it; None when it is not text or cannot be decoded."""
+    try:
+        content = part.get_content()
         if isinstance(content, str):
             if (part.get_content_charset() or "") in _LATIN1_LABELS:
                 # Mail labelled Latin-1/ASCII is in practice Windows-1252 (curly quotes in 0x80-0x9F), as browsers
@@ -118,20 +157,12 @@ def _part_text(part: email.message.Message) -> str:
                     return content
             return content
     except Exception:
-        pass
-    payload = part.get_payload(decode=True)
-    if payload is None:
-        raw = part.get_payload()
-        return raw if isinstance(raw, str) else ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return payload.decode(charset, errors="replace")
-    except LookupError:
-        return payload.decode("utf-8", errors="replace")
+        return None
+    return None
 
 
-def _attachment_parts(message: email.message.Message, body_parts: set[int]) -> list[email.message.Message]:
-    parts: list[email.message.Message] = []
+def _attachment_parts(message: EmailMessage, body_parts: set[int]) -> list[EmailMessage]:
+    parts: list[EmailMessage] = []
     for part in message.walk():
         if part.is_multipart() and part.get_content_type() != "message/rfc822":
             continue
@@ -144,7 +175,7 @@ def _attachment_parts(message: email.message.Message, body_parts: set[int]) -> l
     return parts
 
 
-def _filename(part: email.message.Message) -> str | None:
+def _filename(part: Message) -> str | None:
     try:
         name = part.get_filename()
     except Exception:
@@ -154,37 +185,46 @@ def _filename(part: email.message.Message) -> str | None:
     return None
 
 
-def _attachment_payload(part: email.message.Message) -> bytes:
+def _attachment_payload(part: Message) -> bytes:
     if part.get_content_type() == "message/rfc822":
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner:
+        inner = _attached_message(part)
+        if inner is not None:
             try:
-                return inner[0].as_bytes()
+                return inner.as_bytes()
             except Exception:
                 return b""
     try:
         payload = part.get_payload(decode=True)
     except Exception:
         payload = None
-    return payload or b""
+    return payload if isinstance(payload, bytes) else b""
 
 
-def _attachment_name(part: email.message.Message, index: int) -> str:
+def _attached_message(part: Message) -> Message | None:
+    """The message a ``message/rfc822`` part holds; None when the part holds none (or only text)."""
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner:
+        first = inner[0]
+        return first if isinstance(first, Message) else None
+    return None
+
+
+def _attachment_name(part: Message, index: int) -> str:
     name = _filename(part)
     if name:
         return name
     if part.get_content_type() == "message/rfc822":
-        inner = part.get_payload()
-        subject = _header(inner[0], "Subject") if isinstance(inner, list) and inner else ""
+        inner = _attached_message(part)
+        subject = _header(inner, "Subject") if inner is not None else ""
         return f"{subject or f'attached-message-{index}'}.eml"
     return f"attachment-{index}"
 
 
-def _body_parts(message: email.message.Message) -> tuple[list[email.message.Message], str]:
+def _body_parts(message: EmailMessage) -> tuple[list[MIMEPart], str]:
     """The parts that make the readable body and their kind ("plain" or "html")."""
     try:
-        plain = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
-        html = message.get_body(preferencelist=("html",))  # type: ignore[attr-defined]
+        plain = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
     except Exception:
         plain = html = None
     if plain is not None and _part_text(plain).strip():
@@ -206,7 +246,7 @@ def _body_parts(message: email.message.Message) -> tuple[list[email.message.Mess
 
 def _plain_blocks(text: str) -> list[Block]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    blocks = []
+    blocks: list[Block] = []
     for paragraph in _PARAGRAPH_BREAK.split(text):
         lines = [line.rstrip() for line in paragraph.strip("\n").split("\n")]
         cleaned = "\n".join(lines).strip()
@@ -220,7 +260,7 @@ def _header_block(headers: dict[str, str]) -> Block | None:
     return Block(kind="metadata", text="\n".join(lines), meta={"headers": True}) if lines else None
 
 
-def _attachments_block(attachments: list[dict]) -> Block | None:
+def _attachments_block(attachments: list[AttachmentInfo]) -> Block | None:
     if not attachments:
         return None
     names = ", ".join(item["filename"] for item in attachments)
@@ -231,9 +271,9 @@ def _finish(
     fmt: str,
     headers: dict[str, str],
     body: list[Block],
-    attachments: list[dict],
+    attachments: list[AttachmentInfo],
     options: ExtractOptions,
-    extra: dict,
+    extra: dict[str, str],
 ) -> Document:
     limit = TextLimit(options)
     blocks: list[Block] = []
@@ -247,9 +287,9 @@ def _finish(
         blocks.append(tail)
     for block in blocks:
         limit.add(block.text)
-    metadata = {key: value for key, value in headers.items() if value}
-    if "date" in metadata:
-        metadata["date"] = _iso_date(metadata["date"])
+    metadata: dict[str, object] = {key: value for key, value in headers.items() if value}
+    if headers.get("date"):
+        metadata["date"] = _iso_date(headers["date"])
     metadata.update(extra)
     metadata["attachments"] = attachments
     metadata["attachment_count"] = len(attachments)
@@ -268,25 +308,30 @@ def extract_eml(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
         body.extend(html_to_blocks(text) if body_format == "html" else _plain_blocks(text))
     attachment_parts = _attachment_parts(message, {id(p) for p in body_parts})
     attachments = [
-        {
-            "filename": _attachment_name(part, index),
-            "size_bytes": len(_attachment_payload(part)),
-            "content_type": part.get_content_type(),
-        }
+        AttachmentInfo(
+            filename=_attachment_name(part, index),
+            size_bytes=len(_attachment_payload(part)),
+            content_type=part.get_content_type(),
+        )
         for index, part in enumerate(attachment_parts, start=1)
     ]
-    extra = {"body_format": body_format if body else None, "message_id": _header(message, "Message-ID") or None}
+    extra: dict[str, str] = {}
+    if body:
+        extra["body_format"] = body_format
+    message_id = _header(message, "Message-ID")
+    if message_id:
+        extra["message_id"] = message_id
     defects = sum(len(part.defects) for part in message.walk())
-    document = _finish("eml", headers, body, attachments, options, {k: v for k, v in extra.items() if v})
+    document = _finish("eml", headers, body, attachments, options, extra)
     if defects:
         document.warnings.append(f"The message has {defects} MIME defect(s); it was read leniently.")
     return document
 
 
-# -- MSG --------------------------------------------------------------------------------------------------------------
+# -- MSG -------------------------------------------------------------------------------------------------------------
 
 
-def _open_msg(data: bytes):
+def _open_msg(data: bytes) -> oxmsg.Message:
     if not data.startswith(OLE_MAGIC):
         raise ExtractionError(ErrorType.CORRUPT, "The file is not an Outlook message (no OLE container).")
     from oxmsg import Message
@@ -307,7 +352,7 @@ def _msg_text(value: object) -> str:
     return str(value)
 
 
-def _msg_rtf_text(msg) -> str:
+def _msg_rtf_text(msg: oxmsg.Message) -> str:
     """The plain text of a message whose only body is compressed RTF (PR_RTF_COMPRESSED)."""
     from oxmsg.domain import constants
 
@@ -315,19 +360,18 @@ def _msg_rtf_text(msg) -> str:
     if not compressed:
         return ""
     from compressed_rtf import decompress
-    from striprtf.striprtf import rtf_to_text
 
-    rtf = decompress(compressed)
-    return rtf_to_text(rtf.decode("cp1252", errors="replace"), errors="ignore")
+    rtf: bytes = decompress(compressed)
+    return strip_rtf(rtf.decode("cp1252", errors="replace"), errors="ignore")
 
 
-def _msg_body(msg) -> tuple[list[Block], str | None]:
+def _msg_body(msg: oxmsg.Message) -> tuple[list[Block], str | None]:
     plain = _msg_text(_safe(lambda: msg.body))
     if plain.strip():
         return _plain_blocks(plain), "plain"
     html = _safe(lambda: msg.html_body)
     if html:
-        blocks = html_to_blocks(html if isinstance(html, bytes) else str(html))
+        blocks = html_to_blocks(html)
         if blocks:
             return blocks, "html"
     text = _safe(lambda: _msg_rtf_text(msg)) or ""
@@ -336,7 +380,8 @@ def _msg_body(msg) -> tuple[list[Block], str | None]:
     return [], None
 
 
-def _safe(getter):
+def _safe[T](getter: Callable[[], T]) -> T | None:
+    """What ``getter`` returns, None when it raises: one damaged property must not lose the whole message."""
     try:
         return getter()
     except Exception:
@@ -347,7 +392,7 @@ def _safe(getter):
 _RECIPIENT_HEADERS = {1: "to", 2: "cc"}
 
 
-def _msg_recipients(msg) -> dict[str, str]:
+def _msg_recipients(msg: oxmsg.Message) -> dict[str, str]:
     """To and Cc as the sender's mail program wrote them: the transport headers when the message kept them,
     else the recipient table (``"Name" <address>``), else the display strings Outlook stores."""
     from oxmsg.domain import constants
@@ -356,33 +401,49 @@ def _msg_recipients(msg) -> dict[str, str]:
     by_name = {name.lower(): value for name, value in headers.items()}
     listed: dict[str, list[str]] = {"to": [], "cc": []}
     for recipient in _safe(lambda: msg.recipients) or ():
-        kind = _RECIPIENT_HEADERS.get(
-            _safe(lambda r=recipient: r.properties.int_prop_value(constants.PID_RECIPIENT_TYPE))
-        )
-        if kind is None:
-            continue
-        name = _msg_text(_safe(lambda r=recipient: r.name)).strip()
-        address = _msg_text(_safe(lambda r=recipient: r.email_address)).strip()
-        listed[kind].append(f'"{name}" <{address}>' if name and address and name != address else address or name)
+        entry = _recipient_entry(recipient)
+        if entry is not None:
+            listed[entry[0]].append(entry[1])
     display = {"to": constants.PID_DISPLAY_TO, "cc": constants.PID_DISPLAY_CC}
-    result = {}
+    result: dict[str, str] = {}
     for kind in ("to", "cc"):
         value = by_name.get(kind) or ", ".join(item for item in listed[kind] if item)
-        result[kind] = value or _msg_text(_safe(lambda pid=display[kind]: msg.properties.str_prop_value(pid)))
+        result[kind] = value or _msg_text(_safe(partial(_string_property, msg, display[kind])))
     return result
 
 
-def _msg_attachments(msg) -> list[tuple[str, bytes, str]]:
-    items: list[tuple[str, bytes, str]] = []
-    for index, attachment in enumerate(_safe(lambda: msg.attachments) or [], start=1):
-        name = _safe(lambda a=attachment: a.file_name) or f"attachment-{index}"
-        data = _safe(lambda a=attachment: a.file_bytes)
-        mimetype = _safe(lambda a=attachment: a.mime_type) or "application/octet-stream"
-        if isinstance(data, bytes):
-            items.append((str(name), data, str(mimetype)))
-        else:  # an embedded message or object: named, no bytes of its own here
-            items.append((str(name), b"", "application/vnd.ms-outlook"))
-    return items
+def _string_property(msg: oxmsg.Message, pid: int) -> str | None:
+    return msg.properties.str_prop_value(pid)
+
+
+def _recipient_entry(recipient: oxmsg.recipient.Recipient) -> tuple[str, str] | None:
+    """(header, ``"Name" <address>``) of one row of the recipient table; None for rows that are not To or Cc."""
+    from oxmsg.domain import constants
+
+    recipient_type = _safe(lambda: recipient.properties.int_prop_value(constants.PID_RECIPIENT_TYPE))
+    kind = _RECIPIENT_HEADERS.get(recipient_type) if recipient_type is not None else None
+    if kind is None:
+        return None
+    name = _msg_text(_safe(lambda: recipient.name)).strip()
+    address = _msg_text(_safe(lambda: recipient.email_address)).strip()
+    return kind, f'"{name}" <{address}>' if name and address and name != address else address or name
+
+
+def _msg_attachments(msg: oxmsg.Message) -> list[tuple[str, bytes, str]]:
+    return [
+        _msg_attachment(attachment, index)
+        for index, attachment in enumerate(_safe(lambda: msg.attachments) or [], start=1)
+    ]
+
+
+def _msg_attachment(attachment: oxmsg.attachment.Attachment, index: int) -> tuple[str, bytes, str]:
+    """(filename, bytes, content type) of one attachment; an embedded message or object has no bytes here."""
+    name = _safe(lambda: attachment.file_name) or f"attachment-{index}"
+    data = _safe(lambda: attachment.file_bytes)
+    mimetype = _safe(lambda: attachment.mime_type) or "application/octet-stream"
+    if isinstance(data, bytes):
+        return str(name), data, str(mimetype)
+    return str(name), b"", "application/vnd.ms-outlook"
 
 
 def extract_msg(data: bytes, *, filename: str, options: ExtractOptions) -> Document:
@@ -392,12 +453,12 @@ def extract_msg(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
         "from": _msg_text(_safe(lambda: msg.sender)),
         **_msg_recipients(msg),
         "subject": _msg_text(_safe(lambda: msg.subject)),
-        "date": date.isoformat() if hasattr(date, "isoformat") else _msg_text(date),
+        "date": date.isoformat() if date is not None else "",
     }
     headers = {key: " ".join(value.split()) for key, value in headers.items()}
     body, body_format = _msg_body(msg)
     attachments = [
-        {"filename": name, "size_bytes": len(payload), "content_type": mimetype}
+        AttachmentInfo(filename=name, size_bytes=len(payload), content_type=mimetype)
         for name, payload, mimetype in _msg_attachments(msg)
     ]
     extra = {"body_format": body_format} if body_format else {}

@@ -45,13 +45,15 @@ def _package_document(package: Package) -> str:
     container = package.xml("META-INF/container.xml", recover=True)
     for el in container.iter():
         if local_name(el.tag) == "rootfile" and el.get("full-path"):
-            path = el.get("full-path").lstrip("/")
+            path: str = el.get("full-path").lstrip("/")
             if package.has(path):
                 return path
     raise ExtractionError(ErrorType.CORRUPT, "The EPUB container names no readable package document (.opf).")
 
 
-def _toc_titles(package: Package, opf_part: str, manifest: dict[str, tuple[str, str, str]], toc_id: str | None):
+def _toc_titles(
+    package: Package, opf_part: str, manifest: dict[str, tuple[str, str, str]], toc_id: str | None
+) -> dict[str, str]:
     """Chapter file -> first title in the table of contents (EPUB 3 nav, else EPUB 2 NCX)."""
     titles: dict[str, str] = {}
     nav = next((href for href, _, props in manifest.values() if "nav" in props.split()), None)
@@ -97,7 +99,7 @@ def extract_epub(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
         manifest: dict[str, tuple[str, str, str]] = {}
         spine_refs: list[tuple[str, bool]] = []
         toc_id = None
-        metadata: dict = {}
+        metadata: dict[str, object] = {}
         for el in opf.iter():
             name = local_name(el.tag)
             if name == "item" and el.get("id") and el.get("href"):

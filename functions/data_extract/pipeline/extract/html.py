@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 
 from lxml import etree
 
@@ -336,7 +337,7 @@ class HtmlBlocks:
             table_obj = Table(rows=rows, cells=cells, header_rows=header_rows)
             self._add(Block(kind="table", text=table_obj.to_text(), table=table_obj))
 
-    def _table_rows(self, table: etree._Element):
+    def _table_rows(self, table: etree._Element) -> Iterator[etree._Element]:
         """The table's own rows (and caption), through thead/tbody/tfoot, never a nested table's rows."""
         for child in table:
             tag = _tag_name(child)
@@ -423,7 +424,7 @@ def extract_html(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
     root = parse_html(text)
     walker = HtmlBlocks(TextLimit(options))
     blocks = walker.walk(root)
-    metadata: dict = {"encoding": encoding, "table_count": sum(1 for b in blocks if b.kind == "table")}
+    metadata: dict[str, object] = {"encoding": encoding, "table_count": sum(1 for b in blocks if b.kind == "table")}
     title = html_title(root)
     if title:
         metadata["title"] = title

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Pillow's own decompression-bomb threshold (about 89 megapixels): a larger frame
 # is refused before it is decoded.
@@ -62,8 +66,22 @@ def extract_image(data: bytes, *, filename: str, options: ExtractOptions) -> Doc
             image.close()
 
 
-def _extract(image: Any, options: ExtractOptions) -> Document:
-    from data_extract.pipeline import guard, ocr
+@dataclass
+class _FramesRead:
+    """What OCR of an image's frames found, frame by frame (page numbers are 1-based frame numbers)."""
+
+    warnings: list[str] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)
+    failed_pages: list[int] = field(default_factory=list)
+    timed_out_pages: list[int] = field(default_factory=list)
+    low_confidence_pages: list[int] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    used_chars: int = 0
+
+
+def _extract(image: Image.Image, options: ExtractOptions) -> Document:
+    from data_extract.pipeline import ocr
 
     fmt = _FORMAT_KEYS.get(image.format or "")
     if fmt is None:
@@ -78,7 +96,7 @@ def _extract(image: Any, options: ExtractOptions) -> Document:
         )
     width, height = image.size
     _check_size(width, height)
-    metadata: dict[str, Any] = {"page_count": frame_count, "width": width, "height": height}
+    metadata: dict[str, object] = {"page_count": frame_count, "width": width, "height": height}
     if not options.ocr:
         raise ExtractionError(
             ErrorType.NEEDS_OCR, "The file is an image; its text needs OCR, which is disabled for this run."
@@ -89,77 +107,94 @@ def _extract(image: Any, options: ExtractOptions) -> Document:
         )
 
     languages = ocr.resolve_languages(options.ocr_languages)
-    warnings_out: list[str] = []
+    read = _FramesRead()
     if languages.missing:
-        warnings_out.append(
+        read.warnings.append(
             f"OCR languages not installed and skipped: {', '.join(languages.missing)}; using {languages.argument}."
         )
-    blocks: list[Block] = []
-    ocr_pages: list[int] = []
-    failed_pages: list[int] = []
-    timed_out_pages: list[int] = []
-    low_confidence_pages: list[int] = []
-    confidences: list[float] = []
-    used_chars = 0
+    _recognise_frames(image, frame_count, languages.argument, options, read)
+    _report_unread_frames(read)
+    metadata.update(
+        {
+            "ocr_pages": read.ocr_pages,
+            "needs_ocr_pages": sorted(read.failed_pages + read.timed_out_pages),
+            "ocr_confidence": round(sum(read.confidences) / len(read.confidences), 4),
+            "low_confidence_pages": read.low_confidence_pages,
+        }
+    )
+    return Document(format=fmt, blocks=read.blocks, metadata=metadata, warnings=read.warnings)
+
+
+def _recognise_frames(
+    image: Image.Image, frame_count: int, languages: str, options: ExtractOptions, read: _FramesRead
+) -> None:
+    """OCR every frame within the time budget; frames left when it runs out count as timed out."""
+    from data_extract.pipeline import guard
+
     for index in range(frame_count):
         remaining = guard.remaining_time_s()
         timeout = OCR_FRAME_TIMEOUT_S
         if remaining is not None:
             timeout = min(timeout, remaining - OCR_SAFETY_MARGIN_S)
             if timeout < 5.0:
-                timed_out_pages += list(range(index + 1, frame_count + 1))
-                warnings_out.append("OCR stopped early: the extraction time budget ran out.")
+                read.timed_out_pages += list(range(index + 1, frame_count + 1))
+                read.warnings.append("OCR stopped early: the extraction time budget ran out.")
                 break
-        frame, dpi = _prepared_frame(image, index)
-        try:
-            reading = ocr.recognise_page(frame, languages.argument, timeout, dpi=dpi)
-        except ocr.OcrTimeout:
-            timed_out_pages.append(index + 1)
-            continue
-        except ocr.OcrError:
-            failed_pages.append(index + 1)
-            continue
-        finally:
-            frame.close()
-        ocr_pages.append(index + 1)
-        text = reading.text
-        if not text.strip():
-            continue
-        if reading.low_confidence:
-            low_confidence_pages.append(index + 1)
-        used_chars += len(text)
-        if used_chars > options.max_chars:
-            raise ExtractionError(
-                ErrorType.TOO_MUCH_TEXT,
-                f"The image holds more than {options.max_chars} characters of text, the per-file limit.",
-                max_chars=options.max_chars,
-            )
-        confidences.append(reading.confidence)
-        blocks.append(Block(kind="ocr", text=text, page=index + 1, meta=reading.provenance(languages.argument)))
-    if failed_pages:
-        warnings_out.append(f"OCR failed on page(s) {', '.join(map(str, failed_pages))}.")
-    if timed_out_pages:
-        warnings_out.append(f"OCR timed out on page(s) {', '.join(map(str, timed_out_pages))}.")
-    if low_confidence_pages:
-        warnings_out.append(ocr.low_confidence_warning(low_confidence_pages))
-    if not blocks:
-        if timed_out_pages and not ocr_pages:
+        _recognise_frame(image, index, languages, timeout, options, read)
+
+
+def _recognise_frame(
+    image: Image.Image, index: int, languages: str, timeout: float, options: ExtractOptions, read: _FramesRead
+) -> None:
+    from data_extract.pipeline import ocr
+
+    frame, dpi = _prepared_frame(image, index)
+    try:
+        reading = ocr.recognise_page(frame, languages, timeout, dpi=dpi)
+    except ocr.OcrTimeout:
+        read.timed_out_pages.append(index + 1)
+        return
+    except ocr.OcrError:
+        read.failed_pages.append(index + 1)
+        return
+    finally:
+        frame.close()
+    read.ocr_pages.append(index + 1)
+    text = reading.text
+    if not text.strip():
+        return
+    if reading.low_confidence:
+        read.low_confidence_pages.append(index + 1)
+    read.used_chars += len(text)
+    if read.used_chars > options.max_chars:
+        raise ExtractionError(
+            ErrorType.TOO_MUCH_TEXT,
+            f"The image holds more than {options.max_chars} characters of text, the per-file limit.",
+            max_chars=options.max_chars,
+        )
+    read.confidences.append(reading.confidence)
+    read.blocks.append(Block(kind="ocr", text=text, page=index + 1, meta=reading.provenance(languages)))
+
+
+def _report_unread_frames(read: _FramesRead) -> None:
+    """Warnings for frames OCR could not read; an error when no frame gave any text."""
+    from data_extract.pipeline import ocr
+
+    if read.failed_pages:
+        read.warnings.append(f"OCR failed on page(s) {', '.join(map(str, read.failed_pages))}.")
+    if read.timed_out_pages:
+        read.warnings.append(f"OCR timed out on page(s) {', '.join(map(str, read.timed_out_pages))}.")
+    if read.low_confidence_pages:
+        read.warnings.append(ocr.low_confidence_warning(read.low_confidence_pages))
+    if not read.blocks:
+        if read.timed_out_pages and not read.ocr_pages:
             raise ExtractionError(ErrorType.TIMEOUT, "OCR of the image did not finish in time.")
-        if failed_pages and not ocr_pages:
+        if read.failed_pages and not read.ocr_pages:
             raise ExtractionError(ErrorType.CORRUPT, "OCR could not read the image.")
         raise ExtractionError(ErrorType.EMPTY, "No text was recognised in the image.")
-    metadata.update(
-        {
-            "ocr_pages": ocr_pages,
-            "needs_ocr_pages": sorted(failed_pages + timed_out_pages),
-            "ocr_confidence": round(sum(confidences) / len(confidences), 4),
-            "low_confidence_pages": low_confidence_pages,
-        }
-    )
-    return Document(format=fmt, blocks=blocks, metadata=metadata, warnings=warnings_out)
 
 
-def _frame_count(image: Any) -> int:
+def _frame_count(image: Image.Image) -> int:
     if image.format not in _MULTI_PAGE_FORMATS:
         return 1
     try:
@@ -180,7 +215,7 @@ def _check_size(width: int, height: int) -> None:
         )
 
 
-def _prepared_frame(image: Any, index: int) -> tuple[Any, int | None]:
+def _prepared_frame(image: Image.Image, index: int) -> tuple[Image.Image, int | None]:
     """Decode one frame as an upright grayscale image sized for OCR; return it and its DPI."""
     from PIL import Image, ImageOps
 
@@ -226,6 +261,7 @@ def _prepared_frame(image: Any, index: int) -> tuple[Any, int | None]:
 
 
 def _declared_dpi(value: Any) -> int | None:
+    """The DPI an image declares (``info["dpi"]``: a number or an (x, y) pair, whatever the file holds)."""
     try:
         dpi = float(value[0] if isinstance(value, tuple | list) else value)
     except (TypeError, ValueError, IndexError):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
+from typing import IO, Protocol
 
 from data_extract.pipeline.extract.limits import TextLimit
 from data_extract.pipeline.ole import OLE_MAGIC, is_encrypted_package
@@ -59,18 +61,40 @@ _TRANSLATION = str.maketrans(
 
 
 def _u16(data: bytes, offset: int) -> int:
-    return struct.unpack_from("<H", data, offset)[0]
+    value: int = struct.unpack_from("<H", data, offset)[0]
+    return value
 
 
 def _u32(data: bytes, offset: int) -> int:
-    return struct.unpack_from("<I", data, offset)[0]
+    value: int = struct.unpack_from("<I", data, offset)[0]
+    return value
 
 
 def _i16(data: bytes, offset: int) -> int:
-    return struct.unpack_from("<h", data, offset)[0]
+    value: int = struct.unpack_from("<h", data, offset)[0]
+    return value
 
 
-def word_fib(word_document: bytes) -> dict:
+@dataclass(frozen=True)
+class WordFib:
+    """What the File Information Block says about where the text is."""
+
+    n_fib: int  # the file format version
+    encrypted: bool  # encrypted or XOR-obfuscated
+    table_stream: str  # "0Table" or "1Table"
+    story_lengths: list[tuple[str, int]]  # characters of each story, in document order
+    fc_clx: int  # offset of the piece table (Clx) in the table stream
+    lcb_clx: int  # its size
+
+
+class _OleStreams(Protocol):
+    """What is read of an olefile.OleFileIO."""
+
+    def exists(self, filename: str) -> bool: ...
+    def openstream(self, filename: str) -> IO[bytes]: ...
+
+
+def word_fib(word_document: bytes) -> WordFib:
     """The FIB facts needed to read the text: flags, story lengths and the Clx location."""
     if len(word_document) < 0x22 or _u16(word_document, 0) != WORD_IDENT:
         raise ExtractionError(ErrorType.CORRUPT, "The WordDocument stream has no valid Word header (FIB).")
@@ -86,14 +110,14 @@ def word_fib(word_document: bytes) -> dict:
     blob = pos + 2
     if cslw < 11 or cb_rg_fc_lcb <= FC_CLX_PAIR_INDEX:
         raise ExtractionError(ErrorType.CORRUPT, "The Word header (FIB) is truncated.")
-    return {
-        "n_fib": n_fib,
-        "encrypted": bool(flags & (FLAG_ENCRYPTED | FLAG_OBFUSCATED)),
-        "table_stream": "1Table" if flags & FLAG_WHICH_TABLE else "0Table",
-        "story_lengths": [(kind, _u32(word_document, lw_start + index * 4)) for kind, index in STORY_COUNTS],
-        "fc_clx": _u32(word_document, blob + FC_CLX_PAIR_INDEX * 8),
-        "lcb_clx": _u32(word_document, blob + FC_CLX_PAIR_INDEX * 8 + 4),
-    }
+    return WordFib(
+        n_fib=n_fib,
+        encrypted=bool(flags & (FLAG_ENCRYPTED | FLAG_OBFUSCATED)),
+        table_stream="1Table" if flags & FLAG_WHICH_TABLE else "0Table",
+        story_lengths=[(kind, _u32(word_document, lw_start + index * 4)) for kind, index in STORY_COUNTS],
+        fc_clx=_u32(word_document, blob + FC_CLX_PAIR_INDEX * 8),
+        lcb_clx=_u32(word_document, blob + FC_CLX_PAIR_INDEX * 8 + 4),
+    )
 
 
 def piece_table_text(word_document: bytes, table: bytes, fc_clx: int, lcb_clx: int) -> str:
@@ -168,7 +192,7 @@ def _main_story_blocks(story: str) -> list[Block]:
     """Paragraph lines, with consecutive table rows gathered into table blocks."""
     blocks: list[Block] = []
     rows: list[list[str]] = []
-    for line in story.split("\n") + [""]:
+    for line in [*story.split("\n"), ""]:
         if CELL_MARK in line:
             rows.append([" ".join(cell.split()) for cell in line.split(CELL_MARK)])
             continue
@@ -204,24 +228,24 @@ def doc_blocks(text: str, story_lengths: list[tuple[str, int]]) -> list[Block]:
     return blocks
 
 
-def _extract_doc(ole, options: ExtractOptions) -> Document:
+def _extract_doc(ole: _OleStreams, options: ExtractOptions) -> Document:
     word_document = ole.openstream("WordDocument").read()
     try:
         fib = word_fib(word_document)
     except struct.error as exc:
         raise ExtractionError(ErrorType.CORRUPT, "The Word header (FIB) is truncated.") from exc
-    if fib["encrypted"]:
+    if fib.encrypted:
         raise ExtractionError(ErrorType.ENCRYPTED, "The Word document is password-protected.")
-    if fib["n_fib"] < MIN_WORD97_NFIB:
+    if fib.n_fib < MIN_WORD97_NFIB:
         raise ExtractionError(ErrorType.UNSUPPORTED_FORMAT, DOC95_MESSAGE)
-    if not ole.exists(fib["table_stream"]):
-        raise ExtractionError(ErrorType.CORRUPT, f"The Word document is missing its {fib['table_stream']} stream.")
-    table = ole.openstream(fib["table_stream"]).read()
+    if not ole.exists(fib.table_stream):
+        raise ExtractionError(ErrorType.CORRUPT, f"The Word document is missing its {fib.table_stream} stream.")
+    table = ole.openstream(fib.table_stream).read()
     try:
-        text = piece_table_text(word_document, table, fib["fc_clx"], fib["lcb_clx"])
+        text = piece_table_text(word_document, table, fib.fc_clx, fib.lcb_clx)
     except struct.error as exc:
         raise ExtractionError(ErrorType.CORRUPT, "The Word piece table is truncated.") from exc
-    blocks = doc_blocks(text, fib["story_lengths"])
+    blocks = doc_blocks(text, fib.story_lengths)
     limit = TextLimit(options)
     for block in blocks:
         limit.add(block.text)
@@ -229,7 +253,7 @@ def _extract_doc(ole, options: ExtractOptions) -> Document:
         format="doc",
         blocks=blocks,
         metadata={
-            "word_version_nfib": fib["n_fib"],
+            "word_version_nfib": fib.n_fib,
             "paragraph_count": sum(1 for b in blocks if b.kind == "paragraph"),
         },
         warnings=["Legacy .doc: text and tables are read without styles, so headings and lists are not marked."],

@@ -16,6 +16,7 @@ Password-protected packages (``encryption-data`` in the manifest) are ``ENCRYPTE
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from lxml import etree
@@ -229,7 +230,7 @@ class _OdfWalker:
             cell.row_span = min(cell.row_span, len(rows) - cell.row)
         return Table(rows=rows, cells=spans)
 
-    def _rows(self, parent: etree._Element):
+    def _rows(self, parent: etree._Element) -> Iterator[etree._Element]:
         for child in parent:
             if child.tag == TB_ROW:
                 yield child
@@ -338,8 +339,8 @@ class _OdfWalker:
                     out.append(Block(kind="paragraph", text=text))
 
 
-def _metadata(package: Package) -> dict:
-    metadata: dict = {}
+def _metadata(package: Package) -> dict[str, object]:
+    metadata: dict[str, object] = {}
     if not package.has("meta.xml"):
         return metadata
     try:

@@ -69,7 +69,8 @@ def _shape_name(shape: etree._Element) -> str | None:
         if local_name(nv.tag).startswith("nv"):
             c_nv_pr = _child(nv, "cNvPr")
             if c_nv_pr is not None:
-                return c_nv_pr.get("name")
+                name: str | None = c_nv_pr.get("name")
+                return name
     return None
 
 
@@ -129,7 +130,7 @@ class _SlideReader:
                 )
             return
         uri = data.get("uri") or ""
-        if uri.endswith("/chart") or uri.endswith("/diagram"):
+        if uri.endswith(("/chart", "/diagram")):
             text = self._related_graphic_text(data, part, chart=uri.endswith("/chart"))
         else:
             text = _paragraphs_text(data)
@@ -343,7 +344,7 @@ def extract_pptx(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
             raise ExtractionError(
                 ErrorType.CORRUPT, "The PPTX package is missing its required part 'ppt/presentation.xml'."
             )
-        metadata: dict = {
+        metadata: dict[str, object] = {
             "slide_count": len(parts),
             "notes_count": sum(1 for b in blocks if b.kind == "note"),
             "table_count": sum(1 for b in blocks if b.kind == "table"),

@@ -28,6 +28,19 @@ def _code_page(head: bytes) -> str:
     return "cp1252"
 
 
+def strip_rtf(source: str, *, encoding: str = "cp1252", errors: str = "strict") -> str:
+    """striprtf's plain text of an RTF source; ``encoding`` decodes the ``\\'xx`` escapes."""
+    from striprtf.striprtf import rtf_to_text
+
+    # striprtf ships py.typed but leaves rtf_to_text unannotated; it returns str.
+    text: str = rtf_to_text(source, encoding=encoding, errors=errors)  # type: ignore[no-untyped-call]
+    return text
+
+
+def _without_utf8_bom(data: bytes) -> bytes:
+    return data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+
+
 def _blocks(text: str) -> list[Block]:
     blocks: list[Block] = []
     rows: list[list[str]] = []
@@ -53,14 +66,12 @@ def _blocks(text: str) -> list[Block]:
 
 def rtf_blocks(data: bytes) -> list[Block]:
     """Blocks of an RTF document (also used for RTF content embedded in other formats)."""
-    body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    body = _without_utf8_bom(data)
     if not body.lstrip().startswith(b"{\\rtf"):
         raise ExtractionError(ErrorType.CORRUPT, "The file does not start with an RTF header ({\\rtf).")
-    from striprtf.striprtf import rtf_to_text
-
     try:
         # RTF is 7-bit; Latin-1 maps any stray 8-bit byte 1:1 so striprtf sees the source unchanged.
-        text = rtf_to_text(body.decode("latin-1"), encoding=_code_page(body[:4096]), errors="replace")
+        text = strip_rtf(body.decode("latin-1"), encoding=_code_page(body[:4096]), errors="replace")
     except (ValueError, IndexError, RecursionError) as exc:
         raise ExtractionError(ErrorType.CORRUPT, f"The RTF document cannot be read ({type(exc).__name__}).") from exc
     return _blocks(text)
@@ -71,7 +82,7 @@ def extract_rtf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
     limit = TextLimit(options)
     for block in blocks:
         limit.add(block.text)
-    body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    body = _without_utf8_bom(data)
     return Document(
         format="rtf",
         blocks=blocks,

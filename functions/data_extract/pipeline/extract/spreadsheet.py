@@ -23,7 +23,9 @@ import datetime as dt
 import io
 import re
 import zipfile
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from data_extract.pipeline.extract.limits import TextLimit, check_page_limit
 from data_extract.pipeline.extract.ooxml import (
@@ -36,6 +38,9 @@ from data_extract.pipeline.extract.ooxml import (
 )
 from data_extract.pipeline.ole import OLE_MAGIC
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table, TableCell
+
+if TYPE_CHECKING:
+    from python_calamine import CalamineSheet, CalamineWorkbook
 
 ROWS_PER_BLOCK = 500
 
@@ -77,7 +82,7 @@ def area_upper_bound(sheet_xml: bytes) -> int | None:
     max_row = max(int(number) for number in row_numbers)
     longer_refs = re.findall(rb' r="[A-Za-z]{1,3}(\d{%d,})"' % digits, sheet_xml)
     if longer_refs:
-        max_row = max(max_row, max(int(number) for number in longer_refs))
+        max_row = max(max_row, *(int(number) for number in longer_refs))
     if _THREE_LETTER_REF.search(sheet_xml):
         columns = 16_384
     elif _TWO_LETTER_REF.search(sheet_xml):
@@ -166,7 +171,7 @@ def _cell_column(chunk: bytes, cell_pos: int, tag_end: int) -> int | None:
 def render_cell(value: object) -> str:
     """One cell as text: no float noise, ISO dates, Excel-style booleans."""
     if value.__class__ is str:
-        return value  # type: ignore[return-value]
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -283,7 +288,7 @@ def is_parser_failure(exc: BaseException) -> bool:
     return not isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError))
 
 
-def _open_workbook(data: bytes, container: str):
+def _open_workbook(data: bytes, container: str) -> CalamineWorkbook:
     import python_calamine
 
     try:
@@ -301,112 +306,141 @@ def _open_workbook(data: bytes, container: str):
         ) from exc
 
 
+@dataclass
+class _WorkbookRead:
+    """What reading the sheets of a workbook found, sheet by sheet."""
+
+    limit: TextLimit
+    blocks: list[Block] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sheet_names: list[str] = field(default_factory=list)
+    empty_sheets: list[str] = field(default_factory=list)
+    hidden_sheets: list[str] = field(default_factory=list)
+    unreadable_sheets: list[str] = field(default_factory=list)
+    row_count: int = 0
+    cells_read: int = 0
+
+
 def extract_spreadsheet(data: bytes, *, filename: str, options: ExtractOptions) -> Document:
     container = _container_format(data, filename)
-    uncached: dict[str, int] = {}
+    uncached = _check_container(data, container, options)
+    workbook = _open_workbook(data, container)
+    read = _WorkbookRead(limit=TextLimit(options))
+    try:
+        _read_sheets(workbook, options, read)
+    finally:
+        workbook.close()
+
+    if read.unreadable_sheets and len(read.unreadable_sheets) == len(read.sheet_names):
+        raise ExtractionError(ErrorType.CORRUPT, "No sheet of the workbook could be read.")
+    for sheet_name, count in uncached.items():
+        read.warnings.append(
+            f"Sheet '{sheet_name}' has {count} formula cell(s) whose values were not cached by the program that "
+            "saved the file; they read as empty. Open and save the file in a spreadsheet program to compute them."
+        )
+    doc_format = "xls" if container == "xls" else "ods" if container == "ods" else "xlsx"
+    return Document(
+        format=doc_format,
+        blocks=read.blocks,
+        metadata=_workbook_metadata(read, container, uncached),
+        warnings=read.warnings,
+    )
+
+
+def _check_container(data: bytes, container: str, options: ExtractOptions) -> dict[str, int]:
+    """Refuse encrypted and oversized containers before calamine opens them; for XLSX, the formula cells
+    without cached values per sheet."""
     if container == "xls":
         ole_error = ole_container_error(data, "XLSX")
         if ole_error is not None and ole_error.error_type == ErrorType.ENCRYPTED:
             raise ole_error
-    else:
-        names = inspect_zip(data, options, container.upper())
-        if container == "ods" and _ods_is_encrypted(data, names):
-            raise ExtractionError(ErrorType.ENCRYPTED, "The ODS workbook is password-protected.")
-        if container == "xlsx":
-            try:
-                uncached = _precheck_xlsx(data, options)
-            except ExtractionError:
-                raise
-            except (*ZIP_ERRORS, KeyError, RuntimeError) as exc:
-                raise ExtractionError(ErrorType.CORRUPT, f"The XLSX workbook cannot be read ({exc}).") from exc
+        return {}
+    names = inspect_zip(data, options, container.upper())
+    if container == "ods" and _ods_is_encrypted(data, names):
+        raise ExtractionError(ErrorType.ENCRYPTED, "The ODS workbook is password-protected.")
+    if container != "xlsx":
+        return {}
+    try:
+        return _precheck_xlsx(data, options)
+    except ExtractionError:
+        raise
+    except (*ZIP_ERRORS, KeyError, RuntimeError) as exc:
+        raise ExtractionError(ErrorType.CORRUPT, f"The XLSX workbook cannot be read ({exc}).") from exc
 
+
+def _read_sheets(workbook: CalamineWorkbook, options: ExtractOptions, read: _WorkbookRead) -> None:
     import python_calamine
 
-    workbook = _open_workbook(data, container)
-    limit = TextLimit(options)
-    blocks: list[Block] = []
-    warnings: list[str] = []
-    sheet_names: list[str] = []
-    empty_sheets: list[str] = []
-    hidden_sheets: list[str] = []
-    unreadable_sheets: list[str] = []
-    row_count = 0
-    cells_read = 0
     try:
-        try:
-            metadata_list = list(workbook.sheets_metadata)
-        except BaseException as exc:
-            if not is_parser_failure(exc):
-                raise
-            raise ExtractionError(ErrorType.CORRUPT, "The workbook's sheet list cannot be read.") from exc
-        check_page_limit(len(metadata_list), options, "sheets")
-        for sheet_meta in metadata_list:
-            name = sheet_meta.name
-            sheet_names.append(name)
-            if sheet_meta.visible != python_calamine.SheetVisibleEnum.Visible:
-                hidden_sheets.append(name)
-            if sheet_meta.typ not in (
-                python_calamine.SheetTypeEnum.WorkSheet,
-                python_calamine.SheetTypeEnum.MacroSheet,
-            ):
-                empty_sheets.append(name)  # chart and dialog sheets hold no cells
-                continue
-            try:
-                sheet = workbook.get_sheet_by_name(name)
-                # skip_empty_area: rows start at the first occupied row (sheet.start), not at row 1.
-                rows = sheet.to_python(skip_empty_area=True)
-            except BaseException as exc:
-                if not is_parser_failure(exc):
-                    raise
-                warnings.append(f"Sheet '{name}' could not be read ({type(exc).__name__}) and was skipped.")
-                unreadable_sheets.append(name)
-                continue
-            area = sheet.height * sheet.width
-            cells_read += area
-            if cells_read > options.max_cells:
-                raise ExtractionError(
-                    ErrorType.TOO_MUCH_TEXT,
-                    f"The workbook holds more than {options.max_cells} cells (sheet '{name}').",
-                    sheet=name,
-                    max_cells=options.max_cells,
-                )
-            first_row = (sheet.start[0] + 1) if sheet.start else 1
-            first_col = sheet.start[1] if sheet.start else 0
-            merged = _merged_ranges(sheet)
-            sheet_blocks, sheet_rows = _sheet_blocks(rows, name, first_row, limit, merged, first_col)
-            if not sheet_blocks:
-                empty_sheets.append(name)
-                continue
-            blocks.extend(sheet_blocks)
-            row_count += sheet_rows
-    finally:
-        workbook.close()
+        metadata_list = list(workbook.sheets_metadata)
+    except BaseException as exc:
+        if not is_parser_failure(exc):
+            raise
+        raise ExtractionError(ErrorType.CORRUPT, "The workbook's sheet list cannot be read.") from exc
+    check_page_limit(len(metadata_list), options, "sheets")
+    for sheet_meta in metadata_list:
+        name = sheet_meta.name
+        read.sheet_names.append(name)
+        if sheet_meta.visible != python_calamine.SheetVisibleEnum.Visible:
+            read.hidden_sheets.append(name)
+        if sheet_meta.typ not in (
+            python_calamine.SheetTypeEnum.WorkSheet,
+            python_calamine.SheetTypeEnum.MacroSheet,
+        ):
+            read.empty_sheets.append(name)  # chart and dialog sheets hold no cells
+            continue
+        _read_sheet(workbook, name, options, read)
 
-    if unreadable_sheets and len(unreadable_sheets) == len(sheet_names):
-        raise ExtractionError(ErrorType.CORRUPT, "No sheet of the workbook could be read.")
-    for sheet_name, count in uncached.items():
-        warnings.append(
-            f"Sheet '{sheet_name}' has {count} formula cell(s) whose values were not cached by the program that "
-            "saved the file; they read as empty. Open and save the file in a spreadsheet program to compute them."
+
+def _read_sheet(workbook: CalamineWorkbook, name: str, options: ExtractOptions, read: _WorkbookRead) -> None:
+    """One worksheet's blocks; an unreadable sheet is skipped with a warning, an oversized one fails the file."""
+    try:
+        sheet = workbook.get_sheet_by_name(name)
+        # skip_empty_area: rows start at the first occupied row (sheet.start), not at row 1.
+        rows = sheet.to_python(skip_empty_area=True)
+    except BaseException as exc:
+        if not is_parser_failure(exc):
+            raise
+        read.warnings.append(f"Sheet '{name}' could not be read ({type(exc).__name__}) and was skipped.")
+        read.unreadable_sheets.append(name)
+        return
+    read.cells_read += sheet.height * sheet.width
+    if read.cells_read > options.max_cells:
+        raise ExtractionError(
+            ErrorType.TOO_MUCH_TEXT,
+            f"The workbook holds more than {options.max_cells} cells (sheet '{name}').",
+            sheet=name,
+            max_cells=options.max_cells,
         )
-    metadata = {
-        "sheet_names": sheet_names,
-        "sheet_count": len(sheet_names),
-        "row_count": row_count,
-        "empty_sheets": empty_sheets,
+    first_row = (sheet.start[0] + 1) if sheet.start else 1
+    first_col = sheet.start[1] if sheet.start else 0
+    merged = _merged_ranges(sheet)
+    sheet_blocks, sheet_rows = _sheet_blocks(rows, name, first_row, read.limit, merged, first_col)
+    if not sheet_blocks:
+        read.empty_sheets.append(name)
+        return
+    read.blocks.extend(sheet_blocks)
+    read.row_count += sheet_rows
+
+
+def _workbook_metadata(read: _WorkbookRead, container: str, uncached: dict[str, int]) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "sheet_names": read.sheet_names,
+        "sheet_count": len(read.sheet_names),
+        "row_count": read.row_count,
+        "empty_sheets": read.empty_sheets,
         "container": container,
     }
-    if hidden_sheets:
-        metadata["hidden_sheets"] = hidden_sheets
-    if unreadable_sheets:
-        metadata["unreadable_sheets"] = unreadable_sheets
+    if read.hidden_sheets:
+        metadata["hidden_sheets"] = read.hidden_sheets
+    if read.unreadable_sheets:
+        metadata["unreadable_sheets"] = read.unreadable_sheets
     if uncached:
         metadata["uncached_formula_cells"] = sum(uncached.values())
-    doc_format = "xls" if container == "xls" else "ods" if container == "ods" else "xlsx"
-    return Document(format=doc_format, blocks=blocks, metadata=metadata, warnings=warnings)
+    return metadata
 
 
-def _merged_ranges(sheet: Any) -> list[tuple[int, int, int, int]]:
+def _merged_ranges(sheet: CalamineSheet) -> list[tuple[int, int, int, int]]:
     """A sheet's merged ranges as 0-based (first row, first col, last row, last col); [] when unknown."""
     try:
         ranges = sheet.merged_cell_ranges or []
@@ -448,7 +482,7 @@ def _table_cells(
 
 
 def _sheet_blocks(
-    sheet_rows: list[list],
+    sheet_rows: Sequence[Sequence[object]],
     name: str,
     first_row: int,
     limit: TextLimit,

@@ -72,7 +72,7 @@ def _parse_error(exc: json.JSONDecodeError, line_offset: int = 0) -> ExtractionE
     )
 
 
-def _loads(text: str):
+def _loads(text: str) -> object:
     try:
         return json.loads(text)
     except RecursionError as exc:
