@@ -77,9 +77,9 @@ def test_given_layout_table_holding_a_table_when_extracted_then_cells_read_as_bl
 
 
 def test_given_meta_charset_when_decoded_then_the_declared_legacy_encoding_is_used():
-    data = '<html><head><meta charset="windows-1252"></head><body><p>Caf\u00e9 \u201cquoted\u201d</p></body></html>'.encode(
-        "cp1252"
-    )
+    data = (
+        '<html><head><meta charset="windows-1252"></head><body><p>Caf\u00e9 \u201cquoted\u201d</p></body></html>'
+    ).encode("cp1252")
     text, encoding = decode_html(data)
     assert encoding == "cp1252"
     assert "Café “quoted”" in text
