@@ -32,18 +32,30 @@ def chunk(blocks: list[Block], *, fmt: str = "txt", size: int = 32, overlap: int
 # --- token definition ------------------------------------------------------
 
 
-def test_given_latin_text_when_estimating_tokens_then_each_whitespace_word_counts_once():
-    assert estimate_tokens("The control owner signs off.") == 5
-    assert estimate_tokens("  spaced\tout\nwords  ") == 3
-    assert estimate_tokens("") == 0
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        pytest.param("The control owner signs off.", 5, id="sentence"),
+        pytest.param("  spaced\tout\nwords  ", 3, id="any-whitespace-separates"),
+        pytest.param("", 0, id="empty"),
+    ],
+)
+def test_given_latin_text_when_estimating_tokens_then_each_whitespace_word_counts_once(text, tokens):
+    assert estimate_tokens(text) == tokens
 
 
-def test_given_cjk_text_when_estimating_tokens_then_each_ideograph_kana_and_hangul_counts_once():
-    assert estimate_tokens("東京は日本の首都です") == 10
-    assert estimate_tokens("한국어") == 3
-    # A word mixing CJK and other characters: one per CJK character plus one per other run.
-    assert estimate_tokens("東京2020") == 3
-    assert estimate_tokens("Tokyo 東京 2020") == 4
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        pytest.param("東京は日本の首都です", 10, id="kanji-and-kana"),
+        pytest.param("한국어", 3, id="hangul"),
+        # A word mixing CJK and other characters: one per CJK character plus one per other run.
+        pytest.param("東京2020", 3, id="cjk-and-digits-in-one-word"),
+        pytest.param("Tokyo 東京 2020", 4, id="cjk-between-latin-words"),
+    ],
+)
+def test_given_cjk_text_when_estimating_tokens_then_each_ideograph_kana_and_hangul_counts_once(text, tokens):
+    assert estimate_tokens(text) == tokens
 
 
 # --- validation and empty input ---------------------------------------------

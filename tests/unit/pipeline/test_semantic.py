@@ -185,10 +185,16 @@ def test_given_options_when_changed_then_the_analysis_follows_them(corpus):
     assert {"the", "and"} & {t for terms in keep_stop_words["topics"].values() for t in terms}
 
 
-def test_given_a_tiny_corpus_when_the_df_bounds_cannot_both_hold_then_min_df_relaxes():
-    assert vectorize.effective_df_bounds(2, 2, 0.95) == (1, 0.95)
-    assert vectorize.effective_df_bounds(100, 2, 0.95) == (2, 0.95)
-    assert vectorize.effective_df_bounds(3, 5, 1.0) == (3, 1.0)
+@pytest.mark.parametrize(
+    ("n_docs", "min_df", "max_df", "bounds"),
+    [
+        pytest.param(2, 2, 0.95, (1, 0.95), id="two-chunks-at-max-df-0.95-drop-min-df-to-one"),
+        pytest.param(100, 2, 0.95, (2, 0.95), id="a-large-corpus-keeps-min-df"),
+        pytest.param(3, 5, 1.0, (3, 1.0), id="min-df-above-the-chunk-count-drops-to-it"),
+    ],
+)
+def test_given_a_tiny_corpus_when_the_df_bounds_cannot_both_hold_then_min_df_relaxes(n_docs, min_df, max_df, bounds):
+    assert vectorize.effective_df_bounds(n_docs, min_df, max_df) == bounds
 
 
 def test_given_chunks_without_vocabulary_when_analysed_then_the_summary_says_so():
