@@ -107,8 +107,8 @@ EOF
         mkdir -p "$site/en_core_web_sm" "$site/en_core_web_sm-3.8.0.dist-info"
         cat >"$site/en_core_web_sm/__init__.py" <<EOF
 """Alias of ${model_module}, so code that loads 'en_core_web_sm' finds an English model."""
-from ${model_module} import *  # noqa: F401,F403
-from ${model_module} import load  # noqa: F401
+from ${model_module} import *  # noqa: F401,F403 - the alias re-exports the model package
+from ${model_module} import load  # noqa: F401 - re-exported: spaCy calls <model>.load()
 EOF
         cat >"$site/en_core_web_sm-3.8.0.dist-info/METADATA" <<'EOF'
 Metadata-Version: 2.1

@@ -16,6 +16,7 @@ Prints one table per size, then the ratios between sizes. Nothing is asserted: t
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import threading
@@ -41,11 +42,11 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[variable] = ARGS.threads
 sys.path[:0] = [str(REPO / "functions"), str(REPO)]
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402 - after the thread caps and sys.path above
 
-from data_extract.pipeline.semantic.analyze import analyze  # noqa: E402
-from data_extract.pipeline.semantic.types import SemanticOptions  # noqa: E402
-from tests.support.semantic_corpus import corpus_chunks, synthetic_chunks  # noqa: E402
+from data_extract.pipeline.semantic.analyze import analyze  # noqa: E402 - after the thread caps and sys.path above
+from data_extract.pipeline.semantic.types import SemanticOptions  # noqa: E402 - after the thread caps and sys.path above
+from tests.support.semantic_corpus import corpus_chunks, synthetic_chunks  # noqa: E402 - after the thread caps and sys.path above
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -105,7 +106,8 @@ def run(size: int, corpus: Path) -> dict[str, tuple[float, int, int, float]]:
     rows["total"] = ((ended - started) * 1000, total_peak, total_peak - baseline, sampler.cpu(started, ended))
     s = analysis.summary
     print(
-        f"\n{size:,} chunks ({len({c.source_file for c in chunks})} files): vocabulary {s['summary']['vocabulary_size']}, "
+        f"\n{size:,} chunks ({len({c.source_file for c in chunks})} files): "
+        f"vocabulary {s['summary']['vocabulary_size']}, "
         f"{s['summary']['n_components']} topics, {s['summary']['n_clusters']} clusters, "
         f"silhouette {s['clusters']['silhouette_score']}, {s['similarity']['statistics']['n_similar_pairs']} related "
         f"pairs, {len(s['similarity']['duplicate_groups'])} duplicate groups, search {s['similarity']['search']}"
@@ -138,8 +140,8 @@ def recall(corpus: Path, size: int = 10_000) -> None:
             embedding_floor=threshold - options.embedding_margin,
         )
         approx_s = time.perf_counter() - started
-        truth = set(zip(exact.i.tolist(), exact.j.tolist()))
-        got = set(zip(approx.i.tolist(), approx.j.tolist()))
+        truth = set(zip(exact.i.tolist(), exact.j.tolist(), strict=True))
+        got = set(zip(approx.i.tolist(), approx.j.tolist(), strict=True))
         hit = len(truth & got)
         print(
             f"  threshold {threshold}: exact {len(truth)} pairs in {exact_s:.2f} s; embedding search "
@@ -163,7 +165,7 @@ def main() -> int:
     for size in [int(s) for s in ARGS.sizes.split(",") if s]:
         results[size] = run(size, corpus)
     sizes = sorted(results)
-    for small, large in zip(sizes, sizes[1:]):
+    for small, large in itertools.pairwise(sizes):
         t_small, t_large = results[small]["total"][3] or 1e-9, results[large]["total"][3]
         m_small, m_large = results[small]["total"][2], results[large]["total"][2]
         print(

@@ -461,8 +461,8 @@ import json, os, sys, time
 sys.path[:0] = [{str(REPO_ROOT)!r}, {str(REPO_ROOT / "functions")!r}]
 for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
     os.environ[k] = "testing"
-os.environ.update(AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true",
-                  POWERTOOLS_LOG_LEVEL="WARNING")
+os.environ.update(AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_TRACE_DISABLED="true",
+                  POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("DATA_EXTRACT_API_KEY", None)
 from moto import mock_aws
@@ -499,7 +499,9 @@ with mock_aws():
         out[name] = times
     print(json.dumps(out))
 """
-    done = subprocess.run([PYTHON, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [PYTHON, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False
+    )
     if done.returncode != 0:
         return [(f"in-process run failed: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}", 1, [])]
     return [(name, 1, times) for name, times in json.loads(done.stdout.strip().splitlines()[-1]).items()]
@@ -518,7 +520,7 @@ def api_tables(in_process: list, over_http: list) -> list[str]:
                 f"| {name} | {where} | {concurrency} | {len(times)} | {percentile(times, 50):.1f} | "
                 f"{percentile(times, 99):.1f} |"
             )
-    return out + [""]
+    return [*out, ""]
 
 
 # ---------------------------------------------------------------- cold start
@@ -534,7 +536,13 @@ def handler_modules() -> dict[str, str]:
 def _fresh_import_seconds(statement: str, env: dict[str, str]) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     done = subprocess.run(
-        [PYTHON, "-c", code], cwd=REPO_ROOT / "functions", env=env, capture_output=True, text=True, timeout=120
+        [PYTHON, "-c", code],
+        cwd=REPO_ROOT / "functions",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"{statement!r} failed: {done.stderr[-400:]}")
@@ -567,7 +575,7 @@ def cold_start(repeat: int) -> list[str]:
     }
     baseline = statistics.median(_fresh_import_seconds("import fastapi, mangum, boto3", env) for _ in range(repeat))
     out = [
-        "## Cold start (fresh interpreter, median of %d)" % repeat,
+        f"## Cold start (fresh interpreter, median of {repeat})",
         "",
         "| module | import ms | x baseline |",
         "|---|---:|---:|",
@@ -586,6 +594,7 @@ def cold_start(repeat: int) -> list[str]:
             capture_output=True,
             text=True,
             timeout=120,
+            check=False,
         )
         if done.returncode == 0:
             firsts.append(float(done.stdout.split()[-1]))
@@ -594,7 +603,7 @@ def cold_start(repeat: int) -> list[str]:
             f"| ApiFunction: first request after import (`GET /api/v1/health`) | "
             f"{statistics.median(firsts) * 1000:.0f} | |"
         )
-    return out + [""]
+    return [*out, ""]
 
 
 # ---------------------------------------------------------------- memory
@@ -672,7 +681,7 @@ def package_sizes() -> list[str]:
     build = REPO_ROOT / ".aws-sam" / "build"
     out = ["## Deployable size (unzipped, `sam build`)", ""]
     if not build.is_dir():
-        return out + ["No `.aws-sam/build`: run `make build` first.", ""]
+        return [*out, "No `.aws-sam/build`: run `make build` first.", ""]
     from infra.local.template import parse_template_text
 
     document = parse_template_text((build / "template.yaml").read_text(encoding="utf-8"))
@@ -688,7 +697,7 @@ def package_sizes() -> list[str]:
                 layers += _tree_bytes(build / layer["Ref"])
         total = (code + layers) / 1e6
         out.append(f"| {name} | {code / 1e6:.1f} | {layers / 1e6:.1f} | {total:.1f} | {total / 250:.0%} |")
-    return out + [""]
+    return [*out, ""]
 
 
 # ---------------------------------------------------------------- cost
@@ -741,7 +750,7 @@ def cost_table(run: E2eRun, pdf_run_pages: int) -> list[str]:
     ]
     for name, price, note in HOSTED_PER_1000_PAGES:
         out.append(f"| {name} ({note}) | | {price:.2f} |")
-    return out + [""]
+    return [*out, ""]
 
 
 # ---------------------------------------------------------------- report

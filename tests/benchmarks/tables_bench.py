@@ -24,8 +24,9 @@ What it does, in one run:
   and precision.
 
 ``--keep DIR`` keeps every tool's output; ``--reuse-peers DIR`` scores the peers from such a folder instead of
-running them again (they take minutes; ours takes seconds). It prints a table and checks the targets. ``--write`` puts the results into ``docs/benchmarks.md`` between the
-``tables-bench`` markers (the rest of that file is left as it is).
+running them again (they take minutes; ours takes seconds). It prints a table and checks the targets. ``--write``
+puts the results into ``docs/benchmarks.md`` between the ``tables-bench`` markers (the rest of that file is left as
+it is).
 """
 
 from __future__ import annotations

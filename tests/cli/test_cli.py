@@ -297,6 +297,7 @@ def test_the_console_script_is_installed():
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert out.returncode == 0 and "submit" in out.stdout and "local" in out.stdout
 

@@ -55,7 +55,7 @@ def test_collect_files_walks_folders_and_names_files_below_the_folder(tmp_path):
         collect_files([tmp_path / "empty"])
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "alpha.txt").write_text("another alpha")
-    with pytest.raises(FileSelectionError, match="both be named 'alpha.txt'"):
+    with pytest.raises(FileSelectionError, match=r"both be named 'alpha\.txt'"):
         collect_files([root / "alpha.txt", tmp_path / "other" / "alpha.txt"])
 
 

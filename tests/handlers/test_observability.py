@@ -43,7 +43,7 @@ def log_lines():
 
 
 def _emf(stdout: str) -> list[dict[str, Any]]:
-    return [record for record in (json.loads(line) for line in stdout.splitlines() if line.startswith('{"_aws"'))]
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith('{"_aws"')]
 
 
 def _metrics(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

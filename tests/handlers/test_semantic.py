@@ -102,7 +102,7 @@ def test_given_mixed_corpus_files_with_a_twin_when_semantic_requested_then_the_r
     assert document["topics"] and all(terms for terms in document["topics"].values())
     assert len(document["clusters"]["assignments"]) == summary["total_chunks"]
     ids = _chunk_ids_by_source(store, job_id)
-    twins = list(zip(ids["norwich.txt"], ids["copies/norwich-copy.txt"]))
+    twins = list(zip(ids["norwich.txt"], ids["copies/norwich-copy.txt"], strict=True))
     assert twins
     groups = [set(g) for g in document["similarity"]["duplicate_groups"]]
     for original, copy_ in twins:

@@ -51,7 +51,13 @@ def stack(tmp_path_factory):
 
 def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], cwd=cwd, env=env or _environment(), capture_output=True, text=True, timeout=300
+        [*COMMAND, *args],
+        cwd=cwd,
+        env=env or _environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 

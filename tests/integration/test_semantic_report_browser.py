@@ -57,7 +57,7 @@ def _wait(http: httpx.Client, api: str, job_id: str, seconds: float) -> dict:
     reason="Chromium is not installed (apt-get install chromium): the HTML "
     "report cannot be rendered; the rest of the stage is tested in-process",
 )
-def test_semantic_job_over_http_renders_its_html_report_in_chromium(stack, corpus):  # noqa: F811
+def test_semantic_job_over_http_renders_its_html_report_in_chromium(stack, corpus):  # noqa: F811 - stack is the imported fixture
     base, _ = stack
     api = f"{base}/api/v1"
     files = [
@@ -86,7 +86,7 @@ def test_semantic_job_over_http_renders_its_html_report_in_chromium(stack, corpu
             for name in ("norwich-city.txt", "copies/norwich-city (copy).txt")
         ]
         groups = [set(g) for g in summary["similarity"]["duplicate_groups"]]
-        for original, copy_ in zip(*twin_ids):
+        for original, copy_ in zip(*twin_ids, strict=True):
             assert any({original["id"], copy_["id"]} <= g for g in groups)
         graph = http.get(f"{api}/jobs/{job_id}/artifacts/semantic/similarity_graph.json").json()
         assert graph["edges"]

@@ -84,7 +84,7 @@ def test_6_session_detail_exists_for_successful_sessions(client, pump):
 
 
 def test_7_semantic_similarity_dedup_and_graph_reach_the_job_output(client, pump):
-    files = text_files() + [("files", ("copy-of-alpha.txt", text_files()[0][1][1], "text/plain"))]
+    files = [*text_files(), ("files", ("copy-of-alpha.txt", text_files()[0][1][1], "text/plain"))]
     job_id = submit_upload(client, files=files, include_semantic=True)["job_id"]
     pump.run()
     semantic = job(client, job_id)["result_payload"]["semantic"]

@@ -1,4 +1,5 @@
-"""Start the local stack as a subprocess for a test module, wait until it answers, and stop it with SIGTERM (a\nstack that does not stop in time fails the test)."""
+"""Start the local stack as a subprocess for a test module, wait until it answers, and stop it with SIGTERM (a
+stack that does not stop in time fails the test)."""
 
 from __future__ import annotations
 

@@ -61,8 +61,8 @@ def corpus_chunks(corpus: Path, chunk_size: int = 256) -> tuple[SemanticChunk, .
 def corpus_sentences(corpus: Path) -> list[str]:
     sentences: list[str] = []
     for chunk in corpus_chunks(corpus):
-        for sentence in _SENTENCE.split(chunk.text):
-            sentence = " ".join(sentence.split())
+        for raw in _SENTENCE.split(chunk.text):
+            sentence = " ".join(raw.split())
             if len(sentence.split()) >= 5:
                 sentences.append(sentence)
     return list(dict.fromkeys(sentences))  # distinct, in order

@@ -44,12 +44,25 @@ def test_given_calls_from_a_poller_thread_and_the_api_when_logged_then_each_is_c
     assert all(c["service"] == "s3" and c["ms"] >= 0 for c in calls.values())
 
 
-def test_given_the_event_source_mappings_own_calls_when_logged_then_they_are_not_billed_to_the_function():
-    assert (
-        awscalls.caller_of("poller-WorkerFunction-WorkQueue", "ReceiveMessage") == "WorkerFunction:EventSourceMapping"
-    )
-    assert awscalls.caller_of("poller-WorkerFunction-WorkQueue", "SendMessage") == "WorkerFunction"
-    assert awscalls.caller_of("AnyIO worker thread", "Query") == "ApiFunction"
+@pytest.mark.parametrize(
+    ("thread_name", "operation", "caller"),
+    [
+        pytest.param(
+            "poller-WorkerFunction-WorkQueue",
+            "ReceiveMessage",
+            "WorkerFunction:EventSourceMapping",
+            id="poller-receive-is-the-mapping",
+        ),
+        pytest.param(
+            "poller-WorkerFunction-WorkQueue", "SendMessage", "WorkerFunction", id="poller-send-is-the-function"
+        ),
+        pytest.param("AnyIO worker thread", "Query", "ApiFunction", id="api-thread-is-the-api"),
+    ],
+)
+def test_given_the_event_source_mappings_own_calls_when_logged_then_they_are_not_billed_to_the_function(
+    thread_name, operation, caller
+):
+    assert awscalls.caller_of(thread_name, operation) == caller
 
 
 def test_given_the_environment_variable_when_installed_then_the_log_is_written_per_process(

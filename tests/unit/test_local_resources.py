@@ -209,8 +209,8 @@ Resources:
     }
 
 
-def test_given_intrinsic_functions_when_resolved_then_they_evaluate_as_cloudformation_does():
-    resolver = Resolver(
+def _resolver() -> Resolver:
+    return Resolver(
         parameters={"Stage": "prod", "Roots": "a,b"},
         conditions={
             "IsProd": {"Fn::Equals": [{"Ref": "Stage"}, "prod"]},
@@ -220,18 +220,35 @@ def test_given_intrinsic_functions_when_resolved_then_they_evaluate_as_cloudform
         attributes={("Queue", "Arn"): "arn:aws:sqs:us-east-1:123456789012:q"},
     )
 
-    assert resolver.resolve({"Fn::Sub": "${Stage}/${Queue.Arn}/${!Literal}"}) == (
-        "prod/arn:aws:sqs:us-east-1:123456789012:q/${Literal}"
-    )
-    assert (
-        resolver.resolve({"Fn::Sub": ["${X}-${AWS::Region}", {"X": {"Ref": "Queue"}}]}) == "https://queue-us-east-1"
-    )
-    assert resolver.resolve({"Fn::If": ["IsDev", "dev", {"Ref": "AWS::NoValue"}]}) is NO_VALUE
-    assert resolver.resolve([{"Fn::If": ["IsDev", "dev", {"Ref": "AWS::NoValue"}]}, "kept"]) == ["kept"]
-    assert resolver.resolve({"Fn::Select": [1, {"Fn::Split": [",", {"Ref": "Roots"}]}]}) == "b"
-    assert resolver.resolve({"Fn::Join": ["-", ["x", {"Ref": "Stage"}]]}) == "x-prod"
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        pytest.param(
+            {"Fn::Sub": "${Stage}/${Queue.Arn}/${!Literal}"},
+            "prod/arn:aws:sqs:us-east-1:123456789012:q/${Literal}",
+            id="sub-with-parameter-attribute-and-escaped-literal",
+        ),
+        pytest.param(
+            {"Fn::Sub": ["${X}-${AWS::Region}", {"X": {"Ref": "Queue"}}]},
+            "https://queue-us-east-1",
+            id="sub-with-its-own-variables-and-a-pseudo-parameter",
+        ),
+        pytest.param({"Fn::If": ["IsDev", "dev", {"Ref": "AWS::NoValue"}]}, NO_VALUE, id="if-false-gives-no-value"),
+        pytest.param(
+            [{"Fn::If": ["IsDev", "dev", {"Ref": "AWS::NoValue"}]}, "kept"], ["kept"], id="no-value-leaves-a-list"
+        ),
+        pytest.param({"Fn::Select": [1, {"Fn::Split": [",", {"Ref": "Roots"}]}]}, "b", id="select-of-split"),
+        pytest.param({"Fn::Join": ["-", ["x", {"Ref": "Stage"}]]}, "x-prod", id="join"),
+    ],
+)
+def test_given_intrinsic_functions_when_resolved_then_they_evaluate_as_cloudformation_does(expression, expected):
+    assert _resolver().resolve(expression) == expected  # NO_VALUE defines no __eq__: == is identity for it
+
+
+def test_given_a_reference_to_nothing_known_when_resolved_then_unresolved_reference():
     with pytest.raises(UnresolvedReference):
-        resolver.resolve({"Ref": "Missing"})
+        _resolver().resolve({"Ref": "Missing"})
 
 
 def test_given_the_template_when_provisioned_then_the_secrets_key_encrypts_and_decrypts(session):

@@ -51,9 +51,10 @@ def stack(monkeypatch):
 
 def _handles_sigterm(pid: int) -> bool:
     """Whether the process has installed its SIGTERM handler yet (Linux: the caught-signals mask in /proc)."""
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
     return False
 
 
@@ -120,7 +121,7 @@ def test_a_loop_process_ended_by_sigterm_before_its_handler_is_installed_is_not_
 def test_shutdown_stops_every_loop_process_and_starts_none(stack):
     first = list(stack.loop_processes)
     for process in first:
-        _wait_until(lambda: _handles_sigterm(process.pid))  # noqa: B023 - called at once
+        _wait_until(lambda pid=process.pid: _handles_sigterm(pid))
     stack.shutdown()
     time.sleep(1.5)
     assert stack.loop_processes == first

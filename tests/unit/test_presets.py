@@ -146,23 +146,25 @@ def test_given_a_profile_preset_when_resolving_then_every_bridged_value_reaches_
     assert config.output_format == "json"
 
 
-def test_given_any_builtin_preset_but_audit_standard_when_merged_then_it_differs_from_the_defaults():
+def test_given_audit_standard_when_merged_then_it_equals_the_defaults():
     # The defaults are the audit standard, so that preset pins them rather than changing them.
     assert effective_config("audit-standard") == DEFAULT_CONFIG
-    for name in set(BUILTIN_NAMES) - {"audit-standard"}:
-        assert effective_config(name) != DEFAULT_CONFIG, name
 
 
-def test_given_any_builtin_preset_then_it_only_sets_keys_the_run_reads():
-    known = leaf_paths(DEFAULT_CONFIG)
-    for name in BUILTIN_NAMES:
-        assert leaf_paths(dict(get_preset(name).settings)) <= known, name
+@pytest.mark.parametrize("name", [name for name in BUILTIN_NAMES if name != "audit-standard"])
+def test_given_any_builtin_preset_but_audit_standard_when_merged_then_it_differs_from_the_defaults(name):
+    assert effective_config(name) != DEFAULT_CONFIG
 
 
-def test_given_any_builtin_preset_then_overlap_is_a_quarter_of_the_chunk():
-    for name in BUILTIN_NAMES:
-        chunk = effective_config(name)["chunk"]
-        assert chunk["overlap"] * 4 == chunk["max_tokens"], name
+@pytest.mark.parametrize("name", BUILTIN_NAMES)
+def test_given_any_builtin_preset_then_it_only_sets_keys_the_run_reads(name):
+    assert leaf_paths(dict(get_preset(name).settings)) <= leaf_paths(DEFAULT_CONFIG)
+
+
+@pytest.mark.parametrize("name", BUILTIN_NAMES)
+def test_given_any_builtin_preset_then_overlap_is_a_quarter_of_the_chunk(name):
+    chunk = effective_config(name)["chunk"]
+    assert chunk["overlap"] * 4 == chunk["max_tokens"]
 
 
 def test_given_a_preset_setting_one_quality_name_then_both_names_show_the_value_in_effect():
@@ -227,12 +229,19 @@ def test_given_explicit_nulls_for_optional_tunables_then_the_preset_value_applie
     assert config.chunk_overlap == 128
 
 
-def test_given_request_chunk_size_without_overlap_then_overlap_keeps_the_preset_ratio():
-    assert resolve(chunk_size=1000).chunk_overlap == 250
-    assert resolve("rag-optimized", chunk_size=100).chunk_overlap == 25
-    assert resolve("balanced", chunk_size=64).chunk_overlap == 16
-    tiny = resolve(chunk_size=1)
-    assert (tiny.chunk_size, tiny.chunk_overlap) == (1, 0)
+@pytest.mark.parametrize(
+    ("preset", "chunk_size", "overlap"),
+    [
+        pytest.param(None, 1000, 250, id="default"),
+        pytest.param("rag-optimized", 100, 25, id="rag-optimized"),
+        pytest.param("balanced", 64, 16, id="balanced"),
+        pytest.param(None, 1, 0, id="one-token-chunks-get-no-overlap"),
+    ],
+)
+def test_given_request_chunk_size_without_overlap_then_overlap_keeps_the_preset_ratio(preset, chunk_size, overlap):
+    config = resolve(preset, chunk_size=chunk_size)
+
+    assert (config.chunk_size, config.chunk_overlap) == (chunk_size, overlap)
 
 
 def test_given_request_overlap_not_smaller_than_the_preset_chunk_then_resolution_is_rejected():
@@ -337,14 +346,14 @@ def test_when_previewing_every_preset_then_the_shape_is_the_same():
     assert [p["preset"] for p in previews] == BUILTIN_NAMES
 
 
-def test_when_previewing_a_preset_then_the_effective_config_is_the_one_the_run_uses():
-    for name in BUILTIN_NAMES:
-        config = preview(name)["effective_config"]
-        run = resolve(name)
-        assert (run.chunk_size, run.chunk_overlap) == (config["chunk"]["max_tokens"], config["chunk"]["overlap"])
-        assert run.tfidf.max_features == config["semantic"]["tfidf"]["max_features"]
-        assert list(run.tfidf.ngram_range) == config["semantic"]["tfidf"]["ngram_range"]
-        assert run.min_quality == config["semantic"]["quality"]["min_score"]
-        assert run.skip_readability == config["quality"]["skip_readability"]
-        assert run.include_metadata == config["metadata"]["include"]
-        assert run.validation_level == config["validation"]["level"]
+@pytest.mark.parametrize("name", BUILTIN_NAMES)
+def test_when_previewing_a_preset_then_the_effective_config_is_the_one_the_run_uses(name):
+    config = preview(name)["effective_config"]
+    run = resolve(name)
+    assert (run.chunk_size, run.chunk_overlap) == (config["chunk"]["max_tokens"], config["chunk"]["overlap"])
+    assert run.tfidf.max_features == config["semantic"]["tfidf"]["max_features"]
+    assert list(run.tfidf.ngram_range) == config["semantic"]["tfidf"]["ngram_range"]
+    assert run.min_quality == config["semantic"]["quality"]["min_score"]
+    assert run.skip_readability == config["quality"]["skip_readability"]
+    assert run.include_metadata == config["metadata"]["include"]
+    assert run.validation_level == config["validation"]["level"]

@@ -144,7 +144,7 @@ def plain_pdf(
     *,
     title: str | None = None,
     user_password: str | None = None,
-    owner_password: str = "owner-secret",
+    owner_password: str = "owner-secret",  # noqa: S107 - a test file's owner password, not a credential
     text_fields: dict[str, str] | None = None,
     checkboxes: dict[str, bool] | None = None,
 ) -> bytes:
@@ -166,16 +166,17 @@ def plain_pdf(
         + " ET"
     )
     content_bytes = content.encode("latin-1")
-    file_id = hashlib.md5(b"data-extract test document").digest()
+    file_id = hashlib.md5(b"data-extract test document", usedforsecurity=False).digest()
     permissions = -3904  # printing and copying not allowed: owner restrictions
 
     encrypt_key: bytes | None = None
     encrypt_dict = ""
     if user_password is not None:
-        owner_key = hashlib.md5(_padded(owner_password)).digest()[:5]
+        owner_key = hashlib.md5(_padded(owner_password), usedforsecurity=False).digest()[:5]
         owner_entry = _rc4(owner_key, _padded(user_password))
         digest = hashlib.md5(
-            _padded(user_password) + owner_entry + permissions.to_bytes(4, "little", signed=True) + file_id
+            _padded(user_password) + owner_entry + permissions.to_bytes(4, "little", signed=True) + file_id,
+            usedforsecurity=False,
         ).digest()
         encrypt_key = digest[:5]
         user_entry = _rc4(encrypt_key, _PASSWORD_PADDING)
@@ -186,7 +187,9 @@ def plain_pdf(
     def crypt(number: int, data: bytes) -> bytes:
         if encrypt_key is None:
             return data
-        object_key = hashlib.md5(encrypt_key + number.to_bytes(3, "little") + (0).to_bytes(2, "little")).digest()
+        object_key = hashlib.md5(
+            encrypt_key + number.to_bytes(3, "little") + (0).to_bytes(2, "little"), usedforsecurity=False
+        ).digest()
         return _rc4(object_key[:10], data)
 
     field_refs = b" ".join(b"%d 0 R" % (6 + i) for i in range(len(fields)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -31,18 +32,30 @@ def chunk(blocks: list[Block], *, fmt: str = "txt", size: int = 32, overlap: int
 # --- token definition ------------------------------------------------------
 
 
-def test_given_latin_text_when_estimating_tokens_then_each_whitespace_word_counts_once():
-    assert estimate_tokens("The control owner signs off.") == 5
-    assert estimate_tokens("  spaced\tout\nwords  ") == 3
-    assert estimate_tokens("") == 0
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        pytest.param("The control owner signs off.", 5, id="sentence"),
+        pytest.param("  spaced\tout\nwords  ", 3, id="any-whitespace-separates"),
+        pytest.param("", 0, id="empty"),
+    ],
+)
+def test_given_latin_text_when_estimating_tokens_then_each_whitespace_word_counts_once(text, tokens):
+    assert estimate_tokens(text) == tokens
 
 
-def test_given_cjk_text_when_estimating_tokens_then_each_ideograph_kana_and_hangul_counts_once():
-    assert estimate_tokens("東京は日本の首都です") == 10
-    assert estimate_tokens("한국어") == 3
-    # A word mixing CJK and other characters: one per CJK character plus one per other run.
-    assert estimate_tokens("東京2020") == 3
-    assert estimate_tokens("Tokyo 東京 2020") == 4
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        pytest.param("東京は日本の首都です", 10, id="kanji-and-kana"),
+        pytest.param("한국어", 3, id="hangul"),
+        # A word mixing CJK and other characters: one per CJK character plus one per other run.
+        pytest.param("東京2020", 3, id="cjk-and-digits-in-one-word"),
+        pytest.param("Tokyo 東京 2020", 4, id="cjk-between-latin-words"),
+    ],
+)
+def test_given_cjk_text_when_estimating_tokens_then_each_ideograph_kana_and_hangul_counts_once(text, tokens):
+    assert estimate_tokens(text) == tokens
 
 
 # --- validation and empty input ---------------------------------------------
@@ -88,7 +101,7 @@ def test_given_overlap_when_chunking_then_next_chunk_starts_with_trailing_whole_
     chunks = chunk([Block("paragraph", text)], size=22, overlap=11)
 
     assert len(chunks) > 5
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         previous_sentences = re.findall(r"Item \d+ is recorded here\.", previous.text)
         current_sentences = re.findall(r"Item \d+ is recorded here\.", current.text)
         shared = [s for s in current_sentences if s in previous_sentences]
@@ -122,7 +135,7 @@ def test_given_a_sentence_longer_than_chunk_size_when_chunking_then_it_is_cut_at
 
     assert all(c.token_count <= 16 for c in chunks)
     rebuilt = " ".join(c.text for c in chunks).split()
-    assert rebuilt == ["Short", "opening", "line."] + words[:-1] + ["word69.", "Closing", "line", "here."]
+    assert rebuilt == ["Short", "opening", "line.", *words[:-1], "word69.", "Closing", "line", "here."]
     assert all(re.fullmatch(r"[\w.]+", w) for c in chunks for w in c.text.split())  # no word was cut
 
 
@@ -382,7 +395,7 @@ def test_given_generated_documents_when_chunking_then_size_offset_and_coverage_i
         for c in prose_chunks:
             assert c.token_count <= size
             assert text[c.metadata["char_start"] : c.metadata["char_end"]] == c.text
-        for previous, current in zip(prose_chunks, prose_chunks[1:]):
+        for previous, current in itertools.pairwise(prose_chunks):
             repeated = text[current.metadata["char_start"] : previous.metadata["char_end"]]
             assert estimate_tokens(repeated) <= overlap
             assert current.metadata["char_end"] > previous.metadata["char_end"]  # always new text

@@ -114,30 +114,29 @@ def _image(fmt: str, **save_options: object) -> bytes:
 # --- every answer is an extractor ------------------------------------------------
 
 
-def test_given_any_detected_format_when_looking_it_up_then_an_extractor_is_registered():
-    samples = [
-        (plain_pdf(["x"]), "a.pdf"),
-        (_ooxml("word", "document.xml"), "a.docx"),
-        (_ooxml("xl", "workbook.xml"), "a.xlsx"),
-        (_ooxml("ppt", "presentation.xml"), "a.pptx"),
-        (_odf("application/vnd.oasis.opendocument.text"), "a.odt"),
-        (_image("PNG"), "a.png"),
-        (b"hello", "a.txt"),
-        (b"a,b\n1,2\n", "a.csv"),
-    ]
-    for data, name in samples:
-        assert detect_format(data, name) in REGISTRY
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        pytest.param(plain_pdf(["x"]), "a.pdf", id="pdf"),
+        pytest.param(_ooxml("word", "document.xml"), "a.docx", id="docx"),
+        pytest.param(_ooxml("xl", "workbook.xml"), "a.xlsx", id="xlsx"),
+        pytest.param(_ooxml("ppt", "presentation.xml"), "a.pptx", id="pptx"),
+        pytest.param(_odf("application/vnd.oasis.opendocument.text"), "a.odt", id="odt"),
+        pytest.param(_image("PNG"), "a.png", id="png"),
+        pytest.param(b"hello", "a.txt", id="txt"),
+        pytest.param(b"a,b\n1,2\n", "a.csv", id="csv"),
+    ],
+)
+def test_given_any_detected_format_when_looking_it_up_then_an_extractor_is_registered(data, name):
+    assert detect_format(data, name) in REGISTRY
 
 
 # --- PDF ------------------------------------------------------------------------
 
 
-def test_given_a_pdf_header_when_detecting_then_pdf_whatever_the_name():
-    data = plain_pdf(["Hello"])
-
-    assert detect_format(data, "report.pdf") == "pdf"
-    assert detect_format(data, "report.bin") == "pdf"
-    assert detect_format(data, "no-extension") == "pdf"
+@pytest.mark.parametrize("name", ["report.pdf", "report.bin", "no-extension"])
+def test_given_a_pdf_header_when_detecting_then_pdf_whatever_the_name(name):
+    assert detect_format(plain_pdf(["Hello"]), name) == "pdf"
 
 
 def test_given_junk_before_the_pdf_header_within_the_first_kilobyte_when_detecting_then_pdf():
@@ -171,12 +170,17 @@ def test_given_an_ooxml_package_when_detecting_then_its_member_names_decide(fold
     assert detect_format(data, "renamed.zip") == expected
 
 
-def test_given_a_docx_named_doc_when_detecting_then_docx():
-    assert detect_format(_ooxml("word", "document.xml"), "letter.doc") == "docx"
-
-
-def test_given_a_macro_enabled_workbook_when_detecting_then_xlsx():
-    assert detect_format(_ooxml("xl", "workbook.xml"), "sales.xlsm") == "xlsx"
+@pytest.mark.parametrize(
+    ("folder", "part", "name", "expected"),
+    [
+        pytest.param("word", "document.xml", "letter.doc", "docx", id="docx-named-doc"),
+        pytest.param("xl", "workbook.xml", "sales.xlsm", "xlsx", id="macro-enabled-workbook"),
+    ],
+)
+def test_given_an_ooxml_package_under_another_extension_when_detecting_then_the_package_decides(
+    folder, part, name, expected
+):
+    assert detect_format(_ooxml(folder, part), name) == expected
 
 
 def test_given_a_binary_excel_workbook_when_detecting_then_unsupported_naming_it():
@@ -220,17 +224,28 @@ def test_given_a_truncated_docx_when_detecting_then_corrupt():
 # --- OLE containers ---------------------------------------------------------------
 
 
-def test_given_ole_files_when_detecting_then_their_streams_decide():
-    assert detect_format(_compound_file({"WordDocument": b"\xec\xa5" + bytes(20), "1Table": b"t"}), "a.doc") == "doc"
-    workbook = struct.pack("<HH", 0x0809, 16) + bytes(16) + struct.pack("<HH", 0x0085, 0)
-    assert detect_format(_compound_file({"Workbook": workbook}), "a.xls") == "xls"
-    assert detect_format(_compound_file({"PowerPoint Document": b"p", "Current User": b"u"}), "a.ppt") == "ppt"
-    message = {"__substg1.0_0037001F": "Subject".encode("utf-16-le"), "__properties_version1.0": b"p"}
-    assert detect_format(_compound_file(message), "mail.msg") == "msg"
-
-
-def test_given_a_word_binary_named_docx_when_detecting_then_doc():
-    assert detect_format(_compound_file({"WordDocument": b"\xec\xa5" + bytes(20)}), "misnamed.docx") == "doc"
+@pytest.mark.parametrize(
+    ("streams", "name", "expected"),
+    [
+        pytest.param({"WordDocument": b"\xec\xa5" + bytes(20), "1Table": b"t"}, "a.doc", "doc", id="word"),
+        pytest.param(
+            {"Workbook": struct.pack("<HH", 0x0809, 16) + bytes(16) + struct.pack("<HH", 0x0085, 0)},
+            "a.xls",
+            "xls",
+            id="excel",
+        ),
+        pytest.param({"PowerPoint Document": b"p", "Current User": b"u"}, "a.ppt", "ppt", id="powerpoint"),
+        pytest.param(
+            {"__substg1.0_0037001F": "Subject".encode("utf-16-le"), "__properties_version1.0": b"p"},
+            "mail.msg",
+            "msg",
+            id="outlook-message",
+        ),
+        pytest.param({"WordDocument": b"\xec\xa5" + bytes(20)}, "misnamed.docx", "doc", id="word-named-docx"),
+    ],
+)
+def test_given_ole_files_when_detecting_then_their_streams_decide(streams, name, expected):
+    assert detect_format(_compound_file(streams), name) == expected
 
 
 def test_given_a_password_protected_ooxml_file_when_detecting_then_encrypted_naming_the_format():
@@ -282,42 +297,37 @@ def test_given_text_starting_with_bm_when_detecting_then_it_is_not_a_bitmap():
 # --- text families -------------------------------------------------------------------
 
 
-def test_given_rtf_content_when_detecting_then_rtf_even_if_named_doc():
-    assert detect_format(b"{\\rtf1\\ansi Hello}", "letter.doc") == "rtf"
+_MESSAGE = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi\r\nMIME-Version: 1.0\r\n\r\nBody\r\n"
+_NDJSON = b'{"id": 1}\n{"id": 2}\n{"id": 3}\n'
 
 
-def test_given_an_html_document_when_detecting_then_html_by_content_or_name():
-    assert detect_format(b"<!DOCTYPE html><html><body>Hi</body></html>", "page.txt") == "html"
-    assert detect_format(b"\xef\xbb\xbf  <html lang='en'><p>Hi</p></html>", "page") == "html"
-    assert detect_format(b"<div>fragment</div>", "fragment.htm") == "html"
-
-
-def test_given_rfc822_headers_at_the_top_when_detecting_then_eml():
-    message = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi\r\nMIME-Version: 1.0\r\n\r\nBody\r\n"
-
-    assert detect_format(message, "message.txt") == "eml"
-    assert detect_format(message, "message") == "eml"
-    assert detect_format(message.decode().encode("utf-16"), "message.eml") == "eml"
-
-
-def test_given_key_value_lines_that_are_no_mail_headers_when_detecting_then_the_name_decides():
-    assert detect_format(b"Title: My notes\nAuthor: Me\n\n# Heading\n", "notes.md") == "md"
-
-
-def test_given_an_eml_name_on_any_text_when_detecting_then_eml():
-    assert detect_format(b"just some text that lost its headers\n", "broken.eml") == "eml"
-
-
-def test_given_json_content_when_detecting_then_json_or_ndjson():
-    assert detect_format(json.dumps({"a": [1, 2]}, indent=2).encode(), "data.json") == "json"
-    ndjson = b'{"id": 1}\n{"id": 2}\n{"id": 3}\n'
-    assert detect_format(ndjson, "events.json") == "ndjson"
-    assert detect_format(ndjson, "events.jsonl") == "ndjson"
-    assert detect_format(b'{"a": 1}', "payload") == "json"
-
-
-def test_given_truncated_json_in_a_txt_file_when_detecting_then_txt():
-    assert detect_format(b'{"records": [{"id": 1}, {"id"', "dump.txt") == "txt"
+@pytest.mark.parametrize(
+    ("data", "name", "expected"),
+    [
+        pytest.param(b"{\\rtf1\\ansi Hello}", "letter.doc", "rtf", id="rtf-even-if-named-doc"),
+        # HTML by content or by name
+        pytest.param(b"<!DOCTYPE html><html><body>Hi</body></html>", "page.txt", "html", id="html-doctype-named-txt"),
+        pytest.param(b"\xef\xbb\xbf  <html lang='en'><p>Hi</p></html>", "page", "html", id="html-after-a-bom"),
+        pytest.param(b"<div>fragment</div>", "fragment.htm", "html", id="html-fragment-named-htm"),
+        # RFC 822 headers at the top make a mail, whatever the name
+        pytest.param(_MESSAGE, "message.txt", "eml", id="mail-headers-named-txt"),
+        pytest.param(_MESSAGE, "message", "eml", id="mail-headers-without-extension"),
+        pytest.param(_MESSAGE.decode().encode("utf-16"), "message.eml", "eml", id="mail-headers-in-utf16"),
+        pytest.param(
+            b"Title: My notes\nAuthor: Me\n\n# Heading\n", "notes.md", "md", id="key-value-lines-that-are-no-mail"
+        ),
+        pytest.param(b"just some text that lost its headers\n", "broken.eml", "eml", id="eml-name-on-any-text"),
+        # JSON or NDJSON
+        pytest.param(json.dumps({"a": [1, 2]}, indent=2).encode(), "data.json", "json", id="json-indented"),
+        pytest.param(_NDJSON, "events.json", "ndjson", id="ndjson-named-json"),
+        pytest.param(_NDJSON, "events.jsonl", "ndjson", id="ndjson-named-jsonl"),
+        pytest.param(b'{"a": 1}', "payload", "json", id="json-without-extension"),
+        pytest.param(b'{"records": [{"id": 1}, {"id"', "dump.txt", "txt", id="truncated-json-named-txt"),
+        pytest.param(b"name\tamount\nAlice\t10\nBob\t20\n", "export.xls", "tsv", id="tab-separated-export-named-xls"),
+    ],
+)
+def test_given_text_when_detecting_then_its_content_and_name_pick_the_text_format(data, name, expected):
+    assert detect_format(data, name) == expected
 
 
 @pytest.mark.parametrize(
@@ -349,22 +359,23 @@ def test_given_text_with_a_bom_when_detecting_then_text(codec):
     assert detect_format("Grüße aus Köln\n".encode(codec), "notes.txt") == "txt"
 
 
-def test_given_cjk_utf16_without_bom_or_nul_bytes_when_detecting_then_text():
-    assert detect_format("文書抽出サービスの試験です。".encode("utf-16-le"), "notes.txt") == "txt"
-
-
-def test_given_latin1_text_when_detecting_then_text():
-    assert detect_format("Äpfel, Öl und Übergrößen\n".encode("cp1252"), "umlauts.md") == "md"
+@pytest.mark.parametrize(
+    ("data", "name", "expected"),
+    [
+        pytest.param(
+            "文書抽出サービスの試験です。".encode("utf-16-le"), "notes.txt", "txt", id="cjk-utf16-without-bom-or-nul"
+        ),
+        pytest.param("Äpfel, Öl und Übergrößen\n".encode("cp1252"), "umlauts.md", "md", id="latin1"),
+    ],
+)
+def test_given_text_in_a_legacy_or_wide_encoding_when_detecting_then_text(data, name, expected):
+    assert detect_format(data, name) == expected
 
 
 def test_given_text_at_the_head_and_binary_after_it_when_detecting_then_only_the_head_is_read():
     data = b"A perfectly ordinary line of text.\n" * 300 + bytes(range(256)) * 64
 
     assert detect_format(data, "mixed.log") == "log"
-
-
-def test_given_a_tab_separated_export_named_xls_when_detecting_then_tsv():
-    assert detect_format(b"name\tamount\nAlice\t10\nBob\t20\n", "export.xls") == "tsv"
 
 
 # --- refusals -------------------------------------------------------------------------

@@ -29,11 +29,13 @@ def build_epub(*, encryption: str | None = None, broken_second: bool = False) ->
         '<item id="notes" href="text/notes.xhtml" media-type="application/xhtml+xml"/>'
         '<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>'
         '<item id="css" href="style.css" media-type="text/css"/>'
-        '</manifest><spine toc="ncx"><itemref idref="notes" linear="no"/><itemref idref="c2"/><itemref idref="c1"/></spine></package>'
+        '</manifest><spine toc="ncx"><itemref idref="notes" linear="no"/><itemref idref="c2"/><itemref idref="c1"/>'
+        "</spine></package>"
     )
     ncx = (
         '<ncx xmlns="http://www.daisy.org/z3986/2005/ncx/"><navMap>'
-        '<navPoint id="a"><navLabel><text>Chapter Two: Rivers</text></navLabel><content src="text/two.xhtml#start"/></navPoint>'
+        '<navPoint id="a"><navLabel><text>Chapter Two: Rivers</text></navLabel>'
+        '<content src="text/two.xhtml#start"/></navPoint>'
         '<navPoint id="b"><navLabel><text>Mountains</text></navLabel><content src="text/one.xhtml"/></navPoint>'
         "</navMap></ncx>"
     )

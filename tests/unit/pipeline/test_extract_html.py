@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from data_extract.pipeline.extract.html import decode_html, extract_html, html_to_text
 from data_extract.pipeline.types import ExtractOptions, Table
 
@@ -77,9 +79,9 @@ def test_given_layout_table_holding_a_table_when_extracted_then_cells_read_as_bl
 
 
 def test_given_meta_charset_when_decoded_then_the_declared_legacy_encoding_is_used():
-    data = '<html><head><meta charset="windows-1252"></head><body><p>Caf\u00e9 \u201cquoted\u201d</p></body></html>'.encode(
-        "cp1252"
-    )
+    data = (
+        '<html><head><meta charset="windows-1252"></head><body><p>Caf\u00e9 \u201cquoted\u201d</p></body></html>'
+    ).encode("cp1252")
     text, encoding = decode_html(data)
     assert encoding == "cp1252"
     assert "Café “quoted”" in text
@@ -87,24 +89,37 @@ def test_given_meta_charset_when_decoded_then_the_declared_legacy_encoding_is_us
     assert document.text == "Café “quoted”"
 
 
-def test_given_latin1_label_when_decoded_then_windows_1252_punctuation_survives():
-    data = b'<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"><p>It\x92s</p>'
-    assert extract_html(data, filename="c.html", options=ExtractOptions()).text == "It’s"
+@pytest.mark.parametrize(
+    ("data", "filename", "text"),
+    [
+        pytest.param(
+            b'<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"><p>It\x92s</p>',
+            "c.html",
+            "It’s",
+            id="latin1-label-keeps-windows-1252-punctuation",
+        ),
+        pytest.param(
+            b'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
+            b"<body><p>X\xc3\xa9</p></body></html>",
+            "x.html",
+            "Xé",
+            id="xhtml-with-xml-declaration",
+        ),
+    ],
+)
+def test_given_a_declared_encoding_when_extracted_then_the_text_is_decoded_with_it(data, filename, text):
+    assert extract_html(data, filename=filename, options=ExtractOptions()).text == text
 
 
-def test_given_xhtml_with_xml_declaration_when_extracted_then_text_is_read():
-    data = b'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml"><body><p>X\xc3\xa9</p></body></html>'
-    assert extract_html(data, filename="x.html", options=ExtractOptions()).text == "Xé"
-
-
-def test_given_empty_or_whitespace_page_when_extracted_then_no_blocks():
-    assert extract_html(b"", filename="e.html", options=ExtractOptions()).blocks == []
-    assert (
-        extract_html(
-            b"<html><body>  <script>x()</script> </body></html>", filename="e.html", options=ExtractOptions()
-        ).blocks
-        == []
-    )
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"<html><body>  <script>x()</script> </body></html>", id="whitespace-and-script-only"),
+    ],
+)
+def test_given_empty_or_whitespace_page_when_extracted_then_no_blocks(page):
+    assert extract_html(page, filename="e.html", options=ExtractOptions()).blocks == []
 
 
 def test_given_fragment_when_converted_to_text_then_paragraphs_are_separated():

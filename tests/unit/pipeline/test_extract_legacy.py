@@ -22,8 +22,8 @@ def ole_file(streams: dict[str, bytes]) -> bytes:
     fat = [FAT_SECTOR, END_OF_CHAIN]
     body = b""
     placed: list[tuple[str, int, int]] = []
-    for name, payload in streams.items():
-        payload = payload.ljust(4096, b"\x00")
+    for name, data in streams.items():
+        payload = data.ljust(4096, b"\x00")
         count = -(-len(payload) // SECTOR)
         start = 2 + len(body) // SECTOR
         fat += [start + i + 1 for i in range(count - 1)] + [END_OF_CHAIN]

@@ -95,7 +95,8 @@ def test_given_part_names_with_other_case_when_looked_up_then_they_match():
 def test_given_relationships_when_read_then_targets_resolve_relative_to_the_source_part():
     rels = (
         b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        b'<Relationship Id="r1" Type="http://purl.oclc.org/ooxml/officeDocument/relationships/slide" Target="slides/s1.xml"/>'
+        b'<Relationship Id="r1" Type="http://purl.oclc.org/ooxml/officeDocument/relationships/slide"'
+        b' Target="slides/s1.xml"/>'
         b'<Relationship Id="r2" Type="x/hyperlink" Target="https://example.com" TargetMode="External"/>'
         b'<Relationship Id="r3" Type="y/image" Target="../media/a%20b.png"/></Relationships>'
     )

@@ -42,7 +42,8 @@ def build_odf(body: str, *, mimetype: str = "application/vnd.oasis.opendocument.
         if styles:
             zf.writestr(
                 "styles.xml",
-                f"<office:document-styles {NS}><office:master-styles>{styles}</office:master-styles></office:document-styles>",
+                f"<office:document-styles {NS}><office:master-styles>{styles}</office:master-styles>"
+                "</office:document-styles>",
             )
     return buffer.getvalue()
 
@@ -114,12 +115,13 @@ def test_given_form_controls_when_extracted_then_labels_and_values_are_listed():
 def test_given_odp_when_extracted_then_slides_titles_and_notes_are_read():
     body = (
         "<office:presentation>"
-        '<draw:page draw:name="p1"><draw:frame presentation:class="subtitle"><draw:text-box><text:p>Body words</text:p>'
-        '</draw:text-box></draw:frame><draw:frame presentation:class="title"><draw:text-box><text:p>Slide One</text:p>'
-        '</draw:text-box></draw:frame><presentation:notes><draw:frame presentation:class="notes"><draw:text-box>'
+        '<draw:page draw:name="p1"><draw:frame presentation:class="subtitle"><draw:text-box>'
+        "<text:p>Body words</text:p></draw:text-box></draw:frame>"
+        '<draw:frame presentation:class="title"><draw:text-box><text:p>Slide One</text:p></draw:text-box>'
+        '</draw:frame><presentation:notes><draw:frame presentation:class="notes"><draw:text-box>'
         "<text:p>Speaker says hi</text:p></draw:text-box></draw:frame></presentation:notes></draw:page>"
-        '<draw:page draw:name="p2"><draw:g><draw:custom-shape><text:p>Grouped shape</text:p></draw:custom-shape></draw:g>'
-        "</draw:page></office:presentation>"
+        '<draw:page draw:name="p2"><draw:g><draw:custom-shape><text:p>Grouped shape</text:p></draw:custom-shape>'
+        "</draw:g></draw:page></office:presentation>"
     )
     data = build_odf(body, mimetype="application/vnd.oasis.opendocument.presentation")
     document = extract_opendocument(data, filename="s.odp", options=ExtractOptions())

@@ -34,12 +34,12 @@ def test_given_keys_that_are_not_identifiers_when_flattened_then_they_are_quoted
     assert flatten({"first name": {"a.b": 1}}) == ['["first name"]["a.b"]: 1']
 
 
-def test_given_ndjson_by_name_or_by_content_when_extracted_then_one_block_per_line():
+@pytest.mark.parametrize("name", ["events.ndjson", "events.json"])
+def test_given_ndjson_by_name_or_by_content_when_extracted_then_one_block_per_line(name):
     data = b'{"id": 1}\n\n{"id": 2, "ok": false}\n'
-    for name in ("events.ndjson", "events.json"):
-        document = extract_json(data, filename=name, options=ExtractOptions())
-        assert document.format == "ndjson"
-        assert [(b.text, b.meta["line"]) for b in document.blocks] == [("id: 1", 1), ("id: 2\nok: false", 3)]
+    document = extract_json(data, filename=name, options=ExtractOptions())
+    assert document.format == "ndjson"
+    assert [(b.text, b.meta["line"]) for b in document.blocks] == [("id: 1", 1), ("id: 2\nok: false", 3)]
 
 
 def test_given_truncated_json_when_extracted_then_corrupt_with_the_position():

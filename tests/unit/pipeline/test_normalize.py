@@ -21,28 +21,52 @@ def test_given_decomposed_unicode_when_normalizing_then_text_is_nfc():
     assert unicodedata.is_normalized("NFC", result)
 
 
-def test_given_windows_and_old_mac_line_endings_when_normalizing_then_lines_end_with_lf():
-    assert normalized("one\r\ntwo\rthree\u2028four") == "one\ntwo\nthree\nfour"
-
-
-def test_given_control_characters_and_nul_when_normalizing_then_they_are_removed_and_tabs_become_spaces():
-    assert normalized("a\x00b\x07c\x1bd\tend\x7f") == "abcd end"
-
-
-def test_given_form_feed_between_words_when_normalizing_then_words_stay_apart():
-    assert normalized("end of page\x0cNext page") == "end of page\nNext page"
-
-
-def test_given_space_runs_and_padded_lines_when_normalizing_then_collapsed_and_stripped():
-    assert normalized("  many    spaces\u00a0\u00a0here  \n   indented line   ") == "many spaces here\nindented line"
-
-
-def test_given_many_blank_lines_when_normalizing_then_at_most_one_blank_line_remains():
-    assert normalized("first\n\n\n\n\nsecond\n \n \n \nthird") == "first\n\nsecond\n\nthird"
-
-
-def test_given_soft_hyphens_when_normalizing_then_they_vanish_and_joined_lines_close_up():
-    assert normalized("co\u00adoperation and infor\u00ad\nmation") == "cooperation and information"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "one\r\ntwo\rthree\u2028four", "one\ntwo\nthree\nfour", id="windows-and-old-mac-line-ends-become-lf"
+        ),
+        pytest.param("a\x00b\x07c\x1bd\tend\x7f", "abcd end", id="control-chars-and-nul-go-tabs-become-spaces"),
+        pytest.param("end of page\x0cNext page", "end of page\nNext page", id="form-feed-keeps-words-apart"),
+        pytest.param(
+            "  many    spaces\u00a0\u00a0here  \n   indented line   ",
+            "many spaces here\nindented line",
+            id="space-runs-collapse-and-lines-are-stripped",
+        ),
+        pytest.param(
+            "first\n\n\n\n\nsecond\n \n \n \nthird", "first\n\nsecond\n\nthird", id="at-most-one-blank-line-remains"
+        ),
+        pytest.param(
+            "co\u00adoperation and infor\u00ad\nmation",
+            "cooperation and information",
+            id="soft-hyphens-vanish-and-joined-lines-close-up",
+        ),
+        pytest.param(
+            "ﬁnance ﬂow, x² and ½ cup, ＡＢＣ",
+            "finance flow, x² and ½ cup, ＡＢＣ",
+            id="ligatures-expand-other-compatibility-forms-stay",
+        ),
+        pytest.param(
+            "Wait... the range 1--2 and ~~ stays",
+            "Wait... the range 1--2 and ~~ stays",
+            id="short-dashes-and-ellipses-are-content",
+        ),
+        pytest.param(
+            "1986\u00e2\u0080\u00931990 cost \u00c2\u00a3 5",
+            "1986–1990 cost £ 5",
+            id="latin1-decoded-utf8-is-repaired",
+        ),
+        # "Ã©" has the shape of mojibake, but nothing in the block proves it is.
+        pytest.param(
+            "Â la carte, São Paulo, Ã©",
+            "Â la carte, São Paulo, Ã©",
+            id="latin1-letters-without-c1-evidence-are-untouched",
+        ),
+    ],
+)
+def test_given_text_when_normalizing_then_each_rule_applies(text, expected):
+    assert normalized(text) == expected
 
 
 def test_given_pdf_text_with_words_broken_across_lines_when_normalizing_then_they_are_rejoined():
@@ -68,23 +92,11 @@ def test_given_ocr_block_in_any_format_when_normalizing_then_broken_words_are_re
     assert normalized("recog-\nnised text", fmt="docx", kind="ocr") == "recognised text"
 
 
-def test_given_typographic_ligatures_when_normalizing_then_they_expand_but_other_compatibility_forms_stay():
-    assert normalized("ﬁnance ﬂow, x² and ½ cup, ＡＢＣ") == "finance flow, x² and ½ cup, ＡＢＣ"
-
-
 def test_given_ocr_artifact_runs_when_normalizing_then_they_are_removed_and_counted():
     text = "Total ^^^^ due ■■■■ now ~~~ and ____________ sign .........."
     doc = normalize_document(Document(format="pdf", blocks=[Block("paragraph", text)]))
     assert doc.blocks[0].text == "Total due now and sign"
     assert doc.metadata["normalization"]["artifacts_removed"] == 5
-
-
-def test_given_short_dashes_and_ellipses_when_normalizing_then_they_are_kept_as_content():
-    assert normalized("Wait... the range 1--2 and ~~ stays") == "Wait... the range 1--2 and ~~ stays"
-
-
-def test_given_latin1_decoded_utf8_when_normalizing_then_the_mojibake_is_repaired():
-    assert normalized("1986\u00e2\u0080\u00931990 cost \u00c2\u00a3 5") == "1986–1990 cost £ 5"
 
 
 @pytest.mark.parametrize(
@@ -128,11 +140,6 @@ def test_given_correct_non_ascii_text_when_normalizing_then_no_repair_is_attempt
 
     assert doc.blocks[0].text == text
     assert doc.metadata["normalization"]["mojibake_repaired"] == 0
-
-
-def test_given_latin1_letters_without_c1_evidence_when_normalizing_then_they_are_not_touched():
-    # "Ã©" has the shape of mojibake, but nothing in the block proves it is.
-    assert normalized("Â la carte, São Paulo, Ã©") == "Â la carte, São Paulo, Ã©"
 
 
 def test_given_headers_footers_and_repeated_lines_when_normalizing_then_all_are_kept():

@@ -121,7 +121,7 @@ def test_given_a_pdf_with_a_good_ocr_text_layer_when_extracting_then_the_layer_i
     ]
 
 
-def test_given_a_pdf_with_a_garbled_ocr_text_layer_and_ocr_off_when_extracting_then_the_layer_is_kept_with_a_warning():
+def test_given_a_pdf_with_a_garbled_ocr_text_layer_and_ocr_off_when_extracted_then_the_layer_is_kept_with_a_warning():
     document = extract_pdf(_searchable_scan(GARBLED), filename="letter.pdf", options=ExtractOptions(ocr=False))
 
     assert [b.kind for b in document.blocks] == ["paragraph"]

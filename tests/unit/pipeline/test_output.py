@@ -203,7 +203,7 @@ def test_given_per_chunk_when_rendering_then_one_complete_file_per_chunk_under_t
     chunks, files = render(output_format="json", per_chunk=True)
 
     assert [f.name for f in files] == [f"sub/a.pdf.chunks/{c.id}.json" for c in chunks]
-    for f, c in zip(files, chunks):
+    for f, c in zip(files, chunks, strict=True):
         payload = json.loads(f.data)
         assert payload["metadata"]["chunk_count"] == 1
         assert payload["chunks"][0]["text"] == c.text

@@ -1,4 +1,5 @@
-"""The pure semantic stage: exact sparse search, near-duplicates, topics, clusters, quality, artifacts, determinism."""
+"""The pure semantic stage: exact sparse search, near-duplicates, topics, clusters, quality, artifacts,
+determinism."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.support.semantic_corpus import corpus_chunks, synthetic_chunks
 
 
 def _pairs(pair_set) -> dict[tuple[int, int], float]:
-    return {(int(i), int(j)): float(s) for i, j, s in zip(pair_set.i, pair_set.j, pair_set.sim)}
+    return {(int(i), int(j)): float(s) for i, j, s in zip(pair_set.i, pair_set.j, pair_set.sim, strict=True)}
 
 
 @pytest.mark.parametrize("threshold", [0.2, 0.5, 0.7, 0.95])
@@ -184,10 +185,16 @@ def test_given_options_when_changed_then_the_analysis_follows_them(corpus):
     assert {"the", "and"} & {t for terms in keep_stop_words["topics"].values() for t in terms}
 
 
-def test_given_a_tiny_corpus_when_the_df_bounds_cannot_both_hold_then_min_df_relaxes():
-    assert vectorize.effective_df_bounds(2, 2, 0.95) == (1, 0.95)
-    assert vectorize.effective_df_bounds(100, 2, 0.95) == (2, 0.95)
-    assert vectorize.effective_df_bounds(3, 5, 1.0) == (3, 1.0)
+@pytest.mark.parametrize(
+    ("n_docs", "min_df", "max_df", "bounds"),
+    [
+        pytest.param(2, 2, 0.95, (1, 0.95), id="two-chunks-at-max-df-0.95-drop-min-df-to-one"),
+        pytest.param(100, 2, 0.95, (2, 0.95), id="a-large-corpus-keeps-min-df"),
+        pytest.param(3, 5, 1.0, (3, 1.0), id="min-df-above-the-chunk-count-drops-to-it"),
+    ],
+)
+def test_given_a_tiny_corpus_when_the_df_bounds_cannot_both_hold_then_min_df_relaxes(n_docs, min_df, max_df, bounds):
+    assert vectorize.effective_df_bounds(n_docs, min_df, max_df) == bounds
 
 
 def test_given_chunks_without_vocabulary_when_analysed_then_the_summary_says_so():
@@ -231,7 +238,7 @@ def test_given_texts_when_scored_then_clean_prose_beats_noise_and_tiny_text_is_f
 
 
 def test_given_a_minimum_quality_when_analysed_then_low_chunks_are_flagged_and_left_out(corpus):
-    chunks = list(corpus_chunks(corpus))[:200] + [SemanticChunk("junk", "$$$$ #### @@@@ %%%% " * 20, "junk.txt")]
+    chunks = [*list(corpus_chunks(corpus))[:200], SemanticChunk("junk", "$$$$ #### @@@@ %%%% " * 20, "junk.txt")]
 
     analysis = analyze(chunks, SemanticOptions(min_quality=0.5))
 
@@ -253,7 +260,10 @@ def test_given_the_same_chunks_and_options_when_analysed_twice_then_every_byte_i
     first, second = analyze(chunks, options), analyze(chunks, options)
 
     assert [(a.name, a.data) for a in first.artifacts[1:]] == [(a.name, a.data) for a in second.artifacts[1:]]
-    strip = lambda s: {**s, "summary": {k: v for k, v in s["summary"].items() if k != "processing_time_ms"}}  # noqa: E731
+
+    def strip(summary: dict) -> dict:
+        return {**summary, "summary": {k: v for k, v in summary["summary"].items() if k != "processing_time_ms"}}
+
     assert strip(first.summary) == strip(second.summary)
 
 
@@ -386,7 +396,9 @@ def test_given_many_texts_when_scored_in_one_batch_then_every_value_equals_chunk
         quality.QUALITY_BATCH = 700
         for skip in (False, True):
             batch = quality.chunk_qualities(texts, flags, skip_readability=skip)
-            single = [chunk_quality(t, extraction_flags=f, skip_readability=skip) for t, f in zip(texts, flags)]
+            single = [
+                chunk_quality(t, extraction_flags=f, skip_readability=skip) for t, f in zip(texts, flags, strict=True)
+            ]
             assert batch == single
     finally:
         quality.QUALITY_BATCH = saved
@@ -408,7 +420,7 @@ def test_given_random_texts_when_lines_are_counted_then_they_match_the_regular_e
 
     from data_extract.pipeline.semantic import quality
 
-    alphabet = st.sampled_from(list("ab.!?_ \t\n\r\x0b\x0c\x1c\u2028\u00a0\u3000é") + ["…"])
+    alphabet = st.sampled_from([*"ab.!?_ \t\n\r\x0b\x0c\x1c\u2028\u00a0\u3000é", "…"])
 
     @settings(max_examples=3000, deadline=None, derandomize=True)
     @given(st.text(alphabet=alphabet, max_size=40))

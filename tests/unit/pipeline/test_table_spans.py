@@ -101,7 +101,8 @@ def test_given_pptx_table_with_grid_span_when_extracted_then_cells_carry_spans()
 def test_given_odt_table_with_spanned_cells_when_extracted_then_cells_carry_spans():
     body = (
         "<office:text><table:table>"
-        "<table:table-row><table:table-cell table:number-columns-spanned='2'><text:p>Revenue</text:p></table:table-cell>"
+        "<table:table-row><table:table-cell table:number-columns-spanned='2'>"
+        "<text:p>Revenue</text:p></table:table-cell>"
         "<table:covered-table-cell/></table:table-row>"
         "<table:table-row><table:table-cell><text:p>410</text:p></table:table-cell>"
         "<table:table-cell><text:p>455</text:p></table:table-cell></table:table-row>"
