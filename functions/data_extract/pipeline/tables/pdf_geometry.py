@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+Rule = tuple[float, float, float]  # (y, x0, x1) of a horizontal rule, (x, y0, y1) of a vertical one
+Drawing = tuple[float, float, float, float, bool]  # x0, y0, x1, y1, is_box: a path a chart may be drawn with
+
 
 @dataclass(slots=True)
 class Word:
