@@ -123,6 +123,8 @@ def bare_function(function: Any, *argtypes: Any, restype: Any = ctypes.c_int) ->
     found = _BARE.get(key)
     if found is None:
         address = ctypes.cast(function, ctypes.c_void_p).value
+        if address is None:
+            raise ValueError(f"{getattr(function, '__name__', function)!r} has no address to call.")
         found = _BARE[key] = ctypes.CFUNCTYPE(restype, *argtypes)(address)
     return found
 

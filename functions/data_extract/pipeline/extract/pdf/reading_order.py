@@ -35,7 +35,6 @@ def plan_reading_order(segments: list[Segment], line_height: float) -> list[Regi
             items = zone.members(column)
             plan += _blocks(items, line_height)
     return plan
-    return plan
 
 
 def _find_gutters(segments: list[Segment], line_height: float) -> list[float]:
