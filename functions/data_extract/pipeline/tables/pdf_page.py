@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING
 
 from data_extract.pipeline.tables.pdf_geometry import Drawing, Rotation, Rule, group_lines, page_text, read_words
 from data_extract.pipeline.tables.pdf_tables import FoundTable, find_tables
 from data_extract.pipeline.types import Block
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfPage, PdfTextPage
 
 # A run of this many short lines with figures in them, in the page's text stream, is worth a look
 # for a table even when the page draws no rules and its text runs do not line up (generators that
@@ -42,8 +45,8 @@ def text_may_hold_table(stream_text: str) -> bool:
 
 
 def page_tables(
-    page: Any,
-    textpage: Any,
+    page: PdfPage,
+    textpage: PdfTextPage,
     rules: Callable[[], tuple[list[Rule], list[Rule]]],
     stream_text: str | None = None,
     drawings: Callable[[], list[Drawing]] | None = None,
@@ -91,7 +94,7 @@ def _rotate_rules(
 
 
 def text_around_tables(
-    textpage: Any,
+    textpage: PdfTextPage,
     tables: list[FoundTable],
     stream_text: str | None = None,
 ) -> list[tuple[str, FoundTable | None]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_extract.pipeline.extract.pdf.budget import CharBudget
 from data_extract.pipeline.extract.pdf.forms import init_forms
@@ -14,6 +14,9 @@ from data_extract.pipeline.extract.pdf.page_numbers import describe_pages
 from data_extract.pipeline.extract.pdf.recovery import recover_text
 from data_extract.pipeline.tables.pdf_page import mark_continuations
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfDocument
 
 
 def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Document:
@@ -35,7 +38,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
         pdf.close()
 
 
-def _extract_opened(pdf: Any, encrypted: bool, options: ExtractOptions) -> Document:
+def _extract_opened(pdf: PdfDocument, encrypted: bool, options: ExtractOptions) -> Document:
     has_forms = init_forms(pdf)
     page_count = len(pdf)
     if page_count > options.max_pages:
@@ -70,7 +73,9 @@ def _extract_opened(pdf: Any, encrypted: bool, options: ExtractOptions) -> Docum
     return Document(format="pdf", blocks=blocks, metadata=metadata, warnings=warnings)
 
 
-def _read_pages(pdf: Any, page_count: int, has_forms: bool, budget: CharBudget) -> tuple[list[PageResult], list[int]]:
+def _read_pages(
+    pdf: PdfDocument, page_count: int, has_forms: bool, budget: CharBudget
+) -> tuple[list[PageResult], list[int]]:
     """Every page in order, and the numbers of those pdfium cannot load (damaged)."""
     import pypdfium2 as pdfium
 
@@ -107,7 +112,7 @@ def _no_text_error(page_count: int, recognised: OcrOutcome) -> ExtractionError:
 
 
 def _metadata(
-    pdf: Any,
+    pdf: PdfDocument,
     page_count: int,
     pages: list[PageResult],
     blocks: list[Block],

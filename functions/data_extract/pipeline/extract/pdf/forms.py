@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_extract.pipeline.types import Block, Table
 
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfDocument, PdfPage
 
-def init_forms(pdf: Any) -> bool:
+
+def init_forms(pdf: PdfDocument) -> bool:
     """Set up pdfium's form environment when the PDF has fillable fields (before any page loads)."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
@@ -27,7 +30,7 @@ _VALUE_FIELD_TYPES = frozenset({2, 3, 4, 5, 6})  # checkbox, radio button, combo
 _UNSET_FIELD_VALUES = frozenset({"", "Off"})
 
 
-def form_fields(pdf: Any, page: Any, number: int) -> Block | None:
+def form_fields(pdf: PdfDocument, page: PdfPage, number: int) -> Block | None:
     """The filled-in fields of a page's form widgets as a two-column table (name, value).
 
     Values typed into a form live in the form's field dictionary, not in the page
@@ -35,6 +38,8 @@ def form_fields(pdf: Any, page: Any, number: int) -> Block | None:
     """
     import pypdfium2.raw as raw
 
+    if pdf.formenv is None:  # forms were not set up (see init_forms)
+        return None
     form = pdf.formenv.raw
     rows: list[list[str]] = []
     seen: set[tuple[str, str]] = set()

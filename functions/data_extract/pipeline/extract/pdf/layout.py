@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from data_extract.pipeline.extract.pdf.objects import Inventory, take_inventory
 from data_extract.pipeline.extract.pdf.reading_order import Region, plan_reading_order
@@ -13,12 +13,15 @@ from data_extract.pipeline.tables.pdf_page import page_tables, text_around_table
 from data_extract.pipeline.tables.pdf_tables import FoundTable
 from data_extract.pipeline.types import Block
 
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfPage, PdfTextPage
+
 MIN_OBJECTS_ALWAYS_WALKED = 120
 
 
 def lay_out_page(
-    page: Any,
-    textpage: Any,
+    page: PdfPage,
+    textpage: PdfTextPage,
     inventory: Inventory | None,
     stream_text: str,
     native_chars: int,
@@ -71,7 +74,9 @@ def _draws_table_rules(inventory: Inventory | None) -> bool:
     return sum(1 for rule in inventory.horizontal_rules if top < rule[0] < bottom) >= 2
 
 
-def _page_tables(page: Any, textpage: Any, inventory: Inventory | None, stream_text: str) -> list[FoundTable]:
+def _page_tables(
+    page: PdfPage, textpage: PdfTextPage, inventory: Inventory | None, stream_text: str
+) -> list[FoundTable]:
     """The page's tables, its objects walked (if they were not yet) only when table finding asks for them."""
     walked = inventory
 
@@ -91,7 +96,7 @@ def _page_tables(page: Any, textpage: Any, inventory: Inventory | None, stream_t
     return page_tables(page, textpage, rules, stream_text, drawings)
 
 
-def _read_regions(textpage: Any, plan: list[Region], native_chars: int, number: int) -> list[Block] | None:
+def _read_regions(textpage: PdfTextPage, plan: list[Region], native_chars: int, number: int) -> list[Block] | None:
     """Paragraphs of the planned regions, read in plan order; None when they lost or repeated text."""
     blocks: list[Block] = []
     rebuilt_chars = 0
@@ -110,7 +115,11 @@ def _read_regions(textpage: Any, plan: list[Region], native_chars: int, number: 
 
 
 def _blocks_around_tables(
-    textpage: Any, found: list[FoundTable], number: int, stream_blocks: list[Block], stream_text: str | None = None
+    textpage: PdfTextPage,
+    found: list[FoundTable],
+    number: int,
+    stream_blocks: list[Block],
+    stream_text: str | None = None,
 ) -> list[Block]:
     """Table blocks where each table starts in the text stream, the text outside them as paragraphs."""
     pieces = text_around_tables(textpage, found, stream_text)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfDocument
 
 _WHITESPACE = re.compile(r"\s+")
 # Values some producers write into the info dictionary instead of leaving it empty.
 _PLACEHOLDER_INFO_VALUES = frozenset({"(anonymous)", "anonymous", "untitled", "unknown", "(untitled)", "none", "-"})
 
 
-def document_info(pdf: Any) -> dict[str, str]:
+def document_info(pdf: PdfDocument) -> dict[str, str]:
     info: dict[str, str] = {}
     for key, name in (("Title", "title"), ("Author", "author")):
         try:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from data_extract.pipeline.extract.pdf.matrix import Box, Matrix, apply, compose, transform_box
 from data_extract.pipeline.tables.pdf_geometry import Drawing, Rule, address_of, bare_function
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfPage
 
 MAX_PATHS_FOR_TABLES = 20000  # a page drawing more paths is a vector drawing, not a table
 RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
@@ -45,7 +49,7 @@ class Inventory:
         return min(self.image_area / page_area, 1.0)
 
 
-def take_inventory(page: Any) -> Inventory:
+def take_inventory(page: PdfPage) -> Inventory:
     inventory = Inventory(width=float(page.get_width()), height=float(page.get_height()))
     calls = _object_calls()
     page_handle = address_of(page.raw)
@@ -97,7 +101,7 @@ def _object_calls() -> _ObjectCalls:
 def _walk_objects(
     container: int,
     count: int,
-    getter: Any,
+    getter: Callable[[int, int], int | None],  # the container's i-th object (a bare call: an address or None)
     matrix: Matrix | None,
     inventory: Inventory,
     depth: int,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from data_extract.pipeline import text_layer
 from data_extract.pipeline.extract.pdf.budget import CharBudget
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from data_extract.pipeline.ocr import OcrPage
+    from data_extract.pipeline.tables.pdfium_objects import PdfDocument
 
 OCR_DPI = 300
 OCR_MAX_PIXELS = 40_000_000  # a larger page is rendered at a lower resolution
@@ -48,7 +49,7 @@ class _Tally:
 
 
 def recognise_scanned_pages(
-    pdf: Any, pages: list[PageResult], options: ExtractOptions, budget: CharBudget
+    pdf: PdfDocument, pages: list[PageResult], options: ExtractOptions, budget: CharBudget
 ) -> OcrOutcome:
     """OCR the pages that need it, appending an ``ocr`` block to each."""
     wanted = [page for page in pages if page.ocr_wanted]
@@ -72,7 +73,7 @@ def recognise_scanned_pages(
     return _recognise(pdf, wanted, options, budget)
 
 
-def _recognise(pdf: Any, wanted: list[PageResult], options: ExtractOptions, budget: CharBudget) -> OcrOutcome:
+def _recognise(pdf: PdfDocument, wanted: list[PageResult], options: ExtractOptions, budget: CharBudget) -> OcrOutcome:
     """Read every wanted page in turn, until the extraction's time budget runs out."""
     from data_extract.pipeline import ocr
 
@@ -121,7 +122,7 @@ def _page_timeout() -> float | None:
     return timeout
 
 
-def _read_scan(pdf: Any, page: PageResult, languages: str, timeout: float, tally: _Tally) -> OcrPage | None:
+def _read_scan(pdf: PdfDocument, page: PageResult, languages: str, timeout: float, tally: _Tally) -> OcrPage | None:
     """Tesseract's reading of one page; None (and the page tallied as pending or timed out) when it fails."""
     import pypdfium2 as pdfium
 
@@ -192,7 +193,7 @@ def _poor_layers_kept(pages: list[PageResult], reason: str) -> list[str]:
     ]
 
 
-def _render_for_ocr(pdf: Any, index: int) -> Image.Image:
+def _render_for_ocr(pdf: PdfDocument, index: int) -> Image.Image:
     page = pdf.get_page(index)
     try:
         width, height = page.get_size()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_extract.pipeline.types import ErrorType, ExtractionError
 
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfDocument
 
-def open_document(data: bytes, password: str | None) -> tuple[Any, bool]:
+
+def open_document(data: bytes, password: str | None) -> tuple[PdfDocument, bool]:
     """Open with the empty user password first, then the given one."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from data_extract.pipeline import text_layer
 from data_extract.pipeline.extract.pdf.forms import form_fields
@@ -11,6 +11,9 @@ from data_extract.pipeline.extract.pdf.layout import lay_out_page
 from data_extract.pipeline.extract.pdf.objects import Inventory, take_inventory
 from data_extract.pipeline.extract.pdf.text import visible_chars
 from data_extract.pipeline.types import Block
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfDocument, PdfPage, PdfTextPage
 
 # A page with fewer visible characters than this and a page-sized image is a
 # scan with a stamp or header on top: it is OCR'd as well.
@@ -32,7 +35,7 @@ class PageResult:
     earlier_ocr: text_layer.LayerVerdict | None = None  # when the text layer is an earlier OCR's
 
 
-def read_page(pdf: Any, index: int, has_forms: bool) -> PageResult:
+def read_page(pdf: PdfDocument, index: int, has_forms: bool) -> PageResult:
     page = pdf.get_page(index)
     try:
         textpage = page.get_textpage()
@@ -61,7 +64,7 @@ def read_page(pdf: Any, index: int, has_forms: bool) -> PageResult:
 
 
 def _earlier_ocr_layer(
-    page: Any, textpage: Any, inventory: Inventory | None, stream_text: str, blocks: list[Block]
+    page: PdfPage, textpage: PdfTextPage, inventory: Inventory | None, stream_text: str, blocks: list[Block]
 ) -> text_layer.LayerVerdict | None:
     """The verdict on a text layer an earlier OCR drew invisibly over a page-sized scan, else None.
 

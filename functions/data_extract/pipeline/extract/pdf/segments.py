@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import ctypes
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from data_extract.pipeline.tables.pdf_geometry import address_of, bare_function
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfTextPage
 
 Segment = list[float]  # x0, y0, x1, y1; a list, grown in place while rectangles merge into it
 
 
-def line_segments(textpage: Any) -> list[Segment]:
+def line_segments(textpage: PdfTextPage) -> list[Segment]:
     """pdfium's text rectangles (one per run of one text object, in stream order),
     with consecutive ones on the same line and close together merged: [x0, y0, x1, y1].
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import re
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfTextPage
 
 # pdfium marks a hyphen that ends a line with U+FFFE in stream text and U+0002 in
 # bounded text; with or without the line break after it.
@@ -19,7 +22,7 @@ class BoundedText:
     page a single call suffices.
     """
 
-    def __init__(self, textpage: Any) -> None:
+    def __init__(self, textpage: PdfTextPage) -> None:
         import pypdfium2.raw as raw
 
         self._textpage = textpage
