@@ -18,6 +18,7 @@ from data_extract.pipeline.tables.pdf_geometry import Drawing, Rule, address_of,
 if TYPE_CHECKING:
     from data_extract.pipeline.tables.pdfium_objects import PdfPage
 
+# Table detection: skip pages that are vector drawings rather than documents.
 MAX_PATHS_FOR_TABLES = 20000  # a page drawing more paths is a vector drawing, not a table
 RULE_THICKNESS = 2.5  # points; thicker paths are shapes, not rules
 MAX_PATH_SEGMENTS_INSPECTED = 64
