@@ -70,10 +70,12 @@ def recognise_scanned_pages(
         return OcrOutcome(
             pending=[p.number for p in scans], reason=reason, warnings=_poor_layers_kept(wanted, reason)
         )
-    return _recognise(pdf, wanted, options, budget)
+    return _read_wanted_pages(pdf, wanted, options, budget)
 
 
-def _recognise(pdf: PdfDocument, wanted: list[PageResult], options: ExtractOptions, budget: CharBudget) -> OcrOutcome:
+def _read_wanted_pages(
+    pdf: PdfDocument, wanted: list[PageResult], options: ExtractOptions, budget: CharBudget
+) -> OcrOutcome:
     """Read every wanted page in turn, until the extraction's time budget runs out."""
     from data_extract.pipeline import ocr
 
