@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from PIL import Image
@@ -87,7 +88,7 @@ def tesseract_command() -> str | None:
     if not candidate:
         return None
     try:
-        probe = subprocess.run(
+        probe = subprocess.run(  # noqa: S603 - an argv list (no shell) naming the binary found on PATH
             [candidate, "--version"],
             capture_output=True,
             timeout=_VERSION_PROBE_TIMEOUT_S,
@@ -111,7 +112,7 @@ def installed_languages() -> frozenset[str]:
     if command is None:
         return frozenset()
     try:
-        listing = subprocess.run(
+        listing = subprocess.run(  # noqa: S603 - an argv list (no shell) naming the probed tesseract binary
             [command, "--list-langs"],
             capture_output=True,
             timeout=_VERSION_PROBE_TIMEOUT_S,
@@ -326,19 +327,12 @@ def recognise_page(
         if _doubtful(reading):
             orientation = _detect_orientation(command, page, deadline)
             script = orientation.script
-            if orientation.rotate and orientation.confidence >= OSD_MIN_CONFIDENCE:
-                turned, turned_skew = _straightened(page.rotate(-orientation.rotate, expand=True))
-                candidate = _recognise(command, turned, resolved, _PSM_AUTO, deadline, _scaled(dpi, scale))
-                # Upright wins ties: a quarter-turned page can read as many words, in the wrong order.
-                if candidate.score >= _UPRIGHT_PREFERENCE * reading.score:
-                    page = _replace(page, turned)
-                    reading, rotation, skew = candidate, orientation.rotate, turned_skew or skew
-                else:
-                    turned.close()
-            if reading.mean_confidence < RETRY_BELOW_CONFIDENCE and reading.words:
-                sparse = _recognise(command, page, resolved, _PSM_SPARSE, deadline, _scaled(dpi, scale))
-                if sparse.score > reading.score * 1.05:
-                    reading = sparse
+            upright = _upright_reading(command, page, orientation, reading, resolved, deadline, _scaled(dpi, scale))
+            if upright is not None:
+                turned, reading, turned_skew = upright
+                page = _replace(page, turned)
+                rotation, skew = orientation.rotate, turned_skew or skew
+            reading = _sparse_if_better(command, page, reading, resolved, deadline, _scaled(dpi, scale))
         _read_vertical_lines(command, page, resolved, reading, deadline)
     finally:
         page.close()
@@ -353,6 +347,37 @@ def recognise_page(
         script=script,
         vertical_lines=len(reading.vertical),
     )
+
+
+def _upright_reading(
+    command: str,
+    page: Image.Image,
+    orientation: _Orientation,
+    reading: _Reading,
+    languages: str,
+    deadline: _Deadline,
+    dpi: int | None,
+) -> tuple[Image.Image, _Reading, float] | None:
+    """The page turned upright (as orientation detection says), its reading and skew, when that reads as well."""
+    if not orientation.rotate or orientation.confidence < OSD_MIN_CONFIDENCE:
+        return None
+    turned, turned_skew = _straightened(page.rotate(-orientation.rotate, expand=True))
+    candidate = _recognise(command, turned, languages, _PSM_AUTO, deadline, dpi)
+    # Upright wins ties: a quarter-turned page can read as many words, in the wrong order.
+    if candidate.score >= _UPRIGHT_PREFERENCE * reading.score:
+        return turned, candidate, turned_skew
+    turned.close()
+    return None
+
+
+def _sparse_if_better(
+    command: str, page: Image.Image, reading: _Reading, languages: str, deadline: _Deadline, dpi: int | None
+) -> _Reading:
+    """A poor reading tried again with sparse-text segmentation: whichever of the two reads more."""
+    if reading.mean_confidence >= RETRY_BELOW_CONFIDENCE or not reading.words:
+        return reading
+    sparse = _recognise(command, page, languages, _PSM_SPARSE, deadline, dpi)
+    return sparse if sparse.score > reading.score * 1.05 else reading
 
 
 def ocr_image(
@@ -407,7 +432,8 @@ def _resized(image: Image.Image, scale: float) -> Image.Image:
 def _pixel_cap(size: tuple[int, int]) -> float:
     """The scale that brings a page within ``MAX_OCR_PIXELS`` (1.0 when it is within already)."""
     width, height = size
-    return min(1.0, (MAX_OCR_PIXELS / max(width * height, 1)) ** 0.5)
+    fitting: float = (MAX_OCR_PIXELS / max(width * height, 1)) ** 0.5
+    return min(1.0, fitting)
 
 
 def _scaled(dpi: int | None, scale: float) -> int | None:
@@ -431,7 +457,7 @@ def _upscale_factor(reading: _Reading, size: tuple[int, int]) -> float:
     with (next to) no words read is then enlarged by its size alone, as
     screenshots and crops usually hold small text.
     """
-    room = (MAX_OCR_PIXELS / max(size[0] * size[1], 1)) ** 0.5
+    room: float = (MAX_OCR_PIXELS / max(size[0] * size[1], 1)) ** 0.5
     height = _text_height(reading)
     if height is None:
         long_side = max(size)
@@ -490,7 +516,7 @@ def _estimate_skew(page: Image.Image) -> float:
                 rows = profile.tobytes()
                 turned.close()
                 profile.close()
-                cache[angle] = float(sum((a - b) * (a - b) for a, b in zip(rows, rows[1:])))
+                cache[angle] = float(sum((a - b) * (a - b) for a, b in pairwise(rows)))
             return cache[angle]
 
         flat = sharpness(0.0)
@@ -530,7 +556,7 @@ def _run(
 ) -> subprocess.CompletedProcess[bytes]:
     timeout = deadline.remaining()
     try:
-        return subprocess.run(
+        return subprocess.run(  # noqa: S603 - an argv list (no shell); languages are checked against _LANGUAGE_CODE
             [command, "stdin", "stdout", *args],
             input=_as_pnm(image),
             capture_output=True,
@@ -657,6 +683,10 @@ def _assemble(reading: _Reading) -> str:
 # --- vertical lines -------------------------------------------------------------
 
 
+LineKey = tuple[int, int, int]  # (block, paragraph, line) of a Tesseract text line
+PixelBox = list[int]  # left, top, right, bottom
+
+
 def _read_vertical_lines(
     command: str, page: Image.Image, languages: str, reading: _Reading, deadline: _Deadline
 ) -> None:
@@ -667,18 +697,8 @@ def _read_vertical_lines(
     in one column are merged, cut out with a margin, turned both ways and read
     as a single line; the turn Tesseract is surer of wins.
     """
-    boxes: dict[tuple[int, int, int], list[int]] = {}
-    order: list[tuple[int, int, int]] = []
-    for word in reading.words:
-        box = boxes.get(word.line)
-        right, bottom = word.left + word.width, word.top + word.height
-        if box is None:
-            boxes[word.line] = [word.left, word.top, right, bottom]
-            order.append(word.line)
-        else:
-            box[0], box[1] = min(box[0], word.left), min(box[1], word.top)
-            box[2], box[3] = max(box[2], right), max(box[3], bottom)
-    chars: dict[tuple[int, int, int], int] = {}
+    boxes, order = _line_boxes(reading)
+    chars: dict[LineKey, int] = {}
     for word in reading.words:
         chars[word.line] = chars.get(word.line, 0) + len(word.text)
     vertical = [
@@ -690,7 +710,52 @@ def _read_vertical_lines(
     if not vertical or len(vertical) > max(_MAX_VERTICAL_STRIPS, 0.3 * len(order)):
         # None, or so many that the page itself runs vertically (turned, and not turned back): nothing to mend.
         return
-    strips: list[tuple[list[int], list[tuple[int, int, int]]]] = []
+    replaced: set[LineKey] = set()
+    positions = {line: index for index, line in enumerate(order)}
+    for (x0, y0, x1, y1), members in _vertical_strips(vertical, boxes)[:_MAX_VERTICAL_STRIPS]:
+        thickness = x1 - x0
+        margin = max(4, thickness // 2)
+        # Specks Tesseract read as glyphs inside the strip are part of what is read again.
+        covered = members + [
+            line
+            for line in order
+            if line not in members
+            and line not in vertical
+            and boxes[line][0] >= x0 - margin
+            and boxes[line][2] <= x1 + margin
+            and boxes[line][1] >= y0 - margin
+            and boxes[line][3] <= y1 + margin
+        ]
+        best = _read_strip(command, page, (x0, y0, x1, y1), margin, languages, deadline)
+        if best is None or not best.words or best.mean_confidence * 100 < _CONFIDENT_WORD:
+            continue
+        text = " ".join(w.text for w in best.words)
+        at = min(positions[line] for line in covered)
+        reading.vertical.append((at, text, best.mean_confidence * 100))
+        replaced.update(covered)
+    if replaced:
+        _drop_replaced_lines(reading, order, replaced)
+
+
+def _line_boxes(reading: _Reading) -> tuple[dict[LineKey, PixelBox], list[LineKey]]:
+    """The box of each text line of a reading, and the lines in reading order."""
+    boxes: dict[LineKey, PixelBox] = {}
+    order: list[LineKey] = []
+    for word in reading.words:
+        box = boxes.get(word.line)
+        right, bottom = word.left + word.width, word.top + word.height
+        if box is None:
+            boxes[word.line] = [word.left, word.top, right, bottom]
+            order.append(word.line)
+        else:
+            box[0], box[1] = min(box[0], word.left), min(box[1], word.top)
+            box[2], box[3] = max(box[2], right), max(box[3], bottom)
+    return boxes, order
+
+
+def _vertical_strips(vertical: list[LineKey], boxes: dict[LineKey, PixelBox]) -> list[tuple[PixelBox, list[LineKey]]]:
+    """Vertical lines merged into strips: pieces of one column that overlap across and nearly touch along it."""
+    strips: list[tuple[PixelBox, list[LineKey]]] = []
     for line in sorted(vertical, key=lambda k: (boxes[k][0], boxes[k][1])):
         x0, y0, x1, y1 = boxes[line]
         for strip, members in strips:
@@ -702,50 +767,43 @@ def _read_vertical_lines(
                 break
         else:
             strips.append(([x0, y0, x1, y1], [line]))
+    return strips
+
+
+def _read_strip(
+    command: str,
+    page: Image.Image,
+    strip: tuple[int, int, int, int],
+    margin: int,
+    languages: str,
+    deadline: _Deadline,
+) -> _Reading | None:
+    """A strip cut out with a margin, turned both ways and read as one line: the surer reading."""
+    x0, y0, x1, y1 = strip
     width, height = page.size
-    replaced: set[tuple[int, int, int]] = set()
-    positions = {line: index for index, line in enumerate(order)}
-    for (x0, y0, x1, y1), members in strips[:_MAX_VERTICAL_STRIPS]:
-        thickness = x1 - x0
-        margin = max(4, thickness // 2)
-        # Specks Tesseract read as glyphs inside the strip are part of what is read again.
-        members = members + [
-            line
-            for line in order
-            if line not in members
-            and line not in vertical
-            and boxes[line][0] >= x0 - margin
-            and boxes[line][2] <= x1 + margin
-            and boxes[line][1] >= y0 - margin
-            and boxes[line][3] <= y1 + margin
-        ]
-        crop = page.crop(
-            (max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin))
-        )
-        best: _Reading | None = None
-        try:
-            for angle in (-90, 90):  # clockwise for text read bottom to top, then the other way
-                turned = crop.rotate(angle, expand=True)
-                try:
-                    candidate = _recognise(command, turned, languages, _PSM_SINGLE_LINE, deadline)
-                finally:
-                    turned.close()
-                if best is None or candidate.score > best.score:
-                    best = candidate
-        finally:
-            crop.close()
-        if best is None or not best.words or best.mean_confidence * 100 < _CONFIDENT_WORD:
-            continue
-        text = " ".join(w.text for w in best.words)
-        at = min(positions[line] for line in members)
-        reading.vertical.append((at, text, best.mean_confidence * 100))
-        replaced.update(members)
-    if replaced:
-        # Line positions are indexes into the remaining lines once the pieces are gone.
-        kept_order = [line for line in order if line not in replaced]
-        remap = {}
-        for at, text, confidence in reading.vertical:
-            anchor = next((line for line in order[at:] if line not in replaced), None)
-            remap[(at, text)] = kept_order.index(anchor) if anchor is not None else len(kept_order)
-        reading.vertical[:] = [(remap[(at, text)], text, c) for at, text, c in reading.vertical]
-        reading.words[:] = [w for w in reading.words if w.line not in replaced]
+    crop = page.crop((max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)))
+    best: _Reading | None = None
+    try:
+        for angle in (-90, 90):  # clockwise for text read bottom to top, then the other way
+            turned = crop.rotate(angle, expand=True)
+            try:
+                candidate = _recognise(command, turned, languages, _PSM_SINGLE_LINE, deadline)
+            finally:
+                turned.close()
+            if best is None or candidate.score > best.score:
+                best = candidate
+    finally:
+        crop.close()
+    return best
+
+
+def _drop_replaced_lines(reading: _Reading, order: list[LineKey], replaced: set[LineKey]) -> None:
+    """Remove the pieces read again from ``reading``, re-anchoring the vertical lines among the lines kept."""
+    # Line positions are indexes into the remaining lines once the pieces are gone.
+    kept_order = [line for line in order if line not in replaced]
+    remap = {}
+    for at, text, _confidence in reading.vertical:
+        anchor = next((line for line in order[at:] if line not in replaced), None)
+        remap[(at, text)] = kept_order.index(anchor) if anchor is not None else len(kept_order)
+    reading.vertical[:] = [(remap[(at, text)], text, c) for at, text, c in reading.vertical]
+    reading.words[:] = [w for w in reading.words if w.line not in replaced]

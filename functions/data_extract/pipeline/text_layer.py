@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfTextPage
 
 # A layer with a smaller share of word-like tokens is read again.
 POOR_LAYER_SHARE = 0.80
@@ -88,7 +91,7 @@ def judge(text: str) -> LayerVerdict:
     return LayerVerdict(share=share, tokens=tokens, poor=tokens >= MIN_JUDGED_TOKENS and share < POOR_LAYER_SHARE)
 
 
-def drawn_invisibly(textpage: Any) -> bool:
+def drawn_invisibly(textpage: PdfTextPage) -> bool:
     """Is the page's text drawn in invisible ink, as OCR tools write it over a scan?
 
     A handful of characters spread over the page are sampled (one pdfium call

@@ -28,9 +28,8 @@ def table_blocks(document: Document) -> list[Block]:
 def assign_table_ids(document: Document) -> None:
     """Number the document's tables in reading order and link continued tables. Idempotent."""
     previous: Table | None = None
-    for position, block in enumerate(table_blocks(document), start=1):
-        table = block.table
-        assert table is not None
+    tables = [block.table for block in document.blocks if block.table is not None]
+    for position, table in enumerate(tables, start=1):
         table.table_id = f"t{position}"
         if table.continues_previous and previous is not None:
             table.continued_from = previous.table_id
@@ -40,7 +39,8 @@ def assign_table_ids(document: Document) -> None:
 def table_payload(block: Block) -> dict[str, Any]:
     """The JSON object of one table: where it is, its size, and its cells with spans."""
     table = block.table
-    assert table is not None
+    if table is None:
+        raise ValueError(f"A {block.kind} block holds no table.")
     payload: dict[str, Any] = {"table_id": table.table_id}
     if block.page is not None:
         payload["page"] = block.page

@@ -11,7 +11,13 @@ import ctypes
 import re
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfTextPage
+
+Rule = tuple[float, float, float]  # (y, x0, x1) of a horizontal rule, (x, y0, y1) of a vertical one
+Drawing = tuple[float, float, float, float, bool]  # x0, y0, x1, y1, is_box: a path a chart may be drawn with
 
 
 @dataclass(slots=True)
@@ -120,6 +126,8 @@ def bare_function(function: Any, *argtypes: Any, restype: Any = ctypes.c_int) ->
     found = _BARE.get(key)
     if found is None:
         address = ctypes.cast(function, ctypes.c_void_p).value
+        if address is None:
+            raise ValueError(f"{getattr(function, '__name__', function)!r} has no address to call.")
         found = _BARE[key] = ctypes.CFUNCTYPE(restype, *argtypes)(address)
     return found
 
@@ -132,7 +140,7 @@ def address_of(handle: Any) -> int:
     return ctypes.cast(handle, ctypes.c_void_p).value or 0
 
 
-def page_text(textpage: Any, stream_text: str | None = None) -> str | None:
+def page_text(textpage: PdfTextPage, stream_text: str | None = None) -> str | None:
     """The text page's characters, one string position per character index (None if they do not map).
 
     ``stream_text``, the page's whole text already read through pypdfium2, is taken as it is when it
@@ -161,7 +169,7 @@ def page_text(textpage: Any, stream_text: str | None = None) -> str | None:
     )
 
 
-def read_words(textpage: Any, rotation: Rotation, text: str | None = None) -> list[Word]:
+def read_words(textpage: PdfTextPage, rotation: Rotation, text: str | None = None) -> list[Word]:
     """Words of the text page in character order, split at whitespace (pdfium inserts a space
     where glyphs stand apart).
 

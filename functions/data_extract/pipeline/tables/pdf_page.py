@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from itertools import pairwise
+from typing import TYPE_CHECKING
 
-from data_extract.pipeline.tables.pdf_geometry import Rotation, group_lines, page_text, read_words
+from data_extract.pipeline.tables.pdf_geometry import Drawing, Rotation, Rule, group_lines, page_text, read_words
 from data_extract.pipeline.tables.pdf_tables import FoundTable, find_tables
+from data_extract.pipeline.types import Block
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.tables.pdfium_objects import PdfPage, PdfTextPage
 
 # A run of this many short lines with figures in them, in the page's text stream, is worth a look
 # for a table even when the page draws no rules and its text runs do not line up (generators that
@@ -40,11 +45,11 @@ def text_may_hold_table(stream_text: str) -> bool:
 
 
 def page_tables(
-    page: Any,
-    textpage: Any,
-    rules: Callable[[], tuple[list, list]],
+    page: PdfPage,
+    textpage: PdfTextPage,
+    rules: Callable[[], tuple[list[Rule], list[Rule]]],
     stream_text: str | None = None,
-    drawings: Callable[[], list] | None = None,
+    drawings: Callable[[], list[Drawing]] | None = None,
 ) -> list[FoundTable]:
     """Tables of a page. ``rules()`` gives its rules in unrotated page space ((y, x0, x1) and
     (x, y0, y1)); it is called only when the page's words line up anywhere, as every table's do.
@@ -58,13 +63,13 @@ def page_tables(
         return []
     lines = group_lines(words)
 
-    def display_rules() -> tuple[list, list]:
+    def display_rules() -> tuple[list[Rule], list[Rule]]:
         horizontals, verticals = rules()
         if rotation.degrees:
             return _rotate_rules(rotation, horizontals, verticals)
         return list(horizontals), list(verticals)
 
-    def display_drawings() -> list:
+    def display_drawings() -> list[Drawing]:
         found = drawings() if drawings is not None else []
         if not rotation.degrees:
             return found
@@ -73,9 +78,11 @@ def page_tables(
     return find_tables(lines, display_rules, rotation.display_size[1], display_drawings if drawings else None)
 
 
-def _rotate_rules(rotation: Rotation, horizontals, verticals):
-    out_h: list[tuple[float, float, float]] = []
-    out_v: list[tuple[float, float, float]] = []
+def _rotate_rules(
+    rotation: Rotation, horizontals: list[Rule], verticals: list[Rule]
+) -> tuple[list[Rule], list[Rule]]:
+    out_h: list[Rule] = []
+    out_v: list[Rule] = []
     segments = [((x0, y), (x1, y)) for y, x0, x1 in horizontals] + [((x, y0), (x, y1)) for x, y0, y1 in verticals]
     for a, b in segments:
         (ax, ay), (bx, by) = rotation.point(*a), rotation.point(*b)
@@ -87,7 +94,7 @@ def _rotate_rules(rotation: Rotation, horizontals, verticals):
 
 
 def text_around_tables(
-    textpage: Any,
+    textpage: PdfTextPage,
     tables: list[FoundTable],
     stream_text: str | None = None,
 ) -> list[tuple[str, FoundTable | None]]:
@@ -144,10 +151,10 @@ def text_around_tables(
 CONTINUATION_GAP_CHARS = 200
 
 
-def mark_continuations(pages: list[list[Any]]) -> None:
+def mark_continuations(pages: list[list[Block]]) -> None:
     """Mark a table that continues the last table of the page before (same columns, no caption
     of its own, nothing but a running header or footer between them)."""
-    for previous_blocks, blocks in zip(pages, pages[1:], strict=False):
+    for previous_blocks, blocks in pairwise(pages):
         last = next(
             (i for i in range(len(previous_blocks) - 1, -1, -1) if previous_blocks[i].table is not None), None
         )
@@ -155,6 +162,8 @@ def mark_continuations(pages: list[list[Any]]) -> None:
         if last is None or first is None:
             continue
         before, after = previous_blocks[last].table, blocks[first].table
+        if before is None or after is None:  # not so: both were picked for holding a table
+            continue
         if before.n_cols != after.n_cols or after.caption is not None or before.n_cols < 2:
             continue
         if (

@@ -29,9 +29,10 @@ import statistics
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from operator import attrgetter
 
-from data_extract.pipeline.tables.pdf_geometry import Line, Word, group_lines
+from data_extract.pipeline.tables.pdf_geometry import Drawing, Line, Rule, Word, group_lines
 from data_extract.pipeline.types import Table, TableCell
 
 # Two words further apart than this many glyph heights are in different cells.
@@ -50,6 +51,11 @@ _CAPTION = re.compile(r"^\s*(table|tab\.|tableau|tabelle|exhibit|schedule)\s*[\d
 _X0 = attrgetter("x0")
 _CAPTION_STARTS = frozenset({"tab", "exh", "sch"})
 _FIGURE = re.compile(r"^\s*(figure|fig\.|chart|graph|graphique|abbildung|source|sources|note|notes)\b", re.I)
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+# Per text line of an aligned block: its cells as (column, column span, words).
+Placed = list[tuple[int, int, list[Word]]]
+# Per table row: its cells as (column, column span, the words of each text line of the cell).
+GroupedRow = list[tuple[int, int, list[list[Word]]]]
 _NUMERIC = re.compile(r"^[\s(\[{<>≤≥~+\-–−]*[$€£¥%]?\s*[\d.,]+\s*[%)\]}*a-zA-Z]{0,3}$|^[-–—.n/a]+$")
 
 
@@ -61,7 +67,7 @@ class FoundTable:
     bbox: tuple[float, float, float, float]  # x0, y0, x1, y1 in display space
     words: list[Word]
     kind: str  # ruled_grid | rules | aligned
-    region: list = field(default_factory=list)  # the text lines of an aligned block (list[_Row])
+    region: list[_Row] = field(default_factory=list)  # the text lines of an aligned block
     col_edges: list[float] = field(default_factory=list)  # a ruled grid's column edges, left to right
     caption_words: list[Word] = field(default_factory=list)
 
@@ -79,7 +85,7 @@ class FoundTable:
 # --- rules ----------------------------------------------------------------------
 
 
-def merge_rules(rules: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
+def merge_rules(rules: list[Rule]) -> list[Rule]:
     """Join collinear, touching rules (tables are often drawn cell edge by cell edge)."""
     merged: list[list[float]] = []
     for position, start, end in sorted(rules):
@@ -114,9 +120,9 @@ def _cluster(values: list[float], tolerance: float = RULE_TOLERANCE) -> list[flo
 
 def find_tables(
     lines: list[Line],
-    rules: Callable[[], tuple[list, list]],
+    rules: Callable[[], tuple[list[Rule], list[Rule]]],
     page_height: float | None = None,
-    drawings: Callable[[], list] | None = None,
+    drawings: Callable[[], list[Drawing]] | None = None,
 ) -> list[FoundTable]:
     """Every table on the page, top to bottom. ``rules()`` gives the page's horizontal (y, x0, x1)
     and vertical (x, y0, y1) rules; it is not called for a page whose lines never split into cells.
@@ -161,7 +167,7 @@ MIN_CHART_MARKS = 3
 CHECK_BOX_SIDE = 12.0
 
 
-def _over_chart(found: FoundTable, drawings: list) -> bool:
+def _over_chart(found: FoundTable, drawings: list[Drawing]) -> bool:
     """Is the block drawn over a chart: curves or polylines, or stroked boxes with no text in them
     (bars, legend swatches), with their centres inside the block? Cell borders hold their text."""
     x0, y0, x1, y1 = found.bbox
@@ -185,7 +191,9 @@ def _over_chart(found: FoundTable, drawings: list) -> bool:
     return False
 
 
-def _join_split_headers(tables: list[FoundTable], horizontals, verticals, line_height: float) -> list[FoundTable]:
+def _join_split_headers(
+    tables: list[FoundTable], horizontals: list[Rule], verticals: list[Rule], line_height: float
+) -> list[FoundTable]:
     """A block of a few lines right above a table is its header, cut off by a rule or a gap."""
     out: list[FoundTable] = []
     for found in tables:
@@ -376,7 +384,7 @@ def _free_lines(lines: list[Line], taken: set[int]) -> list[Line]:
 # --- ruled grids --------------------------------------------------------------------
 
 
-def _grids(horizontals: list[tuple[float, float, float]], verticals: list[tuple[float, float, float]]):
+def _grids(horizontals: list[Rule], verticals: list[Rule]) -> list[tuple[Box, list[Rule], list[Rule]]]:
     """Connected components of crossing rules with at least two rules each way."""
     if len(horizontals) < 2 or len(verticals) < 2:
         return []
@@ -396,24 +404,59 @@ def _grids(horizontals: list[tuple[float, float, float]], verticals: list[tuple[
                 a, b = find(hi), find(offset + vi)
                 if a != b:
                     parent[a] = b
-    groups: dict[int, tuple[list, list]] = {}
+    groups: dict[int, tuple[list[Rule], list[Rule]]] = {}
     for hi, rule in enumerate(horizontals):
         groups.setdefault(find(hi), ([], []))[0].append(rule)
     for vi, rule in enumerate(verticals):
         groups.setdefault(find(offset + vi), ([], []))[1].append(rule)
-    out = []
+    out: list[tuple[Box, list[Rule], list[Rule]]] = []
     for h_members, v_members in groups.values():
         if len(h_members) < 2 or len(v_members) < 2:
             continue
-        x0 = min(min(h[1] for h in h_members), min(v[0] for v in v_members))
-        x1 = max(max(h[2] for h in h_members), max(v[0] for v in v_members))
-        y0 = min(min(v[1] for v in v_members), min(h[0] for h in h_members))
-        y1 = max(max(v[2] for v in v_members), max(h[0] for h in h_members))
+        x0 = min(*(h[1] for h in h_members), *(v[0] for v in v_members))
+        x1 = max(*(h[2] for h in h_members), *(v[0] for v in v_members))
+        y0 = min(*(v[1] for v in v_members), *(h[0] for h in h_members))
+        y1 = max(*(v[2] for v in v_members), *(h[0] for h in h_members))
         out.append(((x0, y0, x1, y1), h_members, v_members))
     return out
 
 
-def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: float) -> FoundTable | None:
+GridCell = tuple[int, int, int, int, list[list[Word]]]  # row, col, row_span, col_span, text lines
+
+
+def _build_ruled(
+    box: Box, horizontals: list[Rule], verticals: list[Rule], lines: list[Line], line_height: float
+) -> FoundTable | None:
+    row_edges, col_edges = _grid_edges(box, horizontals, verticals)
+    n_rows, n_cols = len(row_edges) - 1, len(col_edges) - 1
+    if n_rows < 1 or n_cols < 2 or n_rows * n_cols < 4 or n_rows * n_cols > MAX_GRID_CELLS:
+        return None
+    roots = _merged_boxes(row_edges, col_edges, horizontals, verticals)
+    groups: dict[int, list[int]] = {}
+    for cell, root in enumerate(roots):
+        groups.setdefault(root, []).append(cell)
+    if len(groups) < 4:
+        return None  # a frame or two around text, not a table
+
+    inside, by_cell = _words_by_box(lines, box, row_edges, col_edges, roots)
+    filled = sum(1 for root in groups if by_cell.get(root))
+    # Plots and diagrams are grids too, with a few labels in mostly empty cells.
+    if filled < 2 or filled < 0.35 * len(groups):
+        return None
+    cells, multi_line_rows = _grid_cells(groups, by_cell, col_edges)
+    bbox = (col_edges[0], row_edges[-1], col_edges[-1], row_edges[0])
+    # A grid with two or three ruled rows each holding many lines is a frame around aligned text
+    # (rules in the header or around the whole table only): its rows are the text lines.
+    if n_rows <= 3 and multi_line_rows >= 2:
+        return None  # handled as an aligned block bounded by these rules
+    table = _grid_to_table(cells, n_rows, n_cols, row_edges)
+    if table is None:
+        return None
+    return FoundTable(table=table, bbox=bbox, words=inside, kind="ruled_grid", col_edges=col_edges)
+
+
+def _grid_edges(box: Box, horizontals: list[Rule], verticals: list[Rule]) -> tuple[list[float], list[float]]:
+    """The grid's row edges (top to bottom) and column edges (left to right), the grid's box closing it."""
     x0, y0, x1, y1 = box
     row_edges = _cluster([h[0] for h in horizontals])
     col_edges = _cluster([v[0] for v in verticals])
@@ -426,23 +469,28 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
     if y1 > row_edges[-1] + 3 * RULE_TOLERANCE:
         row_edges.append(y1)
     row_edges.reverse()  # top to bottom
+    return row_edges, col_edges
+
+
+def _rules_by_edge(rules: list[Rule], edges: list[float]) -> dict[int, list[tuple[float, float]]]:
+    """Rules by the grid edge they lie on, so each test looks at the few rules of one edge."""
+    found: dict[int, list[tuple[float, float]]] = {}
+    for position, start, end in rules:
+        for index, edge in enumerate(edges):
+            if abs(position - edge) <= RULE_TOLERANCE:
+                found.setdefault(index, []).append((start, end))
+    return found
+
+
+def _merged_boxes(
+    row_edges: list[float], col_edges: list[float], horizontals: list[Rule], verticals: list[Rule]
+) -> list[int]:
+    """For each grid box (row by row), the box it merges into where no rule separates neighbours (spans)."""
     n_rows, n_cols = len(row_edges) - 1, len(col_edges) - 1
-    if n_rows < 1 or n_cols < 2 or n_rows * n_cols < 4 or n_rows * n_cols > MAX_GRID_CELLS:
-        return None
+    vertical_at = _rules_by_edge(verticals, col_edges)
+    horizontal_at = _rules_by_edge(horizontals, row_edges)
 
-    # Rules by the grid edge they lie on, so each test looks at the few rules of one edge.
-    def by_edge(rules, edges):
-        found: dict[int, list[tuple[float, float]]] = {}
-        for position, start, end in rules:
-            for index, edge in enumerate(edges):
-                if abs(position - edge) <= RULE_TOLERANCE:
-                    found.setdefault(index, []).append((start, end))
-        return found
-
-    vertical_at = by_edge(verticals, col_edges)
-    horizontal_at = by_edge(horizontals, row_edges)
-
-    def ruled(at, edge: int, start: float, end: float) -> bool:
+    def ruled(at: dict[int, list[tuple[float, float]]], edge: int, start: float, end: float) -> bool:
         return any(min(e, end) - max(s, start) >= 0.6 * (end - start) for s, e in at.get(edge, ()))
 
     parent = list(range(n_rows * n_cols))
@@ -461,13 +509,15 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
                 parent[find(r * n_cols + c)] = find(r * n_cols + c + 1)
             if r + 1 < n_rows and not ruled(horizontal_at, r + 1, left, right):
                 parent[find(r * n_cols + c)] = find((r + 1) * n_cols + c)
-    groups: dict[int, list[int]] = {}
-    for cell in range(n_rows * n_cols):
-        groups.setdefault(find(cell), []).append(cell)
-    if len(groups) < 4:
-        return None  # a frame or two around text, not a table
+    return [find(cell) for cell in range(n_rows * n_cols)]
 
-    # Words by the grid box holding their centre.
+
+def _words_by_box(
+    lines: list[Line], box: Box, row_edges: list[float], col_edges: list[float], roots: list[int]
+) -> tuple[list[Word], dict[int, list[Word]]]:
+    """The words inside the grid, and by the (merged) grid box holding their centre."""
+    _x0, y0, _x1, y1 = box
+    n_cols = len(col_edges) - 1
     inside: list[Word] = []
     by_cell: dict[int, list[Word]] = {}
     for line in lines:
@@ -480,15 +530,17 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
             c = _bisect_edges(col_edges, cx, ascending=True)
             r = _bisect_edges(row_edges, cy, ascending=False)
             inside.append(word)
-            by_cell.setdefault(find(r * n_cols + c), []).append(word)
-    filled = sum(1 for root in groups if by_cell.get(root))
-    # Plots and diagrams are grids too, with a few labels in mostly empty cells.
-    if filled < 2 or filled < 0.35 * len(groups):
-        return None
-    # A grid with two or three ruled rows each holding many lines is a frame around aligned text
-    # (rules in the header or around the whole table only): its rows are the text lines.
+            by_cell.setdefault(roots[r * n_cols + c], []).append(word)
+    return inside, by_cell
+
+
+def _grid_cells(
+    groups: dict[int, list[int]], by_cell: dict[int, list[Word]], col_edges: list[float]
+) -> tuple[list[GridCell], int]:
+    """The cells of the merged boxes with their text lines, and how many boxes hold more than three lines."""
+    n_cols = len(col_edges) - 1
     multi_line_rows = 0
-    cells: list[tuple[int, int, int, int, list[list[Word]]]] = []  # r, c, row_span, col_span, lines
+    cells: list[GridCell] = []
     for root, members in groups.items():
         r_min = min(m // n_cols for m in members)
         r_max = max(m // n_cols for m in members)
@@ -504,13 +556,7 @@ def _build_ruled(box, horizontals, verticals, lines: list[Line], line_height: fl
         if len(cell_lines) > 3:
             multi_line_rows += 1
         cells.append((r_min, c_min, r_max - r_min + 1, c_max - c_min + 1, cell_lines))
-    bbox = (col_edges[0], row_edges[-1], col_edges[-1], row_edges[0])
-    if n_rows <= 3 and multi_line_rows >= 2:
-        return None  # handled as an aligned block bounded by these rules
-    table = _grid_to_table(cells, n_rows, n_cols, row_edges)
-    if table is None:
-        return None
-    return FoundTable(table=table, bbox=bbox, words=inside, kind="ruled_grid", col_edges=col_edges)
+    return cells, multi_line_rows
 
 
 def _split_by_columns(
@@ -571,7 +617,7 @@ def _text_lines(words: list[Word]) -> list[list[Word]]:
     return [line.words for line in group_lines(words)]
 
 
-def _grid_to_table(cells, n_rows: int, n_cols: int, row_edges: list[float]) -> Table | None:
+def _grid_to_table(cells: list[GridCell], n_rows: int, n_cols: int, row_edges: list[float]) -> Table | None:
     """Cells of a ruled grid; a ruled row whose cells stack the same number of lines is split into rows."""
     # Split rows: for each grid row r, how many sub-rows it holds.
     depth = [1] * n_rows
@@ -603,7 +649,7 @@ def _grid_to_table(cells, n_rows: int, n_cols: int, row_edges: list[float]) -> T
 def _join_words(words: list[Word]) -> str:
     if len(words) == 1:
         return words[0].text
-    if any(b.x0 < a.x0 for a, b in zip(words, words[1:])):  # runs of one line are in order already
+    if any(b.x0 < a.x0 for a, b in pairwise(words)):  # runs of one line are in order already
         words = sorted(words, key=lambda w: w.x0)
     text = ""
     for word in words:
@@ -749,7 +795,9 @@ def _is_wide(row: _Row, region: list[_Row]) -> bool:
     return row.line.x1 - row.line.x0 > 0.6 * max(x1 - x0, 1.0)
 
 
-def _build_aligned(region: list[_Row], horizontals, verticals, line_height: float) -> FoundTable | None:
+def _build_aligned(
+    region: list[_Row], horizontals: list[Rule], verticals: list[Rule], line_height: float
+) -> FoundTable | None:
     gutters = _gutters(region, line_height)
     if not gutters:
         return None
@@ -760,9 +808,9 @@ def _build_aligned(region: list[_Row], horizontals, verticals, line_height: floa
     if _is_prose(region, gutters):
         return None
     # Assign chunks to columns; spanning chunks cover every column they cross.
-    placed: list[list[tuple[int, int, list[Word]]]] = []  # per line: (col, span, words)
+    placed: list[Placed] = []  # per line: (col, span, words)
     for row in region:
-        items = []
+        items: Placed = []
         for chunk in row.chunks:
             if not _crosses_gutter(chunk, gutters):
                 # Words of a run that the columns separate (a dense table) are cells of their own.
@@ -816,7 +864,7 @@ def _crosses_gutter(chunk: list[Word], gutters: list[float]) -> bool:
     return False
 
 
-def _has_rules_around(region: list[_Row], horizontals) -> bool:
+def _has_rules_around(region: list[_Row], horizontals: list[Rule]) -> bool:
     x0 = min(r.line.x0 for r in region)
     x1 = max(r.line.x1 for r in region)
     top, bottom = region[0].top, region[-1].bottom
@@ -881,13 +929,7 @@ def _gutters(region: list[_Row], line_height: float) -> list[float]:
 
 def _word_space(region: list[_Row]) -> float | None:
     """The median space between words of one run, over a block (None for fewer than three)."""
-    spaces = [
-        b.x0 - a.x1
-        for row in region
-        for chunk in row.chunks
-        for a, b in zip(chunk, chunk[1:], strict=False)
-        if b.x0 > a.x1
-    ]
+    spaces = [b.x0 - a.x1 for row in region for chunk in row.chunks for a, b in pairwise(chunk) if b.x0 > a.x1]
     return statistics.median(spaces) if len(spaces) >= 3 else None
 
 
@@ -933,9 +975,9 @@ def _column_of(chunk: list[Word], gutters: list[float]) -> tuple[int, int]:
     return first, last
 
 
-def _merge_same_column(items):
+def _merge_same_column(items: Placed) -> Placed:
     """Two chunks of one line in the same column (a wide word space) are one cell."""
-    merged: list[tuple[int, int, list[Word]]] = []
+    merged: Placed = []
     for col, span, words in items:
         if merged and merged[-1][0] + merged[-1][1] - 1 >= col:
             pcol, pspan, pwords = merged[-1]
@@ -976,9 +1018,9 @@ def _is_numeric(text: str) -> bool:
     return bool(_NUMERIC.match(text.strip()))
 
 
-def _join_wrapped_lines(region: list[_Row], placed, line_height: float):
+def _join_wrapped_lines(region: list[_Row], placed: list[Placed], line_height: float) -> list[GroupedRow]:
     """Group lines into rows: a line that continues the wrapped cells of the line above joins its row."""
-    rows: list[list[tuple[int, int, list[list[Word]]]]] = []
+    rows: list[GroupedRow] = []
     pitches = [region[i].bottom - region[i + 1].top for i in range(len(region) - 1)]
     typical_gap = statistics.median(pitches) if pitches else 0.0
     previous_line: _Row | None = None
@@ -990,7 +1032,7 @@ def _join_wrapped_lines(region: list[_Row], placed, line_height: float):
         ):
             target = rows[-1]
             for col, span, words in items:
-                for k, (tcol, tspan, tlines) in enumerate(target):
+                for tcol, tspan, tlines in target:
                     if tcol <= col < tcol + tspan:
                         tlines.append(words)
                         break
@@ -1003,7 +1045,9 @@ def _join_wrapped_lines(region: list[_Row], placed, line_height: float):
     return rows
 
 
-def _continues(previous: _Row, row: _Row, target, items, typical_gap: float, line_height: float) -> bool:
+def _continues(
+    previous: _Row, row: _Row, target: GroupedRow, items: Placed, typical_gap: float, line_height: float
+) -> bool:
     gap = previous.bottom - row.top
     if gap > 0.8 * line_height:
         return False
@@ -1021,7 +1065,7 @@ def _continues(previous: _Row, row: _Row, target, items, typical_gap: float, lin
     return len(items) < len(target) and gap < typical_gap - 0.15 * line_height
 
 
-def _mark_header(table: Table, region: list[_Row], grouped, horizontals) -> None:
+def _mark_header(table: Table, region: list[_Row], grouped: list[GroupedRow], horizontals: list[Rule]) -> None:
     """Header rows: above a rule inside the block, or the top rows without numbers over a numeric body."""
     if not table.cells:
         return
@@ -1049,7 +1093,7 @@ def _mark_header(table: Table, region: list[_Row], grouped, horizontals) -> None
     table.header_rows = header_rows
 
 
-def _rows_above_inner_rule(grouped, horizontals) -> int:
+def _rows_above_inner_rule(grouped: list[GroupedRow], horizontals: list[Rule]) -> int:
     """How many rows sit above the first rule that runs between two rows in the top half; 0 if none."""
     spans = []
     for entries in grouped[: max(3, len(grouped) // 2 + 1)]:
@@ -1101,9 +1145,12 @@ def _attach_captions(tables: list[FoundTable], lines: list[Line], line_height: f
                 continue
             above = 0 <= line.y0 - y1 <= 4 * line_height
             below = 0 <= y0 - line.y1 <= 3 * line_height
-            if (above or below) and _CAPTION.match(line.text):
-                if best is None or abs(line.y0 - y1) < abs(best.y0 - y1):
-                    best = line
+            if (
+                (above or below)
+                and _CAPTION.match(line.text)
+                and (best is None or abs(line.y0 - y1) < abs(best.y0 - y1))
+            ):
+                best = line
         if best is not None:
             found.table.caption = best.text
             found.caption_words = list(best.words)
