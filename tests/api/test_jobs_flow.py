@@ -40,7 +40,7 @@ def test_multipart_upload_runs_to_completed_with_skipped_unsupported_file(client
     assert (result["processed_count"], result["failed_count"], result["skipped_count"]) == (3, 0, 1)
     assert result["semantic"]["status"] == "disabled"
     assert result["evaluation"]["policy_id"] == "baseline_v1"
-    assert [e["event_type"] for e in detail["events"]][0] == "queued"
+    assert next(e["event_type"] for e in detail["events"]) == "queued"
     assert "finished" in [e["event_type"] for e in detail["events"]]
     assert detail["created_at"].endswith("Z") and detail["finished_at"].endswith("Z")
 

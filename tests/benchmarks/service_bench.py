@@ -667,7 +667,7 @@ def worker_memory(files: list[CorpusFile], total: int, job_size: int, workdir: P
         first, last = samples[1], samples[-1]
         per_1000 = (last[1] - first[1]) / 1024 / max(1, last[0] - first[0]) * 1000
         out += ["", f"Growth from {first[0]:,} to {last[0]:,} files: {per_1000:+.1f} MiB per 1,000 files."]
-    return out + [""]
+    return [*out, ""]
 
 
 # ---------------------------------------------------------------- size

@@ -53,7 +53,8 @@ def build_docx(body: str, ns: dict[str, str] = TRANSITIONAL, *, extra_parts: dic
     styles = (
         f'<w:styles xmlns:w="{ns["w"]}">'
         '<w:style w:type="paragraph" w:default="1" w:styleId="Normal"><w:name w:val="Normal"/></w:style>'
-        '<w:style w:type="paragraph" w:styleId="Heading1"><w:name w:val="heading 1"/><w:basedOn w:val="Normal"/></w:style>'
+        '<w:style w:type="paragraph" w:styleId="Heading1"><w:name w:val="heading 1"/>'
+        '<w:basedOn w:val="Normal"/></w:style>'
         '<w:style w:type="paragraph" w:styleId="Heading2"><w:name w:val="heading 2"/></w:style>'
         '<w:style w:type="paragraph" w:styleId="Custom3"><w:name w:val="My Outline"/>'
         '<w:pPr><w:outlineLvl w:val="2"/></w:pPr></w:style>'
@@ -197,7 +198,7 @@ def test_given_headings_and_lists_when_extracted_then_levels_and_section_breadcr
     assert headings == [("Introduction", 1), ("Scope", 2)]
     items = [(b.text, b.level, b.section) for b in document.blocks if b.kind == "list_item"]
     assert items == [("First bullet", 1, "Introduction"), ("Nested bullet", 2, "Introduction")]
-    after_scope = [b for b in document.blocks if b.text.startswith("Linked text")][0]
+    after_scope = next(b for b in document.blocks if b.text.startswith("Linked text"))
     assert after_scope.section == "Introduction > Scope"
 
 

@@ -322,7 +322,7 @@ def test_given_an_image_only_pdf_and_no_tesseract_when_extracting_then_it_needs_
     assert "Tesseract is not installed" in caught.value.message
 
 
-def test_given_text_pages_and_one_scanned_page_without_ocr_when_extracting_then_the_text_is_kept_and_the_page_listed():
+def test_given_text_pages_and_one_scanned_page_without_ocr_when_extracting_then_text_is_kept_and_the_page_listed():
     data = build_pdf([Page(items=text_grid(72, 720, ["Native text page"])), _scanned_page()])
 
     document = _extract(data)
@@ -457,14 +457,16 @@ def test_given_the_two_column_paper_when_extracting_then_column_text_is_not_inte
     # Consecutive lines of the left column, then of the right column, read on.
     assert (
         _collapsed(
-            "First, ICT pretraining is computationally intensive and it is not completely clear that regular sentences "
+            "First, ICT pretraining is computationally intensive and it is not completely clear that "
+            "regular sentences "
             "are good surrogates of questions in the objective function."
         )
         in page_two
     )
     assert (
         _collapsed(
-            "The problem of open-domain QA studied in this paper can be described as follows. Given a factoid question,"
+            "The problem of open-domain QA studied in this paper can be described as follows. "
+            "Given a factoid question,"
         )
         in page_two
     )

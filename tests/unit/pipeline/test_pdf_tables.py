@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import itertools
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as raw
@@ -79,7 +80,7 @@ def test_given_a_ruled_grid_with_many_drawing_objects_when_extracted_then_it_is_
     xs = [72.0, 230.0, 330.0]
     for r in range(len(rows) + 1):
         y = top + 14 - r * leading
-        for x0, x1 in zip(xs, xs[1:], strict=False):
+        for x0, x1 in itertools.pairwise(xs):
             items += [Line(x0, y, x1, y)] * 4
     for x in xs:
         for r in range(len(rows)):
@@ -129,7 +130,7 @@ def test_given_a_table_aligned_by_whitespace_only_when_extracted_then_columns_ar
 
 def test_given_a_header_spanning_two_columns_when_extracted_then_it_is_one_cell_with_a_span():
     top = 600.0
-    items = _prose(700) + [Text(262, top + 16, "Revenue (EUR m)")]
+    items = [*_prose(700), Text(262, top + 16, "Revenue (EUR m)")]
     items += _table_rows(
         top,
         [
@@ -165,7 +166,7 @@ def test_given_a_cell_wrapped_over_two_lines_when_extracted_then_it_is_one_cell(
 
 def test_given_a_caption_above_a_table_when_extracted_then_it_is_the_caption_not_a_row():
     top = 600.0
-    items = _prose(700) + [Text(72, top + 22, "Table 3: Sales by region (units)")] + _table_rows(top, ROWS)
+    items = [*_prose(700), Text(72, top + 22, "Table 3: Sales by region (units)"), *_table_rows(top, ROWS)]
     document = _extract(build_pdf([Page(items=items)]))
     tables = _tables(document)
     assert len(tables) == 1
@@ -176,9 +177,12 @@ def test_given_a_caption_above_a_table_when_extracted_then_it_is_the_caption_not
 
 def test_given_a_table_continued_on_the_next_page_when_extracted_then_the_second_part_names_the_first():
     first = _prose(700) + _table_rows(600, ROWS) + [Text(300, 40, "1")]
-    second = [Text(72, 760, "Annual report 2023")] + _table_rows(
-        700, [["Centre", "700", "720", "731"], ["Overseas", "310", "330", "365"], ["Other", "12", "15", "19"]]
-    )
+    second = [
+        Text(72, 760, "Annual report 2023"),
+        *_table_rows(
+            700, [["Centre", "700", "720", "731"], ["Overseas", "310", "330", "365"], ["Other", "12", "15", "19"]]
+        ),
+    ]
     document = _extract(build_pdf([Page(items=first), Page(items=second)]))
     assign_table_ids(document)
     payload = tables_payload(document)
@@ -346,7 +350,7 @@ def test_given_check_boxes_in_a_table_aligned_by_whitespace_when_extracted_then_
 def test_given_a_chart_drawn_one_slanted_segment_at_a_time_when_extracted_then_its_labels_are_not_a_table():
     labels = _prose(700) + _table_rows(600, ROWS)
     points = [(110 + 40 * i, 545 + (15 if i % 2 else 0)) for i in range(9)]
-    segments = [([a, b], False) for a, b in zip(points, points[1:], strict=False)]
+    segments = [([a, b], False) for a, b in itertools.pairwise(points)]
     # Level segments are rules, not chart lines: the same labels over them stay a table.
     level = [([(110 + 40 * i, 545), (140 + 40 * i, 545)], False) for i in range(8)]
     assert len(_tables(_extract(_with_drawings(labels, level)))) == 1
