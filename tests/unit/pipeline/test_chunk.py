@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
 
-from data_extract.pipeline.chunk import chunk_document, estimate_tokens
+from data_extract.pipeline.chunk import chunk_document
 from data_extract.pipeline.normalize import normalize_document
+from data_extract.pipeline.tokens import estimate_tokens
 from data_extract.pipeline.types import Block, Document, Table
 
 SENTENCE_END = re.compile(r"[.!?。]$")
@@ -88,7 +90,7 @@ def test_given_overlap_when_chunking_then_next_chunk_starts_with_trailing_whole_
     chunks = chunk([Block("paragraph", text)], size=22, overlap=11)
 
     assert len(chunks) > 5
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         previous_sentences = re.findall(r"Item \d+ is recorded here\.", previous.text)
         current_sentences = re.findall(r"Item \d+ is recorded here\.", current.text)
         shared = [s for s in current_sentences if s in previous_sentences]
@@ -122,7 +124,7 @@ def test_given_a_sentence_longer_than_chunk_size_when_chunking_then_it_is_cut_at
 
     assert all(c.token_count <= 16 for c in chunks)
     rebuilt = " ".join(c.text for c in chunks).split()
-    assert rebuilt == ["Short", "opening", "line."] + words[:-1] + ["word69.", "Closing", "line", "here."]
+    assert rebuilt == ["Short", "opening", "line.", *words[:-1], "word69.", "Closing", "line", "here."]
     assert all(re.fullmatch(r"[\w.]+", w) for c in chunks for w in c.text.split())  # no word was cut
 
 
@@ -382,7 +384,7 @@ def test_given_generated_documents_when_chunking_then_size_offset_and_coverage_i
         for c in prose_chunks:
             assert c.token_count <= size
             assert text[c.metadata["char_start"] : c.metadata["char_end"]] == c.text
-        for previous, current in zip(prose_chunks, prose_chunks[1:]):
+        for previous, current in itertools.pairwise(prose_chunks):
             repeated = text[current.metadata["char_start"] : previous.metadata["char_end"]]
             assert estimate_tokens(repeated) <= overlap
             assert current.metadata["char_end"] > previous.metadata["char_end"]  # always new text
