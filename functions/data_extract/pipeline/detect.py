@@ -20,10 +20,9 @@ import json
 import re
 import struct
 import zipfile
-from typing import Protocol
 
 from data_extract.pipeline.formats import supported_formats
-from data_extract.pipeline.ole import OLE_MAGIC, is_encrypted_package
+from data_extract.pipeline.ole import OLE_MAGIC, OleStreams, is_encrypted_package
 from data_extract.pipeline.textcodec import bom_codec, nul_pattern_codec
 from data_extract.pipeline.types import ErrorType, ExtractionError
 
@@ -322,13 +321,7 @@ def _detect_ole(data: bytes, extension: str) -> str:
         ole.close()
 
 
-class _OleStreams(Protocol):
-    """The part of ``olefile.OleFileIO`` the encryption checks read."""
-
-    def openstream(self, filename: str) -> io.BytesIO: ...
-
-
-def _word_binary_encrypted(ole: _OleStreams) -> bool:
+def _word_binary_encrypted(ole: OleStreams) -> bool:
     """The FIB's fEncrypted bit (offset 0x0A, bit 0x0100) of a .doc."""
     try:
         with ole.openstream("WordDocument") as stream:
@@ -341,7 +334,7 @@ def _word_binary_encrypted(ole: _OleStreams) -> bool:
     return bool(flags & 0x0100)
 
 
-def _excel_binary_encrypted(ole: _OleStreams, stream_name: str) -> bool:
+def _excel_binary_encrypted(ole: OleStreams, stream_name: str) -> bool:
     """A BIFF FILEPASS record (0x002F) directly after the first BOF marks an encrypted .xls."""
     try:
         with ole.openstream(stream_name) as stream:
