@@ -56,9 +56,10 @@ Ids
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from data_extract.pipeline.entities import entity_tags, find_entities
 from data_extract.pipeline.quality import chunk_quality
@@ -74,11 +75,18 @@ _SENTENCE_PUNCTUATION = re.compile(r"[.!?。！？]")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
 
 
+class _SentenceTokenizer(Protocol):
+    """The part of nupunkt's tokenizer the chunker uses."""
+
+    def span_tokenize(self, text: str) -> Iterable[tuple[int, int]]: ...
+
+
 @lru_cache(maxsize=1)
-def _sentence_tokenizer() -> Any:
+def _sentence_tokenizer() -> _SentenceTokenizer:
     import nupunkt  # imported here so workers that never chunk do not pay for it
 
-    return nupunkt.load("default")
+    tokenizer: _SentenceTokenizer = nupunkt.load("default")
+    return tokenizer
 
 
 @dataclass(slots=True)
