@@ -31,9 +31,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -315,18 +314,20 @@ def chunk_qualities(
     words = _WordTable()
     for batch_start in range(0, len(texts), QUALITY_BATCH):
         batch = texts[batch_start : batch_start + QUALITY_BATCH]
-        counts = _batch_counts(batch, words)
+        n_words_of, distinct, sentences, n_syllables, n_letters, poly, hard, long_total, repeated = _batch_counts(
+            batch, words
+        )
         for index, text in enumerate(batch):
-            n_words = int(counts.n_words[index])
+            n_words = int(n_words_of[index])
             metrics = _readability_from(
                 n_words,
-                counts.distinct[index],
-                counts.n_syllables[index],
-                counts.poly[index],
-                counts.n_letters[index],
-                counts.sentences[index],
+                distinct[index],
+                n_syllables[index],
+                poly[index],
+                n_letters[index],
+                sentences[index],
                 min(n_words, 100),
-                counts.hard[index],
+                hard[index],
             )
             stripped = text.strip()
             flags = tuple(extraction_flags[batch_start + index]) if extraction_flags is not None else ()
@@ -335,14 +336,7 @@ def chunk_qualities(
             else:
                 visible, special, low_entropy = _character_counts(stripped)
                 anomaly = _anomaly_from(
-                    visible,
-                    special,
-                    n_words,
-                    counts.long_total[index],
-                    counts.repeated[index],
-                    low_entropy,
-                    metrics,
-                    flags,
+                    visible, special, n_words, long_total[index], repeated[index], low_entropy, metrics, flags
                 )
             out.append(_quality_from(metrics, anomaly, len(stripped), skip_readability))
     return out
@@ -367,8 +361,7 @@ class _WordTable:
         self.repeated = np.concatenate((self.repeated, np.fromiter(repeated, np.int64, count)))
 
 
-@dataclass
-class _BatchCounts:
+class _BatchCounts(NamedTuple):
     """Per text of a batch, the integer counts behind its readability and anomaly scores."""
 
     n_words: np.ndarray
@@ -384,11 +377,10 @@ class _BatchCounts:
 
 def _batch_counts(batch: Sequence[str], words: _WordTable) -> _BatchCounts:
     word_ids, distinct, sentences = [], [], []
+    number_of = words.numbers.__getitem__
     for text in batch:
         text_words = _WORD.findall(text.lower())
-        word_ids.append(
-            np.fromiter(map(words.numbers.__getitem__, text_words), dtype=np.int64, count=len(text_words))
-        )
+        word_ids.append(np.fromiter(map(number_of, text_words), dtype=np.int64, count=len(text_words)))
         distinct.append(len(set(text_words)))
         sentences.append(_sentence_count(text))
     words.add_new_words()
