@@ -196,9 +196,9 @@ def render_records(
 def _table_csv_files(document: Document, source: str) -> list[OutputFile]:
     from data_extract.pipeline.tables import assign_table_ids, table_blocks, table_csv
 
-    tables = [block.table for block in table_blocks(document) if block.table is not None]
-    if any(table.table_id is None for table in tables):
+    if any(block.table is not None and block.table.table_id is None for block in table_blocks(document)):
         assign_table_ids(document)
+    tables = [block.table for block in table_blocks(document) if block.table is not None]
     return [
         OutputFile(
             name=f"{source}.tables/{table.table_id}.csv",
