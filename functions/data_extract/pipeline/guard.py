@@ -327,7 +327,7 @@ def _kill_group(pid: int) -> None:
     except ProcessLookupError:
         return
     except OSError:
-        pass  # no such group yet (the child had not called setpgid): the child alone
+        pass  # the group may not be signalled (EPERM): signal the child alone
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
 
