@@ -199,3 +199,86 @@ def test_a_forbidden_import_is_reported_with_its_line(monkeypatch):
         "data_extract.pipeline.chunk (line 7) imports boto3"
     ]
     assert _violations(("data_extract.api",), ("data_extract.pipeline",), ("data_extract.pipeline.formats",)) == []
+
+
+def _pipeline_import_graph() -> dict[str, set[str]]:
+    """Module -> the pipeline modules it imports, counting the packages Python initialises on the way (importing
+    ``pipeline.extract.pdf`` runs ``pipeline/extract/__init__.py`` first); a module's own packages are already
+    initialised when it runs, so they are no edge."""
+    pipeline = _layer("pipeline")
+    modules = {i.module for i in IMPORTS if _within(i.module, (pipeline,))}
+    graph: dict[str, set[str]] = {module: set() for module in modules}
+    for i in IMPORTS:
+        if i.module not in graph:
+            continue
+        target = i.target
+        while target and target not in modules:
+            target = target.rpartition(".")[0]  # a symbol of a module, or a module outside the pipeline
+        while _within(target, (pipeline,)):
+            if target != i.module and not i.module.startswith(target + "."):
+                graph[i.module].add(target)
+            target = target.rpartition(".")[0]
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(graph.get(child, ())))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return found
+
+
+def test_the_pipeline_has_no_import_cycle():
+    # Detection and the extractor registry import one way: detect -> formats (the leaf registry) <- extract.
+    assert _cycles(_pipeline_import_graph()) == []
+
+
+def test_detection_never_reaches_the_extractors():
+    graph = _pipeline_import_graph()
+    reached, todo = set(), [_layer("pipeline.detect")]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    assert _layer("pipeline.formats") in reached
+    assert not any(_within(module, (_layer("pipeline.extract"),)) for module in reached), sorted(reached)
+
+
+def test_a_planted_import_cycle_is_found():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []

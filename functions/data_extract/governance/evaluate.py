@@ -227,82 +227,112 @@ class _FileEvidence:
     value: Any
 
 
+@dataclass(frozen=True)
+class _RunCounts:
+    """The result's file counts, when all four are known."""
+
+    total: int
+    processed: int
+    failed: int
+    skipped: int
+
+    @classmethod
+    def of(cls, result: Mapping[str, Any]) -> _RunCounts | None:
+        counts = [
+            _count(result.get(key)) for key in ("total_files", "processed_count", "failed_count", "skipped_count")
+        ]
+        total, processed, failed, skipped = counts
+        if total is None or processed is None or failed is None or skipped is None:
+            return None
+        return cls(total, processed, failed, skipped)
+
+
+def _counts_reconciled(
+    counts: _RunCounts | None,
+    processed_files: list[Mapping[str, Any]],
+    failed_files: list[Mapping[str, Any]],
+    skipped_files: Any,
+) -> bool:
+    """processed + failed + skipped is the total and the file lists have the counted entries (module docstring)."""
+    if counts is None:
+        return False
+    if counts.processed + counts.failed + counts.skipped != counts.total or len(processed_files) != counts.processed:
+        return False
+    if isinstance(skipped_files, list):
+        return len(failed_files) == counts.failed and len(skipped_files) == counts.skipped
+    return len(failed_files) in (counts.failed, counts.failed + counts.skipped)
+
+
+def _stage_timing(entry: Mapping[str, Any], stage: str) -> float | None:
+    timings = entry.get("stage_timings_ms")
+    return _number(timings.get(stage)) if isinstance(timings, Mapping) else None
+
+
+def _offenders(processed_files: list[Mapping[str, Any]], existing: set[str]) -> dict[str, list[_FileEvidence]]:
+    """Per ratio metric, the processed files that count against it."""
+    claims = Counter(entry.get("output_path") for entry in processed_files)
+
+    def has_own_output(entry: Mapping[str, Any]) -> bool:
+        path = entry.get("output_path")
+        return isinstance(path, str) and bool(path) and claims[path] == 1 and path in existing
+
+    return {
+        "normalize.stage_timing_coverage": [
+            _FileEvidence(f"processed_files[{i}].stage_timings_ms.normalize", entry.get("output_path"), None)
+            for i, entry in enumerate(processed_files)
+            if _stage_timing(entry, "normalize") is None
+        ],
+        "chunk.nonzero_chunk_ratio": [
+            _FileEvidence(f"processed_files[{i}].chunk_count", entry.get("output_path"), entry.get("chunk_count"))
+            for i, entry in enumerate(processed_files)
+            if not (_count(entry.get("chunk_count")) or 0) > 0
+        ],
+        "output.output_exists_ratio": [
+            _FileEvidence(f"processed_files[{i}].output_path", entry.get("output_path"), entry.get("output_path"))
+            for i, entry in enumerate(processed_files)
+            if not has_own_output(entry)
+        ],
+    }
+
+
+def _stage_present(result: Mapping[str, Any], processed_files: list[Mapping[str, Any]], stage: str) -> bool:
+    """A run-level stage ran: its total is above 0 or any processed file records a timing for it."""
+    stage_totals = result.get("stage_totals_ms")
+    total_ms = _number(stage_totals.get(stage)) if isinstance(stage_totals, Mapping) else None
+    if total_ms is not None and total_ms > 0:
+        return True
+    return any(_stage_timing(entry, stage) is not None for entry in processed_files)
+
+
 def collect_metrics(
     result: Mapping[str, Any], existing_outputs: Iterable[str]
 ) -> tuple[dict[str, Any], dict[str, list[_FileEvidence]]]:
     """The policy metrics of a result payload, and per metric the files that count against it."""
     existing = set(existing_outputs)
-    total = _count(result.get("total_files"))
-    processed = _count(result.get("processed_count"))
-    failed = _count(result.get("failed_count"))
-    skipped = _count(result.get("skipped_count"))
+    counts = _RunCounts.of(result)
     processed_files = _entries(result.get("processed_files"))
-    failed_files = _entries(result.get("failed_files"))
-    skipped_files = result.get("skipped_files")
-
-    counts_known = None not in (total, processed, failed, skipped)
-    reconciled = counts_known and processed + failed + skipped == total and len(processed_files) == processed
-    if reconciled:
-        if isinstance(skipped_files, list):
-            reconciled = len(failed_files) == failed and len(skipped_files) == skipped
-        else:
-            reconciled = len(failed_files) in (failed, failed + skipped)
-
-    def stage_timing(entry: Mapping[str, Any], stage: str) -> float | None:
-        timings = entry.get("stage_timings_ms")
-        return _number(timings.get(stage)) if isinstance(timings, Mapping) else None
-
-    offenders: dict[str, list[_FileEvidence]] = {}
-    without_normalize = [
-        _FileEvidence(f"processed_files[{i}].stage_timings_ms.normalize", entry.get("output_path"), None)
-        for i, entry in enumerate(processed_files)
-        if stage_timing(entry, "normalize") is None
-    ]
-    offenders["normalize.stage_timing_coverage"] = without_normalize
-
-    without_chunks = [
-        _FileEvidence(f"processed_files[{i}].chunk_count", entry.get("output_path"), entry.get("chunk_count"))
-        for i, entry in enumerate(processed_files)
-        if not (_count(entry.get("chunk_count")) or 0) > 0
-    ]
-    offenders["chunk.nonzero_chunk_ratio"] = without_chunks
-
-    claims = Counter(entry.get("output_path") for entry in processed_files)
-    without_own_output = [
-        _FileEvidence(f"processed_files[{i}].output_path", entry.get("output_path"), entry.get("output_path"))
-        for i, entry in enumerate(processed_files)
-        if not (
-            isinstance(entry.get("output_path"), str)
-            and entry["output_path"]
-            and claims[entry["output_path"]] == 1
-            and entry["output_path"] in existing
-        )
-    ]
-    offenders["output.output_exists_ratio"] = without_own_output
-
-    stage_totals = result.get("stage_totals_ms")
-    stage_totals = stage_totals if isinstance(stage_totals, Mapping) else {}
-
-    def stage_present(stage: str) -> bool:
-        total_ms = _number(stage_totals.get(stage))
-        if total_ms is not None and total_ms > 0:
-            return True
-        return any(stage_timing(entry, stage) is not None for entry in processed_files)
-
+    reconciled = _counts_reconciled(
+        counts, processed_files, _entries(result.get("failed_files")), result.get("skipped_files")
+    )
+    offenders = _offenders(processed_files, existing)
     semantic = result.get("semantic")
     summary = semantic.get("summary") if isinstance(semantic, Mapping) else None
     files_processed = len(processed_files)
+
+    def covered(metric: str) -> float | None:
+        return _ratio(files_processed - len(offenders[metric]), files_processed)
+
     metrics: dict[str, Any] = {
-        "extract.counts_reconciled": bool(reconciled),
-        "extract.processed_ratio": _ratio(processed, total) if counts_known else None,
-        "normalize.stage_timing_coverage": _ratio(files_processed - len(without_normalize), files_processed),
-        "normalize.failure_ratio": _ratio(failed, total) if counts_known else None,
-        "chunk.nonzero_chunk_ratio": _ratio(files_processed - len(without_chunks), files_processed),
-        "chunk.stage_present": stage_present("chunk"),
+        "extract.counts_reconciled": reconciled,
+        "extract.processed_ratio": _ratio(counts.processed, counts.total) if counts else None,
+        "normalize.stage_timing_coverage": covered("normalize.stage_timing_coverage"),
+        "normalize.failure_ratio": _ratio(counts.failed, counts.total) if counts else None,
+        "chunk.nonzero_chunk_ratio": covered("chunk.nonzero_chunk_ratio"),
+        "chunk.stage_present": _stage_present(result, processed_files, "chunk"),
         "semantic.required_status_ok": semantic_status(result) == "completed",
         "semantic.summary_present": bool(summary),
-        "output.output_exists_ratio": _ratio(files_processed - len(without_own_output), files_processed),
-        "output.stage_present": stage_present("output"),
+        "output.output_exists_ratio": covered("output.output_exists_ratio"),
+        "output.stage_present": _stage_present(result, processed_files, "output"),
         "output.output_dir_exists": bool(existing),
     }
     return metrics, offenders
@@ -373,47 +403,16 @@ def evaluate(
     reason_codes: list[str] = []
     weighted_sum = 0.0
     weight_total = 0.0
-
     for milestone in policy.milestones:
         if status in milestone.skip_when_semantic_status:
-            milestones.append(
-                {
-                    "milestone_id": milestone.milestone_id,
-                    "title": milestone.title,
-                    "weight": milestone.weight,
-                    "status": "skipped",
-                    "score": None,
-                    "skipped": True,
-                    "critical_failed": False,
-                    "checks": [],
-                    "reason_codes": [],
-                }
-            )
+            milestones.append(_skipped_milestone(milestone))
             continue
-
-        checks = [_evaluate_check(check, metrics, offenders) for check in milestone.checks]
-        score = sum(c["score"] * check.weight for c, check in zip(checks, milestone.checks)) / sum(
-            check.weight for check in milestone.checks
-        )
-        critical_failed = [c["check_id"] for c in checks if c["critical"] and not c["passed"]]
-        milestone_codes = _dedupe_stable(c["reason_code"] for c in checks if not c["passed"])
-        failed_critical_checks.extend(critical_failed)
-        reason_codes.extend(milestone_codes)
+        outcome, score = _evaluate_milestone(milestone, metrics, offenders)
+        milestones.append(outcome)
+        failed_critical_checks.extend(c["check_id"] for c in outcome["checks"] if c["critical"] and not c["passed"])
+        reason_codes.extend(outcome["reason_codes"])
         weighted_sum += score * milestone.weight
         weight_total += milestone.weight
-        milestones.append(
-            {
-                "milestone_id": milestone.milestone_id,
-                "title": milestone.title,
-                "weight": milestone.weight,
-                "status": "passed" if all(c["passed"] for c in checks) else "failed",
-                "score": round(score, 4),
-                "skipped": False,
-                "critical_failed": bool(critical_failed),
-                "checks": checks,
-                "reason_codes": milestone_codes,
-            }
-        )
 
     overall_score = round(weighted_sum / weight_total, 4) if weight_total else 0.0
     failed_critical_checks = _dedupe_stable(failed_critical_checks)
@@ -430,6 +429,42 @@ def evaluate(
             "thresholds": {"good_min": policy.good_min, "watch_min": policy.watch_min},
         },
     }
+
+
+def _skipped_milestone(milestone: PolicyMilestone) -> dict[str, Any]:
+    return {
+        "milestone_id": milestone.milestone_id,
+        "title": milestone.title,
+        "weight": milestone.weight,
+        "status": "skipped",
+        "score": None,
+        "skipped": True,
+        "critical_failed": False,
+        "checks": [],
+        "reason_codes": [],
+    }
+
+
+def _evaluate_milestone(
+    milestone: PolicyMilestone, metrics: Mapping[str, Any], offenders: Mapping[str, list[_FileEvidence]]
+) -> tuple[dict[str, Any], float]:
+    """The milestone's outcome, and its unrounded score (the weighted mean of its checks)."""
+    checks = [_evaluate_check(check, metrics, offenders) for check in milestone.checks]
+    score = sum(c["score"] * check.weight for c, check in zip(checks, milestone.checks, strict=True)) / sum(
+        check.weight for check in milestone.checks
+    )
+    critical_failed = any(c["critical"] and not c["passed"] for c in checks)
+    return {
+        "milestone_id": milestone.milestone_id,
+        "title": milestone.title,
+        "weight": milestone.weight,
+        "status": "passed" if all(c["passed"] for c in checks) else "failed",
+        "score": round(score, 4),
+        "skipped": False,
+        "critical_failed": critical_failed,
+        "checks": checks,
+        "reason_codes": _dedupe_stable(c["reason_code"] for c in checks if not c["passed"]),
+    }, score
 
 
 def _evaluate_check(

@@ -3,11 +3,8 @@
 Tokens
     ``chunk_size`` and ``overlap`` count tokens, and a token means the same for
     every format: a whitespace-delimited word, except that CJK ideographs,
-    kana and hangul syllables count one token each (CJK text has no spaces
-    between words, so one "word" would otherwise be a whole sentence). Inside a
-    word, each CJK character is one token and each run of other characters is
-    one more: "東京2020" is three tokens. ``estimate_tokens`` implements this; it
-    is exact for the definition, not an approximation of a model tokenizer.
+    kana and hangul syllables count one token each (``pipeline.tokens`` holds
+    the definition and ``estimate_tokens``).
 
 Prose
     Each non-table block is cut into sentences with nupunkt (a Punkt model,
@@ -59,45 +56,37 @@ Ids
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from data_extract.pipeline.entities import entity_tags, find_entities
 from data_extract.pipeline.quality import chunk_quality
 from data_extract.pipeline.sections import SectionTrail
+from data_extract.pipeline.tokens import CJK_CHAR, TOKEN, estimate_tokens
 from data_extract.pipeline.types import CELL_SEPARATOR, Block, Chunk, Document, Table
 
 MIN_CHUNK_SIZE = 16
 
-_CJK_CLASS = (
-    "\u3040-\u309f"  # hiragana
-    "\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f"  # katakana (+ phonetic extensions, half-width)
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs (+ extension A, compatibility)
-    "\U00020000-\U0003134f"  # CJK ideograph extensions B-G
-    "\uac00-\ud7af"  # hangul syllables
-)
-_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
-_NON_CJK_RUN = re.compile(rf"[^\s{_CJK_CLASS}]+")
-_TOKEN = re.compile(rf"[{_CJK_CLASS}]|[^\s{_CJK_CLASS}]+")
 # Punkt needs a space after the period; CJK full stops have none and are unambiguous.
 _CJK_SENTENCE_END = re.compile(r"[。！？]+[」』）〕】]*")
 _SENTENCE_PUNCTUATION = re.compile(r"[.!?。！？]")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
 
 
-def estimate_tokens(text: str) -> int:
-    """Tokens in ``text`` under the module's definition (words; CJK characters)."""
-    if not _CJK_CHAR.search(text):
-        return len(text.split())
-    return len(_CJK_CHAR.findall(text)) + len(_NON_CJK_RUN.findall(text))
+class _SentenceTokenizer(Protocol):
+    """The part of nupunkt's tokenizer the chunker uses."""
+
+    def span_tokenize(self, text: str) -> Iterable[tuple[int, int]]: ...
 
 
 @lru_cache(maxsize=1)
-def _sentence_tokenizer() -> Any:
+def _sentence_tokenizer() -> _SentenceTokenizer:
     import nupunkt  # imported here so workers that never chunk do not pay for it
 
-    return nupunkt.load("default")
+    tokenizer: _SentenceTokenizer = nupunkt.load("default")
+    return tokenizer
 
 
 @dataclass(slots=True)
@@ -150,7 +139,7 @@ class _Chunker:
             group = key
             if block.table is not None:
                 self._flush(carry=False)
-                self._emit_table(index, block)
+                self._emit_table(index, block, block.table)
                 continue
             for unit in self._units(index, block):
                 self._add(unit)
@@ -180,7 +169,7 @@ class _Chunker:
 
     def _split_long(self, sentence: str, index: int, absolute: int, gap: str) -> list[_Unit]:
         pieces: list[_Unit] = []
-        spans = [m.span() for m in _TOKEN.finditer(sentence)]
+        spans = [m.span() for m in TOKEN.finditer(sentence)]
         piece_gap = gap
         for first in range(0, len(spans), self.chunk_size):
             last = min(first + self.chunk_size, len(spans)) - 1
@@ -261,9 +250,8 @@ class _Chunker:
 
     # --- tables ------------------------------------------------------------
 
-    def _emit_table(self, index: int, block: Block) -> None:
-        assert block.table is not None
-        rows = [[cell.strip() for cell in row] for row in block.table.rows if any(c.strip() for c in row)]
+    def _emit_table(self, index: int, block: Block, table: Table) -> None:
+        rows = [[cell.strip() for cell in row] for row in table.rows if any(c.strip() for c in row)]
         if not rows:
             return
         lines = [CELL_SEPARATOR.join(row) for row in rows]
@@ -273,12 +261,12 @@ class _Chunker:
         for part_number, (with_header, body) in enumerate(parts, start=1):
             row_indexes = ([0] if with_header else []) + body
             part_rows = [rows[i] for i in row_indexes]
-            table = Table(rows=part_rows)
+            part = Table(rows=part_rows)
             metadata = self._provenance([index], section_block=index)
-            metadata["text_as_html"] = table.to_html()
-            metadata["text_as_markdown"] = table.to_markdown()
-            if block.table.table_id is not None:
-                metadata["table_id"] = block.table.table_id
+            metadata["text_as_html"] = part.to_html()
+            metadata["text_as_markdown"] = part.to_markdown()
+            if table.table_id is not None:
+                metadata["table_id"] = table.table_id
             if len(parts) > 1:
                 metadata["table_part"] = part_number
                 metadata["table_parts"] = len(parts)
@@ -364,14 +352,14 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
         spans = []
         for paragraph_start, paragraph_end in _paragraph_spans(text):
             paragraph = text[paragraph_start:paragraph_end]
-            for start, end in tokenizer.span_tokenize(paragraph):
-                start, end = _strip_span(text, paragraph_start + start, paragraph_start + end)
+            for token_start, token_end in tokenizer.span_tokenize(paragraph):
+                start, end = _strip_span(text, paragraph_start + token_start, paragraph_start + token_end)
                 if spans and spans[-1][1] == start:
                     # No space between: "friendly.[4]" is one word, never cut.
                     spans[-1] = (spans[-1][0], end)
                 else:
                     spans.append((start, end))
-        if _CJK_CHAR.search(text):
+        if CJK_CHAR.search(text):
             spans = [piece for start, end in spans for piece in _split_cjk_sentences(text, start, end)]
     return _cover(text, [span for span in spans if span[1] > span[0]])
 
@@ -411,7 +399,8 @@ def _cover(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         return [_strip_span(text, 0, len(text))] if text.strip() else []
     covered: list[tuple[int, int]] = []
     position = 0
-    for start, end in spans:
+    for span_start, end in spans:
+        start = span_start
         if text[position:start].strip():
             if covered:
                 covered[-1] = (covered[-1][0], start)

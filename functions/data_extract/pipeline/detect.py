@@ -22,7 +22,7 @@ import struct
 import zipfile
 
 from data_extract.pipeline.formats import supported_formats
-from data_extract.pipeline.ole import OLE_MAGIC, is_encrypted_package
+from data_extract.pipeline.ole import OLE_MAGIC, OleStreams, is_encrypted_package
 from data_extract.pipeline.textcodec import bom_codec, nul_pattern_codec
 from data_extract.pipeline.types import ErrorType, ExtractionError
 
@@ -321,10 +321,10 @@ def _detect_ole(data: bytes, extension: str) -> str:
         ole.close()
 
 
-def _word_binary_encrypted(ole: object) -> bool:
+def _word_binary_encrypted(ole: OleStreams) -> bool:
     """The FIB's fEncrypted bit (offset 0x0A, bit 0x0100) of a .doc."""
     try:
-        with ole.openstream("WordDocument") as stream:  # type: ignore[attr-defined]
+        with ole.openstream("WordDocument") as stream:
             fib = stream.read(12)
     except Exception:
         return False
@@ -334,10 +334,10 @@ def _word_binary_encrypted(ole: object) -> bool:
     return bool(flags & 0x0100)
 
 
-def _excel_binary_encrypted(ole: object, stream_name: str) -> bool:
+def _excel_binary_encrypted(ole: OleStreams, stream_name: str) -> bool:
     """A BIFF FILEPASS record (0x002F) directly after the first BOF marks an encrypted .xls."""
     try:
-        with ole.openstream(stream_name) as stream:  # type: ignore[attr-defined]
+        with ole.openstream(stream_name) as stream:
             head = stream.read(4096)
     except Exception:
         return False
@@ -392,8 +392,8 @@ def _decode_head(head: bytes, extension: str) -> str | None:
         return _decode_plausible(head[length:], codec)
 
     if b"\x00" in head:
-        codec = nul_pattern_codec(head)
-        return _decode_plausible(head, codec) if codec else None
+        guessed = nul_pattern_codec(head)
+        return _decode_plausible(head, guessed) if guessed else None
 
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
@@ -445,7 +445,7 @@ def _detect_text(text: str, extension: str) -> str:
     if fmt == "html":
         return "html" if _HTML_ANYWHERE.search(stripped[:4096]) or stripped.startswith("<") else "txt"
     if fmt in ("json", "ndjson"):
-        return _json_flavour(stripped, fmt)
+        return _json_flavour(stripped, fmt) or fmt  # never None when the extension names the flavour
     if fmt is not None:
         return fmt
 

@@ -35,13 +35,12 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from data_extract.pipeline.types import ErrorType, ExtractionError
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 _MIB = 1024 * 1024
 _HEADER = struct.Struct("!Q")  # payload length prefix
@@ -54,8 +53,14 @@ _KILL_REAP_TIMEOUT_S = 5.0
 # Python's fatal errors). They tell a memory death from any other crash.
 _OUT_OF_MEMORY_MARKERS = (b"bad_alloc", b"out of memory", b"cannot allocate memory", b"memoryerror")
 
-# Set in the child only: the monotonic time at which the parent will kill it.
-_child_deadline: float | None = None
+
+class _ChildClock:
+    """Set in the child only: the monotonic time at which the parent will kill it."""
+
+    deadline: float | None = None
+
+
+_CHILD_CLOCK = _ChildClock()
 
 
 def remaining_time_s() -> float | None:
@@ -64,18 +69,19 @@ def remaining_time_s() -> float | None:
     Long extractions (OCR of many pages) use it to stop early and return what they
     have, instead of being killed with nothing to show.
     """
-    if _child_deadline is None:
+    deadline = _CHILD_CLOCK.deadline
+    if deadline is None:
         return None
-    return _child_deadline - time.monotonic()
+    return deadline - time.monotonic()
 
 
-def run_isolated(func: Callable[..., T], /, *args: Any, timeout_s: float, memory_mb: int, **kwargs: Any) -> T:
+def run_isolated[T](func: Callable[..., T], /, *args: Any, timeout_s: float, memory_mb: int, **kwargs: Any) -> T:
     """Return ``func(*args, **kwargs)`` computed in a child process within the limits."""
     value, _stats = run_isolated_with_stats(func, *args, timeout_s=timeout_s, memory_mb=memory_mb, **kwargs)
     return value
 
 
-def run_isolated_with_stats(
+def run_isolated_with_stats[T](
     func: Callable[..., T],
     /,
     *args: Any,
@@ -96,6 +102,31 @@ def run_isolated_with_stats(
     if memory_mb <= 0:
         raise ValueError("memory_mb must be positive")
 
+    child = _fork(func, args, kwargs, timeout_s, memory_mb)
+    outcome = _wait(child, timeout_s)
+    wall_ms = (time.monotonic() - child.started) * 1000.0
+    stats = {
+        "wall_ms": round(wall_ms, 3),
+        "max_rss_mb": round(outcome.max_rss_kb / 1024.0, 3),
+        "cpu_ms": round(outcome.cpu_s * 1000.0, 3),
+    }
+    value: T = _interpret(outcome, timeout_s=timeout_s, memory_mb=memory_mb, crash_error_type=crash_error_type)
+    return value, stats
+
+
+@dataclass(frozen=True)
+class _Child:
+    pid: int
+    result_fd: int  # read end of the result pipe
+    stderr_fd: int  # read end of the child's stderr
+    resident_at_fork_kb: int
+    started: float  # monotonic
+
+
+def _fork(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout_s: float, memory_mb: int
+) -> _Child:
+    """Start the child computing ``func``; in the parent, the child's pid and the read ends of its pipes."""
     # Buffered output would otherwise be written twice, once by each process.
     sys.stdout.flush()
     sys.stderr.flush()
@@ -126,27 +157,25 @@ def run_isolated_with_stats(
     with contextlib.suppress(OSError):
         # Also done in the child; doing it here too closes the race before the child runs.
         os.setpgid(pid, pid)
+    return _Child(pid, result_read, stderr_read, resident_at_fork_kb, started)
 
+
+def _wait(child: _Child, timeout_s: float) -> _Outcome:
+    """The child's result, stderr tail and exit, read until it ends or the deadline kills it; never leaves it
+    behind."""
     outcome = _Outcome()
-    outcome.resident_at_fork_kb = resident_at_fork_kb
+    outcome.resident_at_fork_kb = child.resident_at_fork_kb
     try:
-        _collect(pid, result_read, stderr_read, started + timeout_s, outcome)
+        _collect(child.pid, child.result_fd, child.stderr_fd, child.started + timeout_s, outcome)
     finally:
-        os.close(result_read)
-        os.close(stderr_read)
+        os.close(child.result_fd)
+        os.close(child.stderr_fd)
         if outcome.status is None:
             # Interrupted while waiting (KeyboardInterrupt, a signal handler raising):
             # never leave the child behind.
-            _kill_group(pid)
-            _reap(pid, outcome)
-
-    wall_ms = (time.monotonic() - started) * 1000.0
-    stats = {
-        "wall_ms": round(wall_ms, 3),
-        "max_rss_mb": round(outcome.max_rss_kb / 1024.0, 3),
-        "cpu_ms": round(outcome.cpu_s * 1000.0, 3),
-    }
-    return _interpret(outcome, stats, timeout_s=timeout_s, memory_mb=memory_mb, crash_error_type=crash_error_type)
+            _kill_group(child.pid)
+            _reap(child.pid, outcome)
+    return outcome
 
 
 class _Outcome:
@@ -171,7 +200,6 @@ def _child_main(
     timeout_s: float,
     memory_mb: int,
 ) -> None:  # pragma: no cover - runs in the forked child
-    global _child_deadline
     exit_code = 0
     try:
         with contextlib.suppress(OSError):
@@ -184,7 +212,7 @@ def _child_main(
             # print the crash around the parent's back; keep it in the tail too.
             # Descriptor 2 itself: sys.stderr may be an object without one (a captured stream).
             faulthandler.enable(file=2)
-        _child_deadline = time.monotonic() + timeout_s
+        _CHILD_CLOCK.deadline = time.monotonic() + timeout_s
         _limit_address_space(memory_mb)
         try:
             message: tuple[Any, ...] = ("ok", func(*args, **kwargs))
@@ -293,14 +321,15 @@ def _collect(pid: int, result_fd: int, stderr_fd: int, deadline: float, outcome:
 
 
 def _kill_group(pid: int) -> None:
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-            return
-        except ProcessLookupError:
-            return
-        except OSError:
-            continue
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        return
+    except ProcessLookupError:
+        return
+    except OSError:
+        pass  # the group may not be signalled (EPERM): signal the child alone
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _reap(pid: int, outcome: _Outcome) -> None:
@@ -330,14 +359,8 @@ def _record_exit(outcome: _Outcome, status: int, usage: resource.struct_rusage) 
     outcome.cpu_s = usage.ru_utime + usage.ru_stime
 
 
-def _interpret(
-    outcome: _Outcome,
-    stats: dict[str, float],
-    *,
-    timeout_s: float,
-    memory_mb: int,
-    crash_error_type: ErrorType,
-) -> tuple[Any, dict[str, float]]:
+def _interpret(outcome: _Outcome, *, timeout_s: float, memory_mb: int, crash_error_type: ErrorType) -> Any:
+    """The child's value, or the ``ExtractionError`` its end maps to."""
     if outcome.timed_out:
         raise ExtractionError(
             ErrorType.TIMEOUT,
@@ -349,7 +372,7 @@ def _interpret(
     if message is not None:
         kind = message[0]
         if kind == "ok":
-            return message[1], stats
+            return message[1]
         if kind == "extraction_error":
             _kind, error_type, text, details = message
             raise ExtractionError(ErrorType(error_type), text, **details)
@@ -362,8 +385,11 @@ def _interpret(
                 "The file could not be parsed: the parser failed on malformed content.",
                 exception_type=message[1],
             )
+    _raise_for_death(outcome, memory_mb, crash_error_type)
 
-    # No (complete) result: the child died.
+
+def _raise_for_death(outcome: _Outcome, memory_mb: int, crash_error_type: ErrorType) -> NoReturn:
+    """No (complete) result: the child died. Out of memory, a signal, or an exit without a result."""
     tail = outcome.stderr_tail.lower()
     if any(marker in tail for marker in _OUT_OF_MEMORY_MARKERS):
         raise _memory_error(memory_mb)
@@ -401,10 +427,10 @@ def _decode_payload(payload: bytearray) -> tuple[Any, ...] | None:
     if len(payload) - _HEADER.size != length:
         return None  # truncated: the child died while writing
     try:
-        # The payload comes from our own forked child, never from outside.
-        return pickle.loads(memoryview(payload)[_HEADER.size :])  # noqa: S301
+        message: tuple[Any, ...] = pickle.loads(memoryview(payload)[_HEADER.size :])  # noqa: S301 - our own child wrote it
     except Exception:
         return None
+    return message
 
 
 def _memory_error(memory_mb: int) -> ExtractionError:

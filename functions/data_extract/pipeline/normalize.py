@@ -156,10 +156,13 @@ def normalize_document(doc: Document) -> Document:
     vocabulary = _hyphen_vocabulary(cleaned)
     blocks: list[Block] = []
     chars_after = 0
-    for block, text, wants_join in cleaned:
-        if wants_join and "-\n" in text:
-            text = _join_hyphenated_lines(text, vocabulary, counters)
-        text = _finish(text)
+    for block, cleaned_text, wants_join in cleaned:
+        joined = (
+            _join_hyphenated_lines(cleaned_text, vocabulary, counters)
+            if wants_join and "-\n" in cleaned_text
+            else cleaned_text
+        )
+        text = _finish(joined)
         if not text:
             continue
         chars_after += len(text)

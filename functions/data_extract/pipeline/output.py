@@ -58,6 +58,7 @@ from typing import Any
 from data_extract import __version__
 from data_extract.pipeline.entities import entity_tags, find_entities
 from data_extract.pipeline.quality import chunk_quality
+from data_extract.pipeline.tokens import TOKEN_DEFINITION
 from data_extract.pipeline.types import Chunk, Document
 
 OUTPUT_FORMATS = ("json", "txt", "csv")
@@ -65,7 +66,6 @@ STRATEGIES = ("by_document", "by_entity", "flat")
 DEFAULT_DELIMITER = "━━━ CHUNK {{n}} ━━━"
 NO_ENTITY_FOLDER = "no-entity"
 CHUNKER_VERSION = "2.0.0"
-TOKEN_DEFINITION = "whitespace-delimited words; CJK ideographs, kana and hangul syllables count one each"
 
 CSV_HEADER = [
     "chunk_id",
@@ -190,22 +190,22 @@ def render_records(
         return _organized(records, context) + table_files
     if options.per_chunk:
         return [context.file(f"{source}.chunks/{record['id']}.{ext}", [record]) for record in records] + table_files
-    return [context.file(f"{source}.{ext}", records, whole_file=True)] + table_files
+    return [context.file(f"{source}.{ext}", records, whole_file=True), *table_files]
 
 
 def _table_csv_files(document: Document, source: str) -> list[OutputFile]:
     from data_extract.pipeline.tables import assign_table_ids, table_blocks, table_csv
 
-    blocks = table_blocks(document)
-    if any(block.table.table_id is None for block in blocks):
+    if any(block.table is not None and block.table.table_id is None for block in table_blocks(document)):
         assign_table_ids(document)
+    tables = [block.table for block in table_blocks(document) if block.table is not None]
     return [
         OutputFile(
-            name=f"{source}.tables/{block.table.table_id}.csv",
-            data=(_BOM + table_csv(block.table)).encode("utf-8"),
+            name=f"{source}.tables/{table.table_id}.csv",
+            data=(_BOM + table_csv(table)).encode("utf-8"),
             content_type=_CONTENT_TYPES["csv"],
         )
-        for block in blocks
+        for table in tables
     ]
 
 

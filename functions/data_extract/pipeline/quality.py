@@ -32,7 +32,7 @@ characters 0.2, readability 0.1, ocr 0.3), then gated by the lexical share:
 multiplied by ``min(1, lexical / 0.8)``, so text that is mostly non-words
 scores near 0 however clean its characters look; and halved when the chunk
 has fewer than three tokens (too little text to stand on its own; CJK
-characters count one token each, as in the chunker).
+characters count one token each: ``pipeline.tokens``, as in the chunker).
 
 Flags: ``empty``, ``very_short`` (< 3 tokens), ``gibberish`` (lexical < 0.5),
 ``symbol_heavy`` (alphanumeric share < 0.5), ``low_ocr_confidence`` (< 0.8),
@@ -55,6 +55,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import NamedTuple, TypedDict
+
+from data_extract.pipeline.tokens import CJK_CHAR, estimate_tokens
 
 _WEIGHTS = {"lexical": 0.5, "characters": 0.2, "readability": 0.1, "ocr": 0.3}
 _LEXICAL_GATE = 0.8
@@ -66,9 +69,6 @@ _CACHE_LIMIT = 100_000
 
 _EDGE_PUNCTUATION = "\"'()[]{}<>«»“”‘’„‚.,;:!?¿¡*•·–—/\\|-"
 _LETTERS = r"[^\W\d_]"
-_CJK_CLASS = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\uff66-\uff9f"
-_CJK = re.compile(f"[{_CJK_CLASS}]")
-_NON_CJK_RUN = re.compile(f"[^{_CJK_CLASS}]+")
 _WORD_LIKE = re.compile(
     _LETTERS + r"+(?:['’.\-]" + _LETTERS + r"+)*\.?"  # don't, self-locking, U.S.
     r"|[+\-−±]?[$€£¥]?\d[\d.,:/%\-–]*[%$€£¥]?"  # 1,200.50  2024-01-02  12:30  45%
@@ -100,7 +100,21 @@ _facts_cache: dict[str, _TokenFacts] = {}
 _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
 
 
-def chunk_quality(text: str, *, ocr_confidence: float | None) -> dict[str, object]:
+class Readability(TypedDict):
+    flesch_reading_ease: float | None
+    flesch_kincaid_grade: float | None
+
+
+class ChunkQuality(TypedDict):
+    """What ``chunk_quality`` returns (``Chunk.metadata["quality"]``)."""
+
+    overall: float
+    flags: list[str]
+    components: dict[str, float]
+    readability: Readability
+
+
+def chunk_quality(text: str, *, ocr_confidence: float | None) -> ChunkQuality:
     """Score one chunk's text; see the module docstring for the definition."""
     counts = Counter(text.split())
     if not counts:
@@ -110,6 +124,53 @@ def chunk_quality(text: str, *, ocr_confidence: float | None) -> dict[str, objec
             "components": {},
             "readability": {"flesch_reading_ease": None, "flesch_kincaid_grade": None},
         }
+    tally = _tally(counts)
+    components: dict[str, float] = {}
+    flags: list[str] = []
+    lexical = tally.word_like / tally.judged if tally.judged else 0.0
+    components["lexical"] = lexical
+    alnum_share = tally.alnum / tally.visible if tally.visible else 0.0
+    components["characters"] = min(1.0, alnum_share / 0.75)
+    readability = _readability(text, tally, components, flags)
+
+    if ocr_confidence is not None:
+        components["ocr"] = _clamp(float(ocr_confidence))
+        if ocr_confidence < _LOW_OCR:
+            flags.append("low_ocr_confidence")
+
+    weight = sum(_WEIGHTS[name] for name in components)
+    overall = sum(_WEIGHTS[name] * value for name, value in components.items()) / weight
+    overall *= min(1.0, lexical / _LEXICAL_GATE)
+    if tally.tokens < _MIN_TOKENS:
+        overall *= 0.5
+        flags.append("very_short")
+    if lexical < 0.5:
+        flags.append("gibberish")
+    if alnum_share < 0.5:
+        flags.append("symbol_heavy")
+
+    return {
+        "overall": round(_clamp(overall), 4),
+        "flags": flags,
+        "components": {name: round(value, 4) for name, value in components.items()},
+        "readability": readability,
+    }
+
+
+class _Tally(NamedTuple):
+    """A chunk's token facts summed over its tokens (see ``_TokenFacts``)."""
+
+    word_like: int
+    judged: int
+    alnum: int
+    visible: int
+    words: int  # counted by the readability formulas
+    syllables: int
+    sentences: int  # tokens ending a sentence
+    tokens: int  # chunker tokens
+
+
+def _tally(counts: Counter[str]) -> _Tally:
     word_like = judged = alnum = visible = words = syllables = sentences = tokens = 0
     cache = _facts_cache
     for token, count in counts.items():
@@ -136,47 +197,22 @@ def chunk_quality(text: str, *, ocr_confidence: float | None) -> dict[str, objec
         if ends_sentence:
             sentences += count
         tokens += token_tokens * count
+    return _Tally(word_like, judged, alnum, visible, words, syllables, sentences, tokens)
 
-    components: dict[str, float] = {}
-    flags: list[str] = []
-    lexical = word_like / judged if judged else 0.0
-    components["lexical"] = lexical
-    alnum_share = alnum / visible if visible else 0.0
-    components["characters"] = min(1.0, alnum_share / 0.75)
 
-    ease = grade = None
-    if words:
-        sentences += _unpunctuated_line_ends(text)
-        words_per_sentence = words / max(1, sentences)
-        syllables_per_word = syllables / words
-        ease = round(206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word, 2)
-        grade = round(0.39 * words_per_sentence + 11.8 * syllables_per_word - 15.59, 2)
-        components["readability"] = _clamp(1.0 - (grade - _GRADE_OK) / (_GRADE_WORST - _GRADE_OK))
-        if grade > _GRADE_OK:
-            flags.append("high_complexity")
-
-    if ocr_confidence is not None:
-        components["ocr"] = _clamp(float(ocr_confidence))
-        if ocr_confidence < _LOW_OCR:
-            flags.append("low_ocr_confidence")
-
-    weight = sum(_WEIGHTS[name] for name in components)
-    overall = sum(_WEIGHTS[name] * value for name, value in components.items()) / weight
-    overall *= min(1.0, lexical / _LEXICAL_GATE)
-    if tokens < _MIN_TOKENS:
-        overall *= 0.5
-        flags.append("very_short")
-    if lexical < 0.5:
-        flags.append("gibberish")
-    if alnum_share < 0.5:
-        flags.append("symbol_heavy")
-
-    return {
-        "overall": round(_clamp(overall), 4),
-        "flags": flags,
-        "components": {name: round(value, 4) for name, value in components.items()},
-        "readability": {"flesch_reading_ease": ease, "flesch_kincaid_grade": grade},
-    }
+def _readability(text: str, tally: _Tally, components: dict[str, float], flags: list[str]) -> Readability:
+    """The Flesch figures of a chunk with Latin/Greek/Cyrillic words; adds their component and flag."""
+    if not tally.words:
+        return {"flesch_reading_ease": None, "flesch_kincaid_grade": None}
+    sentences = tally.sentences + _unpunctuated_line_ends(text)
+    words_per_sentence = tally.words / max(1, sentences)
+    syllables_per_word = tally.syllables / tally.words
+    ease = round(206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word, 2)
+    grade = round(0.39 * words_per_sentence + 11.8 * syllables_per_word - 15.59, 2)
+    components["readability"] = _clamp(1.0 - (grade - _GRADE_OK) / (_GRADE_WORST - _GRADE_OK))
+    if grade > _GRADE_OK:
+        flags.append("high_complexity")
+    return {"flesch_reading_ease": ease, "flesch_kincaid_grade": grade}
 
 
 def _token_facts(token: str) -> _TokenFacts:
@@ -188,8 +224,8 @@ def _token_facts(token: str) -> _TokenFacts:
         cjk = 0
         tokens = 1
     else:
-        cjk = len(_CJK.findall(token))
-        tokens = cjk + len(_NON_CJK_RUN.findall(token)) if cjk else 1
+        cjk = len(CJK_CHAR.findall(token))
+        tokens = estimate_tokens(token) if cjk else 1
     core = token.strip(_EDGE_PUNCTUATION)
     latin = 0
     if not core:
@@ -235,8 +271,8 @@ def _syllables(word: str) -> int:
 def _unpunctuated_line_ends(text: str) -> int:
     """Headings, list items and table rows end a sentence without punctuation."""
     ends = 0
-    for line in text.split("\n"):
-        line = line.strip()
+    for raw_line in text.split("\n"):
+        line = raw_line.strip()
         if line and not line.endswith(_LINE_CONTINUES) and (line.count(" ") < _SHORT_LINE_WORDS or " | " in line):
             ends += 1
     return ends

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from data_extract.pipeline.chunk import chunk_document, estimate_tokens
+from data_extract.pipeline.chunk import chunk_document
 from data_extract.pipeline.normalize import normalize_document
+from data_extract.pipeline.tokens import estimate_tokens
 from data_extract.pipeline.types import Block, Document, Table
 
 SENTENCE_END = re.compile(r"[.!?。]$")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from data_extract.pipeline.quality import chunk_quality
+from data_extract.pipeline.quality import _token_facts, chunk_quality
+from data_extract.pipeline.tokens import estimate_tokens
 
 CLEAN_PROSE = (
     "The audit committee reviewed the quarterly controls. Each owner signed the attestation "
@@ -76,6 +77,26 @@ def test_given_cjk_text_when_scoring_then_no_latin_readability_is_claimed():
 
     assert result["readability"] == {"flesch_reading_ease": None, "flesch_kincaid_grade": None}
     assert result["overall"] >= 0.9
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "𠀀𠀁",  # CJK extension B (U+20000, U+20001): two tokens, too short
+        "𠀀𠀁𠀂",  # three: long enough
+        "𪜀2020年",  # extension C, a digit run and an ideograph
+        "東京は日本の首都です",
+        "Tokyo 東京 2020",
+        "ok",
+    ],
+)
+def test_given_cjk_text_of_any_plane_when_scoring_then_quality_counts_the_chunkers_tokens(text):
+    # The "very short" rule counts tokens as the chunker does, ideographs outside the BMP included.
+    counted = sum(_token_facts(token)[6] for token in text.split())
+    flags = chunk_quality(text, ocr_confidence=None)["flags"]
+
+    assert counted == estimate_tokens(text)
+    assert ("very_short" in flags) == (estimate_tokens(text) < 3)
 
 
 def test_given_empty_or_tiny_text_when_scoring_then_it_is_zero_or_halved():

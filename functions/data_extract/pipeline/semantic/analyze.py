@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,50 +55,26 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
     ids = [c.chunk_id for c in chunks]
 
     started = time.perf_counter()
-    scored = quality.chunk_qualities(
-        [c.text for c in chunks],
-        [tuple(c.extraction_flags) for c in chunks],
-        skip_readability=options.skip_readability,
-    )
-    per_chunk = {c.chunk_id: q for c, q in zip(chunks, scored)}
-    scores = np.array([per_chunk[i]["quality_score"] for i in ids], dtype=np.float64)
-    below = scores < options.min_quality
-    for chunk_id, low in zip(ids, below):
-        per_chunk[chunk_id]["below_min_quality"] = bool(low)
+    per_chunk, scores, below = _score_quality(chunks, ids, options)
     timings["semantic_quality"] = _ms(started)
 
     analysed = np.flatnonzero(~below)
     started = time.perf_counter()
-    vocabulary_size = 0
-    matrix = sparse.csr_matrix((len(analysed), 0), dtype=np.float32)
-    terms = np.empty(0, dtype=object)
-    tfidf_note = None
-    df_bounds = (options.min_df, options.max_df)
-    if len(analysed):
-        try:
-            result = vectorize.tfidf([chunks[i].text for i in analysed], options)
-            matrix, terms = result.matrix, result.terms
-            vocabulary_size = len(terms)
-            df_bounds = (result.min_df, result.max_df)
-        except ValueError as exc:  # every analysed chunk is numbers or stop words: no vocabulary
-            tfidf_note = str(exc)
+    vectors = _vectorize(chunks, analysed, options)
     timings["semantic_tfidf"] = _ms(started)
 
     started = time.perf_counter()
+    matrix = vectors.matrix
     nonzero = np.flatnonzero(np.diff(matrix.indptr)) if matrix.shape[1] else np.empty(0, dtype=np.int64)
     topic_result = (
-        topics.lsa_topics(matrix[nonzero], terms, options)
+        topics.lsa_topics(matrix[nonzero], vectors.terms, options)
         if len(nonzero)
         else topics.TopicResult(0, {}, np.zeros(0, dtype=np.int64), 0, None)
     )
     assignments = np.full(n, -1, dtype=np.int64)
     assignments[analysed[nonzero]] = topic_result.labels
     timings["semantic_lsa"] = _ms(started)
-    # LSA vectors per row of ``matrix`` (zero rows: zeros), for the large-corpus candidate search.
-    embedding = None
-    if topic_result.vectors is not None:
-        embedding = np.zeros((matrix.shape[0], topic_result.vectors.shape[1]), dtype=np.float32)
-        embedding[nonzero] = topic_result.vectors
+    embedding = _embedding(topic_result, matrix.shape[0], nonzero)
 
     started = time.perf_counter()
     similarity_block, graph_edges = _similarity(chunks, ids, analysed, matrix, embedding, options)
@@ -104,12 +82,12 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
 
     clusters = _clusters(chunks, assignments, topic_result)
     processing_ms = _ms(started_all)
-    summary = {
+    summary: dict[str, Any] = {
         "summary": {
             "total_chunks": n,
             "analysed_chunks": len(nonzero),
             "excluded_low_quality": int(below.sum()),
-            "vocabulary_size": int(vocabulary_size),
+            "vocabulary_size": int(vectors.vocabulary_size),
             "n_components": int(topic_result.n_components),
             "n_clusters": int(topic_result.n_clusters),
             "cache_hit": False,
@@ -119,30 +97,90 @@ def analyze(chunks: list[SemanticChunk], options: SemanticOptions) -> SemanticAn
         "topics": topic_result.topics,
         "clusters": clusters,
         "quality": _quality_summary(ids, per_chunk, scores, below),
-        "config": {
-            "tfidf_max_features": options.max_features,
-            "tfidf_ngram_range": list(options.ngram_range),
-            "tfidf_min_df": df_bounds[0],
-            "tfidf_max_df": df_bounds[1],
-            "tfidf_sublinear_tf": options.sublinear_tf,
-            "tfidf_stop_words": options.stop_words,
-            "similarity_threshold": options.duplicate_threshold,
-            "related_threshold": options.related_threshold,
-            "max_neighbors": options.max_neighbors,
-            "lsa_n_components": options.n_components,
-            "n_clusters": options.n_clusters,
-            "quality_min_score": options.min_quality,
-            "skip_readability": options.skip_readability,
-            "random_state": options.random_state,
-        },
+        "config": _config(options, vectors.df_bounds),
     }
-    if tfidf_note:
-        summary["summary"]["note"] = f"No vocabulary: {tfidf_note}"
+    if vectors.note:
+        summary["summary"]["note"] = f"No vocabulary: {vectors.note}"
     analysis = SemanticAnalysis(summary=summary, chunk_quality=per_chunk, stage_timings_ms=timings)
     started = time.perf_counter()
     analysis.artifacts = report.render_artifacts(analysis, chunks, graph_edges, options)
     timings["semantic_report"] = _ms(started)
     return analysis
+
+
+def _embedding(topic_result: topics.TopicResult, n_rows: int, nonzero: np.ndarray) -> np.ndarray | None:
+    """LSA vectors per row of the TF-IDF matrix (zero rows: zeros), for the large-corpus candidate search."""
+    if topic_result.vectors is None:
+        return None
+    embedding = np.zeros((n_rows, topic_result.vectors.shape[1]), dtype=np.float32)
+    embedding[nonzero] = topic_result.vectors
+    return embedding
+
+
+def _score_quality(
+    chunks: list[SemanticChunk], ids: list[str], options: SemanticOptions
+) -> tuple[dict[str, dict[str, Any]], np.ndarray, np.ndarray]:
+    """Every chunk's quality by id, the scores in chunk order, and which fall under ``min_quality``."""
+    scored = quality.chunk_qualities(
+        [c.text for c in chunks],
+        [tuple(c.extraction_flags) for c in chunks],
+        skip_readability=options.skip_readability,
+    )
+    per_chunk = {c.chunk_id: q for c, q in zip(chunks, scored, strict=True)}
+    scores = np.array([per_chunk[i]["quality_score"] for i in ids], dtype=np.float64)
+    below = scores < options.min_quality
+    for chunk_id, low in zip(ids, below, strict=True):
+        per_chunk[chunk_id]["below_min_quality"] = bool(low)
+    return per_chunk, scores, below
+
+
+@dataclass
+class _Vectors:
+    """The TF-IDF step's outcome: the matrix of the analysed chunks (no columns when there is no vocabulary)."""
+
+    matrix: sparse.csr_matrix
+    terms: np.ndarray
+    vocabulary_size: int
+    df_bounds: tuple[int, float]  # the document-frequency bounds applied
+    note: str | None  # why there is no vocabulary
+
+
+def _vectorize(chunks: list[SemanticChunk], analysed: np.ndarray, options: SemanticOptions) -> _Vectors:
+    vectors = _Vectors(
+        sparse.csr_matrix((len(analysed), 0), dtype=np.float32),
+        np.empty(0, dtype=object),
+        0,
+        (options.min_df, options.max_df),
+        None,
+    )
+    if len(analysed):
+        try:
+            result = vectorize.tfidf([chunks[i].text for i in analysed], options)
+        except ValueError as exc:  # every analysed chunk is numbers or stop words: no vocabulary
+            vectors.note = str(exc)
+        else:
+            vectors = _Vectors(result.matrix, result.terms, len(result.terms), (result.min_df, result.max_df), None)
+    return vectors
+
+
+def _config(options: SemanticOptions, df_bounds: tuple[int, float]) -> dict[str, Any]:
+    """The options the summary reports, under the reference's names."""
+    return {
+        "tfidf_max_features": options.max_features,
+        "tfidf_ngram_range": list(options.ngram_range),
+        "tfidf_min_df": df_bounds[0],
+        "tfidf_max_df": df_bounds[1],
+        "tfidf_sublinear_tf": options.sublinear_tf,
+        "tfidf_stop_words": options.stop_words,
+        "similarity_threshold": options.duplicate_threshold,
+        "related_threshold": options.related_threshold,
+        "max_neighbors": options.max_neighbors,
+        "lsa_n_components": options.n_components,
+        "n_clusters": options.n_clusters,
+        "quality_min_score": options.min_quality,
+        "skip_readability": options.skip_readability,
+        "random_state": options.random_state,
+    }
 
 
 def _similarity(
@@ -163,115 +201,26 @@ def _similarity(
         else (np.empty(0, np.int64), np.full(len(analysed), -1, np.int64))
     )
     exact_search = len(representatives) <= options.exact_search_limit or embedding is None
-    if len(representatives) < 2:
-        pairs = similarity.PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
-    elif exact_search:
-        pairs = similarity.pairs_above(matrix[representatives], search)
-    else:
-        pairs = similarity.pairs_above_via_embedding(
-            matrix[representatives],
-            embedding[representatives],
-            search,
-            candidates_per_row=options.embedding_candidates,
-            embedding_floor=search - options.embedding_margin,
-        )
-
-    # Members of each identical-row group, as chunk indices, in chunk order.
-    has_row = groups >= 0
-    member_order = np.lexsort((analysed[has_row], groups[has_row]))
-    members_flat = analysed[has_row][member_order]
-    group_sizes = np.bincount(groups[has_row], minlength=len(representatives))
-    group_ptr = np.concatenate(([0], np.cumsum(group_sizes)))
-
-    def members(group: int) -> np.ndarray:
-        return members_flat[group_ptr[group] : group_ptr[group + 1]]
-
-    # Chunk-level pairs: between groups (every member of one with every member of the other) and inside a group
-    # (identical rows, similarity 1; chained to the next max_neighbors members, not all g^2 pairs).
-    chunk_i, chunk_j, chunk_sim = [], [], []
-    sizes_i, sizes_j = group_sizes[pairs.i], group_sizes[pairs.j]
-    single = (sizes_i == 1) & (sizes_j == 1)
-    chunk_i.append(members_flat[group_ptr[pairs.i[single]]])
-    chunk_j.append(members_flat[group_ptr[pairs.j[single]]])
-    chunk_sim.append(pairs.sim[single])
-    for p in np.flatnonzero(~single):
-        a, b = members(pairs.i[p]), members(pairs.j[p])
-        chunk_i.append(np.repeat(a, len(b)))
-        chunk_j.append(np.tile(b, len(a)))
-        chunk_sim.append(np.full(len(a) * len(b), pairs.sim[p], dtype=np.float32))
-    for g in np.flatnonzero(group_sizes > 1):
-        m = members(g)
-        for step in range(1, min(len(m), options.max_neighbors + 1)):
-            chunk_i.append(m[:-step])
-            chunk_j.append(m[step:])
-            chunk_sim.append(np.ones(len(m) - step, dtype=np.float32))
-    ci = np.concatenate(chunk_i) if chunk_i else np.empty(0, np.int64)
-    cj = np.concatenate(chunk_j) if chunk_j else np.empty(0, np.int64)
-    cs = np.concatenate(chunk_sim) if chunk_sim else np.empty(0, np.float32)
-    low, high = np.minimum(ci, cj), np.maximum(ci, cj)
-    chunk_pairs = similarity.PairSet(low.astype(np.int64), high.astype(np.int64), cs)
-
-    # Pair counts over all chunk pairs (before the top-k cap), per threshold at or above the search threshold.
-    rep_weight = (sizes_i * sizes_j).astype(np.int64)
-    intra = int(sum(int(s) * (int(s) - 1) // 2 for s in group_sizes if s > 1))
-
-    def count_at_least(threshold: float) -> int:
-        return int(rep_weight[pairs.sim >= threshold - 1e-6].sum()) + (intra if threshold <= 1.0 else 0)
-
-    n_similar = count_at_least(related)
-    n_duplicate_pairs = count_at_least(duplicate)
-
-    # Duplicate groups: near-duplicate pairs, identical rows and identical texts, as connected components.
-    edge_a = [chunk_pairs.i[chunk_pairs.sim >= duplicate - 1e-6]]
-    edge_b = [chunk_pairs.j[chunk_pairs.sim >= duplicate - 1e-6]]
-    rep_chunk = members_flat[group_ptr[:-1]] if len(representatives) else np.empty(0, np.int64)
-    edge_a.append(members_flat)
-    edge_b.append(np.repeat(rep_chunk, group_sizes))
-    first_with_text: dict[bytes, int] = {}
-    text_a, text_b = [], []
-    for index, chunk in enumerate(chunks):
-        key = _text_key(chunk.text)
-        first = first_with_text.setdefault(key, index)
-        if first != index:
-            text_a.append(index)
-            text_b.append(first)
-    edge_a.append(np.asarray(text_a, dtype=np.int64))
-    edge_b.append(np.asarray(text_b, dtype=np.int64))
-    a, b = np.concatenate(edge_a), np.concatenate(edge_b)
-    graph = sparse.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
-    _, component = connected_components(graph, directed=False)
-    component_sizes = np.bincount(component, minlength=n) if n else np.empty(0, np.int64)
-    grouped = np.flatnonzero(component_sizes[component] > 1) if n else np.empty(0, np.int64)
-    by_component: dict[int, list[int]] = {}
-    for index in grouped:  # ascending: each group's members stay in chunk order
-        by_component.setdefault(int(component[index]), []).append(int(index))
-    ordered = sorted(by_component.values(), key=lambda g: (-len(g), g[0]))
-    duplicate_groups = [[ids[m] for m in g] for g in ordered]
+    pairs = _representative_pairs(matrix, representatives, None if exact_search else embedding, search, options)
+    identical = _IdenticalRows.of(analysed, groups, len(representatives))
+    chunk_pairs = _chunk_pairs(pairs, identical, options.max_neighbors)
+    count_at_least = _pair_counter(pairs, identical)
+    duplicate_groups = _duplicate_groups(chunks, ids, chunk_pairs, identical, duplicate)
     n_duplicates = sum(len(g) - 1 for g in duplicate_groups)
-
-    # Sparse top-k: each chunk keeps its most similar related neighbours.
-    related_mask = chunk_pairs.sim >= related - 1e-6
-    related_pairs = similarity.PairSet(
-        chunk_pairs.i[related_mask], chunk_pairs.j[related_mask], chunk_pairs.sim[related_mask]
-    )
-    kept = similarity.top_k_per_node(related_pairs, options.max_neighbors)
-    edges_i, edges_j, edges_sim = related_pairs.i[kept], related_pairs.j[kept], related_pairs.sim[kept]
-    order = np.lexsort((edges_j, edges_i, -edges_sim.astype(np.float64)))
-    edges = [(ids[int(edges_i[o])], ids[int(edges_j[o])], round(float(edges_sim[o]), 6)) for o in order]
+    edges = _neighbour_edges(chunk_pairs, ids, related, options.max_neighbors)
     listed = edges[: options.max_listed_pairs]
     adjacency: dict[str, list[list[Any]]] = {}
     for source, target, weight in listed:
         adjacency.setdefault(source, []).append([target, weight])
         adjacency.setdefault(target, []).append([source, weight])
 
-    statistics = _statistics(matrix, analysed, count_at_least, search, options)
-    total_pairs = n * (n - 1) // 2
+    statistics = _statistics(matrix, count_at_least, search, options)
     statistics.update(
         {
-            "n_similar_pairs": n_similar,
-            "n_duplicate_pairs": n_duplicate_pairs,
+            "n_similar_pairs": count_at_least(related),
+            "n_duplicate_pairs": count_at_least(duplicate),
             "duplicate_rate": round(n_duplicates / n, 6) if n else 0.0,
-            "total_pairs": total_pairs,
+            "total_pairs": n * (n - 1) // 2,
         }
     )
     return {
@@ -285,8 +234,142 @@ def _similarity(
     }, edges
 
 
+def _representative_pairs(
+    matrix: sparse.csr_matrix,
+    representatives: np.ndarray,
+    embedding: np.ndarray | None,
+    search: float,
+    options: SemanticOptions,
+) -> similarity.PairSet:
+    """The pairs of distinct rows at or above ``search``: exact, or from ``embedding`` candidates when given."""
+    if len(representatives) < 2:
+        return similarity.PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+    if embedding is None:
+        return similarity.pairs_above(matrix[representatives], search)
+    return similarity.pairs_above_via_embedding(
+        matrix[representatives],
+        embedding[representatives],
+        search,
+        candidates_per_row=options.embedding_candidates,
+        embedding_floor=search - options.embedding_margin,
+    )
+
+
+@dataclass
+class _IdenticalRows:
+    """The members of each group of identical rows, as chunk indices in chunk order (group g's members are
+    ``members_flat[group_ptr[g]:group_ptr[g + 1]]``)."""
+
+    members_flat: np.ndarray
+    group_sizes: np.ndarray
+    group_ptr: np.ndarray
+
+    @classmethod
+    def of(cls, analysed: np.ndarray, groups: np.ndarray, n_groups: int) -> _IdenticalRows:
+        has_row = groups >= 0
+        member_order = np.lexsort((analysed[has_row], groups[has_row]))
+        group_sizes = np.bincount(groups[has_row], minlength=n_groups)
+        return cls(analysed[has_row][member_order], group_sizes, np.concatenate(([0], np.cumsum(group_sizes))))
+
+    def members(self, group: int) -> np.ndarray:
+        return self.members_flat[self.group_ptr[group] : self.group_ptr[group + 1]]
+
+    def first_members(self) -> np.ndarray:
+        """Each group's first chunk."""
+        return self.members_flat[self.group_ptr[:-1]] if len(self.group_sizes) else np.empty(0, np.int64)
+
+
+def _chunk_pairs(pairs: similarity.PairSet, identical: _IdenticalRows, max_neighbors: int) -> similarity.PairSet:
+    """Chunk-level pairs (low, high): between groups (every member of one with every member of the other) and
+    inside a group (identical rows, similarity 1; chained to the next ``max_neighbors`` members, not all g^2)."""
+    members_flat, group_sizes, group_ptr = identical.members_flat, identical.group_sizes, identical.group_ptr
+    chunk_i, chunk_j, chunk_sim = [], [], []
+    single = (group_sizes[pairs.i] == 1) & (group_sizes[pairs.j] == 1)
+    chunk_i.append(members_flat[group_ptr[pairs.i[single]]])
+    chunk_j.append(members_flat[group_ptr[pairs.j[single]]])
+    chunk_sim.append(pairs.sim[single])
+    for p in np.flatnonzero(~single):
+        a, b = identical.members(int(pairs.i[p])), identical.members(int(pairs.j[p]))
+        chunk_i.append(np.repeat(a, len(b)))
+        chunk_j.append(np.tile(b, len(a)))
+        chunk_sim.append(np.full(len(a) * len(b), pairs.sim[p], dtype=np.float32))
+    for g in np.flatnonzero(group_sizes > 1):
+        m = identical.members(int(g))
+        for step in range(1, min(len(m), max_neighbors + 1)):
+            chunk_i.append(m[:-step])
+            chunk_j.append(m[step:])
+            chunk_sim.append(np.ones(len(m) - step, dtype=np.float32))
+    ci, cj, cs = np.concatenate(chunk_i), np.concatenate(chunk_j), np.concatenate(chunk_sim)
+    low, high = np.minimum(ci, cj), np.maximum(ci, cj)
+    return similarity.PairSet(low.astype(np.int64), high.astype(np.int64), cs)
+
+
+def _pair_counter(pairs: similarity.PairSet, identical: _IdenticalRows) -> Callable[[float], int]:
+    """The number of chunk pairs at or above a threshold (at or above the search threshold; before the top-k cap)."""
+    rep_weight = (identical.group_sizes[pairs.i] * identical.group_sizes[pairs.j]).astype(np.int64)
+    intra = int(sum(int(s) * (int(s) - 1) // 2 for s in identical.group_sizes if s > 1))
+
+    def count_at_least(threshold: float) -> int:
+        return int(rep_weight[pairs.sim >= threshold - 1e-6].sum()) + (intra if threshold <= 1.0 else 0)
+
+    return count_at_least
+
+
+def _duplicate_groups(
+    chunks: list[SemanticChunk],
+    ids: list[str],
+    chunk_pairs: similarity.PairSet,
+    identical: _IdenticalRows,
+    duplicate: float,
+) -> list[list[str]]:
+    """Near-duplicate pairs, identical rows and identical texts, as connected components: largest first, each in
+    chunk order."""
+    n = len(chunks)
+    at_duplicate = chunk_pairs.sim >= duplicate - 1e-6
+    text_a, text_b = _identical_texts(chunks)
+    a = np.concatenate((chunk_pairs.i[at_duplicate], identical.members_flat, text_a))
+    b = np.concatenate(
+        (chunk_pairs.j[at_duplicate], np.repeat(identical.first_members(), identical.group_sizes), text_b)
+    )
+    graph = sparse.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
+    _, component = connected_components(graph, directed=False)
+    component_sizes = np.bincount(component, minlength=n) if n else np.empty(0, np.int64)
+    grouped = np.flatnonzero(component_sizes[component] > 1) if n else np.empty(0, np.int64)
+    by_component: dict[int, list[int]] = {}
+    for index in grouped:  # ascending: each group's members stay in chunk order
+        by_component.setdefault(int(component[index]), []).append(int(index))
+    ordered = sorted(by_component.values(), key=lambda g: (-len(g), g[0]))
+    return [[ids[m] for m in g] for g in ordered]
+
+
+def _identical_texts(chunks: list[SemanticChunk]) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (chunk, first chunk with the same text after case and whitespace folding)."""
+    first_with_text: dict[bytes, int] = {}
+    text_a, text_b = [], []
+    for index, chunk in enumerate(chunks):
+        first = first_with_text.setdefault(_text_key(chunk.text), index)
+        if first != index:
+            text_a.append(index)
+            text_b.append(first)
+    return np.asarray(text_a, dtype=np.int64), np.asarray(text_b, dtype=np.int64)
+
+
+def _neighbour_edges(
+    chunk_pairs: similarity.PairSet, ids: list[str], related: float, max_neighbors: int
+) -> list[tuple[str, str, float]]:
+    """Sparse top-k: the related pairs each chunk keeps among its most similar, most similar first."""
+    related_mask = chunk_pairs.sim >= related - 1e-6
+    related_pairs = similarity.PairSet(
+        chunk_pairs.i[related_mask], chunk_pairs.j[related_mask], chunk_pairs.sim[related_mask]
+    )
+    kept = similarity.top_k_per_node(related_pairs, max_neighbors)
+    edges_i, edges_j, edges_sim = related_pairs.i[kept], related_pairs.j[kept], related_pairs.sim[kept]
+    order = np.lexsort((edges_j, edges_i, -edges_sim.astype(np.float64)))
+    return [(ids[int(edges_i[o])], ids[int(edges_j[o])], round(float(edges_sim[o]), 6)) for o in order]
+
+
 def _statistics(
-    matrix: sparse.csr_matrix, analysed: np.ndarray, count_at_least, search: float, options: SemanticOptions
+    matrix: sparse.csr_matrix, count_at_least: Callable[[float], int], search: float, options: SemanticOptions
 ) -> dict[str, Any]:
     """Similarity statistics over the pairs of analysed chunks: exact up to ``exact_statistics_limit`` chunks,
     else over a seeded sample (the ``pairs_above_*`` counts at or above the search threshold stay exact)."""
@@ -326,7 +409,7 @@ def _statistics(
         elif not sampled:
             stats[f"pairs_above_{t}"] = int((values >= t - 1e-6).sum())
         else:
-            stats[f"pairs_above_{t}"] = int(round(float((values >= t - 1e-6).mean()) * total))
+            stats[f"pairs_above_{t}"] = round(float((values >= t - 1e-6).mean()) * total)
             estimated.append(f"pairs_above_{t}")
     if estimated:
         stats["estimated"] = estimated
@@ -334,7 +417,7 @@ def _statistics(
 
 
 def _clusters(chunks: list[SemanticChunk], assignments: np.ndarray, result: topics.TopicResult) -> dict[str, Any]:
-    details = []
+    details: list[dict[str, Any]] = []
     for cluster in range(result.n_clusters if result.n_components else 0):
         member_idx = np.flatnonzero(assignments == cluster)
         if not len(member_idx):

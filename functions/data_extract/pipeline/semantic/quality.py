@@ -32,7 +32,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -77,8 +77,8 @@ def _unpunctuated_lines(text: str) -> int:
     tabs is neither end punctuation nor whitespace), counted line by line: the regular expression tries every
     position of the text and costs thirty times as much (a test compares both on random texts)."""
     count = 0
-    for line in text.split("\n"):
-        line = line.rstrip(" \t")
+    for raw_line in text.split("\n"):
+        line = raw_line.rstrip(" \t")
         if line and line[-1] not in ".!?" and not line[-1].isspace():
             count += 1
     return count
@@ -129,7 +129,7 @@ def _readability_from(
     }
 
 
-def _measure(text: str) -> tuple[dict[str, float], Counter]:
+def _measure(text: str) -> tuple[dict[str, float], Counter[str]]:
     """The readability set and the text's lower-cased word counts (one pass over the words, shared with the
     anomaly checks)."""
     words = _WORD.findall(text.lower())
@@ -152,7 +152,7 @@ def _measure(text: str) -> tuple[dict[str, float], Counter]:
 
 
 def anomaly_score(
-    text: str, metrics: dict[str, float], extraction_flags: tuple[str, ...] = (), counts: Counter | None = None
+    text: str, metrics: dict[str, float], extraction_flags: tuple[str, ...] = (), counts: Counter[str] | None = None
 ) -> float:
     stripped = text.strip()
     if not stripped:
@@ -259,7 +259,7 @@ def _quality_from(
 #   within 1e-9 of 3.0 (the two sums differ by rounding only, ~1e-15), so the comparison never differs.
 
 
-class _WordNumbers(dict):
+class _WordNumbers(dict[str, int]):
     """Word -> number, numbering new words in order of first sight."""
 
     def __missing__(self, word: str) -> int:
@@ -311,55 +311,14 @@ def chunk_qualities(
 ) -> list[dict[str, Any]]:
     """``chunk_quality`` of every text (with its extraction flags), in order; see the note above."""
     out: list[dict[str, Any]] = []
-    numbers = _WordNumbers()
-    word_syllables = np.zeros(0, dtype=np.int64)
-    word_letters = np.zeros(0, dtype=np.int64)
-    word_repeated = np.zeros(0, dtype=np.int64)
+    words = _WordTable()
     for batch_start in range(0, len(texts), QUALITY_BATCH):
         batch = texts[batch_start : batch_start + QUALITY_BATCH]
-        word_ids, distinct, sentences = [], [], []
-        for text in batch:
-            words = _WORD.findall(text.lower())
-            word_ids.append(np.fromiter(map(numbers.__getitem__, words), dtype=np.int64, count=len(words)))
-            distinct.append(len(set(words)))
-            sentences.append(_sentence_count(text))
-        # Properties of the words first seen in this batch.
-        new_words = list(numbers)[len(word_syllables) :]
-        word_syllables = np.concatenate(
-            (word_syllables, np.fromiter(map(syllables, new_words), dtype=np.int64, count=len(new_words)))
+        n_words_of, distinct, sentences, n_syllables, n_letters, poly, hard, long_total, repeated = _batch_counts(
+            batch, words
         )
-        word_letters = np.concatenate(
-            (word_letters, np.fromiter(map(len, new_words), dtype=np.int64, count=len(new_words)))
-        )
-        word_repeated = np.concatenate(
-            (
-                word_repeated,
-                np.fromiter(
-                    (len(w) > 3 and _REPEATED.match(w) is not None for w in new_words),
-                    dtype=np.int64,
-                    count=len(new_words),
-                ),
-            )
-        )
-        lengths = np.fromiter(map(len, word_ids), dtype=np.int64, count=len(word_ids))
-        ids = np.concatenate(word_ids) if word_ids else np.zeros(0, dtype=np.int64)
-        text_of = np.repeat(np.arange(len(batch)), lengths)
-        position = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        syl = word_syllables[ids]
-        letters = word_letters[ids]
-
-        def per_text(values: np.ndarray) -> list[int]:
-            return np.bincount(text_of, weights=values, minlength=len(batch)).astype(np.int64).tolist()
-
-        n_syllables = per_text(syl)
-        n_letters = per_text(letters)
-        poly = per_text(syl >= 3)
-        hard = per_text((syl >= 3) & (position < 100))
-        long_total = per_text(letters > 3)
-        repeated = per_text(word_repeated[ids])
-        del ids, text_of, position, syl, letters
         for index, text in enumerate(batch):
-            n_words = int(lengths[index])
+            n_words = int(n_words_of[index])
             metrics = _readability_from(
                 n_words,
                 distinct[index],
@@ -381,3 +340,70 @@ def chunk_qualities(
                 )
             out.append(_quality_from(metrics, anomaly, len(stripped), skip_readability))
     return out
+
+
+class _WordTable:
+    """Every word seen so far, numbered in order of first sight, with the properties the counts sum."""
+
+    def __init__(self) -> None:
+        self.numbers = _WordNumbers()
+        self.syllables = np.zeros(0, dtype=np.int64)
+        self.letters = np.zeros(0, dtype=np.int64)
+        self.repeated = np.zeros(0, dtype=np.int64)  # 1 for a word longer than 3 of one repeated character
+
+    def add_new_words(self) -> None:
+        """The properties of the words numbered since the last call."""
+        new_words = list(self.numbers)[len(self.syllables) :]
+        count = len(new_words)
+        self.syllables = np.concatenate((self.syllables, np.fromiter(map(syllables, new_words), np.int64, count)))
+        self.letters = np.concatenate((self.letters, np.fromiter(map(len, new_words), np.int64, count)))
+        repeated = (len(w) > 3 and _REPEATED.match(w) is not None for w in new_words)
+        self.repeated = np.concatenate((self.repeated, np.fromiter(repeated, np.int64, count)))
+
+
+class _BatchCounts(NamedTuple):
+    """Per text of a batch, the integer counts behind its readability and anomaly scores."""
+
+    n_words: np.ndarray
+    distinct: list[int]
+    sentences: list[int]
+    n_syllables: list[int]
+    n_letters: list[int]
+    poly: list[int]  # words of 3+ syllables
+    hard: list[int]  # words of 3+ syllables among the first 100
+    long_total: list[int]  # words longer than 3
+    repeated: list[int]
+
+
+def _batch_counts(batch: Sequence[str], words: _WordTable) -> _BatchCounts:
+    word_ids, distinct, sentences = [], [], []
+    number_of = words.numbers.__getitem__
+    for text in batch:
+        text_words = _WORD.findall(text.lower())
+        word_ids.append(np.fromiter(map(number_of, text_words), dtype=np.int64, count=len(text_words)))
+        distinct.append(len(set(text_words)))
+        sentences.append(_sentence_count(text))
+    words.add_new_words()
+    lengths = np.fromiter(map(len, word_ids), dtype=np.int64, count=len(word_ids))
+    ids = np.concatenate(word_ids) if word_ids else np.zeros(0, dtype=np.int64)
+    text_of = np.repeat(np.arange(len(batch)), lengths)
+    position = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    syl = words.syllables[ids]
+    letters = words.letters[ids]
+    return _BatchCounts(
+        n_words=lengths,
+        distinct=distinct,
+        sentences=sentences,
+        n_syllables=_per_text(text_of, syl, len(batch)),
+        n_letters=_per_text(text_of, letters, len(batch)),
+        poly=_per_text(text_of, syl >= 3, len(batch)),
+        hard=_per_text(text_of, (syl >= 3) & (position < 100), len(batch)),
+        long_total=_per_text(text_of, letters > 3, len(batch)),
+        repeated=_per_text(text_of, words.repeated[ids], len(batch)),
+    )
+
+
+def _per_text(text_of: np.ndarray, values: np.ndarray, n_texts: int) -> list[int]:
+    """The sum of ``values`` (one per word occurrence) per text."""
+    summed: list[int] = np.bincount(text_of, weights=values, minlength=n_texts).astype(np.int64).tolist()
+    return summed

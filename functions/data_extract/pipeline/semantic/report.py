@@ -128,14 +128,15 @@ def _report_csv(summary: dict[str, Any]) -> bytes:
     out.write("\n# Cluster Assignments\n")
     writer.writerow(["document_index", "chunk_id", "cluster_id"])
     clusters = summary["clusters"]
-    for index, (chunk_id, cluster) in enumerate(zip(clusters["chunk_ids"], clusters["assignments"])):
+    for index, (chunk_id, cluster) in enumerate(zip(clusters["chunk_ids"], clusters["assignments"], strict=True)):
         writer.writerow([index, chunk_id, cluster])
     return out.getvalue().encode("utf-8")
 
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1f2933;background:#f5f7fa}
-h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 10px;border-bottom:2px solid #d9e2ec;padding-bottom:4px}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 10px;border-bottom:2px solid #d9e2ec;\
+padding-bottom:4px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid #d9e2ec;border-radius:6px;
 padding:10px 14px;min-width:130px}.card b{display:block;font-size:22px}.card span{font-size:12px;color:#52606d}
 table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}th,td{border:1px solid #d9e2ec;
@@ -184,11 +185,7 @@ def _histogram_svg(histogram: dict[str, Any]) -> str:
 def _report_html(
     summary: dict[str, Any], chunks: list[SemanticChunk], chunk_quality: dict[str, dict[str, Any]]
 ) -> bytes:
-    by_id = {c.chunk_id: c for c in chunks}
     s = summary["summary"]
-    sim = summary["similarity"]
-    stats = sim["statistics"]
-    q = summary["quality"]
     out = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -197,48 +194,72 @@ def _report_html(
         "<h1>Semantic analysis report</h1>",
         f'<div class="muted">{_esc(s["total_chunks"])} chunks from {_esc(len({c.source_file for c in chunks}))} '
         f"files</div>",
-        '<div class="cards">',
     ]
+    out.extend(_html_cards(summary))
+    out.extend(_html_topics(summary["topics"]))
+    out.extend(_html_clusters(summary["clusters"]["details"]))
+    out.extend(_html_quality(summary, chunks, chunk_quality))
+    out.extend(_html_duplicates(summary["similarity"]["duplicate_groups"], {c.chunk_id: c for c in chunks}))
+    out.append("<h2>Similarity</h2><table><tr><th>Statistic</th><th>Value</th></tr>")
+    for key, value in summary["similarity"]["statistics"].items():
+        out.append(f"<tr><td>{_esc(key)}</td><td>{_esc(value)}</td></tr>")
+    out.append("</table></body></html>")
+    return "".join(out).encode("utf-8")
+
+
+def _html_cards(summary: dict[str, Any]) -> list[str]:
+    s = summary["summary"]
+    silhouette = summary["clusters"]["silhouette_score"]
     cards = [
         ("Chunks", s["total_chunks"]),
         ("Analysed", s["analysed_chunks"]),
         ("Vocabulary", s["vocabulary_size"]),
         ("Topics", s["n_components"]),
         ("Clusters", s["n_clusters"]),
-        ("Duplicate groups", len(sim["duplicate_groups"])),
-        ("Related pairs", stats["n_similar_pairs"]),
-        ("Mean quality", q["mean_score"]),
-        (
-            "Silhouette",
-            summary["clusters"]["silhouette_score"] if summary["clusters"]["silhouette_score"] is not None else "n/a",
-        ),
+        ("Duplicate groups", len(summary["similarity"]["duplicate_groups"])),
+        ("Related pairs", summary["similarity"]["statistics"]["n_similar_pairs"]),
+        ("Mean quality", summary["quality"]["mean_score"]),
+        ("Silhouette", silhouette if silhouette is not None else "n/a"),
     ]
-    out.extend(f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in cards)
-    out.append("</div>")
+    return [
+        '<div class="cards">',
+        *(f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in cards),
+        "</div>",
+    ]
 
-    out.append("<h2>Topics</h2><table><tr><th>#</th><th>Top terms</th></tr>")
-    for topic, terms in list(summary["topics"].items())[:HTML_TOPICS]:
+
+def _html_topics(topics: dict[str, list[str]]) -> list[str]:
+    out = ["<h2>Topics</h2><table><tr><th>#</th><th>Top terms</th></tr>"]
+    for topic, terms in list(topics.items())[:HTML_TOPICS]:
         out.append(
             f"<tr><td>{_esc(topic)}</td><td>"
             + "".join(f'<span class="term">{_esc(t)}</span>' for t in terms)
             + "</td></tr>"
         )
     out.append("</table>")
-    if len(summary["topics"]) > HTML_TOPICS:
-        out.append(
-            f'<p class="muted">{len(summary["topics"]) - HTML_TOPICS} more topics in semantic_summary.json.</p>'
-        )
+    if len(topics) > HTML_TOPICS:
+        out.append(f'<p class="muted">{len(topics) - HTML_TOPICS} more topics in semantic_summary.json.</p>')
+    return out
 
-    out.append("<h2>Clusters</h2><table><tr><th>Cluster</th><th>Chunks</th><th>Terms</th><th>Files</th></tr>")
-    for detail in summary["clusters"]["details"][:HTML_CLUSTERS]:
+
+def _html_clusters(details: list[dict[str, Any]]) -> list[str]:
+    out = ["<h2>Clusters</h2><table><tr><th>Cluster</th><th>Chunks</th><th>Terms</th><th>Files</th></tr>"]
+    for detail in details[:HTML_CLUSTERS]:
         out.append(
             f"<tr><td>{detail['cluster_id']}</td><td>{detail['size']}</td><td>"
             + "".join(f'<span class="term">{_esc(t)}</span>' for t in detail["top_terms"])
             + f"</td><td>{_esc(', '.join(detail['source_files'][:8]))}</td></tr>"
         )
     out.append("</table>")
+    return out
 
-    out.append('<h2>Quality</h2><div class="cards">')
+
+def _html_quality(
+    summary: dict[str, Any], chunks: list[SemanticChunk], chunk_quality: dict[str, dict[str, Any]]
+) -> list[str]:
+    """The quality distribution, its histogram, and the first chunks flagged for review or low."""
+    q = summary["quality"]
+    out = ['<h2>Quality</h2><div class="cards">']
     out.extend(
         f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in q["distribution"].items()
     )
@@ -258,9 +279,12 @@ def _report_html(
                 f"<td>{_esc(chunk.text[:200])}</td></tr>"
             )
         out.append("</table>")
+    return out
 
-    out.append("<h2>Duplicate groups</h2>")
-    groups = sim["duplicate_groups"]
+
+def _html_duplicates(groups: list[list[str]], by_id: dict[str, SemanticChunk]) -> list[str]:
+    """Each duplicate group with its first two texts side by side."""
+    out = ["<h2>Duplicate groups</h2>"]
     if not groups:
         out.append('<p class="muted">No duplicates at the duplicate threshold.</p>')
     for number, group in enumerate(groups[:HTML_GROUPS], start=1):
@@ -285,9 +309,4 @@ def _report_html(
         out.append("</div>")
     if len(groups) > HTML_GROUPS:
         out.append(f'<p class="muted">{len(groups) - HTML_GROUPS} more groups in semantic_summary.json.</p>')
-
-    out.append("<h2>Similarity</h2><table><tr><th>Statistic</th><th>Value</th></tr>")
-    for key, value in stats.items():
-        out.append(f"<tr><td>{_esc(key)}</td><td>{_esc(value)}</td></tr>")
-    out.append("</table></body></html>")
-    return "".join(out).encode("utf-8")
+    return out

@@ -75,50 +75,85 @@ def unique_rows(matrix: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
 def pairs_above(matrix: sparse.csr_matrix, threshold: float) -> PairSet:
     """Every pair (i < j) of rows with dot product >= ``threshold`` (rows L2-normalised, none all-zero)."""
     n = matrix.shape[0]
-    empty = PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
     if n < 2:
-        return empty
+        return _empty_pairs()
     threshold = float(threshold)
     if threshold <= 0.0:
         return _all_pairs(matrix)
-    # Columns reordered most-frequent first, so within each (sorted) row the suffix comes first.
-    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
-    order = np.argsort(-df, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    # Fresh arrays throughout: sort_indices and eliminate_zeros work in place, and shared arrays would corrupt
-    # the caller's matrix (and x).
-    x = sparse.csr_matrix((matrix.data.copy(), rank[matrix.indices], matrix.indptr.copy()), shape=matrix.shape)
-    x.sort_indices()
-    squares = x.data.astype(np.float64) ** 2
-    row_of_entry = np.repeat(np.arange(n), np.diff(x.indptr))
-    running = np.cumsum(squares)
-    row_start = np.concatenate(([0.0], running))[x.indptr[:-1]]
-    cumulative = running - row_start[row_of_entry]  # ||suffix up to and including this entry||^2
-    in_suffix = cumulative < (threshold * threshold) * (1.0 - _EPS)
-    suffix_norm_sq = np.zeros(n)
-    np.maximum.at(suffix_norm_sq, row_of_entry[in_suffix], cumulative[in_suffix])
-    suffix_norm = np.sqrt(suffix_norm_sq)
-    prefix = sparse.csr_matrix(
-        (np.where(in_suffix, 0.0, x.data).astype(np.float32), x.indices.copy(), x.indptr.copy()), shape=x.shape
-    )
-    prefix.eliminate_zeros()
-    suffix = sparse.csr_matrix(
-        (np.where(in_suffix, x.data, 0.0).astype(np.float32), x.indices.copy(), x.indptr.copy()), shape=x.shape
-    )
-    suffix.eliminate_zeros()
-    x_t = x.T.tocsr()
-    n_terms = np.int64(x.shape[1])
-    keys = row_of_entry.astype(np.int64) * n_terms + x.indices
-    # The rank where each row's prefix starts (its suffix holds only more common terms).
-    boundary = np.full(n, n_terms, dtype=np.int64)
-    first_prefix = np.flatnonzero(~in_suffix)
-    np.minimum.at(boundary, row_of_entry[first_prefix], x.indices[first_prefix].astype(np.int64))
-
+    index = _PrefixIndex.of(matrix, threshold)
     found_i, found_j, found_sim = [], [], []
     for start in range(0, n, BLOCK_ROWS):
-        stop = min(n, start + BLOCK_ROWS)
-        partial = (prefix[start:stop] @ x_t).tocoo()
+        found = index.pairs_of_rows(start, min(n, start + BLOCK_ROWS), threshold)
+        if found is not None:
+            found_i.append(found[0])
+            found_j.append(found[1])
+            found_sim.append(found[2])
+    if not found_i:
+        return _empty_pairs()
+    result = PairSet(np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_sim))
+    order = np.lexsort((result.j, result.i))
+    return PairSet(result.i[order], result.j[order], result.sim[order])
+
+
+def _empty_pairs() -> PairSet:
+    return PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+
+
+@dataclass
+class _PrefixIndex:
+    """The rows split into prefix and suffix for one threshold (see the module docstring), columns ranked most
+    frequent first so that within each (sorted) row the suffix comes first."""
+
+    x: sparse.csr_matrix  # the rows, columns ranked
+    x_t: sparse.csr_matrix
+    prefix: sparse.csr_matrix  # each row's rarer terms
+    suffix: sparse.csr_matrix  # each row's commonest terms, norm under the threshold
+    suffix_norm: np.ndarray
+    cumulative: np.ndarray  # per entry of x: ||its row's suffix up to and including it||^2
+    keys: np.ndarray  # per entry of x: row * n_terms + rank, row-major
+    boundary: np.ndarray  # per row: the rank where its prefix starts
+    n_terms: np.int64
+
+    @classmethod
+    def of(cls, matrix: sparse.csr_matrix, threshold: float) -> _PrefixIndex:
+        n = matrix.shape[0]
+        df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+        order = np.argsort(-df, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        # Fresh arrays throughout: sort_indices and eliminate_zeros work in place, and shared arrays would corrupt
+        # the caller's matrix (and x).
+        x = sparse.csr_matrix((matrix.data.copy(), rank[matrix.indices], matrix.indptr.copy()), shape=matrix.shape)
+        x.sort_indices()
+        squares = x.data.astype(np.float64) ** 2
+        row_of_entry = np.repeat(np.arange(n), np.diff(x.indptr))
+        running = np.cumsum(squares)
+        row_start = np.concatenate(([0.0], running))[x.indptr[:-1]]
+        cumulative = running - row_start[row_of_entry]
+        in_suffix = cumulative < (threshold * threshold) * (1.0 - _EPS)
+        suffix_norm_sq = np.zeros(n)
+        np.maximum.at(suffix_norm_sq, row_of_entry[in_suffix], cumulative[in_suffix])
+        prefix = sparse.csr_matrix(
+            (np.where(in_suffix, 0.0, x.data).astype(np.float32), x.indices.copy(), x.indptr.copy()), shape=x.shape
+        )
+        prefix.eliminate_zeros()
+        suffix = sparse.csr_matrix(
+            (np.where(in_suffix, x.data, 0.0).astype(np.float32), x.indices.copy(), x.indptr.copy()), shape=x.shape
+        )
+        suffix.eliminate_zeros()
+        n_terms = np.int64(x.shape[1])
+        boundary = np.full(n, n_terms, dtype=np.int64)
+        first_prefix = np.flatnonzero(~in_suffix)
+        np.minimum.at(boundary, row_of_entry[first_prefix], x.indices[first_prefix].astype(np.int64))
+        keys = row_of_entry.astype(np.int64) * n_terms + x.indices
+        return cls(x, x.T.tocsr(), prefix, suffix, np.sqrt(suffix_norm_sq), cumulative, keys, boundary, n_terms)
+
+    def pairs_of_rows(
+        self, start: int, stop: int, threshold: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(i, j, similarity) of the pairs i < j at or above ``threshold`` with i in rows start..stop-1."""
+        x, suffix_norm = self.x, self.suffix_norm
+        partial = (self.prefix[start:stop] @ self.x_t).tocoo()
         rows = partial.row.astype(np.int64) + start
         cols = partial.col.astype(np.int64)
         values = partial.data
@@ -126,27 +161,19 @@ def pairs_above(matrix: sparse.csr_matrix, threshold: float) -> PairSet:
         rows, cols, values = rows[keep], cols[keep], values[keep]
         # Tighter: S(x).y <= ||S(x)|| * ||y on the terms more common than x's prefix||, looked up by binary search
         # in the row-major (row, rank) keys of x's entries.
-        position = np.searchsorted(keys, cols * n_terms + boundary[rows], side="left")
-        mass = np.where(position > x.indptr[cols], cumulative[np.maximum(position - 1, 0)], 0.0)
+        position = np.searchsorted(self.keys, cols * self.n_terms + self.boundary[rows], side="left")
+        mass = np.where(position > x.indptr[cols], self.cumulative[np.maximum(position - 1, 0)], 0.0)
         keep = values + suffix_norm[rows] * np.sqrt(np.maximum(mass, 0.0)) >= threshold - _EPS
         rows, cols, values = rows[keep], cols[keep], values[keep]
         if not len(rows):
-            continue
+            return None
         exact = values.astype(np.float64)
-        needs_suffix = suffix_norm[rows] > 0
-        todo = np.flatnonzero(needs_suffix)
+        todo = np.flatnonzero(suffix_norm[rows] > 0)
         for batch in range(0, len(todo), VERIFY_BATCH):
             sel = todo[batch : batch + VERIFY_BATCH]
-            exact[sel] += np.asarray(suffix[rows[sel]].multiply(x[cols[sel]]).sum(axis=1)).ravel()
+            exact[sel] += np.asarray(self.suffix[rows[sel]].multiply(x[cols[sel]]).sum(axis=1)).ravel()
         hit = exact >= threshold - _EPS
-        found_i.append(rows[hit])
-        found_j.append(cols[hit])
-        found_sim.append(np.minimum(exact[hit], 1.0).astype(np.float32))
-    if not found_i:
-        return empty
-    result = PairSet(np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_sim))
-    order = np.lexsort((result.j, result.i))
-    return PairSet(result.i[order], result.j[order], result.sim[order])
+        return rows[hit], cols[hit], np.minimum(exact[hit], 1.0).astype(np.float32)
 
 
 def _all_pairs(matrix: sparse.csr_matrix) -> PairSet:
@@ -239,57 +266,88 @@ def pairs_above_via_embedding(
     """
     n = matrix.shape[0]
     k = min(candidates_per_row, n - 1)
-    empty = PairSet(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
     if n < 2 or k <= 0:
-        return empty
+        return _empty_pairs()
     emb = np.ascontiguousarray(embedding, dtype=np.float32)
-    node_bits = max(1, (n - 1).bit_length())
-    # The value's rank takes the bits left between the two row indices (28 at 100,000 rows): cosines closer than
-    # 2^-27 share a rank and fall back to the other row's index, like exact ties.
-    value_bits = 62 - 2 * node_bits
-    if value_bits < 12:
-        raise ValueError(f"too many rows for the embedding search: {n:,}")
-    value_scale = float((1 << value_bits) - 1) / 2.0
-    node_shift = value_bits + node_bits
+    packing = _Packing.for_rows(n)
     keys = []
     for start in range(0, n, EMBEDDING_TILE_ROWS):
-        stop = min(n, start + EMBEDDING_TILE_ROWS)
-        row_vectors = emb[start:stop]
-        forward, backward = [], []
-        for column_start in range(start, n, EMBEDDING_TILE_COLUMNS):
-            column_stop = min(n, column_start + EMBEDDING_TILE_COLUMNS)
-            tile = row_vectors @ emb[column_start:column_stop].T
-            # Flat positions: numpy's two-dimensional nonzero is ten times slower on a mostly empty mask.
-            flat = np.flatnonzero(tile >= embedding_floor)
-            values = tile.ravel()[flat]
-            width = column_stop - column_start
-            r = flat // width + start
-            c = flat % width + column_start
-            if column_start < stop:  # the tile crosses the diagonal: only the pairs r < c
-                upper = c > r
-                r, c, values = r[upper], c[upper], values[upper]
-            if not len(r):
-                continue
-            # Best first: rank 0 for cosine 1, growing as the cosine falls.
-            value_rank = np.rint((1.0 - np.clip(values.astype(np.float64), -1.0, 1.0)) * value_scale).astype(np.int64)
-            forward.append((r << node_shift) | (value_rank << node_bits) | c)
-            backward.append((c << node_shift) | (value_rank << node_bits) | r)
         # A row's entries towards later rows all come from this band of tiles, and a later row's entries from
         # this band are a subset of its entries: keeping the best k of each here loses none of the final best k
         # and bounds the memory (about k per row plus the later rows' entries from this band).
-        for part in (forward, backward):
+        for part in _band_keys(emb, start, min(n, start + EMBEDDING_TILE_ROWS), embedding_floor, packing):
             if part:
                 band = np.concatenate(part)
                 band.sort()
-                keys.append(_first_k_per_node(band, node_shift, k))
+                keys.append(_first_k_per_node(band, packing.node_shift, k))
     if not keys:
-        return empty
+        return _empty_pairs()
     ordered = np.concatenate(keys)
     del keys
     ordered.sort()
-    ordered = _first_k_per_node(ordered, node_shift, k)
-    node = ordered >> node_shift
-    other = ordered & ((1 << node_bits) - 1)
+    low, high = _distinct_pairs(_first_k_per_node(ordered, packing.node_shift, k), packing, n)
+    sims = exact_dots(matrix, low, high)
+    hit = sims >= threshold - _EPS
+    return PairSet(low[hit], high[hit], sims[hit].astype(np.float32))
+
+
+@dataclass(frozen=True)
+class _Packing:
+    """How one embedding entry packs into an int64: (row, rank of its value, other row), so that sorting the
+    integers orders each row's neighbours best first."""
+
+    node_bits: int
+    node_shift: int
+    value_scale: float
+
+    @classmethod
+    def for_rows(cls, n: int) -> _Packing:
+        node_bits = max(1, (n - 1).bit_length())
+        # The value's rank takes the bits left between the two row indices (28 at 100,000 rows): cosines closer
+        # than 2^-27 share a rank and fall back to the other row's index, like exact ties.
+        value_bits = 62 - 2 * node_bits
+        if value_bits < 12:
+            raise ValueError(f"too many rows for the embedding search: {n:,}")
+        return cls(node_bits, value_bits + node_bits, float((1 << value_bits) - 1) / 2.0)
+
+
+def _band_keys(
+    emb: np.ndarray, start: int, stop: int, embedding_floor: float, packing: _Packing
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The packed keys of the entries at or above the floor between rows start..stop-1 and every later row, in
+    tiles of the upper triangle: (towards the later rows, from the later rows)."""
+    n = len(emb)
+    node_shift, node_bits = packing.node_shift, packing.node_bits
+    row_vectors = emb[start:stop]
+    forward: list[np.ndarray] = []
+    backward: list[np.ndarray] = []
+    for column_start in range(start, n, EMBEDDING_TILE_COLUMNS):
+        column_stop = min(n, column_start + EMBEDDING_TILE_COLUMNS)
+        tile = row_vectors @ emb[column_start:column_stop].T
+        # Flat positions: numpy's two-dimensional nonzero is ten times slower on a mostly empty mask.
+        flat = np.flatnonzero(tile >= embedding_floor)
+        values = tile.ravel()[flat]
+        width = column_stop - column_start
+        r = flat // width + start
+        c = flat % width + column_start
+        if column_start < stop:  # the tile crosses the diagonal: only the pairs r < c
+            upper = c > r
+            r, c, values = r[upper], c[upper], values[upper]
+        if not len(r):
+            continue
+        # Best first: rank 0 for cosine 1, growing as the cosine falls.
+        value_rank = np.rint((1.0 - np.clip(values.astype(np.float64), -1.0, 1.0)) * packing.value_scale).astype(
+            np.int64
+        )
+        forward.append((r << node_shift) | (value_rank << node_bits) | c)
+        backward.append((c << node_shift) | (value_rank << node_bits) | r)
+    return forward, backward
+
+
+def _distinct_pairs(ordered: np.ndarray, packing: _Packing, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (low, high) row pairs of the packed keys, sorted."""
+    node = ordered >> packing.node_shift
+    other = ordered & ((1 << packing.node_bits) - 1)
     del ordered
     low, high = np.minimum(node, other), np.maximum(node, other)
     pair_keys = low * n + high
@@ -298,10 +356,7 @@ def pairs_above_via_embedding(
     distinct[:1] = True
     np.not_equal(pair_keys[1:], pair_keys[:-1], out=distinct[1:])
     pair_keys = pair_keys[distinct]
-    low, high = pair_keys // n, pair_keys % n
-    sims = exact_dots(matrix, low, high)
-    hit = sims >= threshold - _EPS
-    return PairSet(low[hit], high[hit], sims[hit].astype(np.float32))
+    return pair_keys // n, pair_keys % n
 
 
 def _first_k_per_node(sorted_keys: np.ndarray, node_shift: int, k: int) -> np.ndarray:

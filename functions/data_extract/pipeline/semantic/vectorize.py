@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from data_extract.pipeline.semantic.types import SemanticOptions
 
 # Words of two or more letters: numbers (table cells, amounts, page numbers) would otherwise fill the topics.
-TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # noqa: S105 - a regular expression, not a secret
 
 
 @dataclass
