@@ -22,6 +22,11 @@ def bom_codec(data: bytes) -> tuple[str, int] | None:
     return None
 
 
+def without_utf8_bom(data: bytes) -> bytes:
+    """The bytes after a UTF-8 byte-order mark, for parsers that read bytes themselves (RTF, e-mail)."""
+    return data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+
+
 def nul_pattern_codec(head: bytes) -> str | None:
     """Guess BOM-less UTF-16/32 from where the NUL bytes sit in mostly-ASCII text."""
     if len(head) < 4 or b"\x00" not in head:

@@ -15,7 +15,6 @@ The ``.msg`` reader is imported only when a ``.msg`` file is extracted.
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.message
 import email.utils
@@ -31,7 +30,7 @@ from data_extract.pipeline.extract.html import html_to_blocks
 from data_extract.pipeline.extract.limits import TextLimit
 from data_extract.pipeline.extract.rtf import strip_rtf
 from data_extract.pipeline.ole import OLE_MAGIC
-from data_extract.pipeline.textcodec import bom_codec, nul_pattern_codec
+from data_extract.pipeline.textcodec import bom_codec, nul_pattern_codec, without_utf8_bom
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
 
 if TYPE_CHECKING:
@@ -69,8 +68,7 @@ def _decode_wide(data: bytes) -> str | None:
 
 
 def parse_eml(data: bytes) -> EmailMessage:
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
+    data = without_utf8_bom(data)
     wide = _decode_wide(data)
     try:
         if wide is not None:

@@ -11,6 +11,7 @@ import codecs
 import re
 
 from data_extract.pipeline.extract.limits import TextLimit
+from data_extract.pipeline.textcodec import without_utf8_bom
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions, Table
 
 _CODE_PAGE = re.compile(rb"\\ansicpg(\d{3,5})")
@@ -35,10 +36,6 @@ def strip_rtf(source: str, *, encoding: str = "cp1252", errors: str = "strict") 
     # striprtf ships py.typed but leaves rtf_to_text unannotated; it returns str.
     text: str = rtf_to_text(source, encoding=encoding, errors=errors)  # type: ignore[no-untyped-call]
     return text
-
-
-def _without_utf8_bom(data: bytes) -> bytes:
-    return data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
 
 
 def _blocks(text: str) -> list[Block]:
@@ -66,7 +63,7 @@ def _blocks(text: str) -> list[Block]:
 
 def rtf_blocks(data: bytes) -> list[Block]:
     """Blocks of an RTF document (also used for RTF content embedded in other formats)."""
-    body = _without_utf8_bom(data)
+    body = without_utf8_bom(data)
     if not body.lstrip().startswith(b"{\\rtf"):
         raise ExtractionError(ErrorType.CORRUPT, "The file does not start with an RTF header ({\\rtf).")
     try:
@@ -82,7 +79,7 @@ def extract_rtf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
     limit = TextLimit(options)
     for block in blocks:
         limit.add(block.text)
-    body = _without_utf8_bom(data)
+    body = without_utf8_bom(data)
     return Document(
         format="rtf",
         blocks=blocks,

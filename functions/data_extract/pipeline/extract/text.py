@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from data_extract.pipeline.sections import SectionTrail
 from data_extract.pipeline.textcodec import decode_text
 from data_extract.pipeline.types import Block, Document, ErrorType, ExtractionError, ExtractOptions
 
@@ -20,18 +21,17 @@ def extract_text(data: bytes, *, filename: str, options: ExtractOptions) -> Docu
         )
     is_markdown = filename.lower().endswith((".md", ".markdown"))
     blocks: list[Block] = []
-    section: list[str] = []
+    trail = SectionTrail()
     for para in _PARAGRAPH_BREAK.split(text):
         if not para.strip():
             continue
         heading = _MD_HEADING.match(para.strip()) if is_markdown and "\n" not in para.strip() else None
         if heading:
             level = len(heading.group(1))
-            del section[level - 1 :]
-            section.append(heading.group(2))
-            blocks.append(Block("heading", heading.group(2), level=level, section=" > ".join(section)))
+            trail.enter(level, heading.group(2))
+            blocks.append(Block("heading", heading.group(2), level=level, section=trail.current))
         else:
-            blocks.append(Block("paragraph", para, section=" > ".join(section) or None))
+            blocks.append(Block("paragraph", para, section=trail.current))
     return Document(
         format="md" if is_markdown else "txt",
         blocks=blocks,
