@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     )
     callback_timeout_seconds: float = Field(10.0, gt=0, le=60)
 
+    # --- Run counter ---
+    run_counter_shards: int = Field(
+        16,
+        ge=1,
+        le=64,
+        description="shard items of a new run's done counter (kept on the run): each takes at most 1,000 WCU/s, "
+        "a unit's result costs 2, so 16 shards hold about 8,000 unit results per second (docs/capacity.md)",
+    )
+
     # --- Sweeper ---
     sweep_grace_seconds: int = Field(
         300,

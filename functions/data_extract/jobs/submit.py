@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -165,12 +166,11 @@ def _resolve_input_path(store: Store, settings: Settings, raw: str, options: Job
                 continue
             found.append(InputFile(rel, bucket, obj.key, obj.size, obj.etag))
         if not found and key and not key.endswith("/"):
-            try:
+            # Not a single object either (missing, or not readable): the "No files found" error below says so.
+            with contextlib.suppress(Exception):
                 info = store.objects.head(key, bucket=bucket)
                 found.append(InputFile(posixpath.basename(key), bucket, key, info.size, info.etag))
                 source_location = key
-            except Exception:
-                pass
     if not found:
         raise BadRequest(f"No files found at input_path '{raw}'")
     if options.source_files:
@@ -336,66 +336,18 @@ def _create_and_dispatch(
 ) -> None:
     plan = plan or incremental.RunPlan()
     session_id = paths.new_session_id()
-    units = [
-        {
-            "unit_id": f"{i:05d}",
-            "source_path": f.rel_path,
-            "input_bucket": f.bucket,
-            "input_key": f.key,
-            "size_bytes": f.size,
-            "status": "queued",
-            "run": 1,
-            "retry_count": 0,
-            "chunk_count": 0,
-            "attempts": 0,
-            "updated_at": created_at,
-            # The S3 object's ETag, kept for incremental runs' cheap comparison at submit.
-            **({"etag": f.fingerprint} if options.incremental and f.data is None and f.fingerprint else {}),
-            **plan.file(f.rel_path).unit_fields(),
-        }
-        for i, f in enumerate(inputs.files, start=1)
-    ]
+    units = _unit_records(inputs.files, options, plan, created_at)
     queued = [u for u in units if u["status"] == "queued"]
     job = {
-        "job_id": job_id,
-        "status": "queued",
-        "input_path": inputs.display_path,
-        "output_dir": f"s3://{store.objects.bucket}/{paths.output_key(job_id, '')}",
-        "artifact_dir": f"s3://{store.objects.bucket}/{paths.job_prefix(job_id)}",
-        "requested_format": options.output_format.value,
-        "chunk_size": options.chunk_size,
+        **_job_record(store, settings, job_id, created_at, options, inputs.display_path, digest),
         "preset": preset,
         "run_config": run_config,
         "request_payload": request_payload,
-        # Never stored in clear: sealed with the stack's KMS key, bound to this job (only the worker can open it).
-        "sealed_password": seal_secret(settings.secrets_key_id, options.password, job_id)
-        if options.password
-        else None,
-        "request_hash": digest,
-        "idempotency_key": options.idempotency_key,
-        "callback_url": options.callback_url,
-        "dispatch_state": "pending_dispatch",
-        "dispatch_attempts": 1,
-        "artifact_sync_state": "pending",
-        "artifact_sync_attempts": 0,
-        "created_at": created_at,
-        "updated_at": created_at,
         "session_id": session_id,
-        "current_run": 1,
-        "cleaned": False,
-        "halted": False,
         **plan.job_fields(),
     }
     # Files skipped at submit (unchanged, already processed) are done from the start.
-    run = {
-        "run": 1,
-        "kind": "process",
-        "session_id": session_id,
-        "total_units": len(units),
-        "done_units": len(units) - len(queued),
-        "status": "queued",
-        "started_at": created_at,
-    }
+    run = _first_run(settings, session_id, created_at, len(units), len(units) - len(queued))
     store.table.create_job(
         job,
         units,
@@ -413,3 +365,79 @@ def _create_and_dispatch(
         # Nothing to extract: the run goes straight to finalize.
         store.table.mark_job_running(job_id, 1, now_rfc3339())
         hand_over_if_complete(store, job_id, 1)
+
+
+def _unit_records(
+    files: list[InputFile], options: JobOptions, plan: incremental.RunPlan, created_at: str, first: int = 1
+) -> list[dict[str, Any]]:
+    """One file unit per input, numbered from ``first`` in input order (the unit id is the file's place)."""
+    return [
+        {
+            "unit_id": f"{i:05d}",
+            "source_path": f.rel_path,
+            "input_bucket": f.bucket,
+            "input_key": f.key,
+            "size_bytes": f.size,
+            "status": "queued",
+            "run": 1,
+            "retry_count": 0,
+            "chunk_count": 0,
+            "attempts": 0,
+            "updated_at": created_at,
+            # The S3 object's ETag, kept for incremental runs' cheap comparison at submit.
+            **({"etag": f.fingerprint} if options.incremental and f.data is None and f.fingerprint else {}),
+            **plan.file(f.rel_path).unit_fields(),
+        }
+        for i, f in enumerate(files, start=first)
+    ]
+
+
+def _job_record(
+    store: Store,
+    settings: Settings,
+    job_id: str,
+    created_at: str,
+    options: JobOptions,
+    display_path: str,
+    digest: str,
+) -> dict[str, Any]:
+    """The job item's fields that follow from the request alone."""
+    return {
+        "job_id": job_id,
+        "status": "queued",
+        "input_path": display_path,
+        "output_dir": f"s3://{store.objects.bucket}/{paths.output_key(job_id, '')}",
+        "artifact_dir": f"s3://{store.objects.bucket}/{paths.job_prefix(job_id)}",
+        "requested_format": options.output_format.value,
+        "chunk_size": options.chunk_size,
+        # Never stored in clear: sealed with the stack's KMS key, bound to this job (only the worker can open it).
+        "sealed_password": seal_secret(settings.secrets_key_id, options.password, job_id)
+        if options.password
+        else None,
+        "request_hash": digest,
+        "idempotency_key": options.idempotency_key,
+        "callback_url": options.callback_url,
+        "dispatch_state": "pending_dispatch",
+        "dispatch_attempts": 1,
+        "artifact_sync_state": "pending",
+        "artifact_sync_attempts": 0,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "current_run": 1,
+        "cleaned": False,
+        "halted": False,
+    }
+
+
+def _first_run(settings: Settings, session_id: str, created_at: str, total: int, done: int) -> dict[str, Any]:
+    """Run 1's record; ``done`` counts the files finished at submit, the counter shards count the rest."""
+    return {
+        "run": 1,
+        "kind": "process",
+        "session_id": session_id,
+        "total_units": total,
+        "done_units": done,
+        "counter_shards": settings.run_counter_shards,
+        "status": "queued",
+        "started_at": created_at,
+    }
