@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from data_extract.contract import JobOptions, JobStatus, now_rfc3339
-from data_extract.jobs import incremental, paths
+from data_extract.jobs import dispatch, incremental, paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
 from data_extract.jobs.units import dispatch_units, hand_over_if_complete
 from data_extract.jobs.uploads import verify_uploaded
@@ -338,6 +338,7 @@ def _create_and_dispatch(
     session_id = paths.new_session_id()
     units = _unit_records(inputs.files, options, plan, created_at)
     queued = [u for u in units if u["status"] == "queued"]
+    fan_out = dispatch.fans_out_async(settings, len(queued))
     job = {
         **_job_record(store, settings, job_id, created_at, options, inputs.display_path, digest),
         "preset": preset,
@@ -345,12 +346,18 @@ def _create_and_dispatch(
         "request_payload": request_payload,
         "session_id": session_id,
         **plan.job_fields(),
+        # A large job's units are written by the dispatch function, slice by slice (jobs/dispatch.py).
+        **(
+            {"dispatch_slices": dispatch.store_slices(store, settings, job_id, units), "dispatch_slice": 0}
+            if fan_out
+            else {}
+        ),
     }
     # Files skipped at submit (unchanged, already processed) are done from the start.
     run = _first_run(settings, session_id, created_at, len(units), len(units) - len(queued))
     store.table.create_job(
         job,
-        units,
+        [] if fan_out else units,
         run,
         {
             "event_type": "queued",
@@ -360,6 +367,9 @@ def _create_and_dispatch(
         },
     )
     incremental.record_job(store, job_id, created_at, plan)
+    if fan_out:
+        dispatch.start_fan_out(store, job_id, 1)
+        return
     dispatch_units(store, job_id, 1, queued, "process_enqueue")
     if not queued:
         # Nothing to extract: the run goes straight to finalize.

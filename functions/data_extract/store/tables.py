@@ -411,6 +411,49 @@ class Table:
     def list_units(self, job_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         return self._query_all(job_pk(job_id), "FILE#", limit=limit)
 
+    def add_units(self, job_id: str, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create a slice of a job's file units, each only if it does not exist yet (a fan-out that resumes after a
+        crash never writes a unit twice). Returns the units still waiting to be queued: the queued ones created
+        now, and those that already existed and are still queued in their run."""
+        expires = self.expiry()
+        waiting: list[dict[str, Any]] = []
+        for start in range(0, len(units), 100):  # a transaction holds at most 100 items
+            part = units[start : start + 100]
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self.name,
+                        "Item": self._ser(
+                            {**u, "PK": job_pk(job_id), "SK": file_sk(u["unit_id"]), "expires_at": expires}
+                        ),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+                for u in part
+            ]
+            try:
+                self.transact(puts)
+                waiting.extend(u for u in part if u["status"] == "queued")
+            except ConditionFailed:  # a resumed slice: some of these exist, create the others one by one
+                waiting.extend(self._add_missing_units(job_id, part, [p["Put"] for p in puts]))
+        return waiting
+
+    def _add_missing_units(
+        self, job_id: str, units: list[dict[str, Any]], puts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        waiting: list[dict[str, Any]] = []
+        for unit, put in zip(units, puts, strict=True):
+            try:
+                self._client.put_item(**put)
+                current: dict[str, Any] | None = unit
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+                current = self.get_unit(job_id, unit["unit_id"])
+            if current is not None and current["status"] == "queued" and current["run"] == unit["run"]:
+                waiting.append(unit)
+        return waiting
+
     def claim_unit(self, job_id: str, unit_id: str, run: int, now: str) -> dict[str, Any] | None:
         """Mark the unit running for this run and return it, in one round trip; None when it is not this run's to
         process (unknown, moved to a later run, or already holding its result)."""
