@@ -97,8 +97,8 @@ def _submitted_fan_out(client: Any, aws: dict[str, str]) -> tuple[str, dict[str,
 
 @pytest.mark.parametrize("client", ["asgi"], indirect=True)
 def test_given_a_slice_that_crashed_before_moving_the_cursor_when_redelivered_then_no_unit_is_written_twice(
-    client, pump, aws, small_slices, store, monkeypatch
-):
+    client: Any, pump: Any, aws: dict[str, str], small_slices: None, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from data_extract.handlers import dispatch
     from data_extract.store.tables import Table
 
@@ -129,8 +129,8 @@ def test_given_a_slice_that_crashed_before_moving_the_cursor_when_redelivered_th
 
 @pytest.mark.parametrize("client", ["asgi"], indirect=True)
 def test_given_a_slice_that_crashed_after_moving_the_cursor_when_redelivered_then_it_sends_the_next_slice_once(
-    client, pump, aws, small_slices, store, monkeypatch
-):
+    client: Any, pump: Any, aws: dict[str, str], small_slices: None, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from data_extract.handlers import dispatch
     from data_extract.store.queues import Queues
 

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.dispatch import DispatchMessage, dispatch_slice
@@ -20,7 +21,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 route_package_logs(logger)
 
 
-@tracer.capture_method
+@tracer.capture_method  # type: ignore[untyped-decorator]  # make_tracer returns Powertools' or the untraced one
 def record_handler(record: SQSRecord) -> str:
     msg = DispatchMessage.parse(record.body)
     with correlated(logger, job_id=msg.job_id, run=msg.run):
@@ -33,7 +34,7 @@ def record_handler(record: SQSRecord) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler  # type: ignore[untyped-decorator]  # as above
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
