@@ -339,6 +339,9 @@ def _create_and_dispatch(
     units = _unit_records(inputs.files, options, plan, created_at)
     queued = [u for u in units if u["status"] == "queued"]
     fan_out = dispatch.fans_out_async(settings, len(queued))
+    # A large job's units are written by the dispatch function, slice by slice: the slices are stored first, so
+    # no dispatch message ever finds its job without them.
+    slices = dispatch.store_slices(store, settings, job_id, units) if fan_out else 0
     job = {
         **_job_record(store, settings, job_id, created_at, options, inputs.display_path, digest),
         "preset": preset,
@@ -346,12 +349,7 @@ def _create_and_dispatch(
         "request_payload": request_payload,
         "session_id": session_id,
         **plan.job_fields(),
-        # A large job's units are written by the dispatch function, slice by slice (jobs/dispatch.py).
-        **(
-            {"dispatch_slices": dispatch.store_slices(store, settings, job_id, units), "dispatch_slice": 0}
-            if fan_out
-            else {}
-        ),
+        **({"dispatch_slices": slices, "dispatch_slice": 0} if fan_out else {}),
     }
     # Files skipped at submit (unchanged, already processed) are done from the start.
     run = _first_run(settings, session_id, created_at, len(units), len(units) - len(queued))
