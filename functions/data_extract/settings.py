@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         description="SQS queue with one message per run that asked for the "
         "corpus semantic stage (finalize hands it over)",
     )
+    dispatch_queue_url: str = Field(
+        "", description="SQS queue with one message per slice of a large job's fan-out (the dispatch function)"
+    )
     secrets_key_id: str = Field("", description="KMS key that seals job secrets (document passwords)")
     # Local stack and tests point boto3 at moto with this; empty in AWS.
     aws_endpoint_url: str = Field("", validation_alias="AWS_ENDPOINT_URL")
@@ -99,6 +102,30 @@ class Settings(BaseSettings):
         30, ge=0, le=900, description="delay before the second attempt; doubles per attempt, capped at 900 s"
     )
     callback_timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    # --- Run counter ---
+    run_counter_shards: int = Field(
+        16,
+        ge=1,
+        le=64,
+        description="shard items of a new run's done counter (kept on the run): each takes at most 1,000 WCU/s, "
+        "a unit's result costs 2, so 16 shards hold about 8,000 unit results per second (docs/capacity.md)",
+    )
+
+    # --- Fan-out ---
+    dispatch_inline_max_units: int = Field(
+        500,
+        ge=1,
+        description="a job with at most this many files to process writes its units and messages in the "
+        "submitting request (about 70 calls); a larger one is fanned out by the dispatch function in slices",
+    )
+    dispatch_slice_units: int = Field(
+        500,
+        ge=10,
+        le=5000,
+        description="file units one dispatch message writes and queues (about 5 transactions and 50 "
+        "SendMessageBatch calls per 500)",
+    )
 
     # --- Sweeper ---
     sweep_grace_seconds: int = Field(

@@ -58,11 +58,17 @@ class QueuePump:
                 return delivered
 
     def run(self, rounds: int = 5) -> None:
-        """Worker, then finalize, then the semantic stage, until nothing is left to deliver."""
+        """Dispatch, worker, then finalize, then the semantic stage, until nothing is left to deliver."""
         from data_extract.handlers import finalize, worker
 
         for _ in range(rounds):
-            moved = self.drain(self.env["DATA_EXTRACT_WORK_QUEUE_URL"], worker.lambda_handler, batch_size=5)
+            moved = 0
+            dispatch_url = self.env.get("DATA_EXTRACT_DISPATCH_QUEUE_URL")
+            if dispatch_url and self.messages_waiting(dispatch_url):
+                from data_extract.handlers import dispatch  # a large job's fan-out, slice by slice
+
+                moved += self.drain(dispatch_url, dispatch.lambda_handler, batch_size=1)
+            moved += self.drain(self.env["DATA_EXTRACT_WORK_QUEUE_URL"], worker.lambda_handler, batch_size=5)
             moved += self.drain(self.env["DATA_EXTRACT_FINALIZE_QUEUE_URL"], finalize.lambda_handler, batch_size=1)
             semantic_url = self.env.get("DATA_EXTRACT_SEMANTIC_QUEUE_URL")
             if semantic_url and self.messages_waiting(semantic_url):

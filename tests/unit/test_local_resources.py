@@ -130,6 +130,7 @@ def test_given_the_function_environment_when_classified_then_resource_variables_
         "DATA_EXTRACT_CALLBACK_SECRET_ID",
         "DATA_EXTRACT_EVENT_BUS_NAME",
         "DATA_EXTRACT_SEMANTIC_QUEUE_URL",
+        "DATA_EXTRACT_DISPATCH_QUEUE_URL",
     }
 
 

@@ -233,8 +233,8 @@ def test_given_each_consumed_queue_when_its_consumer_runs_to_its_timeout_then_th
             )
             assert event.reports_batch_item_failures, f"{function.logical_id} fails whole batches"
     # work -> worker, finalize -> finalize, semantic -> semantic, the three dead-letter queues -> dead-letter,
-    # notices -> notifier
-    assert consumed == 7
+    # notices -> notifier, dispatch -> dispatch
+    assert consumed == 8
 
 
 def test_given_the_work_queue_when_polled_then_batches_are_sized_for_extraction():

@@ -47,6 +47,7 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
         "session_id": paths.new_session_id(),
         "total_units": len(retryable),
         "done_units": 0,
+        "counter_shards": settings.run_counter_shards,
         "status": "queued",
         "started_at": now,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from data_extract.contract import JobOptions, JobStatus, now_rfc3339
-from data_extract.jobs import incremental, paths
+from data_extract.jobs import dispatch, incremental, paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
 from data_extract.jobs.units import dispatch_units, hand_over_if_complete
 from data_extract.jobs.uploads import verify_uploaded
@@ -165,12 +166,11 @@ def _resolve_input_path(store: Store, settings: Settings, raw: str, options: Job
                 continue
             found.append(InputFile(rel, bucket, obj.key, obj.size, obj.etag))
         if not found and key and not key.endswith("/"):
-            try:
+            # Not a single object either (missing, or not readable): the "No files found" error below says so.
+            with contextlib.suppress(Exception):
                 info = store.objects.head(key, bucket=bucket)
                 found.append(InputFile(posixpath.basename(key), bucket, key, info.size, info.etag))
                 source_location = key
-            except Exception:
-                pass
     if not found:
         raise BadRequest(f"No files found at input_path '{raw}'")
     if options.source_files:
@@ -336,7 +336,50 @@ def _create_and_dispatch(
 ) -> None:
     plan = plan or incremental.RunPlan()
     session_id = paths.new_session_id()
-    units = [
+    units = _unit_records(inputs.files, options, plan, created_at)
+    queued = [u for u in units if u["status"] == "queued"]
+    fan_out = dispatch.fans_out_async(settings, len(queued))
+    # A large job's units are written by the dispatch function, slice by slice: the slices are stored first, so
+    # no dispatch message ever finds its job without them.
+    slices = dispatch.store_slices(store, settings, job_id, units) if fan_out else 0
+    job = {
+        **_job_record(store, settings, job_id, created_at, options, inputs.display_path, digest),
+        "preset": preset,
+        "run_config": run_config,
+        "request_payload": request_payload,
+        "session_id": session_id,
+        **plan.job_fields(),
+        **({"dispatch_slices": slices, "dispatch_slice": 0} if fan_out else {}),
+    }
+    # Files skipped at submit (unchanged, already processed) are done from the start.
+    run = _first_run(settings, session_id, created_at, len(units), len(units) - len(queued))
+    store.table.create_job(
+        job,
+        [] if fan_out else units,
+        run,
+        {
+            "event_type": "queued",
+            "message": "Job queued for processing",
+            "payload": {"files": len(units), "to_process": len(queued)},
+            "event_time": created_at,
+        },
+    )
+    incremental.record_job(store, job_id, created_at, plan)
+    if fan_out:
+        dispatch.start_fan_out(store, job_id, 1)
+        return
+    dispatch_units(store, job_id, 1, queued, "process_enqueue")
+    if not queued:
+        # Nothing to extract: the run goes straight to finalize.
+        store.table.mark_job_running(job_id, 1, now_rfc3339())
+        hand_over_if_complete(store, job_id, 1)
+
+
+def _unit_records(
+    files: list[InputFile], options: JobOptions, plan: incremental.RunPlan, created_at: str, first: int = 1
+) -> list[dict[str, Any]]:
+    """One file unit per input, numbered from ``first`` in input order (the unit id is the file's place)."""
+    return [
         {
             "unit_id": f"{i:05d}",
             "source_path": f.rel_path,
@@ -353,20 +396,28 @@ def _create_and_dispatch(
             **({"etag": f.fingerprint} if options.incremental and f.data is None and f.fingerprint else {}),
             **plan.file(f.rel_path).unit_fields(),
         }
-        for i, f in enumerate(inputs.files, start=1)
+        for i, f in enumerate(files, start=first)
     ]
-    queued = [u for u in units if u["status"] == "queued"]
-    job = {
+
+
+def _job_record(
+    store: Store,
+    settings: Settings,
+    job_id: str,
+    created_at: str,
+    options: JobOptions,
+    display_path: str,
+    digest: str,
+) -> dict[str, Any]:
+    """The job item's fields that follow from the request alone."""
+    return {
         "job_id": job_id,
         "status": "queued",
-        "input_path": inputs.display_path,
+        "input_path": display_path,
         "output_dir": f"s3://{store.objects.bucket}/{paths.output_key(job_id, '')}",
         "artifact_dir": f"s3://{store.objects.bucket}/{paths.job_prefix(job_id)}",
         "requested_format": options.output_format.value,
         "chunk_size": options.chunk_size,
-        "preset": preset,
-        "run_config": run_config,
-        "request_payload": request_payload,
         # Never stored in clear: sealed with the stack's KMS key, bound to this job (only the worker can open it).
         "sealed_password": seal_secret(settings.secrets_key_id, options.password, job_id)
         if options.password
@@ -380,36 +431,21 @@ def _create_and_dispatch(
         "artifact_sync_attempts": 0,
         "created_at": created_at,
         "updated_at": created_at,
-        "session_id": session_id,
         "current_run": 1,
         "cleaned": False,
         "halted": False,
-        **plan.job_fields(),
     }
-    # Files skipped at submit (unchanged, already processed) are done from the start.
-    run = {
+
+
+def _first_run(settings: Settings, session_id: str, created_at: str, total: int, done: int) -> dict[str, Any]:
+    """Run 1's record; ``done`` counts the files finished at submit, the counter shards count the rest."""
+    return {
         "run": 1,
         "kind": "process",
         "session_id": session_id,
-        "total_units": len(units),
-        "done_units": len(units) - len(queued),
+        "total_units": total,
+        "done_units": done,
+        "counter_shards": settings.run_counter_shards,
         "status": "queued",
         "started_at": created_at,
     }
-    store.table.create_job(
-        job,
-        units,
-        run,
-        {
-            "event_type": "queued",
-            "message": "Job queued for processing",
-            "payload": {"files": len(units), "to_process": len(queued)},
-            "event_time": created_at,
-        },
-    )
-    incremental.record_job(store, job_id, created_at, plan)
-    dispatch_units(store, job_id, 1, queued, "process_enqueue")
-    if not queued:
-        # Nothing to extract: the run goes straight to finalize.
-        store.table.mark_job_running(job_id, 1, now_rfc3339())
-        hand_over_if_complete(store, job_id, 1)

@@ -48,6 +48,7 @@ class Store:
                 settings.work_dlq_url,
                 notify_url=settings.notify_queue_url,
                 semantic_url=settings.semantic_queue_url,
+                dispatch_url=settings.dispatch_queue_url,
             ),
         )
 

@@ -19,13 +19,20 @@ class QueueError(Exception):
 
 class Queues:
     def __init__(
-        self, work_url: str, finalize_url: str, work_dlq_url: str = "", notify_url: str = "", semantic_url: str = ""
+        self,
+        work_url: str,
+        finalize_url: str,
+        work_dlq_url: str = "",
+        notify_url: str = "",
+        semantic_url: str = "",
+        dispatch_url: str = "",
     ) -> None:
         self.work_url = work_url
         self.finalize_url = finalize_url
         self.work_dlq_url = work_dlq_url
         self.notify_url = notify_url
         self.semantic_url = semantic_url
+        self.dispatch_url = dispatch_url
         self._sqs = client("sqs")
 
     def send_work(self, messages: list[dict[str, Any]]) -> None:
@@ -33,6 +40,12 @@ class Queues:
 
     def send_finalize(self, message: dict[str, Any]) -> None:
         self._sqs.send_message(QueueUrl=self.finalize_url, MessageBody=json.dumps(message))
+
+    def send_dispatch(self, message: dict[str, Any]) -> None:
+        """One slice of a large job's fan-out, for the dispatch function."""
+        if not self.dispatch_url:
+            raise QueueError("no dispatch queue is configured (DATA_EXTRACT_DISPATCH_QUEUE_URL)")
+        self._sqs.send_message(QueueUrl=self.dispatch_url, MessageBody=json.dumps(message))
 
     def send_notice(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
         """A job-finished notice for the notifier; a retry waits ``delay_seconds`` (SQS allows up to 900)."""

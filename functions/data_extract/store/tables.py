@@ -10,6 +10,7 @@ job                JOB#<job_id>             JOB                     JOBS / <crea
 file unit          JOB#<job_id>             FILE#<unit_id>
 event              JOB#<job_id>             EVENT#<ns>#<n>
 run                JOB#<job_id>             RUN#<nnn>
+run done counter   JOB#<job_id>             RUN#<nnn>#DONE#<kk>
 session            SESSION#<session_id>     SESSION                 SESSIONS / <updated_at>#<id>
 idempotency key    IDEMPOTENCY#<key>        IDEMPOTENCY
 setting            SETTING#<name>           SETTING
@@ -24,14 +25,22 @@ A source (the S3 location of an ``input_path`` job, or an upload label) keeps, p
 hash and the job/output holding its current result (incremental runs), and the jobs that ran over it (resume).
 Its ``SOURCE`` item carries the commit lock that serializes incremental runs' state commits.
 
+A run's done counter is split over ``counter_shards`` shard items (a setting, kept on the run record so a run keeps
+its own count): a unit's result adds one to the shard its unit id hashes to, and the run is complete when its base
+``done_units`` (files done at submit) plus every shard reaches ``total_units``, read with one strongly consistent
+Query over the run's prefix. A run without ``counter_shards`` counts on its own item.
+
 Every item carries ``expires_at`` (epoch seconds) for the table's TTL. GSI2 is sparse: a job is in it while it is not
 terminal, keyed by when it last showed progress, so the sweeper finds stuck jobs with a query, never a scan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
+import zlib
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +63,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in item.items()}
 
 
 def _dynamo(value: Any) -> Any:
@@ -79,6 +92,22 @@ def file_sk(unit_id: str) -> str:
     return f"FILE#{unit_id}"
 
 
+def done_shard_sk(run: int, shard: int) -> str:
+    return f"{run_sk(run)}#DONE#{shard:02d}"
+
+
+def counter_shard(unit_id: str, shards: int) -> int:
+    """The done-counter shard a unit adds to: a stable hash of its id, so its retries land on the same shard."""
+    return zlib.crc32(unit_id.encode()) % shards
+
+
+def set_clause(fields: dict[str, Any], tag: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``#<tag>0 = :<tag>0, ...`` for a SET expression, with its attribute names and (DynamoDB-typed) values."""
+    names = {f"#{tag}{i}": k for i, k in enumerate(fields)}
+    values = {f":{tag}{i}": _dynamo(v) for i, v in enumerate(fields.values())}
+    return ", ".join(f"#{tag}{i} = :{tag}{i}" for i in range(len(fields))), names, values
+
+
 def _is_condition_failure(exc: ClientError) -> bool:
     code = exc.response.get("Error", {}).get("Code")
     if code == "ConditionalCheckFailedException":
@@ -99,6 +128,7 @@ class Table:
         self.retention_seconds = retention_days * 86400
         self._table = resource("dynamodb").Table(name)
         self._client = client("dynamodb")
+        self._shard_counts: dict[tuple[str, int], int] = {}
 
     def expiry(self, seconds: int | None = None) -> int:
         return int(time.time()) + (seconds if seconds is not None else self.retention_seconds)
@@ -144,7 +174,7 @@ class Table:
             if _is_condition_failure(exc):
                 raise ConditionFailed(f"{pk}/{sk}") from None
             raise
-        return _plain(resp.get("Attributes", {}))
+        return _plain_item(resp.get("Attributes", {}))
 
     def transact(self, items: list[dict[str, Any]]) -> None:
         """All-or-nothing write of several records (low-level transact items with typed values)."""
@@ -279,7 +309,7 @@ class Table:
 
     def record_progress(self, job_id: str, now: str) -> None:
         """The sweeper saw the job move (or fixed it): look again one grace period from now."""
-        try:
+        with contextlib.suppress(ConditionFailed):  # it ended meanwhile and left the index
             self._update(
                 job_pk(job_id),
                 "JOB",
@@ -287,8 +317,6 @@ class Table:
                 ConditionExpression="attribute_exists(GSI2PK)",
                 ExpressionAttributeValues={":k": self._active_keys(job_id, now)["GSI2SK"]},
             )
-        except ConditionFailed:
-            pass  # it ended meanwhile and left the index
 
     def leave_active_index(self, job_id: str) -> None:
         self._update(job_pk(job_id), "JOB", UpdateExpression="REMOVE GSI2PK, GSI2SK")
@@ -333,9 +361,9 @@ class Table:
         remove: list[str] | None = None,
         extra_names: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        names = {f"#f{i}": k for i, k in enumerate(fields)} | (extra_names or {})
-        values = {f":v{i}": _dynamo(v) for i, v in enumerate(fields.values())}
-        expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        clause, names, values = set_clause(fields, "f")
+        names |= extra_names or {}
+        expr = "SET " + clause
         if remove:
             for j, k in enumerate(remove):
                 names[f"#r{j}"] = k
@@ -383,6 +411,49 @@ class Table:
     def list_units(self, job_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         return self._query_all(job_pk(job_id), "FILE#", limit=limit)
 
+    def add_units(self, job_id: str, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create a slice of a job's file units, each only if it does not exist yet (a fan-out that resumes after a
+        crash never writes a unit twice). Returns the units still waiting to be queued: the queued ones created
+        now, and those that already existed and are still queued in their run."""
+        expires = self.expiry()
+        waiting: list[dict[str, Any]] = []
+        for start in range(0, len(units), 100):  # a transaction holds at most 100 items
+            part = units[start : start + 100]
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self.name,
+                        "Item": self._ser(
+                            {**u, "PK": job_pk(job_id), "SK": file_sk(u["unit_id"]), "expires_at": expires}
+                        ),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+                for u in part
+            ]
+            try:
+                self.transact(puts)
+                waiting.extend(u for u in part if u["status"] == "queued")
+            except ConditionFailed:  # a resumed slice: some of these exist, create the others one by one
+                waiting.extend(self._add_missing_units(job_id, part, [p["Put"] for p in puts]))
+        return waiting
+
+    def _add_missing_units(
+        self, job_id: str, units: list[dict[str, Any]], puts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        waiting: list[dict[str, Any]] = []
+        for unit, put in zip(units, puts, strict=True):
+            try:
+                self._client.put_item(**put)
+                current: dict[str, Any] | None = unit
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+                current = self.get_unit(job_id, unit["unit_id"])
+            if current is not None and current["status"] == "queued" and current["run"] == unit["run"]:
+                waiting.append(unit)
+        return waiting
+
     def claim_unit(self, job_id: str, unit_id: str, run: int, now: str) -> dict[str, Any] | None:
         """Mark the unit running for this run and return it, in one round trip; None when it is not this run's to
         process (unknown, moved to a later run, or already holding its result)."""
@@ -422,19 +493,15 @@ class Table:
         (a redelivered message): nothing is written twice. ``from_statuses`` narrows which states may end
         (cancel skips queued units only); ``seen_updated_at`` requires the unit unchanged since it was read.
         """
-        names = {"#s": "status"}
-        values: dict[str, Any] = {":run": run, ":now": now}
+        clause, names, values = set_clause(result, "r")
+        names["#s"] = "status"
+        values |= {":run": run, ":now": now}
         status_values = [f":from{i}" for i in range(len(from_statuses))]
         values.update(dict(zip(status_values, from_statuses, strict=True)))
         condition = f"run = :run AND #s IN ({', '.join(status_values)})"
         if seen_updated_at is not None:
             condition += " AND updated_at = :seen"
             values[":seen"] = seen_updated_at
-        sets = ["updated_at = :now"]
-        for i, (k, v) in enumerate(result.items()):
-            names[f"#r{i}"] = k
-            values[f":r{i}"] = v
-            sets.append(f"#r{i} = :r{i}")
         event_type, message, payload = event
         try:
             self.transact(
@@ -443,27 +510,65 @@ class Table:
                         "Update": {
                             "TableName": self.name,
                             "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
-                            "UpdateExpression": "SET " + ", ".join(sets),
+                            "UpdateExpression": "SET updated_at = :now" + (", " + clause if clause else ""),
                             "ConditionExpression": condition,
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": self._ser_values(values),
                         }
                     },
-                    {
-                        "Update": {
-                            "TableName": self.name,
-                            "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
-                            "UpdateExpression": "ADD done_units :one",
-                            "ConditionExpression": "attribute_exists(PK)",
-                            "ExpressionAttributeValues": self._ser_values({":one": 1}),
-                        }
-                    },
+                    self._count_done(job_id, unit_id, run),
                     self._event_put(job_id, event_type, message, payload, now),
                 ]
             )
             return True
         except ConditionFailed:
             return False
+
+    def _count_done(self, job_id: str, unit_id: str, run: int) -> dict[str, Any]:
+        """The result transaction's counter write: one more done unit on the unit's shard of the run's counter.
+
+        The shard item is created by its first ADD (the unit's own condition already proves the run exists).
+        """
+        shards = self._counter_shards(job_id, run)
+        if not shards:  # a run recorded before its counter was sharded counts on its own item
+            return {
+                "Update": {
+                    "TableName": self.name,
+                    "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
+                    "UpdateExpression": "ADD done_units :one",
+                    "ConditionExpression": "attribute_exists(PK)",
+                    "ExpressionAttributeValues": self._ser_values({":one": 1}),
+                }
+            }
+        shard_sk = done_shard_sk(run, counter_shard(unit_id, shards))
+        return {
+            "Update": {
+                "TableName": self.name,
+                "Key": self._ser({"PK": job_pk(job_id), "SK": shard_sk}),
+                "UpdateExpression": "SET expires_at = if_not_exists(expires_at, :exp) ADD done_units :one",
+                "ExpressionAttributeValues": self._ser_values({":one": 1, ":exp": self.expiry()}),
+            }
+        }
+
+    def _counter_shards(self, job_id: str, run: int) -> int:
+        """The run's shard count (0: unsharded). Fixed when the run is written, so each container reads it once
+        per run (a small consistent GetItem) and every later unit result of that run costs no extra call."""
+        key = (job_id, run)
+        if key not in self._shard_counts:
+            item = self._table.get_item(
+                Key={"PK": job_pk(job_id), "SK": run_sk(run)},
+                ConsistentRead=True,
+                ProjectionExpression="counter_shards",
+            ).get("Item")
+            if item is None:
+                return 0  # no run: the unsharded write's condition refuses it, as before
+            self._remember_shards(job_id, run, int(item.get("counter_shards", 0)))
+        return self._shard_counts[key]
+
+    def _remember_shards(self, job_id: str, run: int, shards: int) -> None:
+        if len(self._shard_counts) >= 4096:  # a long-lived container sees many runs: keep the memory bounded
+            self._shard_counts.clear()
+        self._shard_counts[(job_id, run)] = shards
 
     def requeue_units(self, job_id: str, units: list[dict[str, Any]], new_run: int, now: str) -> None:
         """Move failed units into a new run (retry), one conditional write each."""
@@ -490,7 +595,21 @@ class Table:
 
     # ------------------------------------------------------------------ runs
     def get_run(self, job_id: str, run: int) -> dict[str, Any] | None:
-        return self._get(job_pk(job_id), run_sk(run))
+        """The run record with ``done_units`` summed over its counter shards: one strongly consistent Query over
+        the run's prefix returns the record and every shard (a few small items, one page)."""
+        base = run_sk(run)
+        run_item: dict[str, Any] | None = None
+        shard_done = 0
+        for item in self._query_all(job_pk(job_id), base):
+            if item["SK"] == base:
+                run_item = item
+            elif item["SK"].startswith(base + "#DONE#"):  # RUN#100 is also a prefix of RUN#1000: match exactly
+                shard_done += int(item.get("done_units", 0))
+        if run_item is None:
+            return None
+        self._remember_shards(job_id, run, int(run_item.get("counter_shards", 0)))
+        run_item["done_units"] = int(run_item.get("done_units", 0)) + shard_done
+        return run_item
 
     def start_retry_run(self, job_id: str, previous_run: int, run: dict[str, Any], now: str) -> None:
         """Open a new run and point the job at it; fails if another retry got there first."""
@@ -506,42 +625,7 @@ class Table:
                         "ConditionExpression": "attribute_not_exists(PK)",
                     }
                 },
-                {
-                    "Update": {
-                        "TableName": self.name,
-                        "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
-                        # A retry is a fresh start: the halt of continue_on_error=false is lifted, retention restarts.
-                        "UpdateExpression": "SET #s = :queued, current_run = :run, session_id = :sid, updated_at = :now, "
-                        "dispatch_state = :pending, dispatch_attempts = dispatch_attempts + :one, "
-                        "halted = :false, expires_at = :exp, GSI2PK = :active, GSI2SK = :progress "
-                        "REMOVE finished_at, notice_state",
-                        "ConditionExpression": "current_run = :prev AND #s IN (:completed, :partial, :failed) "
-                        "AND (attribute_not_exists(cleaned) OR cleaned = :false)",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": self._ser_values(
-                            {
-                                ":queued": "queued",
-                                ":run": run["run"],
-                                ":sid": run["session_id"],
-                                ":now": now,
-                                ":pending": "pending_dispatch",
-                                ":one": 1,
-                                ":prev": previous_run,
-                                ":false": False,
-                                ":completed": "completed",
-                                ":partial": "partial",
-                                ":failed": "failed",
-                                ":exp": expires,
-                                **{
-                                    f":{k}": v
-                                    for k, v in zip(
-                                        ("active", "progress"), self._active_keys(job_id, now).values(), strict=True
-                                    )
-                                },
-                            }
-                        ),
-                    }
-                },
+                self._point_job_at_retry(job_id, previous_run, run, now, expires),
                 self._event_put(
                     job_id,
                     "retry",
@@ -555,14 +639,56 @@ class Table:
             ]
         )
 
+    def _point_job_at_retry(
+        self, job_id: str, previous_run: int, run: dict[str, Any], now: str, expires: int
+    ) -> dict[str, Any]:
+        """The job's side of a retry: queued again on the new run, if it is still the finished run it was."""
+        active = self._active_keys(job_id, now)
+        return {
+            "Update": {
+                "TableName": self.name,
+                "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
+                # A retry is a fresh start: the halt of continue_on_error=false is lifted, retention restarts.
+                "UpdateExpression": "SET #s = :queued, current_run = :run, session_id = :sid, updated_at = :now, "
+                "dispatch_state = :pending, dispatch_attempts = dispatch_attempts + :one, "
+                "halted = :false, expires_at = :exp, GSI2PK = :active, GSI2SK = :progress "
+                "REMOVE finished_at, notice_state",
+                "ConditionExpression": "current_run = :prev AND #s IN (:completed, :partial, :failed) "
+                "AND (attribute_not_exists(cleaned) OR cleaned = :false)",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": self._ser_values(
+                    {
+                        ":queued": "queued",
+                        ":run": run["run"],
+                        ":sid": run["session_id"],
+                        ":now": now,
+                        ":pending": "pending_dispatch",
+                        ":one": 1,
+                        ":prev": previous_run,
+                        ":false": False,
+                        ":completed": "completed",
+                        ":partial": "partial",
+                        ":failed": "failed",
+                        ":exp": expires,
+                        ":active": active["GSI2PK"],
+                        ":progress": active["GSI2SK"],
+                    }
+                ),
+            }
+        }
+
     def claim_finalize(self, job_id: str, run: int, now: str) -> bool:
-        """The one caller that sees the run's last unit done gets True (exactly once)."""
+        """The hand-over of a complete run to finalize: exactly one of the callers that saw it complete gets True.
+
+        Completeness is the caller's consistent read (``get_run``): the count sums several shard items, which no
+        condition on this one item can see, and it only grows within a run, so a run read complete stays complete.
+        """
         try:
             self._update(
                 job_pk(job_id),
                 run_sk(run),
                 UpdateExpression="SET finalize_state = :claimed, finalize_claimed_at = :now",
-                ConditionExpression="done_units >= total_units AND attribute_not_exists(finalize_state)",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finalize_state)",
                 ExpressionAttributeValues={":claimed": "claimed", ":now": now},
             )
             return True
@@ -597,22 +723,13 @@ class Table:
         status is no longer ``seen_status`` (a cancel arrived while the run was being finalized).
         The job leaves the active-jobs index (GSI2).
         """
-        names = {f"#f{i}": k for i, k in enumerate(job_fields)}
-        values = {f":v{i}": v for i, v in enumerate(job_fields.values())}
+        clause, names, values = set_clause(job_fields, "f")
         values[":run"] = run
         job_condition = "current_run = :run"
         if seen_status is not None:
             names["#seen"] = "status"
             values[":seen"] = seen_status
             job_condition += " AND #seen = :seen"
-        session_item = {
-            **session,
-            "PK": f"SESSION#{session['session_id']}",
-            "SK": "SESSION",
-            "GSI1PK": "SESSIONS",
-            "GSI1SK": f"{session['updated_at']}#{session['session_id']}",
-            "expires_at": self.expiry(),
-        }
         event_type, message, payload = event
         try:
             self.transact(
@@ -633,15 +750,13 @@ class Table:
                         "Update": {
                             "TableName": self.name,
                             "Key": self._ser({"PK": job_pk(job_id), "SK": "JOB"}),
-                            "UpdateExpression": "SET "
-                            + ", ".join(f"#f{i} = :v{i}" for i in range(len(job_fields)))
-                            + " REMOVE GSI2PK, GSI2SK",
+                            "UpdateExpression": f"SET {clause} REMOVE GSI2PK, GSI2SK",
                             "ConditionExpression": job_condition,
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": self._ser_values(values),
                         }
                     },
-                    {"Put": {"TableName": self.name, "Item": self._ser(session_item)}},
+                    self._session_put(session),
                     self._event_put(job_id, event_type, message, payload, now),
                     *(self._event_put(job_id, t, m, p, now) for t, m, p in extra_events),
                 ]
@@ -649,6 +764,17 @@ class Table:
             return True
         except ConditionFailed:
             return False
+
+    def _session_put(self, session: dict[str, Any]) -> dict[str, Any]:
+        item = {
+            **session,
+            "PK": f"SESSION#{session['session_id']}",
+            "SK": "SESSION",
+            "GSI1PK": "SESSIONS",
+            "GSI1SK": f"{session['updated_at']}#{session['session_id']}",
+            "expires_at": self.expiry(),
+        }
+        return {"Put": {"TableName": self.name, "Item": self._ser(item)}}
 
     # ------------------------------------------------------------------ events
     def _event_put(
@@ -721,7 +847,7 @@ class Table:
 
     def set_resume_floor(self, digest: str, source_id: str, at: str) -> None:
         """Sessions of the source older than ``at`` are no longer offered to resume (force without resume)."""
-        try:
+        with contextlib.suppress(ConditionFailed):  # a later floor is already set
             self._update(
                 self._source_pk(digest),
                 "SOURCE",
@@ -729,8 +855,6 @@ class Table:
                 ConditionExpression="attribute_not_exists(resume_floor) OR resume_floor < :at",
                 ExpressionAttributeValues={":at": at, ":sid": source_id, ":exp": self.expiry()},
             )
-        except ConditionFailed:
-            pass  # a later floor is already set
 
     def acquire_source_lock(
         self, digest: str, source_id: str, owner: str, now_epoch: float, lease_seconds: int
@@ -866,7 +990,7 @@ class Table:
     def login_active(self, sid: str, now_epoch: int) -> bool:
         item = self._get(f"LOGIN#{sid}", "LOGIN")
         # TTL deletion is lazy (up to days): check the expiry ourselves.
-        return bool(item) and int(item["expires_at"]) > now_epoch
+        return item is not None and int(item["expires_at"]) > now_epoch
 
     def delete_login(self, sid: str) -> None:
         self._table.delete_item(Key={"PK": f"LOGIN#{sid}", "SK": "LOGIN"})
