@@ -22,6 +22,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 # Job records read by this invocation's units, shared across its batch (cleared per invocation).
 batch_jobs: dict[str, dict[str, Any]] = {}
 route_package_logs(logger)
+# Outcomes that are not a file's end: a PDF split into page-range units, and one of those ranges done.
+BATCH_METRICS = {"split": "FilesSplit", "range": "PageRangesDone"}
 
 
 def _sent_timestamp(record: SQSRecord) -> str | None:
@@ -39,7 +41,8 @@ def record_handler(record: SQSRecord) -> str:
         # Finished files get one EMF record of their own (dimensions by format and error type); the batch's
         # metrics count redeliveries and stale messages.
         if not emit_file_metrics(outcome, queue_wait_ms(_sent_timestamp(record))):
-            metrics.add_metric(name=f"Files{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
+            name = BATCH_METRICS.get(outcome.status, f"Files{outcome.status.capitalize()}")
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
         logger.info(
             "file unit done",
             extra={
@@ -47,6 +50,7 @@ def record_handler(record: SQSRecord) -> str:
                 "error_type": outcome.error_type,
                 "detected_format": outcome.detected_format,
                 "chunk_count": outcome.chunk_count,
+                "first_page": msg.first_page,
             },
         )
     return outcome.status

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_extract.contract import now_rfc3339
-from data_extract.jobs import incremental, paths
+from data_extract.jobs import incremental, paths, split
 from data_extract.store import Store
 
 logger = logging.getLogger(__name__)
@@ -236,6 +236,10 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
     from data_extract.jobs.notify import build_notice, queue_notice
 
     run_config = job["run_config"]
+    units = store.table.list_units(msg.job_id)
+    # Split files get their one result from their page ranges first: the semantic stage reads their chunks.
+    if split.assemble_split_units(store, job, msg.run, units):
+        units = store.table.list_units(msg.job_id)
     semantic = None
     if run_config.get("include_semantic"):
         from data_extract.jobs.semantic import hand_over, stored_outcome
@@ -246,7 +250,6 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
             # without it.
             hand_over(store, msg.job_id, msg.run)
             return "semantic_queued"
-    units = store.table.list_units(msg.job_id)
     finished_at = now_rfc3339()
     result = build_result(job, units, run, finished_at, store.objects.bucket, semantic)
     if run_config.get("include_evaluation", True):

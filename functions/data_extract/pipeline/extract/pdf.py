@@ -114,7 +114,7 @@ def extract_pdf(data: bytes, *, filename: str, options: ExtractOptions) -> Docum
         warnings: list[str] = []
         pages: list[_PageResult] = []
         unreadable: list[int] = []
-        for index in range(page_count):
+        for index in options.page_indexes(page_count):
             try:
                 result = _read_page(pdf, index, has_forms)
             except pdfium.PdfiumError:
