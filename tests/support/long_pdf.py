@@ -42,7 +42,7 @@ def text_pdf(pages: int, *, lines: int = 30, table_across: int | None = None) ->
             items = list(text_grid(72, 740, page_lines(number, 8)))
             items += ruled_table([["Item", "Owner", "State"], ["A1", "Kim", "open"], ["A2", "Lee", "done"]], 200)
         if table_across is not None and number == table_across + 1:
-            items = ruled_table([["A3", "Ana", "open"], ["A4", "Bo", "done"]], 760)
+            items = ruled_table([["A3", "Ana", "open"], ["A4", "Bo", "done"], ["A5", "Cy", "open"]], 740)
             items += text_grid(72, 600, page_lines(number, 8))
         specs.append(Page(items))
     return build_pdf(specs)

@@ -116,16 +116,17 @@ def process_unit(
     unit = store.table.claim_unit(msg.job_id, msg.unit_id, msg.run, now) if job is not None else None
     if job is None or unit is None:
         return _unclaimed(store, msg, job)
+    if unit.get("split_run") == msg.run:
+        # A redelivery of a unit already split into page ranges: they carry its work (and its count, and a
+        # cancel's skip); queue any not yet sent.
+        split.resend_queued_ranges(store, msg.job_id, msg.unit_id, msg.run)
+        return UnitOutcome("duplicate")
     if job["status"] in CANCELLED_STATES:
         # Stage boundary 1, free: the job was read anyway. A cancelled job's queued files are never extracted.
         return _skip_cancelled(store, msg, unit, "Not processed: the job was cancelled.")
     if job["status"] == "queued":
         store.table.mark_job_running(msg.job_id, msg.run, now)  # conditional: one unit of the run wins
         job["status"] = "running"
-    if unit.get("split_run") == msg.run:
-        # A redelivery of a unit already split into page ranges: they carry its work; queue any not yet sent.
-        split.resend_queued_ranges(store, msg.job_id, msg.unit_id, msg.run)
-        return UnitOutcome("duplicate")
     run_config = job["run_config"]
     source = (unit["input_bucket"], unit["input_key"])
     if job.get("halted") and not run_config.get("continue_on_error", True):
