@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from data_extract.contract import now_rfc3339
-from data_extract.pipeline.pages import PageRange, RangePart, merge_parts, part_of, plan_ranges, survey_isolated
+from data_extract.pipeline.pages import PageRange, merge_parts, part_from_json, part_of, plan_ranges, survey_isolated
 from data_extract.pipeline.types import ErrorType, ExtractionError, ExtractOptions
 from data_extract.settings import Settings, get_settings
 from data_extract.store import ObjectNotFound, Store
@@ -56,8 +56,11 @@ def plan_split(
     from data_extract.pipeline.detect import detect_format
     from data_extract.pipeline.run import FileResult
 
-    if detect_format(data, unit["source_path"].rsplit("/", 1)[-1]) != "pdf":
-        return None
+    try:
+        if detect_format(data, unit["source_path"].rsplit("/", 1)[-1]) != "pdf":
+            return None
+    except ExtractionError:
+        return None  # not a format we read: the whole-file path says so
     survey = survey_isolated(data, password, SURVEY_TIMEOUT_S, settings.extract_memory_mb)
     if survey is None:
         return None
@@ -276,7 +279,7 @@ def merged_result(
             status = "skipped" if r.get("error_type") == ErrorType.CANCELLED.value else "failed"
             message = f"{label[0].upper()}{label[1:]}: {r.get('error_message')}"
             return FileResult(status, file_hash, "pdf", error_type=r.get("error_type"), error_message=message)
-    parts: list[RangePart] = [get_chunk_record(store.objects, r["part_key"]) for r in ranges]  # type: ignore[misc]
+    parts = [part_from_json(get_chunk_record(store.objects, r["part_key"])) for r in ranges]
     extract_ms = round(sum(float(r.get("extract_ms") or 0.0) for r in ranges), 3)
     try:
         document = merge_parts(parts, int(unit["page_count"]), get_settings().max_chars)

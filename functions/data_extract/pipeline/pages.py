@@ -116,6 +116,23 @@ def part_of(page_range: PageRange, document: Document | None, empty: ExtractionE
     }
 
 
+def part_from_json(data: dict[str, Any]) -> RangePart:
+    """A kept part read back (the JSON object ``part_of`` made)."""
+    empty = data.get("empty")
+    return {
+        "first": int(data["first"]),
+        "last": int(data["last"]),
+        "document": data.get("document"),
+        "empty": None
+        if empty is None
+        else {
+            "error_type": str(empty["error_type"]),
+            "message": str(empty["message"]),
+            "needs_ocr_pages": [int(p) for p in empty.get("needs_ocr_pages") or []],
+        },
+    }
+
+
 def document_to_json(document: Document) -> dict[str, Any]:
     return {
         "format": document.format,

@@ -91,7 +91,7 @@ def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits
         raise
 
 
-def _page_count(metadata: dict) -> int | None:
+def _page_count(metadata: dict[str, Any]) -> int | None:
     for key in ("page_count", "slide_count", "sheet_count"):
         value = metadata.get(key)
         if isinstance(value, int) and value >= 0:
