@@ -198,3 +198,38 @@ def test_a_cancel_between_ranges_skips_the_split_file(client, pump, store, split
     (skipped,) = detail["result_payload"]["skipped_files"]
     assert skipped["error_type"] == "cancelled" and skipped["error_message"].startswith("Pages 5-8: ")
     assert [r["status"] for r in _units_of_run(store, job_id, unit_id)] == ["processed", "skipped", "skipped"]
+
+
+def _event(template: str, body: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    from tests.support.apigw import load_event
+
+    event = copy.deepcopy(load_event(template))
+    event["Records"][0]["body"] = json.dumps(body)
+    return event
+
+
+@pytest.mark.parametrize("client", ["asgi"], indirect=True)
+def test_the_worker_handler_takes_page_range_records_and_an_abandoned_run_fails_its_unmerged_file(
+    client, store, split_at
+):
+    from data_extract.handlers import worker
+    from data_extract.jobs.finalize import FinalizeMessage, abandon_run
+    from tests.support.lambda_context import LambdaContext
+
+    split_at(4)
+    job_id = _submit(client, text_pdf(PDF_PAGES))
+    unit_id = job(client, job_id)["files"][0]["file_id"]
+    body = {"job_id": job_id, "unit_id": unit_id, "run": 1}
+    assert worker.lambda_handler(_event("sqs_work_unit.json", body), LambdaContext()) == {"batchItemFailures": []}
+    for first in (1, 5, 9):
+        event = _event("sqs_work_page_range.json", {**body, "first_page": first})
+        assert worker.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    assert [r["status"] for r in _units_of_run(store, job_id, unit_id)] == ["processed"] * 3
+    assert store.table.get_run(job_id, 1)["finalize_state"] == "claimed"
+    # Finalize never manages the merge: the run is abandoned, and the file counts as failed in it.
+    assert abandon_run(store, FinalizeMessage(job_id, 1), 6) == "abandoned"
+    detail = job(client, job_id)
+    assert detail["status"] == "failed"
+    assert [(f["status"], f["error_type"]) for f in detail["files"]] == [("failed", "internal_error")]

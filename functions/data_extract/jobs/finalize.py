@@ -389,6 +389,8 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
     if run.get("finalize_state") != "claimed":
         store.table.claim_finalize(msg.job_id, msg.run, now)
     units = store.table.list_units(msg.job_id)
+    if split.fail_unmerged_units(store, msg.job_id, msg.run, units):
+        units = store.table.list_units(msg.job_id)
     detail = (
         "Finalizing the run failed repeatedly"
         + (f" ({receive_count} attempts)" if receive_count else "")

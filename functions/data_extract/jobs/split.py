@@ -236,6 +236,28 @@ def assemble_split_units(store: Store, job: dict[str, Any], run: int, units: lis
     return bool(waiting)
 
 
+def fail_unmerged_units(store: Store, job_id: str, run: int, units: list[dict[str, Any]]) -> bool:
+    """A run abandoned before its split units were merged (finalize kept failing, perhaps in the merge): each
+    such unit fails, so the session counts every file. True when any did."""
+    from data_extract.jobs.units import file_event
+    from data_extract.pipeline.run import FileResult
+
+    waiting = [u for u in units if u.get("split_run") == run and u.get("status") == "running"]
+    for unit in waiting:
+        result = FileResult(
+            "failed",
+            str(unit.get("file_hash") or ""),
+            "pdf",
+            error_type=ErrorType.INTERNAL_ERROR.value,
+            error_message="Merging this file's page ranges failed repeatedly; it has been logged.",
+        )
+        record = {"status": result.status, "error_type": result.error_type, "error_message": result.error_message}
+        store.table.record_split_result(
+            job_id, unit["unit_id"], run, record, file_event(unit, result, run), now_rfc3339()
+        )
+    return bool(waiting)
+
+
 def assemble_unit(store: Store, job: dict[str, Any], run: int, unit: dict[str, Any]) -> bool:
     from data_extract.jobs.units import UnitMessage, file_event, keep_chunk_record, result_record, write_outputs
 
