@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     extract_memory_mb: int = Field(1536, ge=64)
     ocr_enabled: bool = True
     ocr_languages: str = "eng"
+    # --- Large PDFs split into page-range units (docs/service-benchmarks.md, "Big documents") ---
+    split_text_pages_per_unit: int = Field(250, ge=1, description="pages per unit of a split text PDF")
+    split_ocr_pages_per_unit: int = Field(10, ge=1, description="pages per unit of a split scanned PDF (OCR)")
+    max_split_pages: int = Field(10_000, ge=1, description="page limit of a PDF split into page-range units")
 
     # --- Completion notices (callback_url) ---
     callback_secret_id: str = Field(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_extract.contract import now_rfc3339
-from data_extract.jobs import incremental, paths
+from data_extract.jobs import incremental, paths, split
 from data_extract.store import Store
 
 logger = logging.getLogger(__name__)
@@ -87,8 +87,12 @@ def semantic_outcome(run_config: dict[str, Any], stored: dict[str, Any] | None =
     }
 
 
-def _file_entries(units: list[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
-    processed, failed, skipped = [], [], []
+def _file_entries(
+    units: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    processed: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     for u in sorted(units, key=lambda u: u["source_path"]):
         base = {"path": u["source_path"], "source_key": source_key(u["source_path"]), "unit_id": u["unit_id"]}
         if u["status"] == "processed":
@@ -232,10 +236,13 @@ def finalize_run(store: Store, msg: FinalizeMessage) -> str:
 
 
 def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job: dict[str, Any]) -> str:
-    from data_extract.governance.evaluate import evaluate
     from data_extract.jobs.notify import build_notice, queue_notice
 
     run_config = job["run_config"]
+    units = store.table.list_units(msg.job_id)
+    # Split files get their one result from their page ranges first: the semantic stage reads their chunks.
+    if split.assemble_split_units(store, job, msg.run, units):
+        units = store.table.list_units(msg.job_id)
     semantic = None
     if run_config.get("include_semantic"):
         from data_extract.jobs.semantic import hand_over, stored_outcome
@@ -246,50 +253,16 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
             # without it.
             hand_over(store, msg.job_id, msg.run)
             return "semantic_queued"
-    units = store.table.list_units(msg.job_id)
     finished_at = now_rfc3339()
-    result = build_result(job, units, run, finished_at, store.objects.bucket, semantic)
-    if run_config.get("include_evaluation", True):
-        existing = {o.key for o in store.objects.list(paths.output_key(msg.job_id, ""))}
-        evaluation = evaluate(
-            result, policy_id=run_config.get("evaluation_policy", "baseline_v1"), existing_outputs=existing
-        )
-        result["evaluation"] = evaluation
-        if run_config.get("evaluation_fail_on_bad") and evaluation.get("verdict") == "bad":
-            result["status"] = "failed"
-            result["exit_code"] = max(result["exit_code"], 1)
-    cancelled = job["status"] == "cancelling"
-    if cancelled:
-        # The counts stay what happened: files done before the cancel keep their results.
-        result["status"] = "cancelled"
-        result["exit_code"] = max(result["exit_code"], 1)
-
-    canonical = json.dumps(result, sort_keys=True, separators=(",", ":"), default=str).encode()
-    checksum = hashlib.sha256(canonical).hexdigest()
-    record_key = paths.result_record_key(msg.job_id, msg.run)
-    store.objects.put_json(record_key, result)
-    sync_state, sync_error = "synced", None
-    try:
-        store.objects.put_json(paths.result_artifact_key(msg.job_id), result)
-    except Exception as exc:
-        logger.exception("result artifact write failed", extra={"job_id": msg.job_id})
-        sync_state, sync_error = "failed", type(exc).__name__
-
+    result = _run_result(store, msg, job, units, run, finished_at, semantic)
+    record_key, job_fields = _write_result(store, msg, job, result)
     run_units = [u for u in units if int(u.get("run", 0)) == msg.run]
     session = _session_record(job, run, run_units, result["status"], finished_at)
     store.objects.put_json(paths.session_record_key(run["session_id"]), session)
     projection = {k: session[k] for k in SESSION_PROJECTION_FIELDS}
-    job_fields = {
-        "status": result["status"],
-        "finished_at": finished_at,
-        "updated_at": finished_at,
-        "result_key": record_key,
-        "result_checksum": checksum,
-        "artifact_sync_state": sync_state,
-        "artifact_sync_error": sync_error,
-        "artifact_sync_attempts": int(job.get("artifact_sync_attempts", 0)) + 1,
-        "dispatch_state": "done",
-    }
+    job_fields.update(
+        {"status": result["status"], "finished_at": finished_at, "updated_at": finished_at, "dispatch_state": "done"}
+    )
     counts = {
         "processed": result["processed_count"],
         "failed": result["failed_count"],
@@ -299,28 +272,7 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
         job, msg.run, result["status"], counts, finished_at, f"s3://{store.objects.bucket}/{record_key}"
     )
     job_fields.update(notice=notice, notice_state="pending")
-    if cancelled:
-        # The cancelled event is the run's outcome event: clients follow a run's status by the event named after it.
-        event = (
-            "cancelled",
-            f"Job cancelled: {counts['processed']} processed, {counts['failed']} failed, {counts['skipped']} skipped",
-            {"run": msg.run, **counts},
-        )
-        status_events: tuple[tuple[str, str, dict[str, Any]], ...] = ()
-    else:
-        event = (
-            "finished",
-            f"Job finished with status={result['status']}",
-            {"run": msg.run, **counts, "verdict": (result.get("evaluation") or {}).get("verdict")},
-        )
-        # Clients follow a run's outcome by an event named after its status (completed, partial, failed).
-        status_events = (
-            (
-                result["status"],
-                f"Job {result['status']}",
-                {"run": msg.run, **counts, "deleted": result["deleted_count"]},
-            ),
-        )
+    event, status_events = _outcome_events(result, msg.run, counts, cancelled=job["status"] == "cancelling")
     # The source's state is committed before the job shows as finished: a run submitted after it sees the state.
     incremental.commit_source_state(store, job, units, msg.run)
     if not store.table.complete_run(
@@ -334,14 +286,93 @@ def _finalize_once(store: Store, msg: FinalizeMessage, run: dict[str, Any], job:
         extra_events=status_events,
     ):
         return "changed"  # already finalized, or cancelled meanwhile: the caller reloads and decides
+    sync_error = job_fields["artifact_sync_error"]
     store.table.add_event(
         msg.job_id,
         "artifact",
-        "Canonical result payload synced to artifact store" if sync_state == "synced" else "Artifact sync failed",
+        "Canonical result payload synced to artifact store" if sync_error is None else "Artifact sync failed",
         {} if sync_error is None else {"error": sync_error},
     )
     queue_notice(store, msg.job_id, msg.run, notice)
     return "finalized"
+
+
+def _run_result(
+    store: Store,
+    msg: FinalizeMessage,
+    job: dict[str, Any],
+    units: list[dict[str, Any]],
+    run: dict[str, Any],
+    finished_at: str,
+    semantic: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The run's result: its files, the governance evaluation, and the status a cancel gives it."""
+    from data_extract.governance.evaluate import evaluate
+
+    run_config = job["run_config"]
+    result = build_result(job, units, run, finished_at, store.objects.bucket, semantic)
+    if run_config.get("include_evaluation", True):
+        existing = {o.key for o in store.objects.list(paths.output_key(msg.job_id, ""))}
+        evaluation = evaluate(
+            result, policy_id=run_config.get("evaluation_policy", "baseline_v1"), existing_outputs=existing
+        )
+        result["evaluation"] = evaluation
+        if run_config.get("evaluation_fail_on_bad") and evaluation.get("verdict") == "bad":
+            result["status"] = "failed"
+            result["exit_code"] = max(result["exit_code"], 1)
+    if job["status"] == "cancelling":
+        # The counts stay what happened: files done before the cancel keep their results.
+        result["status"] = "cancelled"
+        result["exit_code"] = max(result["exit_code"], 1)
+    return result
+
+
+def _write_result(
+    store: Store, msg: FinalizeMessage, job: dict[str, Any], result: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The run's result record and the job's result.json; returns the record's key and the job fields saying
+    where it is and whether result.json was written."""
+    canonical = json.dumps(result, sort_keys=True, separators=(",", ":"), default=str).encode()
+    record_key = paths.result_record_key(msg.job_id, msg.run)
+    store.objects.put_json(record_key, result)
+    sync_state, sync_error = "synced", None
+    try:
+        store.objects.put_json(paths.result_artifact_key(msg.job_id), result)
+    except Exception as exc:
+        logger.exception("result artifact write failed", extra={"job_id": msg.job_id})
+        sync_state, sync_error = "failed", type(exc).__name__
+    return record_key, {
+        "result_key": record_key,
+        "result_checksum": hashlib.sha256(canonical).hexdigest(),
+        "artifact_sync_state": sync_state,
+        "artifact_sync_error": sync_error,
+        "artifact_sync_attempts": int(job.get("artifact_sync_attempts", 0)) + 1,
+    }
+
+
+def _outcome_events(
+    result: dict[str, Any], run: int, counts: dict[str, Any], *, cancelled: bool
+) -> tuple[tuple[str, str, dict[str, Any]], tuple[tuple[str, str, dict[str, Any]], ...]]:
+    """The run's outcome event, and the events named after its status that follow it."""
+    if cancelled:
+        # The cancelled event is the run's outcome event: clients follow a run's status by the event named after it.
+        return (
+            "cancelled",
+            f"Job cancelled: {counts['processed']} processed, {counts['failed']} failed, {counts['skipped']} skipped",
+            {"run": run, **counts},
+        ), ()
+    event = (
+        "finished",
+        f"Job finished with status={result['status']}",
+        {"run": run, **counts, "verdict": (result.get("evaluation") or {}).get("verdict")},
+    )
+    # Clients follow a run's outcome by an event named after its status (completed, partial, failed).
+    status_event = (
+        result["status"],
+        f"Job {result['status']}",
+        {"run": run, **counts, "deleted": result["deleted_count"]},
+    )
+    return event, (status_event,)
 
 
 def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -> str:
@@ -358,6 +389,8 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
     if run.get("finalize_state") != "claimed":
         store.table.claim_finalize(msg.job_id, msg.run, now)
     units = store.table.list_units(msg.job_id)
+    if split.fail_unmerged_units(store, msg.job_id, msg.run, units):
+        units = store.table.list_units(msg.job_id)
     detail = (
         "Finalizing the run failed repeatedly"
         + (f" ({receive_count} attempts)" if receive_count else "")
@@ -366,7 +399,7 @@ def abandon_run(store: Store, msg: FinalizeMessage, receive_count: int | None) -
     run_units = [u for u in units if int(u.get("run", 0)) == msg.run]
     session = _session_record(job, run, run_units, "failed", now)
     projection = {k: session[k] for k in SESSION_PROJECTION_FIELDS}
-    job_fields = {
+    job_fields: dict[str, Any] = {
         "status": "failed",
         "finished_at": now,
         "updated_at": now,

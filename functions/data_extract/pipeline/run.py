@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +91,7 @@ def _extract(data: bytes, filename: str, extract_options: ExtractOptions, limits
         raise
 
 
-def _page_count(metadata: dict) -> int | None:
+def _page_count(metadata: dict[str, Any]) -> int | None:
     for key in ("page_count", "slide_count", "sheet_count"):
         value = metadata.get(key)
         if isinstance(value, int) and value >= 0:
@@ -106,61 +108,71 @@ def process_file(
     limits: PipelineLimits,
     processing_timestamp: str,
 ) -> FileResult:
-    from data_extract.pipeline.chunk import chunk_document
-    from data_extract.pipeline.normalize import normalize_document
-    from data_extract.pipeline.output import chunk_records, render_records
+    result = FileResult(status="processed", file_hash=hashlib.sha256(data).hexdigest())
+    with _failures_recorded(result, source_path):
+        document = extract_document(data, source_path, extract_options, limits, result)
+        _finish(document, result, source_path, options, processing_timestamp)
+    return result
 
-    file_hash = hashlib.sha256(data).hexdigest()
-    result = FileResult(status="processed", file_hash=file_hash)
-    timings = result.stage_timings_ms
+
+def extract_document(
+    data: bytes, source_path: str, extract_options: ExtractOptions, limits: PipelineLimits, result: FileResult
+) -> Document:
+    """The extract stage alone (a page-range unit of a split PDF stops here); its facts go into ``result``."""
+    if len(data) > limits.max_file_bytes:
+        raise ExtractionError(
+            ErrorType.TOO_LARGE, f"File is {len(data)} bytes; the per-file limit is {limits.max_file_bytes}."
+        )
+    started = time.perf_counter()
+    document = _extract(data, source_path.rsplit("/", 1)[-1], extract_options, limits)
+    result.stage_timings_ms["extract"] = _ms(started)
+    result.detected_format = document.format
+    result.warnings = list(document.warnings)
+    result.page_count = _page_count(document.metadata)
+    return document
+
+
+def extract_range(
+    data: bytes, *, source_path: str, options: ExtractOptions, limits: PipelineLimits
+) -> tuple[FileResult, Document | None, ExtractionError | None]:
+    """The extract stage over one page range of a split PDF: its document, or why its pages hold no text (not a
+    failure of the file unless every range says so), or a failed result."""
+    result = FileResult(status="processed", file_hash="")
+    document, no_text = None, None
+    with _failures_recorded(result, source_path):
+        try:
+            document = extract_document(data, source_path, options, limits, result)
+        except ExtractionError as exc:
+            if exc.error_type not in (ErrorType.EMPTY, ErrorType.NEEDS_OCR):
+                raise
+            no_text = exc
+    return result, document, no_text
+
+
+def process_document(
+    document: Document,
+    *,
+    file_hash: str,
+    source_path: str,
+    options: OutputOptions,
+    processing_timestamp: str,
+    extract_ms: float,
+) -> FileResult:
+    """Normalize, chunk and render a document already extracted (the merged page ranges of a split PDF)."""
+    result = FileResult(status="processed", file_hash=file_hash, detected_format=document.format)
+    result.stage_timings_ms["extract"] = extract_ms
+    result.warnings = list(document.warnings)
+    result.page_count = _page_count(document.metadata)
+    with _failures_recorded(result, source_path):
+        _finish(document, result, source_path, options, processing_timestamp)
+    return result
+
+
+@contextmanager
+def _failures_recorded(result: FileResult, source_path: str) -> Iterator[None]:
+    """Every failure of the stages inside becomes the result's documented error; nothing raises."""
     try:
-        if len(data) > limits.max_file_bytes:
-            raise ExtractionError(
-                ErrorType.TOO_LARGE, f"File is {len(data)} bytes; the per-file limit is {limits.max_file_bytes}."
-            )
-        started = time.perf_counter()
-        document = _extract(data, source_path.rsplit("/", 1)[-1], extract_options, limits)
-        timings["extract"] = _ms(started)
-        result.detected_format = document.format
-        result.warnings = list(document.warnings)
-        result.page_count = _page_count(document.metadata)
-
-        started = time.perf_counter()
-        document = normalize_document(document)
-        timings["normalize"] = _ms(started)
-
-        started = time.perf_counter()
-        chunks = chunk_document(
-            document,
-            source_key=chunk_source_key(source_path, file_hash, options),
-            chunk_size=options.chunk_size,
-            overlap=options.overlap,
-        )
-        timings["chunk"] = _ms(started)
-        if not chunks:
-            raise ExtractionError(ErrorType.EMPTY, "The file contains no extractable text.")
-
-        started = time.perf_counter()
-        records = chunk_records(
-            chunks,
-            document=document,
-            source_path=source_path,
-            file_hash=file_hash,
-            options=options,
-            processing_timestamp=processing_timestamp,
-        )
-        result.outputs = render_records(
-            records,
-            document=document,
-            source_path=source_path,
-            file_hash=file_hash,
-            options=options,
-            processing_timestamp=processing_timestamp,
-        )
-        result.chunk_records = records
-        timings["output"] = _ms(started)
-        timings.setdefault("semantic", 0.0)
-        result.chunk_count = len(chunks)
+        yield
     except ExtractionError as exc:
         result.status = exc.status
         result.error_type = exc.error_type.value
@@ -174,4 +186,50 @@ def process_file(
         result.status = "failed"
         result.error_type = ErrorType.INTERNAL_ERROR.value
         result.error_message = "Unexpected error while processing this file; it has been logged."
-    return result
+
+
+def _finish(
+    document: Document, result: FileResult, source_path: str, options: OutputOptions, processing_timestamp: str
+) -> None:
+    """normalize -> chunk -> render, timing each stage into ``result``."""
+    from data_extract.pipeline.chunk import chunk_document
+    from data_extract.pipeline.normalize import normalize_document
+    from data_extract.pipeline.output import chunk_records, render_records
+
+    timings = result.stage_timings_ms
+    started = time.perf_counter()
+    document = normalize_document(document)
+    timings["normalize"] = _ms(started)
+
+    started = time.perf_counter()
+    chunks = chunk_document(
+        document,
+        source_key=chunk_source_key(source_path, result.file_hash, options),
+        chunk_size=options.chunk_size,
+        overlap=options.overlap,
+    )
+    timings["chunk"] = _ms(started)
+    if not chunks:
+        raise ExtractionError(ErrorType.EMPTY, "The file contains no extractable text.")
+
+    started = time.perf_counter()
+    records = chunk_records(
+        chunks,
+        document=document,
+        source_path=source_path,
+        file_hash=result.file_hash,
+        options=options,
+        processing_timestamp=processing_timestamp,
+    )
+    result.outputs = render_records(
+        records,
+        document=document,
+        source_path=source_path,
+        file_hash=result.file_hash,
+        options=options,
+        processing_timestamp=processing_timestamp,
+    )
+    result.chunk_records = records
+    timings["output"] = _ms(started)
+    timings.setdefault("semantic", 0.0)
+    result.chunk_count = len(chunks)

@@ -209,6 +209,15 @@ class ExtractOptions:
     max_cells: int = 2_000_000  # spreadsheet cells read (guards inflated dimensions)
     max_unzipped_bytes: int = 1_073_741_824  # total uncompressed size of an OOXML/ODF container
     max_zip_ratio: int = 200  # uncompressed / compressed ratio above which a container is a zip bomb
+    # 1-based first and last page (inclusive) read by a page-range unit of a split PDF; None reads every page.
+    page_range: tuple[int, int] | None = None
+
+    def page_indexes(self, page_count: int) -> range:
+        """The 0-based indexes of the pages to read: all of them, or those of ``page_range``."""
+        if self.page_range is None:
+            return range(page_count)
+        first, last = self.page_range
+        return range(max(first, 1) - 1, min(last, page_count))
 
 
 @dataclass

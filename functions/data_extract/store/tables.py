@@ -8,6 +8,7 @@ record             PK                       SK                      GSI1 (PK / S
 job                JOB#<job_id>             JOB                     JOBS / <created_at>#<id>
                                                                   GSI2: ACTIVE / <last progress>#<id>
 file unit          JOB#<job_id>             FILE#<unit_id>
+page range         JOB#<job_id>             PART#<unit_id>#<first page>
 event              JOB#<job_id>             EVENT#<ns>#<n>
 run                JOB#<job_id>             RUN#<nnn>
 run done counter   JOB#<job_id>             RUN#<nnn>#DONE#<kk>
@@ -569,6 +570,148 @@ class Table:
         if len(self._shard_counts) >= 4096:  # a long-lived container sees many runs: keep the memory bounded
             self._shard_counts.clear()
         self._shard_counts[(job_id, run)] = shards
+
+    # ------------------------------------------------------------------ page ranges of a split file
+    @staticmethod
+    def _range_sk(unit_id: str, first_page: int) -> str:
+        return f"PART#{unit_id}#{first_page:06d}"
+
+    def split_unit(
+        self, job_id: str, unit_id: str, run: int, fields: dict[str, Any], ranges: list[dict[str, Any]], now: str
+    ) -> bool:
+        """Atomically: mark the running unit split for this run, write its page-range units, and raise the run's
+        expected unit count by ``len(ranges) - 1`` (the ranges stand for the unit), so the run cannot be seen
+        complete before the ranges are counted. False when the unit was already split for this run (a
+        redelivery) or is no longer running. At most 97 ranges: DynamoDB's 100 items per transaction."""
+        names = {"#s": "status", **{f"#p{i}": k for i, k in enumerate(fields)}}
+        values: dict[str, Any] = {":run": run, ":running": "running", ":n": len(ranges), ":now": now}
+        values.update({f":p{i}": v for i, v in enumerate(fields.values())})
+        sets = ["split_run = :run", "range_count = :n", "updated_at = :now"]
+        sets += [f"#p{i} = :p{i}" for i in range(len(fields))]
+        pk, expiry = job_pk(job_id), self.expiry()
+        parts = [
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": self._ser(
+                        {**r, "PK": pk, "SK": self._range_sk(unit_id, r["first_page"]), "expires_at": expiry}
+                    ),
+                    "ConditionExpression": "attribute_not_exists(PK) OR run < :run",
+                    "ExpressionAttributeValues": self._ser_values({":run": run}),
+                }
+            }
+            for r in ranges
+        ]
+        unit_update = {
+            "TableName": self.name,
+            "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "run = :run AND #s = :running AND (attribute_not_exists(split_run) OR "
+            "split_run <> :run)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": self._ser_values(values),
+        }
+        run_update = {
+            "TableName": self.name,
+            "Key": self._ser({"PK": job_pk(job_id), "SK": run_sk(run)}),
+            "UpdateExpression": "ADD total_units :extra",
+            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(finalize_state)",
+            "ExpressionAttributeValues": self._ser_values({":extra": len(ranges) - 1}),
+        }
+        try:
+            self.transact([{"Update": unit_update}, *parts, {"Update": run_update}])
+            return True
+        except ConditionFailed:
+            return False
+
+    def list_unit_ranges(self, job_id: str, unit_id: str) -> list[dict[str, Any]]:
+        return self._query_all(job_pk(job_id), f"PART#{unit_id}#")
+
+    def claim_range(self, job_id: str, unit_id: str, first_page: int, run: int, now: str) -> dict[str, Any] | None:
+        """``claim_unit`` for one page range of a split unit."""
+        try:
+            return self._update(
+                job_pk(job_id),
+                self._range_sk(unit_id, first_page),
+                UpdateExpression="SET #s = :running, updated_at = :now ADD attempts :one",
+                ConditionExpression="attribute_exists(PK) AND run = :run AND #s IN (:queued, :running)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":running": "running",
+                    ":queued": "queued",
+                    ":now": now,
+                    ":run": run,
+                    ":one": 1,
+                },
+            )
+        except ConditionFailed:
+            return None
+
+    def record_range_result(
+        self, job_id: str, unit_id: str, first_page: int, run: int, result: dict[str, Any], now: str
+    ) -> bool:
+        """Atomically: a page range's terminal result and one more unit done for its run (as ``record_unit_result``
+        counts a unit). False when the range already had its result for this run."""
+        names = {"#s": "status", **{f"#r{i}": k for i, k in enumerate(result)}}
+        values: dict[str, Any] = {":run": run, ":now": now, ":queued": "queued", ":running": "running"}
+        values.update({f":r{i}": v for i, v in enumerate(result.values())})
+        sets = ["updated_at = :now", *(f"#r{i} = :r{i}" for i in range(len(result)))]
+        try:
+            self.transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._ser({"PK": job_pk(job_id), "SK": self._range_sk(unit_id, first_page)}),
+                            "UpdateExpression": "SET " + ", ".join(sets),
+                            "ConditionExpression": "run = :run AND #s IN (:queued, :running)",
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": self._ser_values(values),
+                        }
+                    },
+                    # Counted like a unit, on the shard its own id picks.
+                    self._count_done(job_id, f"{unit_id}#{first_page}", run),
+                ]
+            )
+            return True
+        except ConditionFailed:
+            return False
+
+    def record_split_result(
+        self,
+        job_id: str,
+        unit_id: str,
+        run: int,
+        result: dict[str, Any],
+        event: tuple[str, str, dict[str, Any]],
+        now: str,
+    ) -> bool:
+        """The merged result of a split unit and its file event (finalize). Not counted again: its ranges were.
+        False when the unit already has its result for this run."""
+        names = {"#s": "status", **{f"#r{i}": k for i, k in enumerate(result)}}
+        values: dict[str, Any] = {":run": run, ":now": now, ":running": "running"}
+        values.update({f":r{i}": v for i, v in enumerate(result.values())})
+        sets = ["updated_at = :now", *(f"#r{i} = :r{i}" for i in range(len(result)))]
+        event_type, message, payload = event
+        try:
+            self.transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
+                            "UpdateExpression": "SET " + ", ".join(sets),
+                            "ConditionExpression": "run = :run AND #s = :running AND split_run = :run",
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": self._ser_values(values),
+                        }
+                    },
+                    self._event_put(job_id, event_type, message, payload, now),
+                ]
+            )
+            return True
+        except ConditionFailed:
+            return False
 
     def requeue_units(self, job_id: str, units: list[dict[str, Any]], new_run: int, now: str) -> None:
         """Move failed units into a new run (retry), one conditional write each."""

@@ -50,7 +50,7 @@ def _extract_opened(pdf: PdfDocument, encrypted: bool, options: ExtractOptions) 
         )
     budget = CharBudget(options.max_chars)
     warnings: list[str] = []
-    pages, unreadable = _read_pages(pdf, page_count, has_forms, budget)
+    pages, unreadable = _read_pages(pdf, options.page_indexes(page_count), has_forms, budget)
     if unreadable:
         if len(unreadable) == page_count:
             raise ExtractionError(
@@ -74,14 +74,15 @@ def _extract_opened(pdf: PdfDocument, encrypted: bool, options: ExtractOptions) 
 
 
 def _read_pages(
-    pdf: PdfDocument, page_count: int, has_forms: bool, budget: CharBudget
+    pdf: PdfDocument, indexes: range, has_forms: bool, budget: CharBudget
 ) -> tuple[list[PageResult], list[int]]:
-    """Every page in order, and the numbers of those pdfium cannot load (damaged)."""
+    """The pages of ``indexes`` (every page, or a split file's page range) in order, and the numbers of those
+    pdfium cannot load (damaged)."""
     import pypdfium2 as pdfium
 
     pages: list[PageResult] = []
     unreadable: list[int] = []
-    for index in range(page_count):
+    for index in indexes:
         try:
             result = read_page(pdf, index, has_forms)
         except pdfium.PdfiumError:
