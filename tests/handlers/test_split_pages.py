@@ -233,3 +233,35 @@ def test_the_worker_handler_takes_page_range_records_and_an_abandoned_run_fails_
     detail = job(client, job_id)
     assert detail["status"] == "failed"
     assert [(f["status"], f["error_type"]) for f in detail["files"]] == [("failed", "internal_error")]
+
+
+@pytest.mark.parametrize("client", ["asgi"], indirect=True)
+def test_a_range_running_past_its_lease_is_failed_by_the_sweeper_and_the_split_file_itself_is_left_to_finalize(
+    client, pump, store, split_at
+):
+    from datetime import timedelta
+
+    from data_extract.contract import utc_now
+    from data_extract.jobs.sweep import sweep
+    from data_extract.jobs.units import UnitMessage, process_unit
+    from data_extract.settings import get_settings
+
+    split_at(4)
+    job_id = _submit(client, text_pdf(PDF_PAGES))
+    unit_id = job(client, job_id)["files"][0]["file_id"]
+    assert process_unit(store, get_settings(), UnitMessage(job_id, unit_id, 1)).status == "split"
+    for first in (1, 5):
+        assert process_unit(store, get_settings(), UnitMessage(job_id, unit_id, 1, first)).status == "range"
+    # Pages 9-11: a worker took the range long ago and vanished with it.
+    assert store.table.claim_range(job_id, unit_id, 9, 1, "2026-01-01T00:00:00.000Z")
+
+    # Past the lease of the split file too: it is running (until finalize merges it) but its ranges hold the leases.
+    later = utc_now() + timedelta(seconds=get_settings().unit_lease_seconds + 400)
+    assert sweep(store, get_settings(), now=later) == {"lease_expired": 1, "finalize_handed_over": 1}
+    pump.run()
+
+    detail = job(client, job_id)
+    assert detail["status"] == "failed"
+    (failed,) = detail["result_payload"]["failed_files"]
+    assert failed["error_type"] == "lease_expired" and failed["error_message"].startswith("Pages 9-11: ")
+    assert store.table.get_run(job_id, 1)["done_units"] == 3  # the three ranges, each counted once

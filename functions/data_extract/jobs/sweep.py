@@ -99,40 +99,15 @@ def _fail_expired_leases(
     store: Store, settings: Settings, job_id: str, run: int, units: list[dict[str, Any]], now: datetime
 ) -> list[str]:
     lease_ends = now - timedelta(seconds=settings.unit_lease_seconds)
-    expired = [u for u in units if u["status"] == "running" and _parse(u["updated_at"]) < lease_ends]
-    failed = 0
-    for unit in expired:
-        record = {
-            "status": "failed",
-            "error_type": ErrorType.LEASE_EXPIRED.value,
-            "chunk_count": 0,
-            "error_message": f"The file was still running {settings.unit_lease_seconds} s after it started, "
-            "longer than its message is redelivered; retry the job's failed files.",
-        }
-        event = (
-            "file",
-            f"{unit['source_path']}: failed (lease_expired)",
-            {
-                "unit_id": unit["unit_id"],
-                "source_path": unit["source_path"],
-                "status": "failed",
-                "error_type": ErrorType.LEASE_EXPIRED.value,
-                "chunk_count": 0,
-                "run": run,
-            },
-        )
-        # Only if nobody touched the unit since it was read: a fresh delivery that just started it keeps it.
-        if store.table.record_unit_result(
-            job_id,
-            unit["unit_id"],
-            run,
-            record,
-            event,
-            rfc3339(now),
-            from_statuses=("running",),
-            seen_updated_at=unit["updated_at"],
-        ):
-            failed += 1
+    # A file split into page ranges stays running until finalize merges it; its ranges carry the leases.
+    split = [u for u in units if int(u.get("split_run", 0)) == run]
+    expired = [
+        u
+        for u in units
+        if u["status"] == "running" and int(u.get("split_run", 0)) != run and _parse(u["updated_at"]) < lease_ends
+    ]
+    failed = sum(_fail_expired_unit(store, settings, job_id, run, unit, now) for unit in expired)
+    failed += sum(_fail_expired_ranges(store, settings, job_id, run, unit, lease_ends, now) for unit in split)
     if failed:
         store.table.add_event(
             job_id,
@@ -142,3 +117,64 @@ def _fail_expired_leases(
         )
         return ["lease_expired"] * failed
     return []
+
+
+def _lease_expired_record(settings: Settings, what: str) -> dict[str, Any]:
+    return {
+        "status": "failed",
+        "error_type": ErrorType.LEASE_EXPIRED.value,
+        "chunk_count": 0,
+        "error_message": f"The {what} was still running {settings.unit_lease_seconds} s after it started, "
+        "longer than its message is redelivered; retry the job's failed files.",
+    }
+
+
+def _fail_expired_unit(
+    store: Store, settings: Settings, job_id: str, run: int, unit: dict[str, Any], now: datetime
+) -> bool:
+    event = (
+        "file",
+        f"{unit['source_path']}: failed (lease_expired)",
+        {
+            "unit_id": unit["unit_id"],
+            "source_path": unit["source_path"],
+            "status": "failed",
+            "error_type": ErrorType.LEASE_EXPIRED.value,
+            "chunk_count": 0,
+            "run": run,
+        },
+    )
+    # Only if nobody touched the unit since it was read: a fresh delivery that just started it keeps it.
+    return store.table.record_unit_result(
+        job_id,
+        unit["unit_id"],
+        run,
+        _lease_expired_record(settings, "file"),
+        event,
+        rfc3339(now),
+        from_statuses=("running",),
+        seen_updated_at=unit["updated_at"],
+    )
+
+
+def _fail_expired_ranges(
+    store: Store,
+    settings: Settings,
+    job_id: str,
+    run: int,
+    unit: dict[str, Any],
+    lease_ends: datetime,
+    now: datetime,
+) -> int:
+    """Page ranges of a split file running past their lease fail as one unit would; finalize then fails the file
+    with the range's error when it merges the ranges."""
+    failed = 0
+    for part in store.table.list_unit_ranges(job_id, unit["unit_id"]):
+        if int(part.get("run", 0)) != run or part["status"] != "running" or _parse(part["updated_at"]) >= lease_ends:
+            continue
+        record = _lease_expired_record(settings, "page range")
+        if store.table.record_range_result(
+            job_id, unit["unit_id"], int(part["first_page"]), run, record, rfc3339(now)
+        ):
+            failed += 1
+    return failed
