@@ -7,6 +7,7 @@ import fnmatch
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -347,6 +348,15 @@ def _inside(directory: Path, relative: str) -> Path | None:
     return target if target != root and root in target.parents else None
 
 
+def _progress_from(ticker: render.Ticker, base: int, total: int) -> Callable[[int, int | None], None]:
+    """One artifact's download progress, shown on the ticker of all of them (``base`` bytes came before it)."""
+
+    def update(done: int, _file_total: int | None) -> None:
+        ticker.update(base + done, total)
+
+    return update
+
+
 def _download_all(job_id: str, directory: Path, patterns: tuple[str, ...]) -> list[dict[str, Any]]:
     st = state()
     client = st.client()
@@ -364,13 +374,12 @@ def _download_all(job_id: str, directory: Path, patterns: tuple[str, ...]) -> li
             dest = _inside(directory, artifact.path)
             if dest is None:
                 raise click.ClickException(f"refusing artifact path that leaves {directory}: {artifact.path!r}")
-            base = done_before
             result = client.download_artifact_to(
                 job_id,
                 artifact.path,
                 dest,
                 expected_size=artifact.size_bytes,
-                on_progress=lambda done, _t, base=base: ticker.update(base + done, total),
+                on_progress=_progress_from(ticker, done_before, total),
             )
             done_before += artifact.size_bytes
             ticker.update(done_before, total)
