@@ -58,9 +58,9 @@ class CallbackUnresolved(OSError):
 
 def build_notice(
     job: Mapping[str, Any], run: int, status: str, counts: dict[str, int], finished_at: str, result_path: str | None
-) -> Notice:
-    """The notice body: the same for the callback and the EventBridge event, and on every retry (``job``: the
-    run's ``JobRecord``)."""
+) -> dict[str, Any]:
+    """The notice body (a ``Notice``): the same for the callback and the EventBridge event, and on every retry
+    (``job``: the run's ``JobRecord``). Finalize adds it to the job's fields, a plain dict of mixed values."""
     return {
         "id": f"notice_{job['job_id']}_{run}",
         "type": NOTICE_TYPE,
@@ -75,7 +75,7 @@ def build_notice(
     }
 
 
-def queue_notice(store: Store, job_id: str, run: int, notice: Notice) -> None:
+def queue_notice(store: Store, job_id: str, run: int, notice: Mapping[str, Any]) -> None:
     """Hand the notice to the notifier. Raises if SQS refuses: the finalize message is then redelivered, and its
     duplicate run sends the notice that is still pending (see ``resend_pending_notice``)."""
     if not store.queues.notify_url:
