@@ -209,7 +209,8 @@ class JobOptions(BaseModel):
     output_path: str | None = Field(
         None,
         max_length=1024,
-        description="accepted for compatibility and ignored: outputs always go to the job's own S3 prefix (output_dir)",
+        description="accepted for compatibility and ignored: outputs always go to the job's own S3 prefix "
+        "(output_dir)",
     )
     source: str | None = Field(
         None,

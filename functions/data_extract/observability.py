@@ -24,9 +24,9 @@ import functools
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 from aws_lambda_powertools import Logger
 
@@ -43,8 +43,25 @@ def tracing_active() -> bool:
     return bool(os.environ.get("LAMBDA_TASK_ROOT"))
 
 
+class TraceProvider(Protocol):
+    def in_subsegment(self, name: str | None = None, **kwargs: Any) -> AbstractContextManager[Any]: ...
+
+
+class TracerLike(Protocol):
+    """The part of Powertools' Tracer the functions use: decorators that keep the decorated function's type."""
+
+    @property
+    def provider(self) -> TraceProvider: ...
+
+    def capture_lambda_handler[F: Callable[..., Any]](self, handler: F) -> F: ...
+
+    def capture_method[F: Callable[..., Any]](self, method: F) -> F: ...
+
+    def put_annotation(self, key: str, value: Any) -> None: ...
+
+
 class _UntracedProvider:
-    def in_subsegment(self, name: str | None = None, **_: Any) -> Any:
+    def in_subsegment(self, name: str | None = None, **_: Any) -> AbstractContextManager[Any]:
         return nullcontext()
 
 
@@ -52,26 +69,32 @@ class UntracedTracer:
     """The part of Powertools' Tracer the functions use, recording nothing (tracing is not active)."""
 
     def __init__(self) -> None:
-        self.provider = _UntracedProvider()
+        self._provider = _UntracedProvider()
 
-    def capture_lambda_handler(self, handler: Callable[..., Any] | None = None, **_: Any) -> Any:
-        return handler if handler is not None else (lambda h: h)
+    @property
+    def provider(self) -> TraceProvider:
+        return self._provider
 
-    def capture_method(self, method: Callable[..., Any] | None = None, **_: Any) -> Any:
-        return method if method is not None else (lambda m: m)
+    def capture_lambda_handler[F: Callable[..., Any]](self, handler: F) -> F:
+        return handler
+
+    def capture_method[F: Callable[..., Any]](self, method: F) -> F:
+        return method
 
     def put_annotation(self, key: str, value: Any) -> None:
         return None
 
 
 @functools.cache
-def make_tracer() -> Any:
+def make_tracer() -> TracerLike:
     """One tracer per process: Powertools' where tracing is active, else ``UntracedTracer``."""
     if not tracing_active():
         return UntracedTracer()
     from aws_lambda_powertools import Tracer
 
-    return Tracer()
+    # Powertools' Tracer has these methods (with more options, and an overload for decorating with arguments
+    # that the protocol leaves out): the cast names only the part the functions use.
+    return cast(TracerLike, Tracer())
 
 
 CORRELATION_KEYS = ("job_id", "unit_id", "run")

@@ -394,60 +394,82 @@ def resolve_run_config(
     than the chunk size).
     """
     base = effective_config(preset)
+    choice = _Choice(request_fields, explicitly_set, base)
+    output_format = _one_of("output_format", str(choice.value("output_format")).strip().lower(), OUTPUT_FORMATS)
+    chunk_size = _integer("chunk_size", choice.value("chunk_size"), minimum=1)
+    chunk_overlap = _chunk_overlap(choice, chunk_size, base)
+    tfidf = base["semantic"]["tfidf"]
+    ngram_range, max_df, stop_words = _checked_tfidf_shape(tfidf)
+    n_clusters = base["semantic"]["lsa"]["n_clusters"]
+    include_metadata = _boolean("include_metadata", choice.value("include_metadata"))
+    return RunConfig(
+        preset=preset,
+        output_format=output_format,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        include_metadata=include_metadata,
+        tfidf=TfidfSettings(
+            max_features=_integer("semantic_max_features", choice.value("semantic_max_features"), minimum=1),
+            ngram_range=ngram_range,
+            min_df=_integer("semantic.tfidf.min_df", tfidf["min_df"], minimum=1),
+            max_df=max_df,
+            sublinear_tf=_boolean("semantic.tfidf.sublinear_tf", tfidf["sublinear_tf"]),
+            stop_words=stop_words,
+        ),
+        duplicate_threshold=_share("semantic_duplicate_threshold", choice.value("semantic_duplicate_threshold")),
+        related_threshold=_share("semantic_related_threshold", choice.value("semantic_related_threshold")),
+        n_components=_integer("semantic_n_components", choice.value("semantic_n_components"), minimum=1),
+        n_clusters=None if n_clusters is None else _integer("semantic.lsa.n_clusters", n_clusters, minimum=2),
+        min_quality=_share("semantic_min_quality", choice.value("semantic_min_quality")),
+        skip_readability=_boolean("quality.skip_readability", base["quality"]["skip_readability"]),
+        validation_level=_one_of("validation.level", base["validation"]["level"], VALIDATION_LEVELS),
+    )
 
-    def requested(request_field: str) -> bool:
-        return request_field in explicitly_set and request_fields.get(request_field) is not None
 
-    def chosen(request_field: str) -> Any:
-        if requested(request_field):
-            return request_fields[request_field]
-        return _lookup(base, REQUEST_FIELD_PATHS[request_field])
+class _Choice:
+    """Per request field: the request's value when the client set it (not null), else the preset's."""
 
-    output_format = _one_of("output_format", str(chosen("output_format")).strip().lower(), OUTPUT_FORMATS)
-    chunk_size = _integer("chunk_size", chosen("chunk_size"), minimum=1)
-    if requested("chunk_overlap") or not requested("chunk_size"):
-        chunk_overlap = _integer("chunk_overlap", chosen("chunk_overlap"), minimum=0)
+    def __init__(
+        self, request_fields: Mapping[str, Any], explicitly_set: set[str] | frozenset[str], base: Mapping[str, Any]
+    ) -> None:
+        self._fields = request_fields
+        self._set = explicitly_set
+        self.base = base
+
+    def requested(self, request_field: str) -> bool:
+        return request_field in self._set and self._fields.get(request_field) is not None
+
+    def value(self, request_field: str) -> Any:
+        if self.requested(request_field):
+            return self._fields[request_field]
+        return _lookup(self.base, REQUEST_FIELD_PATHS[request_field])
+
+
+def _chunk_overlap(choice: _Choice, chunk_size: int, base: Mapping[str, Any]) -> int:
+    """The overlap asked for; for a chunk_size set without one, the preset's overlap/size ratio (see above)."""
+    if choice.requested("chunk_overlap") or not choice.requested("chunk_size"):
+        chunk_overlap = _integer("chunk_overlap", choice.value("chunk_overlap"), minimum=0)
     else:
         base_size = int(base["chunk"]["max_tokens"])
         base_overlap = int(base["chunk"]["overlap"])
         chunk_overlap = min(chunk_size * base_overlap // base_size, chunk_size - 1)
     if chunk_overlap >= chunk_size:
         raise InvalidRunConfig(f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})")
+    return chunk_overlap
 
-    tfidf = base["semantic"]["tfidf"]
+
+def _checked_tfidf_shape(tfidf: Mapping[str, Any]) -> tuple[tuple[int, int], float, str | None]:
+    """The preset's n-gram range, max_df and stop words, when they can run together."""
     ngram_range = tuple(tfidf["ngram_range"])
     if len(ngram_range) != 2 or not 1 <= ngram_range[0] <= ngram_range[1]:
         raise InvalidRunConfig(f"semantic.tfidf.ngram_range must be [low, high], 1 <= low <= high: {ngram_range}")
     max_df = tfidf["max_df"]
     if isinstance(max_df, bool) or not isinstance(max_df, (int, float)) or not 0.0 < max_df <= 1.0:
         raise InvalidRunConfig(f"semantic.tfidf.max_df must be a share of chunks in (0, 1], got {max_df!r}")
-    n_clusters = base["semantic"]["lsa"]["n_clusters"]
     stop_words = tfidf["stop_words"]
     if stop_words not in (None, "english"):
         raise InvalidRunConfig(f"semantic.tfidf.stop_words must be 'english' or null, got {stop_words!r}")
-
-    return RunConfig(
-        preset=preset,
-        output_format=output_format,
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        include_metadata=_boolean("include_metadata", chosen("include_metadata")),
-        tfidf=TfidfSettings(
-            max_features=_integer("semantic_max_features", chosen("semantic_max_features"), minimum=1),
-            ngram_range=(int(ngram_range[0]), int(ngram_range[1])),
-            min_df=_integer("semantic.tfidf.min_df", tfidf["min_df"], minimum=1),
-            max_df=float(max_df),
-            sublinear_tf=_boolean("semantic.tfidf.sublinear_tf", tfidf["sublinear_tf"]),
-            stop_words=stop_words,
-        ),
-        duplicate_threshold=_share("semantic_duplicate_threshold", chosen("semantic_duplicate_threshold")),
-        related_threshold=_share("semantic_related_threshold", chosen("semantic_related_threshold")),
-        n_components=_integer("semantic_n_components", chosen("semantic_n_components"), minimum=1),
-        n_clusters=None if n_clusters is None else _integer("semantic.lsa.n_clusters", n_clusters, minimum=2),
-        min_quality=_share("semantic_min_quality", chosen("semantic_min_quality")),
-        skip_readability=_boolean("quality.skip_readability", base["quality"]["skip_readability"]),
-        validation_level=_one_of("validation.level", base["validation"]["level"], VALIDATION_LEVELS),
-    )
+    return (int(ngram_range[0]), int(ngram_range[1])), float(max_df), stop_words
 
 
 def _lookup(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:

@@ -142,24 +142,4 @@ def create_app() -> FastAPI:
         )
 
     app.add_middleware(SecurityHeaders)
-
-    _document_manual_bodies(app)
     return app
-
-
-def _document_manual_bodies(app: FastAPI) -> None:
-    """POST /jobs/process parses its body itself (JSON or multipart); put its JSON model into the document."""
-    from data_extract.contract import ProcessJobRequest
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            model = ProcessJobRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in model.pop("$defs", {}).items():
-                components.setdefault(name, definition)
-            components["ProcessJobRequest"] = model
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -55,7 +56,7 @@ def _hint(exc: DataExtractError) -> str:
 
 def _report(state: State, exc: Exception, code: ExitCode) -> None:
     if state.json:
-        body: dict = {"error": type(exc).__name__, "message": str(exc), "exit_code": int(code)}
+        body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc), "exit_code": int(code)}
         if isinstance(exc, ApiError):
             body.update(status_code=exc.status_code, detail=exc.detail)
         if isinstance(exc, WaitTimedOut):

@@ -7,6 +7,7 @@ import fnmatch
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from rich.markup import escape
 from data_extract.cli import render
 from data_extract.cli.context import ExitCode, exit_code_for_status, global_options, state
 from data_extract.client import FileSelectionError, collect_files
+from data_extract.client._core import UploadMode
 from data_extract.client.config import forget_api_key, save_profile
-from data_extract.contract import OutputFormat
+from data_extract.contract import DetailedHealthResponse, OutputFormat
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -131,7 +133,7 @@ def submit(
     resume: bool,
     extra: tuple[str, ...],
     idempotency_key: str | None,
-    upload_mode: str,
+    upload_mode: UploadMode,  # one of the click.Choice values, which are the UploadMode literals
     wait: bool,
     download_dir: Path | None,
     timeout: float | None,
@@ -165,7 +167,7 @@ def submit(
                 files,
                 options,
                 idempotency_key=idempotency_key,
-                upload=upload_mode,  # type: ignore[arg-type]
+                upload=upload_mode,
                 on_upload=ticker.update,
             )
         finally:
@@ -347,6 +349,15 @@ def _inside(directory: Path, relative: str) -> Path | None:
     return target if target != root and root in target.parents else None
 
 
+def _progress_from(ticker: render.Ticker, base: int, total: int) -> Callable[[int, int | None], None]:
+    """One artifact's download progress, shown on the ticker of all of them (``base`` bytes came before it)."""
+
+    def update(done: int, _file_total: int | None) -> None:
+        ticker.update(base + done, total)
+
+    return update
+
+
 def _download_all(job_id: str, directory: Path, patterns: tuple[str, ...]) -> list[dict[str, Any]]:
     st = state()
     client = st.client()
@@ -364,13 +375,12 @@ def _download_all(job_id: str, directory: Path, patterns: tuple[str, ...]) -> li
             dest = _inside(directory, artifact.path)
             if dest is None:
                 raise click.ClickException(f"refusing artifact path that leaves {directory}: {artifact.path!r}")
-            base = done_before
             result = client.download_artifact_to(
                 job_id,
                 artifact.path,
                 dest,
                 expected_size=artifact.size_bytes,
-                on_progress=lambda done, _t, base=base: ticker.update(base + done, total),
+                on_progress=_progress_from(ticker, done_before, total),
             )
             done_before += artifact.size_bytes
             ticker.update(done_before, total)
@@ -605,17 +615,17 @@ def health(detailed: bool) -> int:
         ("status", render.styled(answer.status)),
         ("ready", answer.ready),
     ]
-    if detailed:
-        d = answer  # DetailedHealthResponse
+    if isinstance(answer, DetailedHealthResponse):
+        d = answer
         pairs += [
-            ("version", d.version),  # type: ignore[attr-defined]
-            ("work queue", _depth(d.work_queue)),  # type: ignore[attr-defined]
-            ("dead letters", _depth(d.work_dead_letter)),  # type: ignore[attr-defined]
-            ("finalize queue", _depth(d.finalize_queue)),  # type: ignore[attr-defined]
-            ("table / bucket", f"{d.table_reachable} / {d.bucket_reachable}"),  # type: ignore[attr-defined]
-            ("formats", ", ".join(d.extractors.formats)),  # type: ignore[attr-defined]
-            ("ocr", d.extractors.ocr_available),  # type: ignore[attr-defined]
-            ("problems", ", ".join(d.problems) or "none"),  # type: ignore[attr-defined]
+            ("version", d.version),
+            ("work queue", _depth(d.work_queue)),
+            ("dead letters", _depth(d.work_dead_letter)),
+            ("finalize queue", _depth(d.finalize_queue)),
+            ("table / bucket", f"{d.table_reachable} / {d.bucket_reachable}"),
+            ("formats", ", ".join(d.extractors.formats)),
+            ("ocr", d.extractors.ocr_available),
+            ("problems", ", ".join(d.problems) or "none"),
         ]
     render.key_values(st.out, pairs)
     return code

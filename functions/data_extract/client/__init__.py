@@ -13,7 +13,9 @@ data_extract.client.errors, each carrying the API's `detail`. Only the CLI and u
 Lambda function does.
 """
 
-from data_extract.client._core import DownloadResult
+import httpx
+
+from data_extract.client._core import DEFAULT_TIMEOUT, DownloadResult
 from data_extract.client.aio import AsyncDataExtractClient
 from data_extract.client.config import ConfigError, resolve
 from data_extract.client.errors import (
@@ -36,10 +38,22 @@ from data_extract.client.files import FileSelectionError, LocalFile, collect_fil
 from data_extract.client.sync import DataExtractClient
 
 
-def from_config(profile: str | None = None, **kwargs) -> DataExtractClient:
+def from_config(
+    profile: str | None = None,
+    *,
+    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    http_client: httpx.Client | None = None,
+    storage_http_client: httpx.Client | None = None,
+) -> DataExtractClient:
     """A client for the URL and key the CLI would use (flags aside): environment, then the profile."""
     settings = resolve(profile=profile)
-    return DataExtractClient(settings.url, settings.api_key, **kwargs)
+    return DataExtractClient(
+        settings.url,
+        settings.api_key,
+        timeout=timeout,
+        http_client=http_client,
+        storage_http_client=storage_http_client,
+    )
 
 
 __all__ = [

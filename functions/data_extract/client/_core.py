@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -39,9 +39,6 @@ from data_extract.contract import (
     UploadFileSpec,
 )
 
-T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-
 API_PREFIX = "/api/v1"
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -65,7 +62,7 @@ def api_root(url: str) -> str:
 
 
 @dataclass(frozen=True)
-class Call(Generic[T]):
+class Call[T]:
     method: str
     path: str
     parse: Callable[[httpx.Response], T]
@@ -76,12 +73,13 @@ class Call(Generic[T]):
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def _model(cls: type[M]) -> Callable[[httpx.Response], M]:
+def _model[M: BaseModel](cls: type[M]) -> Callable[[httpx.Response], M]:
     return lambda response: cls.model_validate_json(response.content)
 
 
-def _models(cls: type[M]) -> Callable[[httpx.Response], list[M]]:
-    adapter = TypeAdapter(list[cls])  # type: ignore[valid-type]
+def _models[M: BaseModel](cls: type[M]) -> Callable[[httpx.Response], list[M]]:
+    # The item type is a class known at run time; mypy takes a variable in a type expression for a mistake.
+    adapter: TypeAdapter[list[M]] = TypeAdapter(list[cls])  # type: ignore[valid-type]
     return lambda response: adapter.validate_json(response.content)
 
 

@@ -2,7 +2,8 @@
 
 A work message (a file unit) is recorded failed, so its run can still finish; a finalize message (a run)
 ends its job as failed; a semantic message (a run's corpus analysis) gets a failed semantic outcome and the run
-goes back to finalize, which finishes it with its extraction results. Either way no job stays queued or running forever.
+goes back to finalize, which finishes it with its extraction results. Either way no job stays queued or running
+forever.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from data_extract.jobs.finalize import FinalizeMessage, abandon_run
@@ -30,6 +32,7 @@ route_package_logs(logger)
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
+    msg: UnitMessage | FinalizeMessage | SemanticMessage
     try:
         body = json.loads(record.body)
         is_unit = isinstance(body, dict) and "unit_id" in body
@@ -61,5 +64,5 @@ def record_handler(record: SQSRecord) -> str:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

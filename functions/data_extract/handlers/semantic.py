@@ -7,11 +7,12 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 # Loaded at init (outside the billed handler time of the first run, as Lambda's init phase allows): the
 # numerical stack only this function carries.
-import data_extract.pipeline.semantic.analyze  # noqa: F401
+import data_extract.pipeline.semantic.analyze  # noqa: F401 - imported for its side effect, loading the stack at init
 from data_extract.jobs.semantic import SemanticMessage, run_semantic_stage
 from data_extract.observability import make_tracer
 from data_extract.store import get_store
@@ -35,5 +36,5 @@ def record_handler(record: SQSRecord) -> str:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_extract.contract import TERMINAL_JOB_STATUSES, JobStatus, now_rfc3339
+from data_extract.jobs import records
 from data_extract.jobs.errors import Conflict, NotFound
 from data_extract.jobs.units import hand_over_if_complete, skip_unit_cancelled
 from data_extract.store import Store
@@ -26,7 +27,7 @@ class CancelOutcome:
 
 def cancel_job(store: Store, job_id: str) -> CancelOutcome:
     """Ask a queued or running job to stop. Idempotent while it is cancelling; 409 once it has ended."""
-    job = store.table.get_job(job_id)
+    job = records.job(store, job_id)
     if job is None:
         raise NotFound(f"Job not found: {job_id}")
     if job["status"] == JobStatus.cancelling:
@@ -37,17 +38,17 @@ def cancel_job(store: Store, job_id: str) -> CancelOutcome:
     now = now_rfc3339()
     if not store.table.request_cancel(job_id, run, now):
         # Lost a race: a concurrent cancel (fine, same answer) or the job ended meanwhile (409).
-        current = store.table.get_job(job_id) or job
+        current = records.job(store, job_id) or job
         if current["status"] == JobStatus.cancelling:
             return CancelOutcome(JobStatus.cancelling, current.get("cancel_requested_at"))
         raise Conflict(f"Job {job_id} already ended with status {current['status']}; there is nothing to cancel.")
 
-    queued = [u for u in store.table.list_units(job_id) if int(u["run"]) == run and u["status"] == "queued"]
+    queued = [u for u in records.units(store, job_id) if int(u["run"]) == run and u["status"] == "queued"]
     for unit in queued[:SKIP_INLINE_UNITS]:
         # Only a unit still queued: one a worker has started stops at its own stage boundary.
         skip_unit_cancelled(
-            store, job_id, unit, run, "Not processed: the job was cancelled.", from_statuses=("queued",)
+            store, job_id, records.item(unit), run, "Not processed: the job was cancelled.", from_statuses=("queued",)
         )
     hand_over_if_complete(store, job_id, run)
-    after = store.table.get_job(job_id) or job
+    after = records.job(store, job_id) or job
     return CancelOutcome(JobStatus(after["status"]), after.get("cancel_requested_at", now))

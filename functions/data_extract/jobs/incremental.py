@@ -30,14 +30,30 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from data_extract.contract import JobOptions, now_rfc3339
+from data_extract.jobs import records
 from data_extract.jobs.errors import BadRequest, Conflict, NotFound
+from data_extract.jobs.records import (
+    Baseline,
+    IncrementalState,
+    JobRecord,
+    JobSourceFields,
+    PointerFields,
+    ResumeLink,
+    SourcePathRecord,
+    UnitPlanFields,
+    UnitRecord,
+)
 from data_extract.pipeline.types import ErrorType
 from data_extract.settings import Settings
 from data_extract.store import ConditionFailed, ObjectNotFound, Store
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.run import FileResult
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +95,19 @@ PROFILE_NOTE = (
 )
 
 
+class PlannedFile(Protocol):
+    """What planning reads of a resolved input file (``submit.InputFile``)."""
+
+    rel_path: str
+    size: int
+    fingerprint: str  # content SHA-256 (bytes uploaded in the request) or the S3 ETag
+    data: bytes | None
+
+
+# A resolved file's output in an earlier job: (job id, output key).
+Pointer = tuple[str, str | None]
+
+
 class SourceBusy(Exception):
     """Another run held the source's commit lock for longer than finalize waits; the message is retried."""
 
@@ -110,12 +139,12 @@ def options_digest(run_config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _finished(job: dict[str, Any]) -> bool:
+def _finished(job: JobRecord) -> bool:
     # Not by a list of terminal statuses: any status a run ends in (cancelled included) comes with finished_at.
     return job["status"] not in ("queued", "running") and bool(job.get("finished_at"))
 
 
-def _holds_outputs(job: dict[str, Any] | None) -> bool:
+def _holds_outputs(job: JobRecord | None) -> bool:
     return job is not None and not job.get("cleaned")
 
 
@@ -128,14 +157,20 @@ class FilePlan:
     error_message: str | None = None
     current_job_id: str | None = None
     current_output_path: str | None = None
-    baseline: dict[str, Any] | None = None
+    baseline: Baseline | None = None
 
-    def unit_fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {"status": self.status}
-        for name in ("error_type", "error_message", "current_job_id", "current_output_path", "baseline"):
-            value = getattr(self, name)
-            if value is not None:
-                fields[name] = value
+    def unit_fields(self) -> UnitPlanFields:
+        fields: UnitPlanFields = {"status": self.status}
+        if self.error_type is not None:
+            fields["error_type"] = self.error_type
+        if self.error_message is not None:
+            fields["error_message"] = self.error_message
+        if self.current_job_id is not None:
+            fields["current_job_id"] = self.current_job_id
+        if self.current_output_path is not None:
+            fields["current_output_path"] = self.current_output_path
+        if self.baseline is not None:
+            fields["baseline"] = self.baseline
         return fields
 
 
@@ -143,8 +178,8 @@ class FilePlan:
 class RunPlan:
     source: SourceIdentity | None = None
     files: dict[str, FilePlan] = field(default_factory=dict)
-    incremental: dict[str, Any] | None = None
-    resumes: dict[str, str] | None = None
+    incremental: IncrementalState | None = None
+    resumes: ResumeLink | None = None
     notes: list[str] = field(default_factory=list)
     ignored_fields: dict[str, str] = field(default_factory=dict)
     pipeline_profile: str = "auto"
@@ -153,7 +188,7 @@ class RunPlan:
     def file(self, rel_path: str) -> FilePlan:
         return self.files.get(rel_path) or FilePlan()
 
-    def job_fields(self) -> dict[str, Any]:
+    def job_fields(self) -> JobSourceFields:
         return {
             "source_id": self.source.source_id if self.source else None,
             "source_digest": self.source.digest if self.source else None,
@@ -172,7 +207,7 @@ def plan_run(
     store: Store,
     settings: Settings,
     options: JobOptions,
-    files: list[Any],
+    files: Sequence[PlannedFile],
     source_uri: str | None,
     run_config: dict[str, Any],
 ) -> RunPlan:
@@ -220,21 +255,22 @@ def _find_session(store: Store, session_id: str) -> dict[str, Any] | None:
     return session
 
 
-def _source_label(job: dict[str, Any]) -> str:
+def _source_label(job: JobRecord) -> str:
     return job.get("source_id") or (
         "an unlabeled upload" if str(job.get("input_path", "")).startswith("upload") else str(job.get("input_path"))
     )
 
 
-def _plan_resume(store: Store, options: JobOptions, plan: RunPlan, listing: set[str]) -> dict[str, tuple]:
+def _plan_resume(store: Store, options: JobOptions, plan: RunPlan, listing: set[str]) -> dict[str, Pointer]:
     """The files the resumed session already has a result for (path -> (job id, output key)); records the link."""
+    picked: tuple[JobRecord, str] | None
     if options.resume_session:
         session = _find_session(store, options.resume_session)
-        job = store.table.get_job(session["job_id"]) if session else None
+        job = records.job(store, session["job_id"]) if session else None
         if job is None and plan.source is not None:
             # A session has no record until its run ends: look among the source's own jobs for a running one.
             for item in store.table.list_source_jobs(plan.source.digest, SOURCE_JOBS_SCANNED):
-                candidate = store.table.get_job(item["job_id"])
+                candidate = records.job(store, item["job_id"])
                 if candidate is not None and candidate.get("session_id") == options.resume_session:
                     job = candidate
                     break
@@ -274,9 +310,9 @@ def _plan_resume(store: Store, options: JobOptions, plan: RunPlan, listing: set[
     return done
 
 
-def _done_files(store: Store, job: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
-    done: dict[str, tuple[str, str | None]] = {}
-    for unit in store.table.list_units(job["job_id"]):
+def _done_files(store: Store, job: JobRecord) -> dict[str, Pointer]:
+    done: dict[str, Pointer] = {}
+    for unit in records.units(store, job["job_id"]):
         if unit["status"] == "processed":
             done[unit["source_path"]] = (job["job_id"], unit.get("output_path"))
         elif unit["status"] == "skipped" and unit.get("error_type") in _DONE_SKIPS:
@@ -290,14 +326,14 @@ def _done_files(store: Store, job: dict[str, Any]) -> dict[str, tuple[str, str |
     return done
 
 
-def _newest_unfinished(store: Store, source: SourceIdentity, listing: set[str]) -> tuple[dict, str] | None:
+def _newest_unfinished(store: Store, source: SourceIdentity, listing: set[str]) -> tuple[JobRecord, str] | None:
     """The newest finished session of the source that left files without a result; None when the newest
     finished session has none left (older sessions are then superseded by it)."""
     floor = (store.table.get_source(source.digest) or {}).get("resume_floor")
     for item in store.table.list_source_jobs(source.digest, SOURCE_JOBS_SCANNED):
         if floor and item["created_at"] < floor:
             return None
-        job = store.table.get_job(item["job_id"])
+        job = records.job(store, item["job_id"])
         if job is None or not _finished(job):
             continue
         if job["status"] != "completed" or listing - _done_files(store, job).keys():
@@ -306,12 +342,46 @@ def _newest_unfinished(store: Store, source: SourceIdentity, listing: set[str]) 
     return None
 
 
+def _baseline(entry: SourcePathRecord) -> Baseline:
+    return {
+        "sha256": entry.get("sha256"),
+        "size": entry.get("size"),
+        "etag": entry.get("etag"),
+        "job_id": entry.get("job_id"),
+        "unit_id": entry.get("unit_id"),
+        "output_path": entry.get("output_path"),
+    }
+
+
+def _same_content(f: PlannedFile, entry: SourcePathRecord) -> bool:
+    """Whether a file is the entry's version, judged at submit without downloading anything."""
+    if f.data is not None:  # uploaded in this request: its fingerprint is the content's SHA-256
+        return f.fingerprint == entry["sha256"]
+    return bool(f.fingerprint) and f.fingerprint == entry.get("etag") and f.size == entry.get("size")
+
+
+def _compare(f: PlannedFile, entry: SourcePathRecord) -> FilePlan:
+    """A file the state knows, with current output: skipped when unchanged, else queued with the baseline (the
+    worker compares the bytes it fetches with it)."""
+    baseline = _baseline(entry)
+    if not _same_content(f, entry):
+        return FilePlan(baseline=baseline)
+    return FilePlan(
+        status="skipped",
+        error_type=ErrorType.UNCHANGED.value,
+        current_job_id=entry["job_id"],
+        current_output_path=entry.get("output_path"),
+        baseline=baseline,
+        error_message=unchanged_message(entry["job_id"], entry.get("output_path")),
+    )
+
+
 def _plan_incremental(
     store: Store,
     options: JobOptions,
     plan: RunPlan,
-    candidates: list[Any],
-    files: list[Any],
+    candidates: Sequence[PlannedFile],
+    files: Sequence[PlannedFile],
     run_config: dict[str, Any],
 ) -> None:
     if plan.source is None:
@@ -321,11 +391,8 @@ def _plan_incremental(
         )
         return
     digest = options_digest(run_config)
-    state = {e["path"]: e for e in store.table.list_source_paths(plan.source.digest)}
-    holders = {
-        job_id: _holds_outputs(store.table.get_job(job_id)) for job_id in {e["job_id"] for e in state.values()}
-    }
-    unchanged = 0
+    state = {e["path"]: e for e in records.source_paths(store, plan.source.digest)}
+    holders = {job_id: _holds_outputs(records.job(store, job_id)) for job_id in {e["job_id"] for e in state.values()}}
     for f in candidates:
         entry = state.get(f.rel_path)
         if (
@@ -335,25 +402,8 @@ def _plan_incremental(
             or entry.get("options_digest") != digest
         ):
             continue
-        baseline = {k: entry.get(k) for k in ("sha256", "size", "etag", "job_id", "unit_id", "output_path")}
-        inline = f.data is not None  # uploaded in this request: its fingerprint is the content's SHA-256
-        same = (
-            (f.fingerprint == entry["sha256"])
-            if inline
-            else (bool(f.fingerprint) and f.fingerprint == entry.get("etag") and f.size == entry.get("size"))
-        )
-        if same:
-            unchanged += 1
-            plan.files[f.rel_path] = FilePlan(
-                status="skipped",
-                error_type=ErrorType.UNCHANGED.value,
-                current_job_id=entry["job_id"],
-                current_output_path=entry.get("output_path"),
-                baseline=baseline,
-                error_message=unchanged_message(entry["job_id"], entry.get("output_path")),
-            )
-        else:
-            plan.files[f.rel_path] = FilePlan(baseline=baseline)
+        plan.files[f.rel_path] = _compare(f, entry)
+    unchanged = sum(1 for p in plan.files.values() if p.error_type == ErrorType.UNCHANGED.value)
     listing = {f.rel_path for f in files}
     full_listing = not options.source_files
     deleted = sorted(p for p in state if p not in listing) if full_listing else []
@@ -391,11 +441,11 @@ def record_job(store: Store, job_id: str, created_at: str, plan: RunPlan) -> Non
 # ---------------------------------------------------------------- worker
 
 
-def unchanged_in_worker(unit: dict[str, Any], data: bytes):
+def unchanged_in_worker(unit: Mapping[str, Any], data: bytes) -> FileResult | None:
     """A FileResult 'skipped/unchanged' when the fetched bytes are the baseline's content, else None."""
     from data_extract.pipeline.run import FileResult
 
-    baseline = unit.get("baseline")
+    baseline: Baseline | None = unit.get("baseline")
     if not baseline:
         return None
     sha = hashlib.sha256(data).hexdigest()
@@ -405,12 +455,12 @@ def unchanged_in_worker(unit: dict[str, Any], data: bytes):
         status="skipped",
         file_hash=sha,
         error_type=ErrorType.UNCHANGED.value,
-        error_message=unchanged_message(baseline["job_id"], baseline.get("output_path")),
+        error_message=unchanged_message(str(baseline["job_id"]), baseline.get("output_path")),
     )
 
 
-def pointer_fields(unit: dict[str, Any], error_type: str | None) -> dict[str, Any]:
-    baseline = unit.get("baseline") or {}
+def pointer_fields(unit: Mapping[str, Any], error_type: str | None) -> PointerFields:
+    baseline: Baseline | None = unit.get("baseline")
     if error_type != ErrorType.UNCHANGED.value or not baseline:
         return {}
     return {"current_job_id": baseline["job_id"], "current_output_path": baseline.get("output_path")}
@@ -419,13 +469,16 @@ def pointer_fields(unit: dict[str, Any], error_type: str | None) -> dict[str, An
 # ---------------------------------------------------------------- finalize: committing a run's state
 
 
-def commit_source_state(store: Store, job: dict[str, Any], units: list[dict[str, Any]], run: int) -> bool:
-    """Apply an incremental run's results to its source's state, under the commit lock. Idempotent."""
-    inc = job.get("incremental")
-    digest = job.get("source_digest")
+def commit_source_state(store: Store, job: Mapping[str, Any], units: Sequence[Mapping[str, Any]], run: int) -> bool:
+    """Apply an incremental run's results to its source's state, under the commit lock. Idempotent.
+
+    ``job`` and ``units`` are the run's ``JobRecord`` and ``UnitRecord`` items."""
+    inc: IncrementalState | None = job.get("incremental")
+    digest: str | None = job.get("source_digest")
     if not inc or not digest:
         return False
-    owner = f"{job['job_id']}#{run}"
+    job_id: str = job["job_id"]
+    owner = f"{job_id}#{run}"
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     delay = 0.1
     while not store.table.acquire_source_lock(digest, job["source_id"], owner, time.time(), LOCK_LEASE_SECONDS):
@@ -434,106 +487,101 @@ def commit_source_state(store: Store, job: dict[str, Any], units: list[dict[str,
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
     try:
-        current = {e["path"]: e for e in store.table.list_source_paths(digest)}
-        puts, deletes = _changes(store, job, units, run, current)
-        store.table.write_source_paths(digest, owner, puts, deletes)
+        state = _CurrentState(store, job_id, inc["options_digest"], records.source_paths(store, digest))
+        puts = [entry for unit in units if (entry := _new_entry(state, unit, bool(inc.get("force")))) is not None]
+        deletes: list[str] = []
+        if inc.get("full_listing") and run == 1:
+            listing = {u["source_path"] for u in units}
+            deletes = sorted(p for p in state.current if p not in listing)
+        store.table.write_source_paths(digest, owner, [records.item(e) for e in puts], deletes)
     finally:
         try:
-            store.table.release_source_lock(digest, owner, job["job_id"], now_rfc3339())
+            store.table.release_source_lock(digest, owner, job_id, now_rfc3339())
         except ConditionFailed:
-            logger.warning("source lock was taken over before release", extra={"job_id": job["job_id"]})
+            logger.warning("source lock was taken over before release", extra={"job_id": job_id})
     return True
 
 
-def _changes(
-    store: Store, job: dict[str, Any], units: list[dict[str, Any]], run: int, current: dict[str, dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    inc = job["incremental"]
-    digest = inc["options_digest"]
-    now = now_rfc3339()
-    holders: dict[str, bool] = {}
+class _CurrentState:
+    """A source's state as a commit found it, and which jobs still hold their outputs (asked once per job)."""
 
-    def holds(job_id: str) -> bool:
-        if job_id not in holders:
-            holders[job_id] = job_id == job["job_id"] or _holds_outputs(store.table.get_job(job_id))
-        return holders[job_id]
+    def __init__(self, store: Store, job_id: str, digest: str, entries: list[SourcePathRecord]) -> None:
+        self.job_id = job_id  # the committing job: it holds its outputs
+        self.digest = digest
+        self.now = now_rfc3339()
+        self.current = {e["path"]: e for e in entries}
+        self._store = store
+        self._holders: dict[str, bool] = {}
 
-    def current_has(path: str, sha: str) -> bool:
-        cur = current.get(path)
+    def holds(self, job_id: str) -> bool:
+        if job_id not in self._holders:
+            self._holders[job_id] = job_id == self.job_id or _holds_outputs(records.job(self._store, job_id))
+        return self._holders[job_id]
+
+    def has(self, path: str, sha: str | None) -> bool:
+        """Whether the current entry of ``path`` already holds this content, made with the same options."""
+        cur = self.current.get(path)
         return (
             cur is not None
             and cur.get("sha256") == sha
-            and cur.get("options_digest") == digest
-            and holds(cur["job_id"])
+            and cur.get("options_digest") == self.digest
+            and self.holds(cur["job_id"])
         )
 
-    puts: list[dict[str, Any]] = []
-    for unit in units:
-        path = unit["source_path"]
-        if unit["status"] == "processed" and unit.get("file_hash"):
-            if (
-                not inc.get("force")
-                and current_has(path, unit["file_hash"])
-                and current[path]["job_id"] != job["job_id"]
-            ):
-                continue  # an output of this same content is already current
-            puts.append(
-                {
-                    "path": path,
-                    "sha256": unit["file_hash"],
-                    "size": unit.get("size_bytes"),
-                    "etag": unit.get("etag"),
-                    "job_id": job["job_id"],
-                    "unit_id": unit["unit_id"],
-                    "output_path": unit.get("output_path"),
-                    "options_digest": digest,
-                    "updated_at": now,
-                }
-            )
-        elif (
-            unit["status"] == "skipped"
-            and unit.get("error_type") == ErrorType.UNCHANGED.value
-            and unit.get("baseline")
-        ):
-            base = unit["baseline"]
-            if current_has(path, base["sha256"]) or not holds(base["job_id"]):
-                continue
-            puts.append(
-                {
-                    "path": path,
-                    "sha256": base["sha256"],
-                    "size": base.get("size"),
-                    "etag": base.get("etag"),
-                    "job_id": base["job_id"],
-                    "unit_id": base.get("unit_id"),
-                    "output_path": base.get("output_path"),
-                    "options_digest": digest,
-                    "updated_at": now,
-                }
-            )
-    deletes: list[str] = []
-    if inc.get("full_listing") and run == 1:
-        listing = {u["source_path"] for u in units}
-        deletes = sorted(p for p in current if p not in listing)
-    return puts, deletes
+    def entry(self, path: str, base: Baseline, job_id: str) -> SourcePathRecord:
+        return {
+            "path": path,
+            "sha256": base["sha256"],
+            "size": base.get("size"),
+            "etag": base.get("etag"),
+            "job_id": job_id,
+            "unit_id": base.get("unit_id"),
+            "output_path": base.get("output_path"),
+            "options_digest": self.digest,
+            "updated_at": self.now,
+        }
+
+
+def _new_entry(state: _CurrentState, unit: Mapping[str, Any], force: bool) -> SourcePathRecord | None:
+    """The state entry a unit of the run leaves for its path, or None when the current entry stays."""
+    path: str = unit["source_path"]
+    if unit["status"] == "processed" and unit.get("file_hash"):
+        if not force and state.has(path, unit["file_hash"]) and state.current[path]["job_id"] != state.job_id:
+            return None  # an output of this same content is already current
+        produced: Baseline = {
+            "sha256": unit["file_hash"],
+            "size": unit.get("size_bytes"),
+            "etag": unit.get("etag"),
+            "job_id": state.job_id,
+            "unit_id": unit["unit_id"],
+            "output_path": unit.get("output_path"),
+        }
+        return state.entry(path, produced, state.job_id)
+    base: Baseline | None = unit.get("baseline")
+    if unit["status"] == "skipped" and unit.get("error_type") == ErrorType.UNCHANGED.value and base:
+        holder = base["job_id"]
+        if holder is None or state.has(path, base["sha256"]) or not state.holds(holder):
+            return None
+        return state.entry(path, base, holder)
+    return None
 
 
 # ---------------------------------------------------------------- read side
 
 
-def result_fields(job: dict[str, Any], units: list[dict[str, Any]]) -> dict[str, Any]:
-    """What result.json adds for incremental runs and resumes."""
-    inc = job.get("incremental") or {}
+def result_fields(job: Mapping[str, Any], units: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What result.json adds for incremental runs and resumes (``job``/``units``: the run's records)."""
+    inc: IncrementalState | None = job.get("incremental")
     return {
-        "deleted_count": int(inc.get("deleted_count", 0)),
-        "deleted_files": list(inc.get("deleted_files", [])),
+        "deleted_count": int(inc.get("deleted_count", 0)) if inc else 0,
+        "deleted_files": list(inc.get("deleted_files", [])) if inc else [],
         "unchanged_count": sum(1 for u in units if u.get("error_type") == ErrorType.UNCHANGED.value),
         "source": job.get("source_id"),
         "resumes": job.get("resumes"),
     }
 
 
-def incremental_summary(job: dict[str, Any], units: list[dict[str, Any]]) -> dict[str, Any] | None:
+def incremental_summary(job: JobRecord, units: Sequence[UnitRecord]) -> dict[str, Any] | None:
     inc = job.get("incremental")
     if not inc:
         return None

@@ -1,4 +1,4 @@
-"""Completion notices: a job that ends is announced on EventBridge and, when it named a ``callback_url``, POSTed there.
+"""Completion notices: a job that ends is announced on EventBridge and, if it named a ``callback_url``, POSTed there.
 
 Finalize queues one notice per ended run on the notice queue (never from an API request); the notifier function
 takes it from there:
@@ -26,12 +26,14 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from data_extract import __version__
+from data_extract.jobs import records
+from data_extract.jobs.records import Notice
 from data_extract.settings import Settings
 from data_extract.store import Store, publish_event
 
@@ -55,9 +57,10 @@ class CallbackUnresolved(OSError):
 
 
 def build_notice(
-    job: dict[str, Any], run: int, status: str, counts: dict[str, int], finished_at: str, result_path: str | None
+    job: Mapping[str, Any], run: int, status: str, counts: dict[str, int], finished_at: str, result_path: str | None
 ) -> dict[str, Any]:
-    """The notice body: the same for the callback and the EventBridge event, and on every retry."""
+    """The notice body (a ``Notice``): the same for the callback and the EventBridge event, and on every retry
+    (``job``: the run's ``JobRecord``). Finalize adds it to the job's fields, a plain dict of mixed values."""
     return {
         "id": f"notice_{job['job_id']}_{run}",
         "type": NOTICE_TYPE,
@@ -72,7 +75,7 @@ def build_notice(
     }
 
 
-def queue_notice(store: Store, job_id: str, run: int, notice: dict[str, Any]) -> None:
+def queue_notice(store: Store, job_id: str, run: int, notice: Mapping[str, Any]) -> None:
     """Hand the notice to the notifier. Raises if SQS refuses: the finalize message is then redelivered, and its
     duplicate run sends the notice that is still pending (see ``resend_pending_notice``)."""
     if not store.queues.notify_url:
@@ -83,10 +86,13 @@ def queue_notice(store: Store, job_id: str, run: int, notice: dict[str, Any]) ->
 
 
 def resend_pending_notice(store: Store, job_id: str, run: int) -> bool:
-    job = store.table.get_job(job_id)
+    job = records.job(store, job_id)
     if job is None or job.get("notice_state") != "pending" or int(job.get("current_run", 0)) != run:
         return False
-    queue_notice(store, job_id, run, job["notice"])
+    notice = job.get("notice")
+    if notice is None:
+        return False
+    queue_notice(store, job_id, run, notice)
     return True
 
 
@@ -126,9 +132,8 @@ def check_callback_url(url: str, settings: Settings) -> CallbackTarget:
     literal = _ip_literal(host)
     if literal is not None and not settings.callback_local_mode and not _is_public(literal):
         raise CallbackRefused(f"callback_url names a non-public address ({literal})")
-    if host == "localhost" or host.endswith(".localhost"):
-        if not settings.callback_local_mode:
-            raise CallbackRefused("callback_url names localhost")
+    if (host == "localhost" or host.endswith(".localhost")) and not settings.callback_local_mode:
+        raise CallbackRefused("callback_url names localhost")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return CallbackTarget(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path)
 
@@ -155,7 +160,7 @@ def resolve_callback(target: CallbackTarget, settings: Settings) -> str:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise CallbackUnresolved(f"callback host '{target.host}' does not resolve: {exc.strerror}") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     if not addresses:
         raise CallbackUnresolved(f"callback host '{target.host}' does not resolve")
     if not settings.callback_local_mode:
@@ -207,12 +212,13 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """TLS to the checked address, with SNI and certificate verification against the URL's host name."""
 
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def post(target: CallbackTarget, address: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
@@ -233,7 +239,7 @@ def post(target: CallbackTarget, address: str, body: bytes, headers: dict[str, s
 
 @dataclass(frozen=True)
 class NoticeMessage:
-    notice: dict[str, Any]
+    notice: Notice
     attempt: int
 
     @classmethod
@@ -242,12 +248,13 @@ class NoticeMessage:
         notice = data["notice"]
         if not isinstance(notice, dict) or not notice.get("job_id") or not notice.get("id"):
             raise ValueError("notice without job_id or id")
-        return cls(notice, int(data.get("attempt", 1)))
+        # Queued by ``queue_notice`` (or a retry of it): a Notice as ``build_notice`` made it.
+        return cls(cast(Notice, notice), int(data.get("attempt", 1)))
 
 
 def retry_delay_seconds(settings: Settings, attempt: int) -> int:
     """Before attempt ``attempt + 1``: the base delay doubled per attempt made, at most SQS's 900 s."""
-    return min(900, settings.callback_backoff_seconds * 2 ** (attempt - 1))
+    return min(900, settings.callback_backoff_seconds * (1 << max(0, attempt - 1)))
 
 
 def deliver(
@@ -266,17 +273,14 @@ def deliver(
     job_id = notice["job_id"]
     if attempt == 1 and settings.event_bus_name:
         publish_event(settings.event_bus_name, EVENT_SOURCE, EVENT_DETAIL_TYPE, notice)
-    job = store.table.get_job(job_id)
-    url = (job or {}).get("callback_url")
+    job = records.job(store, job_id)
+    url = job.get("callback_url") if job else None
     if not url:
         return "published"
     base = {"attempt": attempt, "notice_id": notice["id"], "run": notice["run"]}
-    address: str | None = None
     try:
         target = check_callback_url(url, settings)
-        address = resolve_callback(target, settings)
-    except CallbackUnresolved:
-        pass  # counted below as a failed attempt, and retried
+        address = _address_or_none(target, settings)
     except CallbackRefused as exc:
         store.table.add_event(
             job_id,
@@ -290,28 +294,49 @@ def deliver(
         raise RuntimeError("no callback signing secret is configured (DATA_EXTRACT_CALLBACK_SECRET_ID)")
     body = json.dumps(notice, separators=(",", ":"), sort_keys=True).encode()
     headers = signed_headers(signing_key(key), notice["id"], int(clock()), body)
-    status: int | None = None
-    error: str | None = None
-    try:
-        if address is None:
-            raise CallbackUnresolved(target.host)
-        status = post(target, address, body, headers, settings.callback_timeout_seconds)
-    except (OSError, http.client.HTTPException) as exc:  # unresolved, refused, reset, timed out, TLS failure
-        error = type(exc).__name__
+    status, error = _attempt(target, address, body, headers, settings.callback_timeout_seconds)
     payload = {**base, "status": status, "host": target.host}
     if status is not None and 200 <= status < 300:
         store.table.add_event(job_id, "callback_delivered", f"Callback delivered (HTTP {status})", payload)
         return "delivered"
+    return _after_failure(store, settings, msg, payload, f"HTTP {status}" if status is not None else error)
+
+
+def _address_or_none(target: CallbackTarget, settings: Settings) -> str | None:
+    """The checked address to connect to; None when the host does not resolve now (a failed attempt, retried)."""
+    try:
+        return resolve_callback(target, settings)
+    except CallbackUnresolved:
+        return None
+
+
+def _attempt(
+    target: CallbackTarget, address: str | None, body: bytes, headers: dict[str, str], timeout: float
+) -> tuple[int | None, str | None]:
+    """POST once: (HTTP status, None), or (None, the kind of error that kept it from getting an answer)."""
+    try:
+        if address is None:
+            raise CallbackUnresolved(target.host)
+        return post(target, address, body, headers, timeout), None
+    except (OSError, http.client.HTTPException) as exc:  # unresolved, refused, reset, timed out, TLS failure
+        return None, type(exc).__name__
+
+
+def _after_failure(
+    store: Store, settings: Settings, msg: NoticeMessage, payload: dict[str, Any], what: str | None
+) -> str:
+    """Record a failed attempt, and queue the next one while attempts are left: 'retrying' or 'gave_up'."""
+    attempt = msg.attempt
     will_retry = attempt < settings.callback_max_attempts
     delay = retry_delay_seconds(settings, attempt) if will_retry else None
-    what = f"HTTP {status}" if status is not None else error
+    error = None if payload["status"] is not None else what
     store.table.add_event(
-        job_id,
+        msg.notice["job_id"],
         "callback_failed",
         f"Callback attempt {attempt} failed ({what})" + (f"; retrying in {delay} s" if will_retry else "; giving up"),
         {**payload, "error": error, "will_retry": will_retry, "retry_in_seconds": delay},
     )
     if not will_retry:
         return "gave_up"
-    store.queues.send_notice({"notice": notice, "attempt": attempt + 1}, delay_seconds=delay or 0)
+    store.queues.send_notice({"notice": msg.notice, "attempt": attempt + 1}, delay_seconds=delay or 0)
     return "retrying"

@@ -19,12 +19,13 @@ from data_extract.contract import (
     SessionDetail,
     SessionSummary,
 )
-from data_extract.jobs import incremental, paths
+from data_extract.jobs import incremental, paths, records
 from data_extract.jobs.errors import NotFound
+from data_extract.jobs.records import JobRecord, UnitRecord
 from data_extract.store import ObjectNotFound, Store
 
 
-def _summary(job: dict[str, Any]) -> JobSummary:
+def _summary(job: JobRecord) -> JobSummary:
     return JobSummary(
         job_id=job["job_id"],
         status=job["status"],
@@ -38,17 +39,17 @@ def _summary(job: dict[str, Any]) -> JobSummary:
 
 
 def list_jobs(store: Store, limit: int, offset: int) -> list[JobSummary]:
-    return [_summary(j) for j in store.table.list_jobs(limit, offset)]
+    return [_summary(j) for j in records.jobs_page(store, limit, offset)]
 
 
-def _require_job(store: Store, job_id: str) -> dict[str, Any]:
-    job = store.table.get_job(job_id)
+def _require_job(store: Store, job_id: str) -> JobRecord:
+    job = records.job(store, job_id)
     if job is None:
         raise NotFound(f"Job not found: {job_id}")
     return job
 
 
-def _job_file(u: dict[str, Any]) -> JobFile:
+def _job_file(u: UnitRecord) -> JobFile:
     return JobFile(
         file_id=u["unit_id"],
         source_path=u["source_path"],
@@ -67,7 +68,7 @@ def _job_file(u: dict[str, Any]) -> JobFile:
     )
 
 
-def progress_of(units: list[dict[str, Any]]) -> JobProgress:
+def progress_of(units: list[UnitRecord]) -> JobProgress:
     counts = Counter(u["status"] for u in units)
     queued, running = counts.get(FileStatus.queued, 0), counts.get(FileStatus.running, 0)
     return JobProgress(
@@ -83,7 +84,7 @@ def progress_of(units: list[dict[str, Any]]) -> JobProgress:
 
 def job_detail(store: Store, job_id: str, file_limit: int, event_limit: int) -> JobDetail:
     job = _require_job(store, job_id)
-    units = store.table.list_units(job_id)
+    units = records.units(store, job_id)
     result_payload = None
     if job.get("result_key"):
         try:

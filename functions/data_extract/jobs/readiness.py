@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from data_extract.contract import now_rfc3339
 from data_extract.store import Store
 
 logger = logging.getLogger(__name__)
-_reported = False
 
 
-def worker_readiness() -> dict:
+class _ReportState:
+    """Whether this process has recorded its readiness (module state changed without ``global``)."""
+
+    done = False
+
+
+_report = _ReportState()
+
+
+def worker_readiness() -> dict[str, Any]:
     import importlib
 
     from data_extract.pipeline.formats import REGISTRY
@@ -34,17 +43,15 @@ def worker_readiness() -> dict:
 
 def report_worker_readiness(store: Store) -> None:
     """Once per container: cheap, and the record tells operators what this worker build can do."""
-    global _reported
-    if _reported:
+    if _report.done:
         return
     try:
         store.table.put_worker_readiness(worker_readiness())
-        _reported = True
+        _report.done = True
     except Exception:
         logger.exception("could not report worker readiness")
 
 
 def forget_readiness_report() -> None:
     """Report again on the next batch (a new environment behind the same process, as in tests)."""
-    global _reported
-    _reported = False
+    _report.done = False

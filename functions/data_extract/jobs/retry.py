@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from data_extract.contract import TERMINAL_JOB_STATUSES, JobStatus, now_rfc3339
-from data_extract.jobs import paths
+from data_extract.jobs import paths, records
 from data_extract.jobs.errors import Conflict, NotFound
+from data_extract.jobs.records import RunRecord
 from data_extract.jobs.submit import check_admission
 from data_extract.jobs.units import dispatch_units
 from data_extract.pipeline.types import ErrorType
@@ -13,7 +14,7 @@ from data_extract.store import ConditionFailed, Store
 
 
 def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
-    job = store.table.get_job(job_id)
+    job = records.job(store, job_id)
     if job is None:
         raise NotFound(f"Job not found: {job_id}")
     if job["status"] not in TERMINAL_JOB_STATUSES:
@@ -22,7 +23,7 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
         raise Conflict(f"Job {job_id} was cancelled; submit it again to process its files.")
     if job.get("cleaned"):
         raise Conflict(f"Job {job_id} had its artifacts cleaned; its inputs are gone, so it cannot be retried.")
-    units = store.table.list_units(job_id)
+    units = records.units(store, job_id)
     # Files halted by continue_on_error=false never ran: they are retried along with the failures.
     failed = [
         u
@@ -41,7 +42,7 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
     previous_run = int(job["current_run"])
     new_run = previous_run + 1
     now = now_rfc3339()
-    run = {
+    run: RunRecord = {
         "run": new_run,
         "kind": "retry",
         "session_id": paths.new_session_id(),
@@ -52,9 +53,10 @@ def retry_failures(store: Store, settings: Settings, job_id: str) -> JobStatus:
         "started_at": now,
     }
     try:
-        store.table.start_retry_run(job_id, previous_run, run, now)
+        store.table.start_retry_run(job_id, previous_run, records.item(run), now)
     except ConditionFailed:
         raise Conflict(f"Job {job_id} changed while the retry was being set up; reload it and try again.") from None
-    store.table.requeue_units(job_id, retryable, new_run, now)
-    dispatch_units(store, job_id, new_run, retryable, "retry_enqueue")
+    items = [records.item(u) for u in retryable]
+    store.table.requeue_units(job_id, items, new_run, now)
+    dispatch_units(store, job_id, new_run, items, "retry_enqueue")
     return JobStatus.queued

@@ -26,11 +26,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from data_extract.jobs import paths
+from data_extract.jobs import paths, records
+from data_extract.jobs.records import UnitRecord
 from data_extract.store import ObjectNotFound, Store
+
+if TYPE_CHECKING:
+    from data_extract.pipeline.semantic.types import SemanticArtifact, SemanticChunk
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +80,8 @@ def outcome(
 
 def stored_outcome(store: Store, job_id: str, run: int) -> dict[str, Any] | None:
     try:
-        return store.objects.get_json(paths.semantic_record_key(job_id, run))
+        # Written by run_semantic_stage or fail_from_dead_letter: an ``outcome(...)``.
+        return cast("dict[str, Any]", store.objects.get_json(paths.semantic_record_key(job_id, run)))
     except ObjectNotFound:
         return None
 
@@ -135,8 +141,9 @@ def fail_from_dead_letter(store: Store, msg: SemanticMessage, receive_count: int
     return "handed_to_finalize"
 
 
-def analyse_job(store: Store, job: dict[str, Any]) -> dict[str, Any]:
-    """Run the stage over every chunk of the job's processed files; never raises (a failure is an outcome)."""
+def analyse_job(store: Store, job: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the stage over every chunk of the job's processed files (``job``: its ``JobRecord``); never raises (a
+    failure is an outcome)."""
     started = time.perf_counter()
     try:
         return _analyse(store, job, started)
@@ -151,57 +158,57 @@ def analyse_job(store: Store, job: dict[str, Any]) -> dict[str, Any]:
         )
 
 
-def _processed_units(store: Store, job_id: str) -> list[dict[str, Any]]:
-    units = [u for u in store.table.list_units(job_id) if u["status"] == "processed"]
+def _processed_units(store: Store, job_id: str) -> list[UnitRecord]:
+    units = [u for u in records.units(store, job_id) if u["status"] == "processed"]
     return sorted(units, key=lambda u: u["source_path"])
 
 
-def _analyse(store: Store, job: dict[str, Any], started: float) -> dict[str, Any]:
-    from data_extract.pipeline.semantic.analyze import analyze
-    from data_extract.pipeline.semantic.types import SemanticChunk, SemanticOptions
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+@dataclass
+class _Corpus:
+    """The run's chunks, each once, and which processed files had a chunk record to give them."""
+
+    chunks: list[SemanticChunk]
+    with_records: list[UnitRecord]
+    missing: list[str]  # source paths of processed files without a chunk record
+
+
+def _collect_chunks(store: Store, job_id: str, units: list[UnitRecord]) -> _Corpus:
+    from data_extract.pipeline.semantic.types import SemanticChunk
     from data_extract.store.records import get_chunk_record
 
-    job_id = job["job_id"]
-    options = SemanticOptions.from_run_config(job["run_config"])
-    units = _processed_units(store, job_id)
-    chunks: list[SemanticChunk] = []
+    corpus = _Corpus([], [], [])
     seen: set[str] = set()
-    missing: list[str] = []
-    with_records: list[dict[str, Any]] = []
     for unit in units:
         try:
             record = get_chunk_record(store.objects, paths.chunk_record_key(job_id, unit["unit_id"]))
         except ObjectNotFound:
-            missing.append(unit["source_path"])
+            corpus.missing.append(unit["source_path"])
             continue
-        with_records.append(unit)
+        corpus.with_records.append(unit)
         for chunk in record["records"]:
             if chunk["id"] in seen:
                 continue
             seen.add(chunk["id"])
             flags = tuple(chunk.get("quality", {}).get("flags", []))
-            chunks.append(
+            corpus.chunks.append(
                 SemanticChunk(
                     chunk["id"], chunk["text"], record["source_path"], int(chunk.get("position_index", 0)), flags
                 )
             )
-    if not chunks:
-        message = "No semantic-ready chunks found."
-        if missing:
-            message += f" {len(missing)} processed files have no chunk record."
-        return outcome(
-            "skipped",
-            message,
-            reason_code="no_chunks",
-            stage_timings_ms={"semantic_total": round((time.perf_counter() - started) * 1000, 3)},
-        )
+    return corpus
 
-    analysis = analyze(chunks, options)
-    artifacts = []
-    for artifact in analysis.artifacts:
+
+def _store_artifacts(store: Store, job_id: str, artifacts: list[SemanticArtifact]) -> list[dict[str, Any]]:
+    """Write the stage's artifacts under the job's semantic/ prefix; their listing for the outcome."""
+    listed = []
+    for artifact in artifacts:
         key = paths.semantic_artifact_key(job_id, artifact.name)
         store.objects.put_bytes(key, artifact.data, artifact.content_type)
-        artifacts.append(
+        listed.append(
             {
                 "name": artifact.title,
                 "path": key[len(paths.job_prefix(job_id)) :],
@@ -210,16 +217,37 @@ def _analyse(store: Store, job: dict[str, Any], started: float) -> dict[str, Any
                 "size_bytes": len(artifact.data),
             }
         )
+    return listed
 
+
+def _analyse(store: Store, job: Mapping[str, Any], started: float) -> dict[str, Any]:
+    from data_extract.pipeline.semantic.analyze import analyze
+    from data_extract.pipeline.semantic.types import SemanticOptions
+
+    job_id = job["job_id"]
+    options = SemanticOptions.from_run_config(job["run_config"])
+    corpus = _collect_chunks(store, job_id, _processed_units(store, job_id))
+    missing = corpus.missing
+    if not corpus.chunks:
+        message = "No semantic-ready chunks found."
+        if missing:
+            message += f" {len(missing)} processed files have no chunk record."
+        return outcome(
+            "skipped", message, reason_code="no_chunks", stage_timings_ms={"semantic_total": _elapsed_ms(started)}
+        )
+
+    analysis = analyze(corpus.chunks, options)
+    artifacts = _store_artifacts(store, job_id, analysis.artifacts)
     write_started = time.perf_counter()
-    rewritten = _write_quality_back(store, job, with_records, analysis.chunk_quality)
+    rewritten = _write_quality_back(store, job, corpus.with_records, analysis.chunk_quality)
     timings = dict(analysis.stage_timings_ms)
-    timings["semantic_write_back"] = round((time.perf_counter() - write_started) * 1000, 3)
-    timings["semantic_total"] = round((time.perf_counter() - started) * 1000, 3)
+    timings["semantic_write_back"] = _elapsed_ms(write_started)
+    timings["semantic_total"] = _elapsed_ms(started)
     summary = dict(analysis.summary["summary"])
     summary["files_rewritten"] = rewritten
     message = (
-        f"Analysed {summary['analysed_chunks']} of {summary['total_chunks']} chunks from {len(with_records)} files."
+        f"Analysed {summary['analysed_chunks']} of {summary['total_chunks']} chunks from "
+        f"{len(corpus.with_records)} files."
     )
     if missing:
         message += f" {len(missing)} processed files had no chunk record and were left out."
@@ -227,7 +255,7 @@ def _analyse(store: Store, job: dict[str, Any], started: float) -> dict[str, Any
 
 
 def _write_quality_back(
-    store: Store, job: dict[str, Any], units: list[dict[str, Any]], quality: dict[str, dict[str, Any]]
+    store: Store, job: Mapping[str, Any], units: list[UnitRecord], quality: dict[str, dict[str, Any]]
 ) -> int:
     """Write every file's outputs again from its chunk record, with the stage's quality on each chunk.
 

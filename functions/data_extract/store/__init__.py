@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from data_extract.settings import Settings
 from data_extract.store.objects import ObjectNotFound, ObjectStore, parse_s3_uri
@@ -91,18 +93,20 @@ def open_secret(sealed: str, context: str) -> str:
         ]
     except Exception as exc:
         raise SecretUnavailable(f"the job's document password could not be decrypted: {type(exc).__name__}") from exc
-    return plain.decode("utf-8")
+    text: str = plain.decode("utf-8")
+    return text
 
 
 def read_secret(secret_id: str) -> str:
     """The string value of a Secrets Manager secret (the API key when configured that way)."""
     from data_extract.store.clients import client
 
-    return client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].strip()
+    value: str = client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    return value.strip()
 
 
 def publish_event(
-    bus_name: str, source: str, detail_type: str, detail: dict, resources: list[str] | None = None
+    bus_name: str, source: str, detail_type: str, detail: Mapping[str, Any], resources: list[str] | None = None
 ) -> None:
     """Put one event on an EventBridge bus; raises when EventBridge refuses it (the caller's message is retried)."""
     import json

@@ -74,7 +74,8 @@ class ObjectStore:
     # -- reads --
     def get_bytes(self, key: str, bucket: str | None = None) -> bytes:
         try:
-            return self._s3.get_object(Bucket=bucket or self.bucket, Key=key)["Body"].read()
+            body: bytes = self._s3.get_object(Bucket=bucket or self.bucket, Key=key)["Body"].read()
+            return body
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 raise ObjectNotFound(key) from None
@@ -112,7 +113,7 @@ class ObjectStore:
 
     # -- presigned URLs --
     def presign_get(self, key: str, expires_in: int, content_disposition: str, content_type: str) -> str:
-        return self._s3.generate_presigned_url(
+        url: str = self._s3.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
@@ -122,12 +123,14 @@ class ObjectStore:
             },
             ExpiresIn=expires_in,
         )
+        return url
 
     def presign_put(self, key: str, expires_in: int, content_type: str, content_length: int) -> str:
         """A PUT URL for exactly ``content_length`` bytes: SigV4 signs the Content-Length header with the URL,
         so S3 refuses a body of any other size."""
-        return self._s3.generate_presigned_url(
+        url: str = self._s3.generate_presigned_url(
             "put_object",
             Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": content_length},
             ExpiresIn=expires_in,
         )
+        return url

@@ -17,4 +17,5 @@ def put_chunk_record(objects: ObjectStore, key: str, record: dict[str, Any]) -> 
 
 def get_chunk_record(objects: ObjectStore, key: str) -> dict[str, Any]:
     """Raises ObjectNotFound when the file has no chunk record."""
-    return json.loads(gzip.decompress(objects.get_bytes(key)))
+    record: dict[str, Any] = json.loads(gzip.decompress(objects.get_bytes(key)))
+    return record

@@ -19,11 +19,12 @@ from data_extract.contract import (
     utc_now,
 )
 from data_extract.pipeline.formats import supported_formats
+from data_extract.store import Store
 
 router = APIRouter(tags=["health"])
 
 
-def _depth(store, url: str) -> QueueDepth:
+def _depth(store: Store, url: str) -> QueueDepth:
     depth = store.queues.depth(url)
     return QueueDepth(reachable=False) if depth is None else QueueDepth(reachable=True, **depth)
 

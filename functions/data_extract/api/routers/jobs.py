@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from fastapi.routing import APIRoute
+from pydantic import PlainValidator, ValidationError
+from starlette.datastructures import FormData, UploadFile
 
 from data_extract.api.deps import Authenticated, SettingsDep, StoreDep
 from data_extract.api.responses import content_disposition, error_responses
@@ -25,6 +28,8 @@ from data_extract.contract import (
 )
 from data_extract.jobs import cancel, cleanup, paths, query, retry, submit
 from data_extract.jobs.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from data_extract.settings import Settings
+from data_extract.store import Store
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Authenticated])
 
@@ -61,14 +66,9 @@ _MULTIPART_SCHEMA: dict[str, Any] = {
     "description": "Empty fields mean 'not given' (preset='' runs the applied default preset).",
 }
 
+# FastAPI documents the JSON media type from ``read_submission``'s body parameter; the multipart one joins it here.
 _PROCESS_OPENAPI: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ProcessJobRequest"}},
-            "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
-        },
-    }
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _MULTIPART_SCHEMA}}}
 }
 
 # Form booleans: true only for 1/true/yes/on, false for 0/false/no/off, anything else a 422 (a typo never flips an
@@ -101,7 +101,7 @@ def _validation_error(exc: ValidationError) -> Unprocessable:
     )
 
 
-async def _read_upload(part: UploadFile, name: str, settings) -> bytes:
+async def _read_upload(part: UploadFile, name: str, settings: Settings) -> bytes:
     chunks, size = [], 0
     while block := await part.read(1024 * 1024):
         size += len(block)
@@ -113,16 +113,26 @@ async def _read_upload(part: UploadFile, name: str, settings) -> bytes:
     return b"".join(chunks)
 
 
-def _causes(exc: BaseException | None):
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
     # Starlette raises its HTTPException while handling the parser's error: the reason is in the chain.
     while exc is not None:
         yield exc
         exc = exc.__cause__ or exc.__context__
 
 
-async def _parse_multipart(request: Request, settings, store) -> tuple[JobOptions, submit.ResolvedInputs, dict]:
+@dataclass(frozen=True)
+class Submission:
+    """A POST /jobs/process body, read and validated: what ``submit.submit_job`` takes."""
+
+    options: JobOptions
+    source: dict[str, Any]  # what the client sent, for the idempotency hash
+    resolve: Callable[[], submit.ResolvedInputs]  # lists the files; called only for a new job
+    payload: dict[str, Any]  # the request as the job records it (never the password)
+
+
+async def _read_form(request: Request, settings: Settings) -> FormData:
     try:
-        form = await request.form(max_files=settings.api_max_upload_files + 1, max_fields=1000)
+        return await request.form(max_files=settings.api_max_upload_files + 1, max_fields=1000)
     except Exception as exc:
         if "Too many files" in str(exc):
             raise PayloadTooLarge(f"Upload file count exceeds limit ({settings.api_max_upload_files}).") from None
@@ -133,6 +143,10 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
                 "their path) may be at most 900 bytes in UTF-8."
             ) from None
         raise BadRequest(f"Malformed multipart body: {exc}") from None
+
+
+def _form_options(form: FormData) -> tuple[JobOptions, list[UploadFile]]:
+    """The job options the form's fields give, and its file parts (in order)."""
     fields: dict[str, Any] = {}
     parts: list[UploadFile] = []
     for key, value in form.multi_items():
@@ -152,13 +166,13 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
     for ignored in ("input_path", "upload_id"):
         fields.pop(ignored, None)
     try:
-        options = JobOptions.model_validate(fields)
+        return JobOptions.model_validate(fields), parts
     except ValidationError as exc:
         raise _validation_error(exc) from None
-    if not parts:
-        raise BadRequest("Provide files upload or input_path")
-    if len(parts) > settings.api_max_upload_files:
-        raise PayloadTooLarge(f"Upload file count exceeds limit ({settings.api_max_upload_files}).")
+
+
+async def _uploaded_files(parts: list[UploadFile], settings: Settings, store: Store) -> list[submit.InputFile]:
+    """The parts' bytes within the upload limits; parts without a usable file name are left out."""
     files: list[submit.InputFile] = []
     total = 0
     for part in parts:
@@ -182,25 +196,137 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
                 content_type=part.content_type or "application/octet-stream",
             )
         )
+    return files
+
+
+def _chosen_files(files: list[submit.InputFile], source_files: list[str] | None) -> list[submit.InputFile]:
+    """The uploaded files ``source_files`` names (all of them when it names none)."""
+    if not source_files:
+        return files
+    wanted = {paths.sanitize_upload_name(name) or name for name in source_files}
+    missing = sorted(wanted - {f.rel_path for f in files})
+    if missing:
+        raise BadRequest(f"source_files not among the uploaded files: {', '.join(missing[:20])}")
+    return [f for f in files if f.rel_path in wanted]
+
+
+async def _multipart_submission(request: Request, settings: Settings, store: Store) -> Submission:
+    options, parts = _form_options(await _read_form(request, settings))
+    if not parts:
+        raise BadRequest("Provide files upload or input_path")
+    if len(parts) > settings.api_max_upload_files:
+        raise PayloadTooLarge(f"Upload file count exceeds limit ({settings.api_max_upload_files}).")
+    files = await _uploaded_files(parts, settings, store)
     if not files:
         raise BadRequest("No usable file names in the upload")
-    if options.source_files:
-        wanted = {paths.sanitize_upload_name(name) or name for name in options.source_files}
-        missing = sorted(wanted - {f.rel_path for f in files})
-        if missing:
-            raise BadRequest(f"source_files not among the uploaded files: {', '.join(missing[:20])}")
-        files = [f for f in files if f.rel_path in wanted]
-    inputs = submit.ResolvedInputs(submit.dedupe_inputs(files), "upload")
+    inputs = submit.ResolvedInputs(submit.dedupe_inputs(_chosen_files(files, options.source_files)), "upload")
     payload = {
         **options.model_dump(mode="json", exclude={"password"}),
         "input_path": "upload",
         "uploaded_files": [f.rel_path for f in inputs.files],
     }
-    return options, inputs, payload
+    return Submission(options, submit.uploaded_source(inputs.files), lambda: inputs, payload)
 
 
-@router.post(
+def _json_submission(body: bytes, settings: Settings, store: Store) -> Submission:
+    try:
+        req = ProcessJobRequest.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+    options = JobOptions.model_validate(req.model_dump(exclude={"input_path", "upload_id"}, exclude_unset=True))
+    source: dict[str, Any] = {"upload_id": req.upload_id} if req.upload_id else {"input_path": req.input_path}
+
+    def resolve() -> submit.ResolvedInputs:
+        if req.upload_id:
+            return submit.resolve_upload_id(store, settings, req.upload_id)
+        return submit.resolve_input_path(store, settings, req.input_path or "", options)
+
+    return Submission(options, source, resolve, req.model_dump(mode="json", exclude={"password"}))
+
+
+def _with_idempotency_header(submission: Submission, key: str | None) -> Submission:
+    """The Idempotency-Key header, when sent, is the submission's key (it must agree with the field)."""
+    if not key:
+        return submission
+    if submission.options.idempotency_key and submission.options.idempotency_key != key:
+        raise BadRequest("Idempotency-Key header and idempotency_key field differ")
+    options = submission.options.model_copy(update={"idempotency_key": key})
+    return replace(submission, options=options, payload={**submission.payload, "idempotency_key": key})
+
+
+def _not_decoded_here(_: object) -> None:
+    return None
+
+
+# The JSON media type of the body, as the document shows it (FastAPI generates the ProcessJobRequest component
+# from it). It carries no value: the route hands FastAPI the body undecoded (``_ReadsItsOwnBody``) and
+# ``read_submission`` validates the bytes itself, so its errors are the same whichever way the body is wrong.
+JsonBodyDocumented = Annotated[
+    None,
+    PlainValidator(_not_decoded_here, json_schema_input_type=ProcessJobRequest),
+    Body(media_type="application/json"),
+]
+
+
+async def read_submission(
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+    json_body: JsonBodyDocumented = None,
+) -> Submission:
+    """POST /jobs/process's body, by its content type: JSON (``ProcessJobRequest``) or multipart (``files`` parts
+    and the ``JobOptions`` fields)."""
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        submission = await _multipart_submission(request, settings, store)
+    elif content_type.startswith("application/json") or not content_type:
+        submission = _json_submission(await request.body(), settings, store)
+    else:
+        raise UnsupportedMediaType("Send application/json or multipart/form-data.")
+    return _with_idempotency_header(submission, idempotency_key)
+
+
+class _UndecodedRequest(Request):
+    """A request whose ``json()`` is its raw bytes: FastAPI decodes a JSON body before any dependency runs, and
+    would answer a malformed one with its own error instead of the endpoint's."""
+
+    async def json(self) -> Any:
+        return await self.body()
+
+
+class _ReadsItsOwnBody(APIRoute):
+    """The route class of an endpoint that reads and validates its body itself (FastAPI's custom route class)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def undecoded(request: Request) -> Response:
+            return await handle(_UndecodedRequest(request.scope, request.receive))
+
+        return undecoded
+
+
+async def process_job(
+    submission: Annotated[Submission, Depends(read_submission)],
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> EnqueueJobResponse:
+    outcome = submit.submit_job(
+        store, settings, submission.options, submission.source, submission.resolve, submission.payload
+    )
+    if not outcome.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return EnqueueJobResponse(job_id=outcome.job_id, status=outcome.status)
+
+
+router.add_api_route(
     "/process",
+    process_job,
+    methods=["POST"],
+    route_class_override=_ReadsItsOwnBody,
     status_code=202,
     response_model=EnqueueJobResponse,
     summary="Queue a new processing job",
@@ -221,47 +347,6 @@ async def _parse_multipart(request: Request, settings, store) -> tuple[JobOption
         **error_responses(400, 401, 409, 413, 415, 422, 503),
     },
 )
-async def process_job(
-    request: Request,
-    response: Response,
-    settings: SettingsDep,
-    store: StoreDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
-) -> EnqueueJobResponse:
-    content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("multipart/form-data"):
-        options, inputs, payload = await _parse_multipart(request, settings, store)
-        source = submit.uploaded_source(inputs.files)
-
-        def resolve() -> submit.ResolvedInputs:
-            return inputs
-    elif content_type.startswith("application/json") or not content_type:
-        body = await request.body()
-        try:
-            req = ProcessJobRequest.model_validate_json(body or b"{}")
-        except ValidationError as exc:
-            raise _validation_error(exc) from None
-        options = JobOptions.model_validate(req.model_dump(exclude={"input_path", "upload_id"}, exclude_unset=True))
-        source = {"upload_id": req.upload_id} if req.upload_id else {"input_path": req.input_path}
-
-        def resolve() -> submit.ResolvedInputs:
-            if req.upload_id:
-                return submit.resolve_upload_id(store, settings, req.upload_id)
-            return submit.resolve_input_path(store, settings, req.input_path or "", options)
-
-        payload = req.model_dump(mode="json", exclude={"password"})
-    else:
-        raise UnsupportedMediaType("Send application/json or multipart/form-data.")
-    if idempotency_key:
-        if options.idempotency_key and options.idempotency_key != idempotency_key:
-            raise BadRequest("Idempotency-Key header and idempotency_key field differ")
-        options = options.model_copy(update={"idempotency_key": idempotency_key})
-        payload["idempotency_key"] = idempotency_key
-    outcome = submit.submit_job(store, settings, options, source, resolve, payload)
-    if not outcome.created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return EnqueueJobResponse(job_id=outcome.job_id, status=outcome.status)
 
 
 @router.get(
