@@ -21,7 +21,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 route_package_logs(logger)
 
 
-@tracer.capture_method  # type: ignore[untyped-decorator]  # make_tracer returns Powertools' or the untraced one
+@tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     msg = DispatchMessage.parse(record.body)
     with correlated(logger, job_id=msg.job_id, run=msg.run):
@@ -34,7 +34,7 @@ def record_handler(record: SQSRecord) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler  # type: ignore[untyped-decorator]  # as above
+@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -201,6 +201,7 @@ class RunRecord(StoredKeys):
     done_units: int
     status: str
     started_at: str
+    counter_shards: NotRequired[int]  # done_units is summed over this many shard items (absent: on the run item)
     finalize_state: NotRequired[str]  # claimed, then done
     finalize_claimed_at: NotRequired[str]
     finished_at: NotRequired[str]
