@@ -138,6 +138,13 @@ class Settings(BaseSettings):
         description="a job that has shown no progress for this long is inspected (never dispatched, "
         "finalize never claimed)",
     )
+    sweep_dispatch_resumes: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="times the sweeper sends a stalled fan-out's slice message again before it fails the files "
+        "of the slices left (dispatch_failed, retryable)",
+    )
     unit_lease_seconds: int = Field(
         7200,
         ge=1,

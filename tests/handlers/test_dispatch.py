@@ -196,3 +196,87 @@ def test_given_the_dispatch_event_file_when_handled_then_its_slice_units_are_wri
     assert sorted(queued) == [u["unit_id"] for u in units]
     after = store.table.get_job(job_id)
     assert after["dispatch_slice"] == 1 and after["dispatch_state"] == "submitted"
+
+
+def _sweep_later(store: Any, grace_periods: int = 1) -> dict[str, int]:
+    """A sweep this many grace periods from now (a job the sweeper inspected waits one period for the next)."""
+    from datetime import timedelta
+
+    from data_extract.contract import utc_now
+    from data_extract.jobs.sweep import sweep
+    from data_extract.settings import get_settings
+
+    later = timedelta(seconds=(get_settings().sweep_grace_seconds + 60) * grace_periods)
+    return sweep(store, get_settings(), now=utc_now() + later)
+
+
+def _drop_dispatch_messages(aws: dict[str, str]) -> int:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dropped = 0
+    for message in _receive(aws, "DATA_EXTRACT_DISPATCH_QUEUE_URL"):
+        sqs.delete_message(QueueUrl=aws["DATA_EXTRACT_DISPATCH_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"])
+        dropped += 1
+    return dropped
+
+
+@pytest.mark.parametrize("client", ["asgi"], indirect=True)
+def test_given_the_queue_refusing_the_first_dispatch_message_when_swept_then_the_fan_out_resumes_and_completes(
+    client: Any, pump: Any, aws: dict[str, str], small_slices: None, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_extract.store.queues import QueueError, Queues
+
+    def refuse(self: Queues, message: dict[str, Any]) -> None:
+        raise QueueError("SQS is unavailable")
+
+    monkeypatch.setattr(Queues, "send_dispatch", refuse)
+    job_id = submit_upload(client, files=_files(FILES))["job_id"]  # recorded all the same: 202
+    monkeypatch.undo()
+
+    detail = job(client, job_id)
+    assert detail["status"] == "queued" and detail["dispatch_state"] == "pending_dispatch"
+    # Files the fan-out has not written yet are counted as queued, not missing.
+    assert (detail["progress"]["total"], detail["progress"]["queued"]) == (FILES, FILES)
+    assert any("the sweeper resumes" in e["message"] for e in detail["events"] if e["event_type"] == "error")
+
+    assert _sweep_later(store) == {"fan_out_resumed": 1}
+    pump.run()
+
+    detail = job(client, job_id)
+    assert detail["status"] == "completed" and len(detail["files"]) == FILES
+    assert detail["progress"]["total"] == FILES
+
+
+@pytest.mark.parametrize("client", ["asgi"], indirect=True)
+def test_given_a_fan_out_that_keeps_stopping_when_swept_past_its_resumes_then_the_files_left_fail_and_can_be_retried(
+    client: Any, pump: Any, aws: dict[str, str], small_slices: None, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_extract.handlers import dispatch
+    from data_extract.settings import get_settings
+
+    monkeypatch.setenv("DATA_EXTRACT_SWEEP_DISPATCH_RESUMES", "1")
+    get_settings.cache_clear()
+    job_id = submit_upload(client, files=_files(FILES))["job_id"]
+    (message,) = _receive(aws, "DATA_EXTRACT_DISPATCH_QUEUE_URL")
+    body = json.loads(message["Body"])
+    dispatch.lambda_handler(_record(message["MessageId"], body), LambdaContext())  # slice 1 of 3 is written
+    boto3.client("sqs", region_name="us-east-1").delete_message(
+        QueueUrl=aws["DATA_EXTRACT_DISPATCH_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
+    )
+    assert _drop_dispatch_messages(aws) == 1  # slice 2's message: lost
+    pump.run()  # slice 0's ten files are processed
+
+    assert _sweep_later(store) == {"fan_out_resumed": 1}
+    assert _drop_dispatch_messages(aws) == 1  # lost again
+    # Failing the last files ends the run, which hands itself to finalize.
+    assert _sweep_later(store, grace_periods=2) == {"fan_out_failed": 1}
+    pump.run()
+
+    detail = job(client, job_id)
+    statuses = Counter((f["status"], f.get("error_type")) for f in detail["files"])
+    assert detail["status"] == "partial" and len(detail["files"]) == FILES
+    assert statuses == {("processed", None): 10, ("failed", "dispatch_failed"): FILES - 10}
+    assert list(store.objects.list("dispatch/")) == []
+
+    assert client.post(f"/api/v1/jobs/{job_id}/retry-failures").status_code == 202
+    pump.run()
+    assert job(client, job_id)["status"] == "completed"

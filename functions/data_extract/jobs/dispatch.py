@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,22 @@ def fans_out_async(settings: Settings, units_to_queue: int) -> bool:
     """The one place that decides: a job with more file units to queue than the threshold is fanned out in slices
     by the dispatch function; a smaller one is written and queued within the submitting request."""
     return units_to_queue > settings.dispatch_inline_max_units
+
+
+def fan_out_pending(job: Mapping[str, Any]) -> bool:
+    """Has this job's fan-out slices left to write, or not yet marked its dispatch submitted? (Workers move
+    ``dispatch_state`` on to ``running`` as soon as the first slice's files start.)"""
+    if "dispatch_slices" not in job:
+        return False
+    written = int(job.get("dispatch_slice", 0)) >= int(job["dispatch_slices"])
+    return not written or job.get("dispatch_state") == "pending_dispatch"
+
+
+def unwritten_units(job: Mapping[str, Any], written: int) -> int:
+    """File units a fan-out still under way has not written yet (0 once every slice is written)."""
+    if "dispatch_units" not in job or int(job.get("dispatch_slice", 0)) >= int(job.get("dispatch_slices", 0)):
+        return 0
+    return max(0, int(job["dispatch_units"]) - written)
 
 
 def slice_key(job_id: str, index: int) -> str:
@@ -122,18 +139,44 @@ def _hand_on(store: Store, msg: DispatchMessage, total: int) -> None:
     if msg.slice + 1 < total:
         store.queues.send_dispatch(DispatchMessage(msg.job_id, msg.run, msg.slice + 1).body())
         return
+    finish_fan_out(store, msg.job_id, msg.run, total)
+
+
+def finish_fan_out(store: Store, job_id: str, run: int, total: int) -> None:
+    """Every slice is written: the dispatch is submitted, the slices go, an event says so (repeatable)."""
     # A fast worker may already have moved the job on; only a still-pending dispatch becomes "submitted".
     with contextlib.suppress(ConditionFailed):
         store.table.update_job(
-            msg.job_id,
+            job_id,
             {"dispatch_state": "submitted", "updated_at": now_rfc3339()},
             condition="dispatch_state = :pending",
             condition_values={":pending": "pending_dispatch"},
         )
-    store.objects.delete_prefix(slice_prefix(msg.job_id))
+    store.objects.delete_prefix(slice_prefix(job_id))
     store.table.add_event(
-        msg.job_id,
+        job_id,
         "dispatch",
         "File units submitted to the work queue",
-        {"source": "dispatch", "slices": total, "run": msg.run},
+        {"source": "dispatch", "slices": total, "run": run},
     )
+
+
+def resume_fan_out(store: Store, job: Mapping[str, Any], run: int) -> None:
+    """Send the message of the slice the job's cursor is at again (its own message was lost or dead-lettered)."""
+    store.table.update_job(job["job_id"], {"dispatch_resumes": int(job.get("dispatch_resumes", 0)) + 1})
+    store.queues.send_dispatch(DispatchMessage(job["job_id"], run, int(job.get("dispatch_slice", 0))).body())
+
+
+def fail_remaining_slices(store: Store, job: Mapping[str, Any], run: int) -> int:
+    """Give up on a fan-out that keeps failing: the units of every slice from the cursor on are created (those
+    missing) and failed as ``dispatch_failed``, so the run ends and a retry can take them. Returns how many."""
+    job_id, failed = job["job_id"], 0
+    total = int(job["dispatch_slices"])
+    for index in range(int(job.get("dispatch_slice", 0)), total):
+        units: list[dict[str, Any]] = store.objects.get_json(slice_key(job_id, index))
+        waiting = store.table.add_units(job_id, units)  # created now, or created before and still queued
+        fail_unsent_units(store, job_id, run, waiting)
+        failed += len(waiting)
+    store.table.update_job(job_id, {"dispatch_slice": total})
+    finish_fan_out(store, job_id, run, total)
+    return failed

@@ -19,7 +19,7 @@ from data_extract.contract import (
     SessionDetail,
     SessionSummary,
 )
-from data_extract.jobs import incremental, paths, records
+from data_extract.jobs import dispatch, incremental, paths, records
 from data_extract.jobs.errors import NotFound
 from data_extract.jobs.records import JobRecord, UnitRecord
 from data_extract.store import ObjectNotFound, Store
@@ -68,11 +68,13 @@ def _job_file(u: UnitRecord) -> JobFile:
     )
 
 
-def progress_of(units: list[UnitRecord]) -> JobProgress:
+def progress_of(units: list[UnitRecord], unwritten: int = 0) -> JobProgress:
+    """Counts by status; ``unwritten`` file units of a fan-out still under way count as queued."""
     counts = Counter(u["status"] for u in units)
-    queued, running = counts.get(FileStatus.queued, 0), counts.get(FileStatus.running, 0)
+    queued = counts.get(FileStatus.queued, 0) + unwritten
+    running = counts.get(FileStatus.running, 0)
     return JobProgress(
-        total=len(units),
+        total=len(units) + unwritten,
         queued=queued,
         running=running,
         processed=counts.get(FileStatus.processed, 0),
@@ -118,7 +120,7 @@ def job_detail(store: Store, job_id: str, file_limit: int, event_limit: int) -> 
         session_id=job.get("session_id"),
         request_payload=job["request_payload"],
         result_payload=result_payload,
-        progress=progress_of(units),
+        progress=progress_of(units, dispatch.unwritten_units(job, len(units))),
         # Newest activity first: with a file_limit, the files a person is watching are the ones still changing.
         files=[
             _job_file(u)

@@ -100,6 +100,12 @@ class JobRecord(JobSourceFields, StoredKeys):
     started_at: NotRequired[str]
     finished_at: NotRequired[str]
     cancel_requested_at: NotRequired[str]
+    # A large job's fan-out (jobs/dispatch.py): its slices, the cursor, the message that moved it, the file count.
+    dispatch_slices: NotRequired[int]
+    dispatch_slice: NotRequired[int]
+    dispatch_by: NotRequired[str]
+    dispatch_units: NotRequired[int]
+    dispatch_resumes: NotRequired[int]
     result_key: NotRequired[str]
     result_checksum: NotRequired[str]
     artifact_sync_error: NotRequired[str | None]

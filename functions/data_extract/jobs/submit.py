@@ -6,6 +6,7 @@ import contextlib
 import fnmatch
 import hashlib
 import json
+import logging
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTo
 from data_extract.jobs.units import dispatch_units, hand_over_if_complete
 from data_extract.jobs.uploads import verify_uploaded
 from data_extract.settings import Settings
-from data_extract.store import ObjectNotFound, SecretUnavailable, Store, parse_s3_uri, seal_secret
+from data_extract.store import ObjectNotFound, QueueError, SecretUnavailable, Store, parse_s3_uri, seal_secret
+
+logger = logging.getLogger(__name__)
 
 _GLOB_CHARS = set("*?[")
 
@@ -349,7 +352,7 @@ def _create_and_dispatch(
         "request_payload": request_payload,
         "session_id": session_id,
         **plan.job_fields(),
-        **({"dispatch_slices": slices, "dispatch_slice": 0} if fan_out else {}),
+        **({"dispatch_slices": slices, "dispatch_slice": 0, "dispatch_units": len(units)} if fan_out else {}),
     }
     # Files skipped at submit (unchanged, already processed) are done from the start.
     run = _first_run(settings, session_id, created_at, len(units), len(units) - len(queued))
@@ -366,13 +369,27 @@ def _create_and_dispatch(
     )
     incremental.record_job(store, job_id, created_at, plan)
     if fan_out:
-        dispatch.start_fan_out(store, job_id, 1)
+        _start_fan_out(store, job_id)
         return
     dispatch_units(store, job_id, 1, queued, "process_enqueue")
     if not queued:
         # Nothing to extract: the run goes straight to finalize.
         store.table.mark_job_running(job_id, 1, now_rfc3339())
         hand_over_if_complete(store, job_id, 1)
+
+
+def _start_fan_out(store: Store, job_id: str) -> None:
+    """The first slice's message; when the queue refuses it, the job is recorded and the sweeper resumes it."""
+    try:
+        dispatch.start_fan_out(store, job_id, 1)
+    except QueueError:
+        logger.error("the dispatch message could not be sent", extra={"job_id": job_id})
+        store.table.add_event(
+            job_id,
+            "error",
+            "The dispatch message could not be sent; the sweeper resumes the job's fan-out",
+            {"run": 1},
+        )
 
 
 def _unit_records(

@@ -6,6 +6,8 @@ SQS redelivery and the dead-letter queues already end every unit whose message e
   (``dispatch_state`` still ``pending_dispatch``): its queued units are dispatched now (a cancelled one's skipped);
 - a run whose last unit ended but whose finalize was never claimed, or was claimed and its message lost: it is
   handed to finalize (``hand_over_if_complete`` claims it, or sends a claim that is long overdue again);
+- a large job whose fan-out stopped between slices (``dispatch_slices``): the slice at its cursor is sent again,
+  a few times, then the files of the slices left fail as ``dispatch_failed``;
 - a unit ``running`` past its lease, longer than SQS keeps redelivering it: it fails as ``lease_expired``
   (retryable), and its run can end.
 
@@ -21,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from data_extract.contract import TERMINAL_JOB_STATUSES, rfc3339, utc_now
+from data_extract.jobs import dispatch
 from data_extract.jobs.units import dispatch_units, hand_over_if_complete, skip_unit_cancelled
 from data_extract.pipeline.types import ErrorType
 from data_extract.settings import Settings
@@ -59,7 +62,9 @@ def sweep_job(store: Store, settings: Settings, job_id: str, now: datetime) -> l
     run = int(job["current_run"])
     done: list[str] = []
     units = [u for u in store.table.list_units(job_id) if int(u["run"]) == run]
-    if job.get("dispatch_state") == "pending_dispatch":
+    if dispatch.fan_out_pending(job):
+        done += _resume_fan_out(store, settings, job, run)
+    elif job.get("dispatch_state") == "pending_dispatch" and "dispatch_slices" not in job:
         done += _dispatch_stranded(store, job, run, units)
     else:
         done += _fail_expired_leases(store, settings, job_id, run, units, now)
@@ -73,6 +78,32 @@ def sweep_job(store: Store, settings: Settings, job_id: str, now: datetime) -> l
         done.append("finalize_handed_over")
     store.table.record_progress(job_id, rfc3339(now))
     return done or ["healthy"]
+
+
+def _resume_fan_out(store: Store, settings: Settings, job: dict[str, Any], run: int) -> list[str]:
+    """A large job whose fan-out stopped between slices (its message lost, refused or dead-lettered): the slice at
+    its cursor is sent again, up to ``sweep_dispatch_resumes`` times; then the files of the slices left fail."""
+    job_id, cursor, total = job["job_id"], int(job.get("dispatch_slice", 0)), int(job["dispatch_slices"])
+    if cursor >= total:  # every slice written, but the last one ended before marking the dispatch submitted
+        dispatch.finish_fan_out(store, job_id, run, total)
+        return ["fan_out_finished"]
+    if int(job.get("dispatch_resumes", 0)) < settings.sweep_dispatch_resumes:
+        dispatch.resume_fan_out(store, job, run)
+        store.table.add_event(
+            job_id,
+            "sweep",
+            f"The job's fan-out stopped at slice {cursor + 1} of {total}; it was resumed",
+            {"run": run},
+        )
+        return ["fan_out_resumed"]
+    failed = dispatch.fail_remaining_slices(store, job, run)
+    store.table.add_event(
+        job_id,
+        "sweep",
+        f"The job's fan-out kept stopping at slice {cursor + 1} of {total}; its {failed} file(s) left were failed",
+        {"run": run, "units": failed},
+    )
+    return ["fan_out_failed"]
 
 
 def _dispatch_stranded(store: Store, job: dict[str, Any], run: int, units: list[dict[str, Any]]) -> list[str]:
