@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ class DispatchMessage:
         return {"job_id": self.job_id, "run": self.run, "slice": self.slice}
 
 
-def store_slices(store: Store, settings: Settings, job_id: str, units: list[dict[str, Any]]) -> int:
+def store_slices(store: Store, settings: Settings, job_id: str, units: Sequence[Mapping[str, Any]]) -> int:
     """Write the job's unit records in slices (before the job exists, so no dispatch finds one missing)."""
     size = settings.dispatch_slice_units
     count = 0

@@ -70,8 +70,8 @@ class JobSourceFields(TypedDict):
     pipeline_profile: str
 
 
-class JobRecord(JobSourceFields, StoredKeys):
-    """The job item (SK ``JOB``)."""
+class JobRequestFields(TypedDict):
+    """The job's fields that follow from the request alone (``submit._job_record``)."""
 
     job_id: str
     status: str  # a JobStatus value
@@ -80,9 +80,6 @@ class JobRecord(JobSourceFields, StoredKeys):
     artifact_dir: str
     requested_format: str
     chunk_size: int
-    preset: str | None
-    run_config: dict[str, Any]  # the resolved configuration every unit of the job runs with
-    request_payload: dict[str, Any]  # the request as submitted, without the password
     sealed_password: str | None  # KMS ciphertext bound to the job id; never the password itself
     request_hash: str
     idempotency_key: str | None
@@ -93,10 +90,18 @@ class JobRecord(JobSourceFields, StoredKeys):
     artifact_sync_attempts: int
     created_at: str
     updated_at: str
-    session_id: str
     current_run: int
     cleaned: bool
     halted: bool
+
+
+class JobRecord(JobSourceFields, JobRequestFields, StoredKeys):
+    """The job item (SK ``JOB``)."""
+
+    preset: str | None
+    run_config: dict[str, Any]  # the resolved configuration every unit of the job runs with
+    request_payload: dict[str, Any]  # the request as submitted, without the password
+    session_id: str
     started_at: NotRequired[str]
     finished_at: NotRequired[str]
     cancel_requested_at: NotRequired[str]
@@ -142,8 +147,8 @@ class UnitPlanFields(PointerFields, total=False):
     """How a new job starts a file (``FilePlan.unit_fields``)."""
 
     status: str
-    error_type: str
-    error_message: str
+    error_type: str | None
+    error_message: str | None
     baseline: Baseline
 
 
@@ -180,6 +185,8 @@ class UnitRecord(StoredKeys):
     attempts: int
     updated_at: str
     etag: NotRequired[str]  # incremental runs over S3 inputs: the object's ETag at submit
+    split_run: NotRequired[int]  # the run in which the file was split into page ranges (jobs/split.py)
+    range_count: NotRequired[int]
     error_type: NotRequired[str | None]
     error_message: NotRequired[str | None]
     current_job_id: NotRequired[str | None]

@@ -16,6 +16,7 @@ from typing import Any
 from data_extract.contract import JobOptions, JobStatus, now_rfc3339
 from data_extract.jobs import dispatch, incremental, paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
+from data_extract.jobs.records import JobRecord, JobSourceFields, RunRecord, UnitPlanFields, UnitRecord
 from data_extract.jobs.units import dispatch_units, hand_over_if_complete
 from data_extract.jobs.uploads import verify_uploaded
 from data_extract.settings import Settings
@@ -345,15 +346,11 @@ def _create_and_dispatch(
     # A large job's units are written by the dispatch function, slice by slice: the slices are stored first, so
     # no dispatch message ever finds its job without them.
     slices = dispatch.store_slices(store, settings, job_id, units) if fan_out else 0
-    job = {
-        **_job_record(store, settings, job_id, created_at, options, inputs.display_path, digest),
-        "preset": preset,
-        "run_config": run_config,
-        "request_payload": request_payload,
-        "session_id": session_id,
-        **plan.job_fields(),
-        **({"dispatch_slices": slices, "dispatch_slice": 0, "dispatch_units": len(units)} if fan_out else {}),
-    }
+    job = _job_record(store, settings, job_id, created_at, options, inputs.display_path, digest, plan.job_fields())
+    job.update({"preset": preset, "run_config": run_config, "request_payload": request_payload})
+    job["session_id"] = session_id
+    if fan_out:
+        job.update({"dispatch_slices": slices, "dispatch_slice": 0, "dispatch_units": len(units)})
     # Files skipped at submit (unchanged, already processed) are done from the start.
     run = _first_run(settings, session_id, created_at, len(units), len(units) - len(queued))
     store.table.create_job(
@@ -394,27 +391,48 @@ def _start_fan_out(store: Store, job_id: str) -> None:
 
 def _unit_records(
     files: list[InputFile], options: JobOptions, plan: incremental.RunPlan, created_at: str, first: int = 1
-) -> list[dict[str, Any]]:
+) -> list[UnitRecord]:
     """One file unit per input, numbered from ``first`` in input order (the unit id is the file's place)."""
-    return [
-        {
-            "unit_id": f"{i:05d}",
-            "source_path": f.rel_path,
-            "input_bucket": f.bucket,
-            "input_key": f.key,
-            "size_bytes": f.size,
-            "status": "queued",
-            "run": 1,
-            "retry_count": 0,
-            "chunk_count": 0,
-            "attempts": 0,
-            "updated_at": created_at,
-            # The S3 object's ETag, kept for incremental runs' cheap comparison at submit.
-            **({"etag": f.fingerprint} if options.incremental and f.data is None and f.fingerprint else {}),
-            **plan.file(f.rel_path).unit_fields(),
-        }
-        for i, f in enumerate(files, start=first)
-    ]
+    return [_unit_record(f"{i:05d}", f, options, plan, created_at) for i, f in enumerate(files, start=first)]
+
+
+def _unit_record(
+    unit_id: str, f: InputFile, options: JobOptions, plan: incremental.RunPlan, created_at: str
+) -> UnitRecord:
+    unit: UnitRecord = {
+        "unit_id": unit_id,
+        "source_path": f.rel_path,
+        "input_bucket": f.bucket,
+        "input_key": f.key,
+        "size_bytes": f.size,
+        "status": "queued",
+        "run": 1,
+        "retry_count": 0,
+        "chunk_count": 0,
+        "attempts": 0,
+        "updated_at": created_at,
+    }
+    _apply_plan(unit, plan.file(f.rel_path).unit_fields())
+    if options.incremental and f.data is None and f.fingerprint:
+        unit["etag"] = f.fingerprint  # the S3 object's ETag, for incremental runs' cheap comparison at submit
+    return unit
+
+
+def _apply_plan(unit: UnitRecord, fields: UnitPlanFields) -> None:
+    """How the run plan starts the file: its status, and for a file not processed again why and where its
+    current output lives (TypedDicts are set key by key: the type checker follows no loop over keys)."""
+    if "status" in fields:
+        unit["status"] = fields["status"]
+    if "error_type" in fields:
+        unit["error_type"] = fields["error_type"]
+    if "error_message" in fields:
+        unit["error_message"] = fields["error_message"]
+    if "current_job_id" in fields:
+        unit["current_job_id"] = fields["current_job_id"]
+    if "current_output_path" in fields:
+        unit["current_output_path"] = fields["current_output_path"]
+    if "baseline" in fields:
+        unit["baseline"] = fields["baseline"]
 
 
 def _job_record(
@@ -425,9 +443,22 @@ def _job_record(
     options: JobOptions,
     display_path: str,
     digest: str,
-) -> dict[str, Any]:
-    """The job item's fields that follow from the request alone."""
+    source: JobSourceFields,
+) -> JobRecord:
+    """The job item: its fields that follow from the request and the run plan's ``source`` fields; the caller
+    sets the configuration and the session (empty here, so the record is whole from the start)."""
     return {
+        "preset": None,
+        "run_config": {},
+        "request_payload": {},
+        "session_id": "",
+        "source_id": source["source_id"],
+        "source_digest": source["source_digest"],
+        "incremental": source["incremental"],
+        "resumes": source["resumes"],
+        "notes": source["notes"],
+        "ignored_fields": source["ignored_fields"],
+        "pipeline_profile": source["pipeline_profile"],
         "job_id": job_id,
         "status": "queued",
         "input_path": display_path,
@@ -454,7 +485,7 @@ def _job_record(
     }
 
 
-def _first_run(settings: Settings, session_id: str, created_at: str, total: int, done: int) -> dict[str, Any]:
+def _first_run(settings: Settings, session_id: str, created_at: str, total: int, done: int) -> RunRecord:
     """Run 1's record; ``done`` counts the files finished at submit, the counter shards count the rest."""
     return {
         "run": 1,

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -451,7 +452,7 @@ def fail_unit_from_dead_letter(store: Store, msg: UnitMessage, receive_count: in
     return recorded
 
 
-def fail_unsent_units(store: Store, job_id: str, run: int, units: list[dict[str, Any]]) -> None:
+def fail_unsent_units(store: Store, job_id: str, run: int, units: Sequence[Mapping[str, Any]]) -> None:
     """Units whose messages could not be queued are failed at once, so the run still ends and can be retried."""
     for unit in units:
         record = {
@@ -475,7 +476,7 @@ def fail_unsent_units(store: Store, job_id: str, run: int, units: list[dict[str,
     hand_over_if_complete(store, job_id, run)
 
 
-def dispatch_units(store: Store, job_id: str, run: int, units: list[dict[str, Any]], source: str) -> int:
+def dispatch_units(store: Store, job_id: str, run: int, units: Sequence[Mapping[str, Any]], source: str) -> int:
     """Queue one message per unit; whatever could not be queued is failed. Returns the number queued."""
     from data_extract.store import QueueError
 

@@ -41,7 +41,7 @@ import contextlib
 import secrets
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -210,7 +210,11 @@ class Table:
 
     # ------------------------------------------------------------------ jobs
     def create_job(
-        self, job: dict[str, Any], units: list[dict[str, Any]], run: dict[str, Any], event: dict[str, Any]
+        self,
+        job: Mapping[str, Any],
+        units: Sequence[Mapping[str, Any]],
+        run: Mapping[str, Any],
+        event: Mapping[str, Any],
     ) -> None:
         """Write a new job with its file units, first run and 'queued' event."""
         job_id = job["job_id"]
