@@ -663,8 +663,8 @@ def worker_memory(files: list[CorpusFile], total: int, job_size: int, workdir: P
     ]
     out += [f"| {n:,} | {rss / 1024:.1f} | {peak / 1024:.1f} | {sec:.1f} |" for n, rss, peak, sec in samples]
     if len(samples) >= 3:
-        # From the second job on: the first pays imports and warm caches once.
-        first, last = samples[1], samples[-1]
+        # Over the second half of the run: the first jobs pay imports and fill caches once; a leak keeps growing.
+        first, last = samples[len(samples) // 2 - 1], samples[-1]
         per_1000 = (last[1] - first[1]) / 1024 / max(1, last[0] - first[0]) * 1000
         out += ["", f"Growth from {first[0]:,} to {last[0]:,} files: {per_1000:+.1f} MiB per 1,000 files."]
     return [*out, ""]
@@ -681,7 +681,12 @@ def package_sizes() -> list[str]:
     build = REPO_ROOT / ".aws-sam" / "build"
     out = ["## Deployable size (unzipped, `sam build`)", ""]
     if not build.is_dir():
-        return [*out, "No `.aws-sam/build`: run `make build` first.", ""]
+        return [
+            *out,
+            "No `.aws-sam/build`: run `make build` first (its Tesseract layer needs Docker; sizes built resource by "
+            'resource with `sam build <ResourceId>` are under "The targets, read").',
+            "",
+        ]
     from infra.local.template import parse_template_text
 
     document = parse_template_text((build / "template.yaml").read_text(encoding="utf-8"))
