@@ -195,7 +195,7 @@ class LocalStack:
                     account_id=resources.account_id,
                 )
                 # Import the handler now, as Lambda's init phase would: a broken handler stops the stack at once.
-                poller.handler  # noqa: B018
+                poller.handler  # noqa: B018 - the attribute read imports the handler
                 self.pollers.append(poller)
         if self.faults:
             from infra.local.faults import FaultInjector, FaultSpec
