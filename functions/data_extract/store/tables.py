@@ -462,10 +462,14 @@ class Table:
     def claim_unit(self, job_id: str, unit_id: str, run: int, now: str) -> dict[str, Any] | None:
         """Mark the unit running for this run and return it, in one round trip; None when it is not this run's to
         process (unknown, moved to a later run, or already holding its result)."""
+        return self._claim(job_id, file_sk(unit_id), run, now)
+
+    def _claim(self, job_id: str, sk: str, run: int, now: str) -> dict[str, Any] | None:
+        """The conditional claim of a file unit or of one page range of a split unit."""
         try:
             return self._update(
                 job_pk(job_id),
-                file_sk(unit_id),
+                sk,
                 UpdateExpression="SET #s = :running, updated_at = :now ADD attempts :one",
                 ConditionExpression="attribute_exists(PK) AND run = :run AND #s IN (:queued, :running)",
                 ExpressionAttributeNames={"#s": "status"},
@@ -498,11 +502,8 @@ class Table:
         (a redelivered message): nothing is written twice. ``from_statuses`` narrows which states may end
         (cancel skips queued units only); ``seen_updated_at`` requires the unit unchanged since it was read.
         """
-        clause, names, values = set_clause(result, "r")
-        names["#s"] = "status"
-        values |= {":run": run, ":now": now}
         status_values = [f":from{i}" for i in range(len(from_statuses))]
-        values.update(dict(zip(status_values, from_statuses, strict=True)))
+        values: dict[str, Any] = {":run": run, **dict(zip(status_values, from_statuses, strict=True))}
         condition = f"run = :run AND #s IN ({', '.join(status_values)})"
         if seen_updated_at is not None:
             condition += " AND updated_at = :seen"
@@ -511,16 +512,7 @@ class Table:
         try:
             self.transact(
                 [
-                    {
-                        "Update": {
-                            "TableName": self.name,
-                            "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
-                            "UpdateExpression": "SET updated_at = :now" + (", " + clause if clause else ""),
-                            "ConditionExpression": condition,
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": self._ser_values(values),
-                        }
-                    },
+                    self._result_update(job_id, file_sk(unit_id), result, now, condition, values),
                     self._count_done(job_id, unit_id, run),
                     self._event_put(job_id, event_type, message, payload, now),
                 ]
@@ -528,6 +520,23 @@ class Table:
             return True
         except ConditionFailed:
             return False
+
+    def _result_update(
+        self, job_id: str, sk: str, result: dict[str, Any], now: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A result transaction's write of a unit or page range: ``updated_at`` and the result's fields, under
+        ``condition`` (which names the status as ``#s``) with its ``values``."""
+        clause, names, typed = set_clause(result, "r")
+        return {
+            "Update": {
+                "TableName": self.name,
+                "Key": self._ser({"PK": job_pk(job_id), "SK": sk}),
+                "UpdateExpression": "SET updated_at = :now" + (", " + clause if clause else ""),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {**names, "#s": "status"},
+                "ExpressionAttributeValues": self._ser_values({**typed, ":now": now, **values}),
+            }
+        }
 
     def _count_done(self, job_id: str, unit_id: str, run: int) -> dict[str, Any]:
         """The result transaction's counter write: one more done unit on the unit's shard of the run's counter.
@@ -587,11 +596,10 @@ class Table:
         expected unit count by ``len(ranges) - 1`` (the ranges stand for the unit), so the run cannot be seen
         complete before the ranges are counted. False when the unit was already split for this run (a
         redelivery) or is no longer running. At most 97 ranges: DynamoDB's 100 items per transaction."""
-        names = {"#s": "status", **{f"#p{i}": k for i, k in enumerate(fields)}}
-        values: dict[str, Any] = {":run": run, ":running": "running", ":n": len(ranges), ":now": now}
-        values.update({f":p{i}": v for i, v in enumerate(fields.values())})
-        sets = ["split_run = :run", "range_count = :n", "updated_at = :now"]
-        sets += [f"#p{i} = :p{i}" for i in range(len(fields))]
+        clause, names, values = set_clause(fields, "p")
+        names["#s"] = "status"
+        values |= {":run": run, ":running": "running", ":n": len(ranges), ":now": now}
+        sets = ["split_run = :run", "range_count = :n", "updated_at = :now", *([clause] if clause else [])]
         pk, expiry = job_pk(job_id), self.expiry()
         parts = [
             {
@@ -633,46 +641,19 @@ class Table:
 
     def claim_range(self, job_id: str, unit_id: str, first_page: int, run: int, now: str) -> dict[str, Any] | None:
         """``claim_unit`` for one page range of a split unit."""
-        try:
-            return self._update(
-                job_pk(job_id),
-                self._range_sk(unit_id, first_page),
-                UpdateExpression="SET #s = :running, updated_at = :now ADD attempts :one",
-                ConditionExpression="attribute_exists(PK) AND run = :run AND #s IN (:queued, :running)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":running": "running",
-                    ":queued": "queued",
-                    ":now": now,
-                    ":run": run,
-                    ":one": 1,
-                },
-            )
-        except ConditionFailed:
-            return None
+        return self._claim(job_id, self._range_sk(unit_id, first_page), run, now)
 
     def record_range_result(
         self, job_id: str, unit_id: str, first_page: int, run: int, result: dict[str, Any], now: str
     ) -> bool:
         """Atomically: a page range's terminal result and one more unit done for its run (as ``record_unit_result``
         counts a unit). False when the range already had its result for this run."""
-        names = {"#s": "status", **{f"#r{i}": k for i, k in enumerate(result)}}
-        values: dict[str, Any] = {":run": run, ":now": now, ":queued": "queued", ":running": "running"}
-        values.update({f":r{i}": v for i, v in enumerate(result.values())})
-        sets = ["updated_at = :now", *(f"#r{i} = :r{i}" for i in range(len(result)))]
+        condition = "run = :run AND #s IN (:queued, :running)"
+        values = {":run": run, ":queued": "queued", ":running": "running"}
         try:
             self.transact(
                 [
-                    {
-                        "Update": {
-                            "TableName": self.name,
-                            "Key": self._ser({"PK": job_pk(job_id), "SK": self._range_sk(unit_id, first_page)}),
-                            "UpdateExpression": "SET " + ", ".join(sets),
-                            "ConditionExpression": "run = :run AND #s IN (:queued, :running)",
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": self._ser_values(values),
-                        }
-                    },
+                    self._result_update(job_id, self._range_sk(unit_id, first_page), result, now, condition, values),
                     # Counted like a unit, on the shard its own id picks.
                     self._count_done(job_id, f"{unit_id}#{first_page}", run),
                 ]
@@ -692,24 +673,14 @@ class Table:
     ) -> bool:
         """The merged result of a split unit and its file event (finalize). Not counted again: its ranges were.
         False when the unit already has its result for this run."""
-        names = {"#s": "status", **{f"#r{i}": k for i, k in enumerate(result)}}
-        values: dict[str, Any] = {":run": run, ":now": now, ":running": "running"}
-        values.update({f":r{i}": v for i, v in enumerate(result.values())})
-        sets = ["updated_at = :now", *(f"#r{i} = :r{i}" for i in range(len(result)))]
+        condition = "run = :run AND #s = :running AND split_run = :run"
         event_type, message, payload = event
         try:
             self.transact(
                 [
-                    {
-                        "Update": {
-                            "TableName": self.name,
-                            "Key": self._ser({"PK": job_pk(job_id), "SK": file_sk(unit_id)}),
-                            "UpdateExpression": "SET " + ", ".join(sets),
-                            "ConditionExpression": "run = :run AND #s = :running AND split_run = :run",
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": self._ser_values(values),
-                        }
-                    },
+                    self._result_update(
+                        job_id, file_sk(unit_id), result, now, condition, {":run": run, ":running": "running"}
+                    ),
                     self._event_put(job_id, event_type, message, payload, now),
                 ]
             )
