@@ -45,7 +45,6 @@ from data_extract.jobs.records import (
     PointerFields,
     ResumeLink,
     SourcePathRecord,
-    UnitPlanFields,
     UnitRecord,
 )
 from data_extract.pipeline.types import ErrorType
@@ -159,19 +158,20 @@ class FilePlan:
     current_output_path: str | None = None
     baseline: Baseline | None = None
 
-    def unit_fields(self) -> UnitPlanFields:
-        fields: UnitPlanFields = {"status": self.status}
+    def apply_to(self, unit: UnitRecord) -> None:
+        """Start the file's unit as this plan says: its status and, for a file not processed again, why and where
+        its current output lives."""
+        unit["status"] = self.status
         if self.error_type is not None:
-            fields["error_type"] = self.error_type
+            unit["error_type"] = self.error_type
         if self.error_message is not None:
-            fields["error_message"] = self.error_message
+            unit["error_message"] = self.error_message
         if self.current_job_id is not None:
-            fields["current_job_id"] = self.current_job_id
+            unit["current_job_id"] = self.current_job_id
         if self.current_output_path is not None:
-            fields["current_output_path"] = self.current_output_path
+            unit["current_output_path"] = self.current_output_path
         if self.baseline is not None:
-            fields["baseline"] = self.baseline
-        return fields
+            unit["baseline"] = self.baseline
 
 
 @dataclass

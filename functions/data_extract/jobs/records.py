@@ -143,15 +143,6 @@ class PointerFields(TypedDict, total=False):
     current_output_path: str | None
 
 
-class UnitPlanFields(PointerFields, total=False):
-    """How a new job starts a file (``FilePlan.unit_fields``)."""
-
-    status: str
-    error_type: str | None
-    error_message: str | None
-    baseline: Baseline
-
-
 class UnitResult(PointerFields, total=False):
     """What a unit's end writes (``Table.record_unit_result``): its outcome, outputs and where its input is."""
 

@@ -16,7 +16,7 @@ from typing import Any
 from data_extract.contract import JobOptions, JobStatus, now_rfc3339
 from data_extract.jobs import dispatch, incremental, paths
 from data_extract.jobs.errors import BadRequest, Conflict, Overloaded, PayloadTooLarge, Unprocessable
-from data_extract.jobs.records import JobRecord, JobSourceFields, RunRecord, UnitPlanFields, UnitRecord
+from data_extract.jobs.records import JobRecord, JobSourceFields, RunRecord, UnitRecord
 from data_extract.jobs.units import dispatch_units, hand_over_if_complete
 from data_extract.jobs.uploads import verify_uploaded
 from data_extract.settings import Settings
@@ -412,27 +412,10 @@ def _unit_record(
         "attempts": 0,
         "updated_at": created_at,
     }
-    _apply_plan(unit, plan.file(f.rel_path).unit_fields())
+    plan.file(f.rel_path).apply_to(unit)
     if options.incremental and f.data is None and f.fingerprint:
         unit["etag"] = f.fingerprint  # the S3 object's ETag, for incremental runs' cheap comparison at submit
     return unit
-
-
-def _apply_plan(unit: UnitRecord, fields: UnitPlanFields) -> None:
-    """How the run plan starts the file: its status, and for a file not processed again why and where its
-    current output lives (TypedDicts are set key by key: the type checker follows no loop over keys)."""
-    if "status" in fields:
-        unit["status"] = fields["status"]
-    if "error_type" in fields:
-        unit["error_type"] = fields["error_type"]
-    if "error_message" in fields:
-        unit["error_message"] = fields["error_message"]
-    if "current_job_id" in fields:
-        unit["current_job_id"] = fields["current_job_id"]
-    if "current_output_path" in fields:
-        unit["current_output_path"] = fields["current_output_path"]
-    if "baseline" in fields:
-        unit["baseline"] = fields["baseline"]
 
 
 def _job_record(
