@@ -24,6 +24,7 @@ is two columns of prose, not a table.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 from bisect import bisect_left
@@ -253,16 +254,7 @@ def _header_over_grid(header: FoundTable, grid: FoundTable) -> FoundTable | None
             )
     cells = _merge_cell_overlaps(cells)
     for cell in grid.table.cells:
-        cells.append(
-            TableCell(
-                row=cell.row + rows,
-                col=cell.col,
-                text=cell.text,
-                row_span=cell.row_span,
-                col_span=cell.col_span,
-                header=cell.header,
-            )
-        )
+        cells.append(dataclasses.replace(cell, row=cell.row + rows))
     table = _table_from_cells(cells, grid.table.n_rows + rows, grid.table.n_cols)
     table.header_rows = rows + grid.table.header_rows
     table.caption = grid.table.caption
@@ -304,16 +296,7 @@ def _stack_grids(above: FoundTable, below: FoundTable) -> FoundTable:
     cells = _merge_cell_overlaps(cells)
     rows = above.table.n_rows
     for cell in below.table.cells:
-        cells.append(
-            TableCell(
-                row=cell.row + rows,
-                col=cell.col,
-                text=cell.text,
-                row_span=cell.row_span,
-                col_span=cell.col_span,
-                header=cell.header,
-            )
-        )
+        cells.append(dataclasses.replace(cell, row=cell.row + rows))
     table = _table_from_cells(cells, below.table.n_rows + rows, len(edges) - 1)
     table.header_rows = rows
     table.caption = below.table.caption
