@@ -609,23 +609,24 @@ def cold_start(repeat: int) -> list[str]:
 # ---------------------------------------------------------------- memory
 
 
+def _proc_status(pid: int | str) -> dict[str, str]:
+    """``/proc/<pid>/status`` as a mapping of its fields."""
+    lines = Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines()
+    return {name: value.strip() for name, _, value in (line.partition(":") for line in lines) if value}
+
+
 def _rss_kib(pid: int) -> tuple[int, int]:
     """The process's resident set now and at its peak (VmRSS, VmHWM), in KiB."""
-    fields = dict(
-        line.split(":", 1)
-        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines()
-        if ":" in line
-    )
+    fields = _proc_status(pid)
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 def _worker_pid(stack_pid: int) -> int:
     """The one worker process of an ``--isolated-workers`` stack: the stack's child running the worker loop."""
     for status in Path("/proc").glob("[0-9]*/status"):
-        with contextlib.suppress(OSError):
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ")
-            if int(fields["PPid"]) == stack_pid and b"infra.local.worker_loop" in cmdline:
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            cmdline = (status.parent / "cmdline").read_bytes()
+            if b"infra.local.worker_loop" in cmdline and int(_proc_status(status.parent.name)["PPid"]) == stack_pid:
                 return int(status.parent.name)
     raise SystemExit(f"the local stack (pid {stack_pid}) runs no worker loop process")
 
